@@ -1,0 +1,1 @@
+"""The compiler passes: source -> AST -> SUBLEQ image -> network layers -> ONNX."""

@@ -1,0 +1,51 @@
+"""The SUBLEQ memory image: the IR between the front ends (.tl lowering, assembler, .sq/.dec
+loader) and the back ends (reference interpreter, network codegen, ONNX export)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CodeSpan:
+    """Words [start, end) of the image came from `line` of the source (with a note, e.g. the
+    macro instruction they implement)."""
+
+    start: int
+    end: int
+    line: int
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class TrapInfo:
+    """How the runtime recognises a trap: the program halts with the trap code stored at
+    `code_address` (0 = no trap) and the source line at `line_address`."""
+
+    code_address: int
+    line_address: int
+
+
+@dataclass(frozen=True)
+class SubleqImage:
+    """A memory image loaded at address 0, with what is known about its words."""
+
+    words: tuple[int, ...]
+    source_path: str = "<image>"
+    symbols: tuple[tuple[str, int], ...] = ()  # name -> address, in address order
+    spans: tuple[CodeSpan, ...] = ()
+    inputs: tuple[tuple[str, int], ...] = ()  # named program inputs -> address
+    outputs: tuple[tuple[str, int], ...] = ()  # named program outputs -> address
+    min_memory: int = 0  # words the program needs (image + stack); 0 = just the image
+    default_extra: int = 1024  # words past the image in the default memory size
+    trap: TrapInfo | None = None
+    source_text: str = ""
+    listing: str = ""
+
+    def default_memory(self) -> int:
+        if self.min_memory:
+            return self.min_memory
+        return len(self.words) + self.default_extra
+
+    def symbol_table(self) -> dict[str, int]:
+        return dict(self.symbols)

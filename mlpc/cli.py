@@ -1,0 +1,213 @@
+"""The `mlpc` command line (SPEC section 6).
+
+Exit statuses: 0 halted, 1 errors in the program or its inputs, 2 usage errors, 3 trap or
+fault, 4 step limit. Messages go to stderr; no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from mlpc import __version__
+from mlpc.compiler.assembler import disassemble
+from mlpc.compiler.driver import CompileOptions, load_program
+from mlpc.errors import EXIT_PROGRAM_ERROR, MlpcError, UsageError
+from mlpc.runtime.engines import ENGINES, RunRequest
+from mlpc.runtime.machine import (
+    DEFAULT_MAX_STEPS,
+    DEFAULT_TAPE_IN,
+    DEFAULT_TAPE_OUT,
+    MachineConfig,
+)
+from mlpc.runtime.report import RunReport
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors in one line with exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _int_arg(text: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
+def _positive(text: str) -> int:
+    value = _int_arg(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = _int_arg(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    return value
+
+
+def _add_machine_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--memory", type=_positive, metavar="WORDS",
+                   help="memory size in words (default: the program's need; image + 1024 "
+                   "for .sq/.dec files)")
+    p.add_argument("--word-bits", type=int, choices=(16, 32), default=32,
+                   help="word size W (default 32)")
+    p.add_argument("--tape-in", type=_non_negative, default=DEFAULT_TAPE_IN, metavar="N",
+                   help=f"input tape capacity in words (default {DEFAULT_TAPE_IN})")
+    p.add_argument("--tape-out", type=_non_negative, default=DEFAULT_TAPE_OUT, metavar="N",
+                   help=f"output tape capacity in words (default {DEFAULT_TAPE_OUT})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mlpc", description="Compile programs into looped ReLU-MLPs.")
+    parser.add_argument("--version", action="version", version=f"mlpc {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    run = sub.add_parser("run", help="run a program", description="Run a program.")
+    run.add_argument("program", nargs="+", metavar="PROG",
+                     help="program files (.sq/.dec/.asm; several are concatenated)")
+    run.add_argument("--engine", choices=tuple(ENGINES), default=_default_engine(),
+                     help="executor (default: %(default)s)")
+    run.add_argument("--input", action="append", default=[], metavar="NAME=VALUE",
+                     help="set a named program input")
+    tape = run.add_mutually_exclusive_group()
+    tape.add_argument("--tape", metavar="1,2,3", help="input tape words, comma-separated")
+    tape.add_argument("--stdin", action="store_true",
+                      help="read the input tape from standard input (one word per character)")
+    run.add_argument("--max-steps", type=_non_negative, default=DEFAULT_MAX_STEPS, metavar="N",
+                     help=f"step budget (default {DEFAULT_MAX_STEPS:,})")
+    run.add_argument("--words", action="store_true", help="print output words as integers")
+    run.add_argument("--json", action="store_true", help="print one JSON object")
+    run.add_argument("--quiet", action="store_true", help="no progress display")
+    _add_machine_options(run)
+
+    asm = sub.add_parser("asm", help="print the SUBLEQ listing of a program",
+                         description="Print the SUBLEQ listing of a program.")
+    asm.add_argument("program", nargs="+", metavar="PROG")
+    return parser
+
+
+def _default_engine() -> str:
+    return "onnx" if "onnx" in ENGINES else "reference"
+
+
+def parse_tape(text: str) -> tuple[int, ...]:
+    if text.strip() == "":
+        return ()
+    words = []
+    for part in text.split(","):
+        try:
+            words.append(int(part.strip(), 0))
+        except ValueError:
+            raise MlpcError(f"--tape: not an integer: {part.strip()!r}") from None
+    return tuple(words)
+
+
+def parse_inputs(items: Sequence[str]) -> tuple[tuple[str, int], ...]:
+    values: dict[str, int] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--input expects NAME=VALUE, got {item!r}")
+        try:
+            values[name.strip()] = int(text.strip(), 0)
+        except ValueError:
+            raise MlpcError(f"--input {name}: not an integer: {text.strip()!r}") from None
+    return tuple(values.items())
+
+
+def _read_stdin_tape() -> tuple[int, ...]:
+    data = sys.stdin.buffer.read()
+    try:
+        return tuple(ord(ch) for ch in data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise MlpcError("standard input is not valid UTF-8 text") from None
+
+
+def check_inputs(declared: Sequence[str], given: tuple[tuple[str, int], ...],
+                 config: MachineConfig) -> None:
+    names = set(declared)
+    unknown = [n for n, _ in given if n not in names]
+    if unknown:
+        listing = ", ".join(declared) if declared else "none"
+        raise MlpcError(f"unknown input {unknown[0]!r} (the program's inputs: {listing})")
+    missing = [n for n in declared if n not in dict(given)]
+    if missing:
+        raise MlpcError(f"missing input{'s' if len(missing) > 1 else ''}: "
+                        + ", ".join(missing) + " (set with --input NAME=VALUE)")
+    for name, value in given:
+        if not config.fits(value):
+            raise MlpcError(f"input {name} = {value} does not fit in {config.word_bits} bits")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    options = CompileOptions(word_bits=args.word_bits)
+    image = load_program(args.program, options)
+    config = MachineConfig(
+        memory=args.memory or image.default_memory(),
+        word_bits=args.word_bits,
+        tape_in=args.tape_in,
+        tape_out=args.tape_out,
+    )
+    tape = _read_stdin_tape() if args.stdin else parse_tape(args.tape or "")
+    inputs = parse_inputs(args.input)
+    check_inputs([n for n, _ in image.inputs], inputs, config)
+    request = RunRequest(image, config, tape, inputs, args.max_steps,
+                         show_progress=not args.quiet)
+    report = ENGINES[args.engine](request)
+    print_report(report, args.json, args.words)
+    return report.exit_status
+
+
+def print_report(report: RunReport, as_json: bool, words: bool) -> None:
+    if as_json:
+        print(report.to_json())
+        return
+    if words:
+        if report.tape:
+            print(" ".join(str(w) for w in report.tape))
+    else:
+        sys.stdout.write(report.text())
+    for name, value in report.outputs:
+        print(f"{name} = {value}")
+    sys.stdout.flush()
+    if report.status != "halted":
+        detail = f": {report.detail}" if report.detail else ""
+        print(f"mlpc: {report.status}{detail} (after {report.steps} steps)", file=sys.stderr)
+
+
+def cmd_asm(args: argparse.Namespace) -> int:
+    image = load_program(args.program, CompileOptions())
+    print(image.listing or disassemble(image.words, image.symbol_table()))
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "asm": cmd_asm}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except MlpcError as err:
+        print(err.render(), file=sys.stderr)
+        return err.exit_status
+    except KeyboardInterrupt:
+        print("mlpc: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except RecursionError:
+        print("error: program too deeply nested", file=sys.stderr)
+        return EXIT_PROGRAM_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

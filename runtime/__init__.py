@@ -1,0 +1,1 @@
+"""Executors: the SUBLEQ machine, the reference interpreter, numpy and onnxruntime engines."""

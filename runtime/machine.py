@@ -1,0 +1,181 @@
+"""The SUBLEQ machine of SPEC section 2: configuration, state, statuses and faults.
+
+Every engine (reference interpreter, numpy layers, onnxruntime) produces a `RunResult` built
+from these types, so engines can be compared field by field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from mlpc.errors import MlpcError
+
+DEFAULT_TAPE_IN = 256
+DEFAULT_TAPE_OUT = 65536
+DEFAULT_EXTRA_MEMORY = 1024
+DEFAULT_MAX_STEPS = 10_000_000
+
+
+class Fault(IntEnum):
+    """Why a run stopped abnormally. The order is the order the machine checks them in."""
+
+    NONE = 0
+    PC_RANGE = 1  # pc > m-3 at the start of a step
+    A_RANGE = 2  # a outside [-1, m)
+    B_RANGE = 3  # b outside [-1, m)
+    IO_BOTH = 4  # a == b == -1
+    OUTPUT_FULL = 5  # output instruction with a full output tape
+
+    def describe(self) -> str:
+        return _FAULT_TEXT[self]
+
+
+_FAULT_TEXT = {
+    Fault.NONE: "no fault",
+    Fault.PC_RANGE: "pc out of range",
+    Fault.A_RANGE: "operand a out of range",
+    Fault.B_RANGE: "operand b out of range",
+    Fault.IO_BOTH: "a == b == -1 (input and output at once)",
+    Fault.OUTPUT_FULL: "output tape full",
+}
+
+
+class Status(IntEnum):
+    RUNNING = 0
+    HALTED = 1
+    FAULT = 2
+
+
+@dataclass(frozen=True)
+class MachineConfig:
+    """Everything the network's weights depend on: memory size, word size, tape capacities."""
+
+    memory: int
+    word_bits: int = 32
+    tape_in: int = DEFAULT_TAPE_IN
+    tape_out: int = DEFAULT_TAPE_OUT
+
+    def __post_init__(self) -> None:
+        if self.word_bits not in (16, 32):
+            raise MlpcError(f"word size must be 16 or 32 bits, not {self.word_bits}")
+        if self.memory < 3:
+            raise MlpcError(f"memory must have at least 3 words, not {self.memory}")
+        if self.tape_in < 0 or self.tape_out < 0:
+            raise MlpcError("tape capacities must not be negative")
+
+    @property
+    def word_min(self) -> int:
+        return -(1 << (self.word_bits - 1))
+
+    @property
+    def word_max(self) -> int:
+        return (1 << (self.word_bits - 1)) - 1
+
+    def wrap(self, value: int) -> int:
+        """`wrap_W`: the W-bit two's-complement value congruent to `value`."""
+        return wrap_word(value, self.word_bits)
+
+    def fits(self, value: int) -> bool:
+        return self.word_min <= value <= self.word_max
+
+
+def wrap_word(value: int, word_bits: int) -> int:
+    """Two's-complement wrap of an integer to `word_bits` bits."""
+    half = 1 << (word_bits - 1)
+    return ((value + half) & ((1 << word_bits) - 1)) - half
+
+
+@dataclass
+class MachineState:
+    """A mutable machine state. `pc < 0` means halted; `fault != NONE` means faulted."""
+
+    memory: list[int]
+    pc: int = 0
+    tape_in: list[int] = field(default_factory=list)
+    in_pos: int = 0
+    tape_out: list[int] = field(default_factory=list)
+    fault: Fault = Fault.NONE
+    steps: int = 0
+
+    @property
+    def status(self) -> Status:
+        if self.fault != Fault.NONE:
+            return Status.FAULT
+        if self.pc < 0:
+            return Status.HALTED
+        return Status.RUNNING
+
+
+def initial_state(
+    config: MachineConfig, image: Sequence[int], tape: Sequence[int] = ()
+) -> MachineState:
+    """The state before the first step: `image` at address 0, zeros after it, pc = 0.
+
+    Raises `MlpcError` when the image or tape does not fit (nothing is truncated or wrapped).
+    """
+    if len(image) > config.memory:
+        raise MlpcError(
+            f"memory image has {len(image)} words but memory is {config.memory} words"
+        )
+    for where, values in (("memory image", image), ("input tape", tape)):
+        for i, v in enumerate(values):
+            if not config.fits(v):
+                raise MlpcError(
+                    f"{where} word {i} is {v}, outside the {config.word_bits}-bit range "
+                    f"[{config.word_min}, {config.word_max}]"
+                )
+    if len(tape) > config.tape_in:
+        raise MlpcError(
+            f"input tape has {len(tape)} words but its capacity is {config.tape_in} "
+            "(use --tape-in)"
+        )
+    memory = list(image) + [0] * (config.memory - len(image))
+    return MachineState(memory=memory, tape_in=list(tape))
+
+
+class EndReason(IntEnum):
+    HALTED = 0
+    FAULT = 1
+    STEP_LIMIT = 2
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The outcome of a machine-level run, comparable across engines."""
+
+    status: Status
+    fault: Fault
+    steps: int
+    tape_out: tuple[int, ...]
+    memory: tuple[int, ...]
+    pc: int
+
+    @property
+    def step_limited(self) -> bool:
+        return self.status == Status.RUNNING
+
+    def status_name(self) -> str:
+        if self.status == Status.RUNNING:
+            return "step-limit"
+        return {Status.HALTED: "halted", Status.FAULT: "fault"}[self.status]
+
+
+def canonical_pc(pc: int, memory_size: int) -> int:
+    """The pc as every engine can represent it: -1 when halted, `m-2` for any pc past the last
+    instruction (the network stores pc clamped to that range; both mean the same thing)."""
+    if pc < 0:
+        return -1
+    return min(pc, memory_size - 2)
+
+
+def result_of(state: MachineState) -> RunResult:
+    return RunResult(
+        status=state.status,
+        fault=state.fault,
+        steps=state.steps,
+        tape_out=tuple(state.tape_out),
+        memory=tuple(state.memory),
+        pc=canonical_pc(state.pc, len(state.memory)),
+    )
