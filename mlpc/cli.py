@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from mlpc import __version__
 from mlpc.compiler.assembler import disassemble
-from mlpc.compiler.driver import CompileOptions, load_program
+from mlpc.compiler.driver import CompileOptions, LoadedProgram, load_program
 from mlpc.errors import EXIT_PROGRAM_ERROR, MlpcError, UsageError
 from mlpc.runtime.engines import ENGINES, RunRequest
 from mlpc.runtime.machine import (
@@ -149,21 +149,27 @@ def check_inputs(declared: Sequence[str], given: tuple[tuple[str, int], ...],
 
 def cmd_run(args: argparse.Namespace) -> int:
     options = CompileOptions(word_bits=args.word_bits)
-    image = load_program(args.program, options)
+    program = load_program(args.program, options)
     config = MachineConfig(
-        memory=args.memory or image.default_memory(),
+        memory=args.memory or _default_memory(program, args.engine),
         word_bits=args.word_bits,
         tape_in=args.tape_in,
         tape_out=args.tape_out,
     )
     tape = _read_stdin_tape() if args.stdin else parse_tape(args.tape or "")
     inputs = parse_inputs(args.input)
-    check_inputs([n for n, _ in image.inputs], inputs, config)
-    request = RunRequest(image, config, tape, inputs, args.max_steps,
+    check_inputs(program.input_names, inputs, config)
+    request = RunRequest(program, config, tape, inputs, args.max_steps,
                          show_progress=not args.quiet)
     report = ENGINES[args.engine](request)
     print_report(report, args.json, args.words)
     return report.exit_status
+
+
+def _default_memory(program: LoadedProgram, engine: str) -> int:
+    if engine == "source":
+        return 3  # the source engine has no SUBLEQ memory
+    return program.image.default_memory()
 
 
 def print_report(report: RunReport, as_json: bool, words: bool) -> None:
@@ -184,7 +190,7 @@ def print_report(report: RunReport, as_json: bool, words: bool) -> None:
 
 
 def cmd_asm(args: argparse.Namespace) -> int:
-    image = load_program(args.program, CompileOptions())
+    image = load_program(args.program, CompileOptions()).image
     print(image.listing or disassemble(image.words, image.symbol_table()))
     return 0
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from mlpc.compiler.image import SubleqImage
+from mlpc.compiler.driver import LoadedProgram
 from mlpc.runtime import reference
 from mlpc.runtime.machine import MachineConfig, initial_state, result_of
 from mlpc.runtime.progress import Progress
@@ -17,9 +17,9 @@ from mlpc.runtime.report import RunReport, report_from_machine
 
 @dataclass(frozen=True)
 class RunRequest:
-    """One run: the image, the machine it runs on, its input tape and its step budget."""
+    """One run: the program, the machine it runs on, its inputs, tape and step budget."""
 
-    image: SubleqImage
+    program: LoadedProgram
     config: MachineConfig
     tape: tuple[int, ...] = ()
     inputs: tuple[tuple[str, int], ...] = ()  # named inputs -> values
@@ -32,8 +32,8 @@ Engine = Callable[[RunRequest], RunReport]
 
 def prepared_image(request: RunRequest) -> list[int]:
     """The image words with the named inputs stored at their addresses."""
-    words = list(request.image.words)
-    addresses = dict(request.image.inputs)
+    words = list(request.program.image.words)
+    addresses = dict(request.program.image.inputs)
     for name, value in request.inputs:
         words[addresses[name]] = value
     return words
@@ -47,7 +47,7 @@ def run_reference(request: RunRequest) -> RunReport:
             target = min(request.max_steps, state.steps + chunk)
             reference.run(request.config, state, target)
             progress.update(state.steps)
-    return report_from_machine(request.image, result_of(state), "reference")
+    return report_from_machine(request.program.image, result_of(state), "reference")
 
 
 ENGINES: dict[str, Engine] = {"reference": run_reference}
