@@ -1,0 +1,276 @@
+"""The typed AST of the `.tl` language (SPEC section 5).
+
+Every node is a small frozen dataclass with a `pos: SourcePos` (1-based line and column) and
+holds tuples, never lists, so a parsed program is an immutable value that every later pass
+(checker, source interpreter, lowering) can share without defensive copies.
+
+Nodes
+-----
+Program            items: the top-level statements and definitions, in source order
+Expressions (`Expr`):
+  IntLit           value: the literal's integer value as written (decimal, hex `0x..`, char
+                   `'A'`); not yet wrapped: the checker guarantees `wrap_W(value)` is meant
+  Name             a variable or constant use
+  Index            `name[index]`: an array element
+  Call             `name(args...)`: a function call
+  Read             `read()`: the next input-tape word
+  Unary            op in `- ! ~`
+  Binary           op in `* / % + - << >> < <= > >= == != & ^ | && ||` (`&&`, `||`
+                   short-circuit)
+StrLit             a string literal; appears only as a `Print` argument
+Ident              a declared name: parameter, `input`/`output` name
+Declarators:
+  ScalarDeclarator `x` or `x = e` in a `var` declaration
+  ArrayDeclarator  `buf[size]` or `buf[size] = {e, ...}` in a `var` declaration
+  ConstDeclarator  `N = e` in a `const` declaration
+Statements (`Stmt`):
+  InputDecl, OutputDecl, VarDecl, ConstDecl, FuncDef,
+  Assign (op in `= += -= *= /= %=`), If, While, For, Break, Continue, Return,
+  Print, Write, Halt, Assert, ExprStmt (a call or `read()` whose value is dropped), Block
+
+Positions (they matter: trap lines are `node.pos.line` of the node that traps)
+------------------------------------------------------------------------------
+- `Name`, `Index`, `Call`, declarators, `Ident`: the position of the identifier.
+- `Binary`, `Unary`: the position of the operator token (so `a /\\n b` traps on the line of
+  the `/`).  `Assign`: the position of the assignment operator (`x /= 0` traps there).
+- Other statements: the position of their first token (the keyword; for `ExprStmt` the
+  called name); `FuncDef.pos` is the `func` keyword and `FuncDef.name_pos` its name;
+  `Block`: its `{`; `Program`: 1:1.
+- An identifier occurrence is identified by its position: `CheckedProgram.symbols` maps the
+  `pos` of every `Name`, `Index`, `Call`, declarator and `Ident` to its resolved symbol.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlpc.errors import SourcePos
+
+# --- expressions -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IntLit:
+    value: int
+    text: str  # the literal as written, for messages
+    pos: SourcePos
+
+
+@dataclass(frozen=True)
+class Name:
+    name: str
+    pos: SourcePos
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    index: Expr
+    pos: SourcePos
+
+
+@dataclass(frozen=True)
+class Call:
+    name: str
+    args: tuple[Expr, ...]
+    pos: SourcePos
+
+
+@dataclass(frozen=True)
+class Read:
+    pos: SourcePos
+
+
+@dataclass(frozen=True)
+class Unary:
+    op: str  # "-", "!", "~"
+    operand: Expr
+    pos: SourcePos
+
+
+@dataclass(frozen=True)
+class Binary:
+    op: str  # "*", "/", "%", "+", "-", "<<", ">>", "<", "<=", ">", ">=", "==", "!=",
+    #          "&", "^", "|", "&&", "||"
+    left: Expr
+    right: Expr
+    pos: SourcePos
+
+
+Expr = IntLit | Name | Index | Call | Read | Unary | Binary
+
+
+@dataclass(frozen=True)
+class StrLit:
+    value: str  # escapes already decoded
+    pos: SourcePos
+
+
+PrintArg = StrLit | Expr
+
+
+# --- declarations ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ident:
+    name: str
+    pos: SourcePos
+
+
+@dataclass(frozen=True)
+class ScalarDeclarator:
+    name: str
+    init: Expr | None
+    pos: SourcePos
+
+
+@dataclass(frozen=True)
+class ArrayDeclarator:
+    name: str
+    size: Expr
+    init: tuple[Expr, ...] | None  # None: no `= {...}`
+    pos: SourcePos
+
+
+@dataclass(frozen=True)
+class ConstDeclarator:
+    name: str
+    value: Expr
+    pos: SourcePos
+
+
+@dataclass(frozen=True)
+class InputDecl:
+    names: tuple[Ident, ...]
+    pos: SourcePos
+
+
+@dataclass(frozen=True)
+class OutputDecl:
+    names: tuple[Ident, ...]
+    pos: SourcePos
+
+
+@dataclass(frozen=True)
+class VarDecl:
+    declarators: tuple[ScalarDeclarator | ArrayDeclarator, ...]
+    pos: SourcePos
+
+
+@dataclass(frozen=True)
+class ConstDecl:
+    declarators: tuple[ConstDeclarator, ...]
+    pos: SourcePos
+
+
+@dataclass(frozen=True)
+class FuncDef:
+    name: str
+    params: tuple[Ident, ...]
+    body: Block
+    pos: SourcePos  # the `func` keyword
+    name_pos: SourcePos  # the function's name
+
+
+# --- statements --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Assign:
+    target: Name | Index
+    op: str  # "=", "+=", "-=", "*=", "/=", "%="
+    value: Expr
+    pos: SourcePos  # the assignment operator
+
+
+@dataclass(frozen=True)
+class Block:
+    body: tuple[Stmt, ...]
+    pos: SourcePos
+
+
+@dataclass(frozen=True)
+class If:
+    cond: Expr
+    then: Block
+    orelse: Block | If | None
+    pos: SourcePos
+
+
+@dataclass(frozen=True)
+class While:
+    cond: Expr
+    body: Block
+    pos: SourcePos
+
+
+@dataclass(frozen=True)
+class ExprStmt:
+    expr: Call | Read
+    pos: SourcePos
+
+
+@dataclass(frozen=True)
+class For:
+    init: VarDecl | Assign | ExprStmt | None  # a `var` here is scoped to the loop
+    cond: Expr | None  # None: always true
+    step: Assign | ExprStmt | None
+    body: Block
+    pos: SourcePos
+
+
+@dataclass(frozen=True)
+class Break:
+    pos: SourcePos
+
+
+@dataclass(frozen=True)
+class Continue:
+    pos: SourcePos
+
+
+@dataclass(frozen=True)
+class Return:
+    value: Expr | None  # None: returns 0
+    pos: SourcePos
+
+
+@dataclass(frozen=True)
+class Print:
+    args: tuple[PrintArg, ...]
+    pos: SourcePos
+
+
+@dataclass(frozen=True)
+class Write:
+    value: Expr
+    pos: SourcePos
+
+
+@dataclass(frozen=True)
+class Halt:
+    pos: SourcePos
+
+
+@dataclass(frozen=True)
+class Assert:
+    cond: Expr
+    pos: SourcePos
+
+
+Stmt = (
+    InputDecl | OutputDecl | VarDecl | ConstDecl | FuncDef | Assign | If | While | For | Break
+    | Continue | Return | Print | Write | Halt | Assert | ExprStmt | Block
+)
+
+
+@dataclass(frozen=True)
+class Program:
+    """A parsed `.tl` file: its top-level items in source order, plus the path and text
+    so that later passes can report errors with the offending line."""
+
+    items: tuple[Stmt, ...]
+    path: str
+    text: str
+    pos: SourcePos = SourcePos(1, 1)
