@@ -118,13 +118,14 @@ def _run_fast(config: MachineConfig, state: MachineState, max_steps: int) -> Non
             b = mem[pc + 1]
             if a < 0 or b < 0:
                 break
+            c = mem[pc + 2]  # read before M[b] is written: b may be pc + 2
             v = mem[b] - mem[a]  # IndexError for a or b >= m: handled by step()
             if v < lo:
                 v += span
             elif v > hi:
                 v -= span
             mem[b] = v
-            pc = mem[pc + 2] if v <= 0 else pc + 3
+            pc = c if v <= 0 else pc + 3
             steps += 1
     except IndexError:
         pass  # a or b >= m; nothing was written

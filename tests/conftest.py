@@ -1,0 +1,86 @@
+"""Shared fixtures: where the corpora in `../shared/` live, and how to read their index.
+
+The repository is normally cloned next to `shared/` (so `../shared` relative to the repo root
+holds the corpora); `MLPC_SHARED` overrides that location. Tests that need a corpus skip with
+a clear reason when it is absent, as in a user's fresh clone.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_ENV = "MLPC_SHARED"
+
+
+def shared_root() -> Path:
+    """`$MLPC_SHARED` if set, else `shared/` next to the repository checkout."""
+    env = os.environ.get(SHARED_ENV)
+    if env:
+        return Path(env).expanduser().resolve()
+    return Path(__file__).resolve().parents[2] / "shared"
+
+
+def _corpus(name: str, marker: str) -> Path:
+    path = shared_root() / name
+    if not (path / marker).is_file():
+        how = f"${SHARED_ENV}={os.environ[SHARED_ENV]}" if os.environ.get(SHARED_ENV) else (
+            f"../shared next to the checkout; set {SHARED_ENV} to override"
+        )
+        pytest.skip(f"shared corpus not found at {path}: {marker} missing ({how})")
+    return path
+
+
+@pytest.fixture(scope="session")
+def subleq_corpus() -> Path:
+    """The public SUBLEQ corpus (hello.dec, hi.dec, beer.dec, self.dec)."""
+    return _corpus("subleq-corpus", "hello.dec")
+
+
+@pytest.fixture(scope="session")
+def hsq_corpus() -> Path:
+    """The 148 compiled Higher Subleq tests with expected outputs (INDEX.tsv)."""
+    return _corpus("hsq-corpus", "INDEX.tsv")
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    """One row of `hsq-corpus/INDEX.tsv`."""
+
+    name: str
+    words: int
+    max_address_touched: int
+    steps: int
+    output_bytes: int
+    source_test_path: str
+
+
+def load_index(path: Path) -> list[IndexRow]:
+    """The rows of an `INDEX.tsv` file, in file order, with numeric columns as ints."""
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f, delimiter="\t")
+        return [
+            IndexRow(
+                name=row["name"],
+                words=int(row["words"]),
+                max_address_touched=int(row["max_address_touched"]),
+                steps=int(row["steps"]),
+                output_bytes=int(row["output_bytes"]),
+                source_test_path=row["source_test_path"],
+            )
+            for row in reader
+        ]
+
+
+def hsq_index_names() -> list[str]:
+    """Test names for parametrisation, read at collection time (empty if the corpus is
+    absent; the corpus test then skips through the `hsq_corpus` fixture)."""
+    index = shared_root() / "hsq-corpus" / "INDEX.tsv"
+    if not index.is_file():
+        return []
+    return [row.name for row in load_index(index)]
