@@ -1,0 +1,747 @@
+"""The macro level between the checked AST and SUBLEQ words.
+
+Why a separate level: the lowering of `.tl` thinks in terms of cells and jumps ("t = a + b",
+"if x < 0 goto L", "load t from the address in p"), while SUBLEQ only knows
+`M[b] -= M[a]; if M[b] <= 0 goto c`. Keeping a small macro IR in between lets the lowering
+stay readable, lets the CFG clean-ups (`cfg_opt.py`) work on real control flow instead of on
+words, and gives the listing a human-readable name for every group of SUBLEQ words.
+
+Operands are *cell labels* (strings). Three kinds are resolved by `assemble`:
+
+- ordinary labels: variables, arrays, temporaries, code labels (declared by `DataCell`,
+  `DataBlock` or `Label`);
+- constant cells `#<int>` (see `const`): a read-only pool cell holding that value;
+- address cells `&<label>` / `&<label>+<k>` (see `addr`): a pool cell holding an address.
+
+Every expansion leaves the scratch cell `Z` at 0 and may clobber `T`; nothing else outside
+its operands is touched (Store/Load/IJmp patch words of their own expansion).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from mlpc.compiler.image import CodeSpan
+
+Z = "__Z"  # always 0 between macros
+T = "__T"  # macro-internal scratch, clobbered by conditional jumps and copies
+SP = "__sp"  # stack pointer: address of the next free stack word
+TRAP_CODE = "__trap_code"
+TRAP_LINE = "__trap_line"
+STACK_BASE = "__stack_base"  # first word after the image: where the stack starts
+STACK_END = "__stack_end"  # first word past the stack
+
+HALT_ADDRESS = -1
+
+CONDITIONS = ("le", "lt", "eq", "ne", "gt", "ge")
+_NEGATED = {"le": "gt", "gt": "le", "lt": "ge", "ge": "lt", "eq": "ne", "ne": "eq"}
+
+
+def const(value: int) -> str:
+    """The label of a pool cell holding `value` (already wrapped to the word size)."""
+    return f"#{value}"
+
+
+def addr(label: str, offset: int = 0) -> str:
+    """The label of a pool cell holding the address of `label` (+ `offset`)."""
+    return f"&{label}" if offset == 0 else f"&{label}{offset:+d}"
+
+
+def negate(cond: str) -> str:
+    return _NEGATED[cond]
+
+
+# ----------------------------------------------------------------------------- the macro IR
+
+
+@dataclass(frozen=True)
+class Macro:
+    """Base of all macro instructions; `line` is the source line (0 = compiler-generated)."""
+
+    line: int = field(default=0, kw_only=True)
+
+    def text(self) -> str:  # pragma: no cover - every subclass overrides
+        raise NotImplementedError
+
+    def reads(self) -> tuple[str, ...]:
+        """Cells whose value this macro uses (for the liveness analysis)."""
+        return ()
+
+    def writes(self) -> tuple[str, ...]:
+        """Cells this macro overwrites completely (for dead-store removal)."""
+        return ()
+
+
+@dataclass(frozen=True)
+class Label(Macro):
+    name: str
+
+    def text(self) -> str:
+        return f"{self.name}:"
+
+
+@dataclass(frozen=True)
+class Mov(Macro):
+    dst: str
+    src: str
+
+    def text(self) -> str:
+        return f"MOV {self.dst}, {self.src}"
+
+    def reads(self) -> tuple[str, ...]:
+        return (self.src,)
+
+    def writes(self) -> tuple[str, ...]:
+        return (self.dst,)
+
+
+@dataclass(frozen=True)
+class Add(Macro):
+    """dst += src"""
+
+    dst: str
+    src: str
+
+    def text(self) -> str:
+        return f"ADD {self.dst}, {self.src}"
+
+    def reads(self) -> tuple[str, ...]:
+        return (self.dst, self.src)
+
+
+@dataclass(frozen=True)
+class Sub(Macro):
+    """dst -= src"""
+
+    dst: str
+    src: str
+
+    def text(self) -> str:
+        return f"SUB {self.dst}, {self.src}"
+
+    def reads(self) -> tuple[str, ...]:
+        return (self.dst, self.src)
+
+
+@dataclass(frozen=True)
+class Neg(Macro):
+    """dst = -src"""
+
+    dst: str
+    src: str
+
+    def text(self) -> str:
+        return f"NEG {self.dst}, {self.src}"
+
+    def reads(self) -> tuple[str, ...]:
+        return (self.src,)
+
+    def writes(self) -> tuple[str, ...]:
+        return (self.dst,)
+
+
+@dataclass(frozen=True)
+class Clear(Macro):
+    dst: str
+
+    def text(self) -> str:
+        return f"CLEAR {self.dst}"
+
+    def writes(self) -> tuple[str, ...]:
+        return (self.dst,)
+
+
+@dataclass(frozen=True)
+class Jmp(Macro):
+    target: str
+
+    def text(self) -> str:
+        return f"JMP {self.target}"
+
+
+@dataclass(frozen=True)
+class Jump(Macro):
+    """Conditional jump: `if cell <cond> 0 goto target` (signed, exact, no overflow)."""
+
+    cond: str
+    cell: str
+    target: str
+
+    def text(self) -> str:
+        return f"J{self.cond.upper()} {self.cell}, {self.target}"
+
+    def reads(self) -> tuple[str, ...]:
+        return (self.cell,)
+
+
+@dataclass(frozen=True)
+class Load(Macro):
+    """dst = M[M[ptr]] (self-modifying code patches the operand word)."""
+
+    dst: str
+    ptr: str
+
+    def text(self) -> str:
+        return f"LOAD {self.dst}, [{self.ptr}]"
+
+    def reads(self) -> tuple[str, ...]:
+        return (self.ptr,)
+
+    def writes(self) -> tuple[str, ...]:
+        return (self.dst,)
+
+
+@dataclass(frozen=True)
+class Store(Macro):
+    """M[M[ptr]] = src"""
+
+    ptr: str
+    src: str
+
+    def text(self) -> str:
+        return f"STORE [{self.ptr}], {self.src}"
+
+    def reads(self) -> tuple[str, ...]:
+        return (self.ptr, self.src)
+
+
+@dataclass(frozen=True)
+class Call(Macro):
+    """ra = address of the next macro; goto target. The callee returns with `Ret(ra)`."""
+
+    target: str
+    ra: str
+
+    def text(self) -> str:
+        return f"CALL {self.target} (ra {self.ra})"
+
+
+@dataclass(frozen=True)
+class Ret(Macro):
+    """goto M[ra] (an indirect jump through a patched word)."""
+
+    ra: str
+
+    def text(self) -> str:
+        return f"RET {self.ra}"
+
+    def reads(self) -> tuple[str, ...]:
+        return (self.ra,)
+
+
+@dataclass(frozen=True)
+class Push(Macro):
+    """M[SP] = src; SP += 1 (the caller checked the room with StackCheck)."""
+
+    src: str
+
+    def text(self) -> str:
+        return f"PUSH {self.src}"
+
+    def reads(self) -> tuple[str, ...]:
+        return (self.src, SP)
+
+
+@dataclass(frozen=True)
+class Pop(Macro):
+    """SP -= 1; dst = M[SP]"""
+
+    dst: str
+
+    def text(self) -> str:
+        return f"POP {self.dst}"
+
+    def reads(self) -> tuple[str, ...]:
+        return (SP,)
+
+    def writes(self) -> tuple[str, ...]:
+        return (self.dst,)
+
+
+@dataclass(frozen=True)
+class StackCheck(Macro):
+    """goto `overflow` unless `words` more words fit on the stack."""
+
+    words: int
+    overflow: str
+
+    def text(self) -> str:
+        return f"STACKCHECK {self.words}, {self.overflow}"
+
+    def reads(self) -> tuple[str, ...]:
+        return (SP,)
+
+
+@dataclass(frozen=True)
+class In(Macro):
+    dst: str
+
+    def text(self) -> str:
+        return f"IN {self.dst}"
+
+    def writes(self) -> tuple[str, ...]:
+        return (self.dst,)
+
+
+@dataclass(frozen=True)
+class Out(Macro):
+    src: str
+
+    def text(self) -> str:
+        return f"OUT {self.src}"
+
+    def reads(self) -> tuple[str, ...]:
+        return (self.src,)
+
+
+@dataclass(frozen=True)
+class Halt(Macro):
+    def text(self) -> str:
+        return "HALT"
+
+
+@dataclass(frozen=True)
+class Trap(Macro):
+    """Store the trap code and `line` (the source line) and halt."""
+
+    code: int
+
+    def text(self) -> str:
+        return f"TRAP {self.code} (line {self.line})"
+
+
+@dataclass(frozen=True)
+class Subleq(Macro):
+    """A raw SUBLEQ instruction, for hand-tuned runtime routines; c=None means next."""
+
+    a: str
+    b: str
+    c: str | None = None
+
+    def text(self) -> str:
+        return f"SUBLEQ {self.a}, {self.b}" + (f", {self.c}" if self.c else "")
+
+    def reads(self) -> tuple[str, ...]:
+        return (self.a, self.b)
+
+
+# ----------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class DataCell:
+    """One named data word (a variable, temporary or scratch cell)."""
+
+    label: str
+    value: int = 0
+
+
+@dataclass(frozen=True)
+class DataBlock:
+    """A named run of data words (an array)."""
+
+    label: str
+    values: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class MacroProgram:
+    """What the lowering produces: code (entry = first macro), data, and what it means."""
+
+    code: tuple[Macro, ...]
+    data: tuple[DataCell | DataBlock, ...]
+    stack_words: int = 0
+    inputs: tuple[tuple[str, str], ...] = ()  # input name -> cell label
+    outputs: tuple[tuple[str, str], ...] = ()  # output name -> cell label
+    symbols: tuple[tuple[str, str], ...] = ()  # user-visible name -> cell label
+    local_cells: frozenset[str] = frozenset()  # cells only their own function reads
+
+
+# ----------------------------------------------------------------------------- expansion
+
+
+@dataclass(frozen=True)
+class Ref:
+    """An operand word: a label plus offset, or a plain integer when `label` is None."""
+
+    label: str | None
+    offset: int = 0
+
+
+NEXT = Ref("?", 0)  # the address of the next instruction
+
+
+def _r(x: str | int | Ref) -> Ref:
+    if isinstance(x, Ref):
+        return x
+    if isinstance(x, int):
+        return Ref(None, x)
+    return Ref(x)
+
+
+@dataclass(frozen=True)
+class Instr:
+    a: Ref
+    b: Ref
+    c: Ref
+
+
+@dataclass(frozen=True)
+class Piece:
+    """An item of an expansion: a SUBLEQ instruction or a local label."""
+
+    instr: Instr | None = None
+    label: str | None = None
+
+
+class _Expander:
+    """Turns one macro into pieces; local labels get a program-wide unique suffix."""
+
+    def __init__(self) -> None:
+        self.counter = 0
+        self.out: list[Piece] = []
+
+    def fresh(self, stem: str) -> str:
+        self.counter += 1
+        return f".{stem}{self.counter}"
+
+    def op(self, a: str | int | Ref, b: str | int | Ref, c: str | int | Ref | None = None):
+        self.out.append(Piece(instr=Instr(_r(a), _r(b), NEXT if c is None else _r(c))))
+
+    def label(self, name: str) -> None:
+        self.out.append(Piece(label=name))
+
+    def expand(self, m: Macro) -> list[Piece]:
+        self.out = []
+        getattr(self, "_" + type(m).__name__.lower())(m)
+        return self.out
+
+    def _label(self, m: Label) -> None:
+        self.label(m.name)
+
+    def _mov(self, m: Mov) -> None:
+        if m.dst == m.src:
+            return
+        self.op(m.dst, m.dst)
+        self.op(m.src, Z)
+        self.op(Z, m.dst)
+        self.op(Z, Z)
+
+    def _add(self, m: Add) -> None:
+        self.op(m.src, Z)
+        self.op(Z, m.dst)
+        self.op(Z, Z)
+
+    def _sub(self, m: Sub) -> None:
+        self.op(m.src, m.dst)
+
+    def _neg(self, m: Neg) -> None:
+        if m.dst == m.src:
+            self.op(T, T)
+            self.op(m.src, T)  # T = -x
+            self.op(m.dst, m.dst)
+            self.op(T, Z)  # Z = x
+            self.op(Z, m.dst)  # dst = -x
+            self.op(Z, Z)
+            return
+        self.op(m.dst, m.dst)
+        self.op(m.src, m.dst)
+
+    def _clear(self, m: Clear) -> None:
+        self.op(m.dst, m.dst)
+
+    def _jmp(self, m: Jmp) -> None:
+        self.op(Z, Z, m.target)
+
+    def _jump(self, m: Jump) -> None:
+        x, target, cond = m.cell, m.target, m.cond
+        if cond == "le":
+            self.op(Z, x, target)
+            return
+        if cond == "gt":
+            skip = self.fresh("gt")
+            self.op(Z, x, skip)
+            self.op(Z, Z, target)
+            self.label(skip)
+            return
+        # x <= 0 first; then T = -x tells 0/INT_MIN (T <= 0) from the other negatives, and
+        # T - 1 tells 0 (-1) from INT_MIN (INT_MAX).
+        le, maybe, no = self.fresh("le"), self.fresh("mb"), self.fresh("no")
+        yes_pos = target if cond in ("ne", "ge") else no  # where x > 0 goes
+        yes_zero = target if cond in ("eq", "ge") else no  # where x == 0 goes
+        yes_neg = target if cond in ("lt", "ne") else no  # where x < 0 goes
+        self.op(Z, x, le)
+        self.op(Z, Z, yes_pos)
+        self.label(le)
+        self.op(T, T)
+        self.op(x, T, maybe)
+        self.op(Z, Z, yes_neg)  # -INT_MIN < x < 0
+        self.label(maybe)
+        self.op(const(1), T, yes_zero)  # x == 0
+        if yes_neg != no:
+            self.op(Z, Z, yes_neg)  # x == INT_MIN
+        self.label(no)
+
+    def _load(self, m: Load) -> None:
+        site = self.fresh("ld")
+        self.op(Ref(site), Ref(site))  # clear the patched a-word
+        self.op(m.ptr, Z)
+        self.op(Z, Ref(site))
+        self.op(Z, Z)
+        self.op(m.dst, m.dst)
+        self.label(site)
+        self.op(0, Z)  # Z = -M[ptr]   (a patched)
+        self.op(Z, m.dst)
+        self.op(Z, Z)
+
+    def _store(self, m: Store) -> None:
+        site = self.fresh("st")
+        clr = Ref(site)
+        self.op(clr, clr)
+        self.op(Ref(site, 1), Ref(site, 1))
+        self.op(Ref(site, 4), Ref(site, 4))
+        self.op(m.ptr, Z)
+        self.op(Z, clr)
+        self.op(Z, Ref(site, 1))
+        self.op(Z, Ref(site, 4))
+        self.op(Z, Z)
+        self.op(m.src, Z)  # Z = -src
+        self.label(site)
+        self.op(0, 0)  # M[p] = 0   (a and b patched)
+        self.op(Z, 0)  # M[p] = src (b patched)
+        self.op(Z, Z)
+
+    def _ijmp(self, cell: str) -> None:
+        site = self.fresh("ij")
+        target = Ref(site, 2)
+        self.op(target, target)
+        self.op(cell, Z)
+        self.op(Z, target)
+        self.op(Z, Z)
+        self.label(site)
+        self.op(Z, Z, 0)  # c patched
+
+    def _call(self, m: Call) -> None:
+        back = self.fresh("ret")
+        self.op(m.ra, m.ra)
+        self.op(addr(back), Z)
+        self.op(Z, m.ra)
+        self.op(Z, Z, m.target)
+        self.label(back)
+
+    def _ret(self, m: Ret) -> None:
+        self._ijmp(m.ra)
+
+    def _push(self, m: Push) -> None:
+        self._store(Store(SP, m.src))
+        self.op(const(-1), SP)
+
+    def _pop(self, m: Pop) -> None:
+        self.op(const(1), SP)
+        self._load(Load(m.dst, SP))
+
+    def _stackcheck(self, m: StackCheck) -> None:
+        # overflow iff SP + words > STACK_END, i.e. T = SP - (STACK_END - words) > 0
+        ok = self.fresh("ok")
+        self.op(T, T)
+        self.op(SP, Z)
+        self.op(Z, T)
+        self.op(Z, Z)
+        self.op(addr(STACK_END, -m.words), T, ok)
+        self.op(Z, Z, m.overflow)
+        self.label(ok)
+
+    def _in(self, m: In) -> None:
+        self.op(-1, m.dst)
+
+    def _out(self, m: Out) -> None:
+        self.op(m.src, -1)
+
+    def _halt(self, m: Halt) -> None:
+        self.op(Z, Z, HALT_ADDRESS)
+
+    def _trap(self, m: Trap) -> None:
+        self.op(TRAP_CODE, TRAP_CODE)
+        self.op(const(-m.code), TRAP_CODE)
+        self.op(TRAP_LINE, TRAP_LINE)
+        self.op(const(-m.line), TRAP_LINE)
+        self.op(Z, Z, HALT_ADDRESS)
+
+    def _subleq(self, m: Subleq) -> None:
+        self.op(m.a, m.b, m.c)
+
+
+# ----------------------------------------------------------------------------- assembly
+
+
+@dataclass(frozen=True)
+class MacroSpan:
+    """Words [start, end) implement macro number `index` of the program."""
+
+    start: int
+    end: int
+    index: int
+
+
+@dataclass(frozen=True)
+class Assembled:
+    """The resolved image of a macro program, before it becomes a `SubleqImage`."""
+
+    words: tuple[int, ...]
+    labels: tuple[tuple[str, int], ...]
+    spans: tuple[MacroSpan, ...]
+    code_words: int
+    stack_base: int
+    stack_end: int
+
+    def label_map(self) -> dict[str, int]:
+        return dict(self.labels)
+
+
+def wrap(value: int, word_bits: int) -> int:
+    half = 1 << (word_bits - 1)
+    return ((value + half) & ((1 << word_bits) - 1)) - half
+
+
+def _pool_labels(code: Sequence[Macro], pieces: Iterable[Piece]) -> list[str]:
+    found: dict[str, None] = {}
+    for p in pieces:
+        if p.instr is not None:
+            for ref in (p.instr.a, p.instr.b, p.instr.c):
+                if ref.label and ref.label[0] in "#&":
+                    found.setdefault(ref.label)
+    return list(found)
+
+
+def assemble(program: MacroProgram, word_bits: int) -> Assembled:
+    """Expand every macro, lay out code, scratch cells, pool and data, resolve labels.
+
+    Layout: code from address 0, then Z, T, SP, the trap cells, the constant/address pool,
+    the program's data, and the stack right after the image (STACK_BASE..STACK_END).
+    """
+    ex = _Expander()
+    per_macro: list[list[Piece]] = []
+    for m in program.code:
+        per_macro.append(ex.expand(m))
+    labels: dict[str, int] = {}
+    spans: list[MacroSpan] = []
+    address = 0
+    for index, pieces in enumerate(per_macro):
+        start = address
+        for p in pieces:
+            if p.label is not None:
+                if p.label in labels:
+                    raise ValueError(f"label {p.label!r} defined twice")
+                labels[p.label] = address
+            else:
+                address += 3
+        spans.append(MacroSpan(start, address, index))
+    code_words = address
+    all_pieces = [p for pieces in per_macro for p in pieces]
+    data: list[tuple[str, tuple[int | Ref, ...]]] = [
+        (Z, (0,)),
+        (T, (0,)),
+        (SP, (Ref(STACK_BASE),)),
+        (TRAP_CODE, (0,)),
+        (TRAP_LINE, (0,)),
+    ]
+    for item in program.data:
+        if isinstance(item, DataCell):
+            data.append((item.label, (wrap(item.value, word_bits),)))
+        else:
+            data.append((item.label, tuple(wrap(v, word_bits) for v in item.values)))
+    declared = {name for name, _ in data}
+    for pool in _pool_labels(program.code, all_pieces):
+        if pool in declared:
+            continue
+        if pool[0] == "#":
+            data.append((pool, (wrap(int(pool[1:]), word_bits),)))
+        else:
+            body = pool[1:]
+            cut = max(body.rfind("+"), body.rfind("-"))
+            if cut > 0 and body[cut + 1 :].isdigit():
+                data.append((pool, (Ref(body[:cut], int(body[cut:])),)))
+            else:
+                data.append((pool, (Ref(body),)))
+        declared.add(pool)
+    flat: list[int | Ref] = []
+    for name, values in data:
+        if name in labels:
+            raise ValueError(f"label {name!r} defined twice")
+        labels[name] = address
+        flat.extend(values)
+        address += len(values)
+    labels[STACK_BASE] = address
+    labels[STACK_END] = address + program.stack_words
+
+    def resolve(ref: Ref, next_address: int) -> int:
+        if ref.label is None:
+            return ref.offset
+        if ref.label == "?":
+            return next_address
+        try:
+            return labels[ref.label] + ref.offset
+        except KeyError:
+            raise ValueError(f"undefined label {ref.label!r}") from None
+
+    words: list[int] = []
+    for p in all_pieces:
+        if p.instr is not None:
+            nxt = len(words) + 3
+            words.extend(resolve(r, nxt) for r in (p.instr.a, p.instr.b, p.instr.c))
+    for v in flat:
+        words.append(v if isinstance(v, int) else resolve(v, 0))
+    limit = 1 << (word_bits - 1)
+    if labels[STACK_END] >= limit:
+        raise ValueError(f"program needs {labels[STACK_END]} words, more than {word_bits}-bit "
+                         "addresses reach")
+    return Assembled(
+        words=tuple(words),
+        labels=tuple(sorted(labels.items(), key=lambda kv: (kv[1], kv[0]))),
+        spans=tuple(spans),
+        code_words=code_words,
+        stack_base=labels[STACK_BASE],
+        stack_end=labels[STACK_END],
+    )
+
+
+def code_spans(program: MacroProgram, assembled: Assembled) -> tuple[CodeSpan, ...]:
+    """One `CodeSpan` per macro that produced words: its source line and macro text."""
+    out = []
+    for span in assembled.spans:
+        if span.end > span.start:
+            m = program.code[span.index]
+            out.append(CodeSpan(span.start, span.end, m.line, m.text()))
+    return tuple(out)
+
+
+def listing(program: MacroProgram, assembled: Assembled, source_text: str) -> str:
+    """The annotated listing: address, the 3 words, the macro, the source line text."""
+    lines_of_source = source_text.splitlines()
+    names: dict[int, list[str]] = {}
+    for name, address in assembled.labels:
+        if not name.startswith((".", "#", "&")):
+            names.setdefault(address, []).append(name)
+    out: list[str] = []
+    words = assembled.words
+    last_line = -1
+    for span in assembled.spans:
+        m = program.code[span.index]
+        if isinstance(m, Label):
+            continue
+        if m.line and m.line != last_line and 1 <= m.line <= len(lines_of_source):
+            out.append(f"; line {m.line}: {lines_of_source[m.line - 1].strip()}")
+            last_line = m.line
+        for pc in range(span.start, span.end, 3):
+            label = ",".join(names.get(pc, []))
+            head = f"{label}:" if label else ""
+            triple = " ".join(f"{w:>6}" for w in words[pc : pc + 3])
+            note = m.text() if pc == span.start else ""
+            out.append(f"{head:<14}{pc:>6}: {triple}   {note}".rstrip())
+    out.append("; data")
+    for name, address in assembled.labels:
+        if address >= assembled.code_words and not name.startswith("."):
+            value = words[address] if address < len(words) else "(stack)"
+            out.append(f"{name + ':':<14}{address:>6}: {value}")
+    return "\n".join(out)
