@@ -1,0 +1,319 @@
+"""The runtime library: O(W) subroutines emitted once per program, and only when used.
+
+Why subroutines: `*`, `/`, `%`, shifts and bitwise operators have no SUBLEQ counterpart;
+done naively (repeated addition) they would cost O(value) steps. Each routine here walks the
+W bits of its operands once (shift-and-add, shift-and-subtract, bit-by-bit), so its cost is
+O(W) whatever the values. They are written in the macro IR, take their arguments in fixed
+cells (`__mul.a`, ...), leave results in fixed cells, and return through their own
+return-address cell. They are leaves (they call nothing), so fixed cells are safe even when
+the calling `.tl` function is recursive.
+
+Routines and their contracts (all values are W-bit two's complement):
+- `mul`:    r = a * b (wrapping)
+- `divmod`: q = a / b truncated toward zero, r = a % b with the dividend's sign; b != 0 is
+            checked by the caller; INT_MIN / -1 wraps to INT_MIN with remainder 0
+- `shl`:    r = a << k for 0 <= k (k >= W gives 0)
+- `sar`:    r = a >> k arithmetic, for 0 <= k (k >= W gives 0 or -1)
+- `and`, `or`, `xor`: r = a op b
+- `print`:  output the decimal text of a (with '-' for negatives, INT_MIN included)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlpc.compiler.macros import (
+    Add,
+    Clear,
+    DataBlock,
+    DataCell,
+    Jmp,
+    Jump,
+    Label,
+    Load,
+    Macro,
+    Mov,
+    Neg,
+    Out,
+    Ret,
+    Sub,
+    const,
+)
+
+ROUTINE_NAMES = ("mul", "divmod", "shl", "sar", "and", "or", "xor", "print")
+
+
+@dataclass(frozen=True)
+class Routine:
+    """One runtime subroutine: call `entry` with `Call(entry, ra)` after filling `args`."""
+
+    name: str
+    entry: str
+    args: tuple[str, ...]
+    results: tuple[str, ...]
+    ra: str
+    code: tuple[Macro, ...]
+    data: tuple[DataCell | DataBlock, ...]
+
+
+def cell(routine: str, part: str) -> str:
+    """The label of a routine's cell, e.g. `__mul.a`."""
+    return f"__{routine}.{part}"
+
+
+def _build(name: str, args: tuple[str, ...], results: tuple[str, ...], scratch: tuple[str, ...],
+           body: list[Macro], extra_data: tuple[DataBlock, ...] = ()) -> Routine:
+    entry = f"__{name}"
+    ra = cell(name, "ra")
+    names = {*args, *results, *scratch, "ra"}
+    data: tuple[DataCell | DataBlock, ...] = tuple(
+        DataCell(cell(name, n)) for n in sorted(names)
+    ) + extra_data
+    code = (Label(entry), *body, Ret(ra))
+    return Routine(name, entry, tuple(cell(name, a) for a in args),
+                   tuple(cell(name, r) for r in results), ra, code, data)
+
+
+def _mul(w: int) -> Routine:
+    """Shift-and-add from the top bit of b: r = 2r (+ a if b's top bit is set), W times."""
+    a, b, r, i = (cell("mul", x) for x in "abri")
+    lp, skip = "__mul.loop", "__mul.skip"
+    body: list[Macro] = [
+        Clear(r),
+        Mov(i, const(w)),
+        Label(lp),
+        Add(r, r),
+        Jump("ge", b, skip),
+        Add(r, a),
+        Label(skip),
+        Add(b, b),
+        Sub(i, const(1)),
+        Jump("gt", i, lp),
+    ]
+    return _build("mul", ("a", "b"), ("r",), ("i",), body)
+
+
+def _divmod(w: int) -> Routine:
+    """Restoring division of the magnitudes (as unsigned W-bit numbers), then signs (C99)."""
+    a, b, q, r = (cell("divmod", x) for x in "abqr")
+    n, d, i, sq, sr, t = (cell("divmod", x) for x in ("n", "d", "i", "sq", "sr", "t"))
+    lab = {k: f"__divmod.{k}" for k in
+           ("apos", "bpos", "gen", "loop", "nobit", "big", "took", "next", "fix", "fq", "fr")}
+    int_min = -(1 << (w - 1))
+    body: list[Macro] = [
+        Clear(sq),
+        Clear(sr),
+        Mov(n, a),
+        Jump("ge", n, lab["apos"]),
+        Neg(n, n),  # |INT_MIN| stays 0x80..0, which is right read as unsigned
+        Sub(sq, const(-1)),
+        Sub(sr, const(-1)),
+        Label(lab["apos"]),
+        Mov(d, b),
+        Jump("ge", d, lab["bpos"]),
+        Neg(d, d),
+        Sub(sq, const(1)),  # sq is -1, 0 or 1: non-zero means a negative quotient
+        Label(lab["bpos"]),
+        Jump("ge", d, lab["gen"]),
+        # |b| = 2^(W-1): q = 1 iff |a| = 2^(W-1) too, else q = 0 and r = |a|
+        Clear(q),
+        Mov(r, n),
+        Mov(t, n),
+        Sub(t, const(int_min)),
+        Jump("ne", t, lab["fix"]),
+        Sub(q, const(-1)),
+        Clear(r),
+        Jmp(lab["fix"]),
+        Label(lab["gen"]),  # 0 < d < 2^(W-1): r < d always fits, 2r + 1 fits unsigned
+        Clear(r),
+        Mov(q, n),
+        Mov(i, const(w)),
+        Label(lab["loop"]),
+        Add(r, r),
+        Jump("ge", q, lab["nobit"]),
+        Sub(r, const(-1)),
+        Label(lab["nobit"]),
+        Add(q, q),
+        Jump("lt", r, lab["big"]),  # r >= 2^(W-1) > d unsigned: subtract
+        Sub(r, d),
+        Jump("ge", r, lab["took"]),
+        Add(r, d),
+        Jmp(lab["next"]),
+        Label(lab["big"]),
+        Sub(r, d),
+        Label(lab["took"]),
+        Sub(q, const(-1)),
+        Label(lab["next"]),
+        Sub(i, const(1)),
+        Jump("gt", i, lab["loop"]),
+        Label(lab["fix"]),
+        Jump("eq", sq, lab["fq"]),
+        Neg(q, q),
+        Label(lab["fq"]),
+        Jump("eq", sr, lab["fr"]),
+        Neg(r, r),
+        Label(lab["fr"]),
+    ]
+    return _build("divmod", ("a", "b"), ("q", "r"), ("n", "d", "i", "sq", "sr", "t"), body)
+
+
+def _shl(w: int) -> Routine:
+    """Doubling k times, with k clamped to W (so at most W iterations)."""
+    a, k, t = (cell("shl", x) for x in "akt")
+    lp, ok, done = "__shl.loop", "__shl.ok", "__shl.done"
+    body: list[Macro] = [
+        Mov(t, k),
+        Sub(t, const(w)),
+        Jump("le", t, ok),
+        Mov(k, const(w)),
+        Label(ok),
+        Jump("le", k, done),
+        Label(lp),
+        Add(a, a),
+        Sub(k, const(1)),
+        Jump("gt", k, lp),
+        Label(done),
+    ]
+    return _build("shl", ("a", "k"), ("a",), ("t",), body)
+
+
+def _sar(w: int) -> Routine:
+    """Take the top W-k bits of a into r, starting from r = -1 (negative a) or 0."""
+    a, k, r, i = (cell("sar", x) for x in "akri")
+    lp, pos, nob, done = ("__sar." + x for x in ("loop", "pos", "nob", "done"))
+    body: list[Macro] = [
+        Mov(i, const(w)),
+        Sub(i, k),  # W - k; k >= W leaves i <= 0: no bits
+        Clear(r),
+        Jump("ge", a, pos),
+        Sub(r, const(1)),
+        Label(pos),
+        Jump("le", i, done),
+        Label(lp),
+        Add(r, r),
+        Jump("ge", a, nob),
+        Sub(r, const(-1)),
+        Label(nob),
+        Add(a, a),
+        Sub(i, const(1)),
+        Jump("gt", i, lp),
+        Label(done),
+    ]
+    return _build("sar", ("a", "k"), ("r",), ("i",), body)
+
+
+_BIT_TABLES = {
+    "and": {(0, 0): 0, (0, 1): 0, (1, 0): 0, (1, 1): 1},
+    "or": {(0, 0): 0, (0, 1): 1, (1, 0): 1, (1, 1): 1},
+    "xor": {(0, 0): 0, (0, 1): 1, (1, 0): 1, (1, 1): 0},
+}
+
+
+def _bitwise(name: str, w: int) -> Routine:
+    """From the top bit down: r = 2r + (bit_a op bit_b); a and b shift left each round."""
+    a, b, r, i = (cell(name, x) for x in "abri")
+    table = _BIT_TABLES[name]
+    lab = {k: f"__{name}.{k}" for k in ("loop", "a1", "b01", "b11", "next")}
+
+    def outcome(bits: tuple[int, int]) -> list[Macro]:
+        return [Sub(r, const(-1))] if table[bits] else []
+
+    body: list[Macro] = [
+        Clear(r),
+        Mov(i, const(w)),
+        Label(lab["loop"]),
+        Add(r, r),
+        Jump("lt", a, lab["a1"]),
+        Jump("lt", b, lab["b01"]),
+        *outcome((0, 0)),
+        Jmp(lab["next"]),
+        Label(lab["b01"]),
+        *outcome((0, 1)),
+        Jmp(lab["next"]),
+        Label(lab["a1"]),
+        Jump("lt", b, lab["b11"]),
+        *outcome((1, 0)),
+        Jmp(lab["next"]),
+        Label(lab["b11"]),
+        *outcome((1, 1)),
+        Label(lab["next"]),
+        Add(a, a),
+        Add(b, b),
+        Sub(i, const(1)),
+        Jump("gt", i, lab["loop"]),
+    ]
+    return _build(name, ("a", "b"), ("r",), ("i",), body)
+
+
+def powers_of_ten(w: int) -> tuple[int, ...]:
+    """10^k for k from the largest that fits W bits down to 10 (the table `print` walks)."""
+    limit = (1 << (w - 1)) - 1
+    out = []
+    p = 10
+    while p <= limit:
+        out.append(p)
+        p *= 10
+    return tuple(reversed(out))
+
+
+def _print(w: int) -> Routine:
+    """Decimal text of a. Works on n = -|a| <= 0 so that INT_MIN needs no special case; each
+    digit is found by adding the power of ten until n would become positive."""
+    a, p, k, pw, dg, st = (cell("print", x) for x in ("a", "p", "k", "pw", "dg", "st"))
+    table = "__print.pow10"
+    pows = powers_of_ten(w)
+    lab = {x: f"__print.{x}" for x in ("neg", "go", "pl", "dl", "dout", "emit", "skip")}
+    body: list[Macro] = [
+        Jump("lt", a, lab["neg"]),
+        Neg(a, a),
+        Jmp(lab["go"]),
+        Label(lab["neg"]),
+        Out(const(ord("-"))),
+        Label(lab["go"]),
+        Mov(p, "&" + table),
+        Clear(st),
+        Mov(k, const(len(pows))),
+        Label(lab["pl"]),
+        Load(pw, p),
+        Mov(dg, const(ord("0"))),
+        Label(lab["dl"]),
+        Add(a, pw),
+        Jump("gt", a, lab["dout"]),
+        Sub(dg, const(-1)),
+        Jmp(lab["dl"]),
+        Label(lab["dout"]),
+        Sub(a, pw),
+        Jump("ne", st, lab["emit"]),
+        Mov(pw, dg),
+        Sub(pw, const(ord("0"))),
+        Jump("eq", pw, lab["skip"]),
+        Label(lab["emit"]),
+        Out(dg),
+        Mov(st, const(1)),
+        Label(lab["skip"]),
+        Sub(p, const(-1)),
+        Sub(k, const(1)),
+        Jump("gt", k, lab["pl"]),
+        Mov(dg, const(ord("0"))),
+        Sub(dg, a),
+        Out(dg),
+    ]
+    return _build("print", ("a",), (), ("p", "k", "pw", "dg", "st"), body,
+                  (DataBlock(table, pows),))
+
+
+def routine(name: str, word_bits: int) -> Routine:
+    """The routine `name` (one of ROUTINE_NAMES) for W = word_bits."""
+    if name == "mul":
+        return _mul(word_bits)
+    if name == "divmod":
+        return _divmod(word_bits)
+    if name == "shl":
+        return _shl(word_bits)
+    if name == "sar":
+        return _sar(word_bits)
+    if name in _BIT_TABLES:
+        return _bitwise(name, word_bits)
+    if name == "print":
+        return _print(word_bits)
+    raise KeyError(name)
