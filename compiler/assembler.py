@@ -12,8 +12,10 @@ Assembly format (one statement per line; `#` or `;` starts a comment):
     .zero 16                # sixteen zero words
 
 Operands are sums and differences of integers, character literals ('A', '\\n'), labels and
-`?`. In an instruction `?` is the address of the next instruction; in `.word` the address of
-the next word. `-1` as A reads the input tape into M[B]; `-1` as B writes M[A] to the output.
+`?`, separated by spaces. A sign with a space before it and none after it starts a new operand
+(`z z -1` is three operands, `lbl -1` two); otherwise it joins terms (`lbl+1`, `? - 2`).
+In an instruction `?` is the address of the next instruction; in `.word` the address of the
+next word. `-1` as A reads the input tape into M[B]; `-1` as B writes M[A] to the output.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ NUMERIC_SUFFIXES = (".sq", ".dec")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", "'": "'", '"': '"'}
 _TOKEN = re.compile(
     r"""\s*(?:
-        (?P<num>0[xX][0-9a-fA-F]+|\d+)
+        (?P<num>0[xX][0-9a-fA-F]+|[0-9]+)
       | (?P<char>'(?:\\.|[^'\\])')
       | (?P<str>"(?:\\.|[^"\\])*")
       | (?P<name>\.?[A-Za-z_][A-Za-z0-9_.]*)
@@ -67,7 +69,7 @@ def parse_numeric(text: str, path: str) -> list[int]:
     for lineno, line in enumerate(text.splitlines(), start=1):
         for match in re.finditer(r"\S+", line):
             token = match.group()
-            if not re.fullmatch(r"[-+]?\d+", token):
+            if not re.fullmatch(r"[-+]?[0-9]+", token):
                 raise SourceError(
                     f"expected an integer, found {token!r}",
                     path,
@@ -224,10 +226,14 @@ def _split_operands(
     operands: list[list[tuple[int, _Token]]] = []
     sign = 1
     expect_term = True
-    for tok in tokens:
+    for i, tok in enumerate(tokens):
         if tok.kind == "op" and tok.text in "+-":
             if expect_term:
                 sign = -sign if tok.text == "-" else sign
+            elif _starts_operand(tokens, i):
+                operands.append([])  # `A B -1`: a signed term after a space is a new operand
+                sign = -1 if tok.text == "-" else 1
+                expect_term = True
             else:
                 sign = -1 if tok.text == "-" else 1
                 expect_term = True
@@ -246,6 +252,15 @@ def _split_operands(
         last = tokens[-1]
         raise SourceError("operand missing after sign", path, SourcePos(lineno, last.col), text)
     return operands
+
+
+def _starts_operand(tokens: Sequence[_Token], i: int) -> bool:
+    """A sign after a complete term starts a new operand when a space precedes it and none
+    follows it (`z z -1`, `x -y`); otherwise it is a binary operator (`lbl+3`, `? - 2`)."""
+    prev, tok = tokens[i - 1], tokens[i]
+    spaced_before = tok.col > prev.col + len(prev.text)
+    attached_after = i + 1 < len(tokens) and tokens[i + 1].col == tok.col + 1
+    return spaced_before and attached_after
 
 
 def _resolve(item: _Item, labels: dict[str, int], path: str, text: str) -> int:
@@ -279,6 +294,9 @@ def load_image(paths: Sequence[str]) -> SubleqImage:
         else:
             words = parse_numeric(text, path)
             parts.append(SubleqImage(words=tuple(words), source_path=path, source_text=text))
+    if not any(part.words for part in parts):
+        # An empty image would run `0 0 0` (an endless loop at address 0) over zeroed memory.
+        raise MlpcError(f"{'+'.join(paths)}: the program is empty (no words)")
     if len(parts) == 1:
         return parts[0]
     words: list[int] = []
@@ -313,7 +331,8 @@ def disassemble(words: Sequence[int], symbols: dict[str, int] | None = None) -> 
             else:
                 jump = "halt" if c < 0 else ("next" if c == pc + 3 else _name(c, names))
                 note = f"M[{_name(b, names)}] -= M[{_name(a, names)}]; if <= 0 goto {jump}"
-        lines.append(f"{label:<12}{pc:>6}: {cells:<22} ; {note}".rstrip())
+        line = f"{label:<12}{pc:>6}: {cells:<22}"
+        lines.append(f"{line} ; {note}" if note else line.rstrip())
     return "\n".join(lines)
 
 
