@@ -9,7 +9,8 @@ words, and gives the listing a human-readable name for every group of SUBLEQ wor
 Operands are *cell labels* (strings). Three kinds are resolved by `assemble`:
 
 - ordinary labels: variables, arrays, temporaries, code labels (declared by `DataCell`,
-  `DataBlock` or `Label`);
+  `DataBlock` or `Label`), and `label+k` for word k of an array; internal labels start with
+  `$` or `.`, which `.tl` identifiers cannot;
 - constant cells `#<int>` (see `const`): a read-only pool cell holding that value;
 - address cells `&<label>` / `&<label>+<k>` (see `addr`): a pool cell holding an address.
 
@@ -24,13 +25,13 @@ from dataclasses import dataclass, field
 
 from mlpc.compiler.image import CodeSpan
 
-Z = "__Z"  # always 0 between macros
-T = "__T"  # macro-internal scratch, clobbered by conditional jumps and copies
-SP = "__sp"  # stack pointer: address of the next free stack word
-TRAP_CODE = "__trap_code"
-TRAP_LINE = "__trap_line"
-STACK_BASE = "__stack_base"  # first word after the image: where the stack starts
-STACK_END = "__stack_end"  # first word past the stack
+Z = "$Z"  # always 0 between macros
+T = "$T"  # macro-internal scratch, clobbered by conditional jumps and copies
+SP = "$sp"  # stack pointer: address of the next free stack word
+TRAP_CODE = "$trap_code"
+TRAP_LINE = "$trap_line"
+STACK_BASE = "$stack_base"  # first word after the image: where the stack starts
+STACK_END = "$stack_end"  # first word past the stack
 
 HALT_ADDRESS = -1
 
@@ -373,10 +374,14 @@ NEXT = Ref("?", 0)  # the address of the next instruction
 
 
 def _r(x: str | int | Ref) -> Ref:
+    """An operand: `Ref`, integer, label, or `label+k` (a word inside an array)."""
     if isinstance(x, Ref):
         return x
     if isinstance(x, int):
         return Ref(None, x)
+    base, plus, offset = x.rpartition("+")
+    if plus and base and x[0] not in "#&" and offset.isdigit():
+        return Ref(base, int(offset))
     return Ref(x)
 
 

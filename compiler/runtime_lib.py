@@ -4,7 +4,7 @@ Why subroutines: `*`, `/`, `%`, shifts and bitwise operators have no SUBLEQ coun
 done naively (repeated addition) they would cost O(value) steps. Each routine here walks the
 W bits of its operands once (shift-and-add, shift-and-subtract, bit-by-bit), so its cost is
 O(W) whatever the values. They are written in the macro IR, take their arguments in fixed
-cells (`__mul.a`, ...), leave results in fixed cells, and return through their own
+cells (`$mul.a`, ...), leave results in fixed cells, and return through their own
 return-address cell. They are leaves (they call nothing), so fixed cells are safe even when
 the calling `.tl` function is recursive.
 
@@ -57,13 +57,13 @@ class Routine:
 
 
 def cell(routine: str, part: str) -> str:
-    """The label of a routine's cell, e.g. `__mul.a`."""
-    return f"__{routine}.{part}"
+    """The label of a routine's cell, e.g. `$mul.a`."""
+    return f"${routine}.{part}"
 
 
 def _build(name: str, args: tuple[str, ...], results: tuple[str, ...], scratch: tuple[str, ...],
            body: list[Macro], extra_data: tuple[DataBlock, ...] = ()) -> Routine:
-    entry = f"__{name}"
+    entry = f"${name}"
     ra = cell(name, "ra")
     names = {*args, *results, *scratch, "ra"}
     data: tuple[DataCell | DataBlock, ...] = tuple(
@@ -77,7 +77,7 @@ def _build(name: str, args: tuple[str, ...], results: tuple[str, ...], scratch: 
 def _mul(w: int) -> Routine:
     """Shift-and-add from the top bit of b: r = 2r (+ a if b's top bit is set), W times."""
     a, b, r, i = (cell("mul", x) for x in "abri")
-    lp, skip = "__mul.loop", "__mul.skip"
+    lp, skip = "$mul.loop", "$mul.skip"
     body: list[Macro] = [
         Clear(r),
         Mov(i, const(w)),
@@ -97,7 +97,7 @@ def _divmod(w: int) -> Routine:
     """Restoring division of the magnitudes (as unsigned W-bit numbers), then signs (C99)."""
     a, b, q, r = (cell("divmod", x) for x in "abqr")
     n, d, i, sq, sr, t = (cell("divmod", x) for x in ("n", "d", "i", "sq", "sr", "t"))
-    lab = {k: f"__divmod.{k}" for k in
+    lab = {k: f"$divmod.{k}" for k in
            ("apos", "bpos", "gen", "loop", "nobit", "big", "took", "next", "fix", "fq", "fr")}
     int_min = -(1 << (w - 1))
     body: list[Macro] = [
@@ -160,7 +160,7 @@ def _divmod(w: int) -> Routine:
 def _shl(w: int) -> Routine:
     """Doubling k times, with k clamped to W (so at most W iterations)."""
     a, k, t = (cell("shl", x) for x in "akt")
-    lp, ok, done = "__shl.loop", "__shl.ok", "__shl.done"
+    lp, ok, done = "$shl.loop", "$shl.ok", "$shl.done"
     body: list[Macro] = [
         Mov(t, k),
         Sub(t, const(w)),
@@ -180,7 +180,7 @@ def _shl(w: int) -> Routine:
 def _sar(w: int) -> Routine:
     """Take the top W-k bits of a into r, starting from r = -1 (negative a) or 0."""
     a, k, r, i = (cell("sar", x) for x in "akri")
-    lp, pos, nob, done = ("__sar." + x for x in ("loop", "pos", "nob", "done"))
+    lp, pos, nob, done = ("$sar." + x for x in ("loop", "pos", "nob", "done"))
     body: list[Macro] = [
         Mov(i, const(w)),
         Sub(i, k),  # W - k; k >= W leaves i <= 0: no bits
@@ -213,7 +213,7 @@ def _bitwise(name: str, w: int) -> Routine:
     """From the top bit down: r = 2r + (bit_a op bit_b); a and b shift left each round."""
     a, b, r, i = (cell(name, x) for x in "abri")
     table = _BIT_TABLES[name]
-    lab = {k: f"__{name}.{k}" for k in ("loop", "a1", "b01", "b11", "next")}
+    lab = {k: f"${name}.{k}" for k in ("loop", "a1", "b01", "b11", "next")}
 
     def outcome(bits: tuple[int, int]) -> list[Macro]:
         return [Sub(r, const(-1))] if table[bits] else []
@@ -260,9 +260,9 @@ def _print(w: int) -> Routine:
     """Decimal text of a. Works on n = -|a| <= 0 so that INT_MIN needs no special case; each
     digit is found by adding the power of ten until n would become positive."""
     a, p, k, pw, dg, st = (cell("print", x) for x in ("a", "p", "k", "pw", "dg", "st"))
-    table = "__print.pow10"
+    table = "$print.pow10"
     pows = powers_of_ten(w)
-    lab = {x: f"__print.{x}" for x in ("neg", "go", "pl", "dl", "dout", "emit", "skip")}
+    lab = {x: f"$print.{x}" for x in ("neg", "go", "pl", "dl", "dout", "emit", "skip")}
     body: list[Macro] = [
         Jump("lt", a, lab["neg"]),
         Neg(a, a),
