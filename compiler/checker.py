@@ -1,0 +1,631 @@
+"""The `.tl` checker: resolves every name, folds constants, and rejects invalid programs.
+
+`check_program(program)` returns a `CheckedProgram`: the AST plus everything the source
+interpreter and the lowering need, so neither redoes scoping:
+
+- `symbols` maps the position of every identifier occurrence (`Name`, `Index`, `Call`,
+  `Assign` targets, declarators, `Ident`s) to one symbol object. Symbols have a unique
+  `uid`; two occurrences denote the same variable exactly when they map to the same symbol.
+- `globals`, `arrays`, `constants`, `functions` (with their parameters and locals),
+  `main_locals` (variables declared in blocks of the top-level code), `inputs`, `outputs`.
+
+It also defines the operator semantics of the language (`unary_op`, `binary_op`,
+`literal_value`) used for constant folding and by the source interpreter.
+
+Language decisions where SPEC section 5 is silent
+--------------------------------------------------
+Scoping (C-like):
+- Names must be declared before they are used, in the text. Exception: functions may be
+  called before (or after) their definition, recursion and mutual recursion included.
+- The global scope holds `input`, `output`, top-level `var`, `const`, arrays and functions.
+  A function sees the globals declared before its definition, and may read and write them.
+- Each `{ ... }` block opens a scope, as in C; a function's parameters and the outermost
+  block of its body share one scope; `for (var i = ...; ...)` scopes `i` to the loop.
+- An inner declaration may shadow an outer one (a local may shadow a global); declaring a
+  name twice in the same scope is an error. A global name may not also name a function.
+  Calls always resolve to functions, so a local variable named like a function does not
+  hide the function.
+- A declarator's name is in scope after the whole declarator: in `var x = x + 1;` the
+  initialiser reads the outer `x`.
+Where declarations may appear:
+- `input`, `output`, arrays and functions only at the top level, outside blocks.
+  `var` and `const` anywhere a statement may appear.
+Values:
+- A `var` declaration assigns its initialiser (or 0) each time it executes: a `var` in a
+  loop body is reset on every iteration. Top-level `var x = e;` runs in order like any
+  statement (before it runs, `x` is 0).
+- Arrays are static: their initialisers are constant expressions and the array holds them
+  from the start of the run; executing the declaration does nothing.
+- Constants are folded at compile time; they may be declared anywhere and used wherever a
+  constant expression is required (array sizes, initialisers) or as values.
+- Integer literals: decimal and character literals must fit the signed W-bit range; a
+  decimal literal directly negated may be 2^(W-1) (so `-2147483648` is INT_MIN at W=32).
+  Hexadecimal literals may be any W-bit pattern, `0` to `2^W - 1`, and denote the
+  two's-complement word with those bits (`0xFFFFFFFF == -1` at W=32), as bit masks need.
+Operators (see `binary_op`): W-bit wrap-around everywhere; `/` truncates toward zero, `%`
+has the dividend's sign, `INT_MIN / -1 == INT_MIN`, `INT_MIN % -1 == 0`; shift counts are
+read as unsigned W-bit numbers and a count of W or more shifts every bit out (`x << n` is 0,
+`x >> n` is 0 or -1 by the sign of x), so a negative count behaves as a huge one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from mlpc.compiler import tl_ast as ast
+from mlpc.errors import SourceError, SourcePos
+from mlpc.runtime.machine import wrap_word
+
+MAX_ARRAY_SIZE = 1 << 20  # words; far beyond any memory the machine can have
+
+
+# --- operator semantics ------------------------------------------------------------------
+
+
+class DivisionByZero(Exception):
+    """`/` or `%` with a zero divisor: a trap at run time, an error in constant folding."""
+
+
+def unary_op(op: str, value: int, word_bits: int) -> int:
+    """The value of `op value` on W-bit words."""
+    if op == "-":
+        return wrap_word(-value, word_bits)
+    if op == "!":
+        return 1 if value == 0 else 0
+    if op == "~":
+        return wrap_word(~value, word_bits)
+    raise ValueError(f"unknown unary operator {op!r}")
+
+
+def binary_op(op: str, left: int, right: int, word_bits: int) -> int:
+    """The value of `left op right` on W-bit words (both operands already evaluated: the
+    caller implements the short-circuit of `&&` and `||`). Raises `DivisionByZero`."""
+    if op == "+":
+        return wrap_word(left + right, word_bits)
+    if op == "-":
+        return wrap_word(left - right, word_bits)
+    if op == "*":
+        return wrap_word(left * right, word_bits)
+    if op in ("/", "%"):
+        if right == 0:
+            raise DivisionByZero
+        quotient = abs(left) // abs(right)
+        if (left < 0) != (right < 0):
+            quotient = -quotient
+        if op == "/":
+            return wrap_word(quotient, word_bits)
+        return wrap_word(left - right * quotient, word_bits)
+    if op in ("<<", ">>"):
+        count = right % (1 << word_bits)  # the count as an unsigned word
+        if op == "<<":
+            return 0 if count >= word_bits else wrap_word(left << count, word_bits)
+        return (-1 if left < 0 else 0) if count >= word_bits else left >> count
+    if op == "&":
+        return wrap_word(left & right, word_bits)
+    if op == "|":
+        return wrap_word(left | right, word_bits)
+    if op == "^":
+        return wrap_word(left ^ right, word_bits)
+    comparisons = {
+        "<": left < right,
+        "<=": left <= right,
+        ">": left > right,
+        ">=": left >= right,
+        "==": left == right,
+        "!=": left != right,
+        "&&": left != 0 and right != 0,
+        "||": left != 0 or right != 0,
+    }
+    if op in comparisons:
+        return 1 if comparisons[op] else 0
+    raise ValueError(f"unknown binary operator {op!r}")
+
+
+def literal_value(literal: ast.IntLit, word_bits: int) -> int:
+    """The W-bit word an integer literal denotes (the checker has checked its range)."""
+    return wrap_word(literal.value, word_bits)
+
+
+# --- symbols -----------------------------------------------------------------------------
+
+GLOBAL_KINDS = ("input", "output", "global")
+
+
+@dataclass(frozen=True, eq=False)
+class VarSymbol:
+    """A scalar variable. `kind`: "input", "output", "global" (top-level `var`), "param",
+    or "local" (declared in a block). `function` is the enclosing function's name, None for
+    globals and for locals of the top-level code."""
+
+    uid: int
+    name: str
+    kind: str
+    function: str | None
+    pos: SourcePos
+
+    @property
+    def is_global(self) -> bool:
+        return self.kind in GLOBAL_KINDS
+
+
+@dataclass(frozen=True, eq=False)
+class ArraySymbol:
+    """A global array: `initial` holds all `size` initial words (zero-padded, wrapped)."""
+
+    uid: int
+    name: str
+    size: int
+    initial: tuple[int, ...]
+    pos: SourcePos
+
+
+@dataclass(frozen=True, eq=False)
+class ConstSymbol:
+    """A named constant with its folded W-bit value."""
+
+    uid: int
+    name: str
+    value: int
+    pos: SourcePos
+
+
+@dataclass(frozen=True, eq=False)
+class FunctionSymbol:
+    """A function: parameters in order, and every local declared anywhere in its body
+    (block-scoped locals that shadow each other are distinct symbols)."""
+
+    uid: int
+    name: str
+    params: tuple[VarSymbol, ...]
+    locals: tuple[VarSymbol, ...]
+    definition: ast.FuncDef
+    pos: SourcePos  # the function's name in its definition
+
+    @property
+    def arity(self) -> int:
+        return len(self.params)
+
+
+Symbol = VarSymbol | ArraySymbol | ConstSymbol | FunctionSymbol
+
+
+@dataclass(frozen=True)
+class CheckedProgram:
+    """A program that passed every check, with its names resolved."""
+
+    program: ast.Program
+    word_bits: int
+    inputs: tuple[VarSymbol, ...]  # in declaration order
+    outputs: tuple[VarSymbol, ...]  # in declaration order
+    globals: tuple[VarSymbol, ...]  # every global scalar, inputs and outputs included
+    arrays: tuple[ArraySymbol, ...]
+    constants: tuple[ConstSymbol, ...]  # every constant, global or local
+    functions: tuple[FunctionSymbol, ...]  # in definition order
+    main_locals: tuple[VarSymbol, ...]  # locals declared in blocks of the top-level code
+    symbols: Mapping[SourcePos, Symbol] = field(repr=False)
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.inputs)
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.outputs)
+
+    @property
+    def path(self) -> str:
+        return self.program.path
+
+    def symbol(self, node: ast.Name | ast.Index | ast.Call | ast.Ident | ast.ScalarDeclarator
+               | ast.ArrayDeclarator | ast.ConstDeclarator) -> Symbol:
+        """The symbol a name occurrence resolves to."""
+        return self.symbols[node.pos]
+
+    def function(self, name: str) -> FunctionSymbol:
+        for function in self.functions:
+            if function.name == name:
+                return function
+        raise KeyError(name)
+
+
+# --- the checker -------------------------------------------------------------------------
+
+
+class _NotConstant(Exception):
+    def __init__(self, reason: str, pos: SourcePos) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.pos = pos
+
+
+@dataclass
+class _Scope:
+    names: dict[str, Symbol]
+    parent: _Scope | None
+
+    def lookup(self, name: str) -> Symbol | None:
+        scope: _Scope | None = self
+        while scope is not None:
+            if name in scope.names:
+                return scope.names[name]
+            scope = scope.parent
+        return None
+
+
+@dataclass
+class _FunctionContext:
+    """What the checker tracks while inside a function (or the top-level code: name None)."""
+
+    name: str | None
+    locals: list[VarSymbol] = field(default_factory=list)
+
+
+def check_program(program: ast.Program, word_bits: int = 32) -> CheckedProgram:
+    """Check a parsed program; raises `SourceError` at the first problem."""
+    return _Checker(program, word_bits).check()
+
+
+class _Checker:
+    def __init__(self, program: ast.Program, word_bits: int) -> None:
+        self.program = program
+        self.word_bits = word_bits
+        self.word_min = -(1 << (word_bits - 1))
+        self.word_max = (1 << (word_bits - 1)) - 1
+        self.symbols: dict[SourcePos, Symbol] = {}
+        self.next_uid = 0
+        self.global_scope = _Scope({}, None)
+        self.inputs: list[VarSymbol] = []
+        self.outputs: list[VarSymbol] = []
+        self.globals: list[VarSymbol] = []
+        self.arrays: list[ArraySymbol] = []
+        self.constants: list[ConstSymbol] = []
+        self.function_defs: dict[str, ast.FuncDef] = {}
+        self.function_symbols: dict[str, FunctionSymbol] = {}
+        self.call_sites: dict[SourcePos, str] = {}
+        self.main = _FunctionContext(None)
+        self.context = self.main
+        self.loop_depth = 0
+
+    def error(self, message: str, pos: SourcePos) -> SourceError:
+        return SourceError(message, self.program.path, pos, self.program.text)
+
+    def uid(self) -> int:
+        self.next_uid += 1
+        return self.next_uid
+
+    # the whole program
+
+    def check(self) -> CheckedProgram:
+        for item in self.program.items:
+            if isinstance(item, ast.FuncDef):
+                if item.name in self.function_defs:
+                    first = self.function_defs[item.name].name_pos.line
+                    raise self.error(
+                        f"redefinition of function '{item.name}' (first defined at line "
+                        f"{first})",
+                        item.name_pos,
+                    )
+                self.function_defs[item.name] = item
+        for item in self.program.items:
+            self.statement(item, self.global_scope, top_level=True)
+        for pos, name in self.call_sites.items():
+            self.symbols[pos] = self.function_symbols[name]
+        return CheckedProgram(
+            program=self.program,
+            word_bits=self.word_bits,
+            inputs=tuple(self.inputs),
+            outputs=tuple(self.outputs),
+            globals=tuple(self.globals),
+            arrays=tuple(self.arrays),
+            constants=tuple(self.constants),
+            functions=tuple(self.function_symbols[d.name] for d in self.function_defs.values()),
+            main_locals=tuple(self.main.locals),
+            symbols=self.symbols,
+        )
+
+    # declarations
+
+    def declare(self, scope: _Scope, name: str, symbol: Symbol, pos: SourcePos) -> None:
+        if name in scope.names:
+            first = scope.names[name].pos.line
+            raise self.error(f"redeclaration of '{name}' (first declared at line {first})", pos)
+        if scope is self.global_scope and name in self.function_defs:
+            line = self.function_defs[name].name_pos.line
+            raise self.error(f"'{name}' is already the name of a function (line {line})", pos)
+        scope.names[name] = symbol
+        self.symbols[pos] = symbol
+
+    def new_var(self, name: str, kind: str, pos: SourcePos) -> VarSymbol:
+        symbol = VarSymbol(self.uid(), name, kind, self.context.name, pos)
+        if kind == "local":
+            self.context.locals.append(symbol)
+        elif kind in GLOBAL_KINDS:
+            self.globals.append(symbol)
+        return symbol
+
+    def io_decl(self, decl: ast.InputDecl | ast.OutputDecl, scope: _Scope, top_level: bool
+                ) -> None:
+        kind = "input" if isinstance(decl, ast.InputDecl) else "output"
+        if not top_level:
+            raise self.error(f"'{kind}' declarations must be at the top level", decl.pos)
+        for ident in decl.names:
+            symbol = self.new_var(ident.name, kind, ident.pos)
+            self.declare(scope, ident.name, symbol, ident.pos)
+            (self.inputs if kind == "input" else self.outputs).append(symbol)
+
+    def var_decl(self, decl: ast.VarDecl, scope: _Scope, top_level: bool) -> None:
+        for declarator in decl.declarators:
+            if isinstance(declarator, ast.ArrayDeclarator):
+                self.array_decl(declarator, scope, top_level)
+                continue
+            if declarator.init is not None:
+                self.expr(declarator.init, scope)
+            kind = "global" if top_level else "local"
+            symbol = self.new_var(declarator.name, kind, declarator.pos)
+            self.declare(scope, declarator.name, symbol, declarator.pos)
+
+    def array_decl(self, decl: ast.ArrayDeclarator, scope: _Scope, top_level: bool) -> None:
+        if not top_level:
+            raise self.error(
+                f"array '{decl.name}' must be declared at the top level (arrays are global)",
+                decl.pos,
+            )
+        size = self.constant(decl.size, scope, "array size")
+        if size <= 0:
+            raise self.error(f"array size must be positive, not {size}", _expr_pos(decl.size))
+        if size > MAX_ARRAY_SIZE:
+            raise self.error(
+                f"array size {size} is too large (at most {MAX_ARRAY_SIZE})",
+                _expr_pos(decl.size),
+            )
+        values = [self.constant(e, scope, "array initialiser") for e in decl.init or ()]
+        if len(values) > size:
+            extra = (decl.init or ())[size]
+            raise self.error(
+                f"too many initialisers for '{decl.name}' ({size} elements, "
+                f"{len(values)} given)",
+                _expr_pos(extra),
+            )
+        initial = tuple(values) + (0,) * (size - len(values))
+        symbol = ArraySymbol(self.uid(), decl.name, size, initial, decl.pos)
+        self.declare(scope, decl.name, symbol, decl.pos)
+        self.arrays.append(symbol)
+
+    def const_decl(self, decl: ast.ConstDecl, scope: _Scope) -> None:
+        for declarator in decl.declarators:
+            value = self.constant(
+                declarator.value, scope, f"value of constant '{declarator.name}'"
+            )
+            symbol = ConstSymbol(self.uid(), declarator.name, value, declarator.pos)
+            self.declare(scope, declarator.name, symbol, declarator.pos)
+            self.constants.append(symbol)
+
+    def func_def(self, definition: ast.FuncDef, top_level: bool) -> None:
+        if not top_level:
+            raise self.error(
+                f"function '{definition.name}' must be defined at the top level", definition.pos
+            )
+        outer_context, outer_loops = self.context, self.loop_depth
+        self.context, self.loop_depth = _FunctionContext(definition.name), 0
+        scope = _Scope({}, self.global_scope)
+        params = []
+        for ident in definition.params:
+            symbol = self.new_var(ident.name, "param", ident.pos)
+            self.declare(scope, ident.name, symbol, ident.pos)
+            params.append(symbol)
+        self.statements(definition.body.body, scope)
+        self.function_symbols[definition.name] = FunctionSymbol(
+            self.uid(), definition.name, tuple(params), tuple(self.context.locals), definition,
+            definition.name_pos,
+        )
+        self.context, self.loop_depth = outer_context, outer_loops
+
+    # statements
+
+    def statements(self, body: Iterable[ast.Stmt], scope: _Scope) -> None:
+        for stmt in body:
+            self.statement(stmt, scope, top_level=False)
+
+    def block(self, block: ast.Block, scope: _Scope) -> None:
+        self.statements(block.body, _Scope({}, scope))
+
+    def loop_body(self, block: ast.Block, scope: _Scope) -> None:
+        self.loop_depth += 1
+        self.block(block, scope)
+        self.loop_depth -= 1
+
+    def statement(self, stmt: ast.Stmt, scope: _Scope, top_level: bool) -> None:
+        if isinstance(stmt, (ast.InputDecl, ast.OutputDecl)):
+            self.io_decl(stmt, scope, top_level)
+        elif isinstance(stmt, ast.VarDecl):
+            self.var_decl(stmt, scope, top_level)
+        elif isinstance(stmt, ast.ConstDecl):
+            self.const_decl(stmt, scope)
+        elif isinstance(stmt, ast.FuncDef):
+            self.func_def(stmt, top_level)
+        elif isinstance(stmt, ast.Assign):
+            self.assign(stmt, scope)
+        elif isinstance(stmt, ast.If):
+            self.expr(stmt.cond, scope)
+            self.block(stmt.then, scope)
+            if isinstance(stmt.orelse, ast.Block):
+                self.block(stmt.orelse, scope)
+            elif stmt.orelse is not None:
+                self.statement(stmt.orelse, scope, top_level=False)
+        elif isinstance(stmt, ast.While):
+            self.expr(stmt.cond, scope)
+            self.loop_body(stmt.body, scope)
+        elif isinstance(stmt, ast.For):
+            loop_scope = _Scope({}, scope)
+            if stmt.init is not None:
+                self.statement(stmt.init, loop_scope, top_level=False)
+            if stmt.cond is not None:
+                self.expr(stmt.cond, loop_scope)
+            if stmt.step is not None:
+                self.statement(stmt.step, loop_scope, top_level=False)
+            self.loop_body(stmt.body, loop_scope)
+        elif isinstance(stmt, (ast.Break, ast.Continue)):
+            if self.loop_depth == 0:
+                word = "break" if isinstance(stmt, ast.Break) else "continue"
+                raise self.error(f"'{word}' outside a loop", stmt.pos)
+        elif isinstance(stmt, ast.Return):
+            if self.context.name is None:
+                raise self.error("'return' outside a function (use 'halt;' to stop)", stmt.pos)
+            if stmt.value is not None:
+                self.expr(stmt.value, scope)
+        elif isinstance(stmt, ast.Print):
+            for arg in stmt.args:
+                if isinstance(arg, ast.StrLit):
+                    self.string(arg)
+                else:
+                    self.expr(arg, scope)
+        elif isinstance(stmt, (ast.Write, ast.Assert)):
+            self.expr(stmt.value if isinstance(stmt, ast.Write) else stmt.cond, scope)
+        elif isinstance(stmt, ast.ExprStmt):
+            self.expr(stmt.expr, scope)
+        elif isinstance(stmt, ast.Block):
+            self.block(stmt, scope)
+        elif not isinstance(stmt, ast.Halt):  # pragma: no cover - the parser makes no others
+            raise TypeError(f"unknown statement {stmt!r}")
+
+    def assign(self, stmt: ast.Assign, scope: _Scope) -> None:
+        target = stmt.target
+        symbol = scope.lookup(target.name)
+        if symbol is None:
+            raise self.error(f"undeclared name '{target.name}'", target.pos)
+        if isinstance(target, ast.Index):
+            self.expr(target, scope)
+        elif isinstance(symbol, ConstSymbol):
+            raise self.error(f"cannot assign to constant '{target.name}'", target.pos)
+        elif isinstance(symbol, ArraySymbol):
+            raise self.error(
+                f"cannot assign to array '{target.name}' (assign to its elements)", target.pos
+            )
+        else:
+            self.symbols[target.pos] = symbol
+        self.expr(stmt.value, scope)
+
+    def string(self, literal: ast.StrLit) -> None:
+        for offset, ch in enumerate(literal.value):
+            if ord(ch) > self.word_max:
+                raise self.error(
+                    f"character U+{ord(ch):04X} does not fit in a {self.word_bits}-bit word",
+                    SourcePos(literal.pos.line, literal.pos.col + 1 + offset),
+                )
+
+    # expressions
+
+    def expr(self, expr: ast.Expr, scope: _Scope) -> None:
+        if isinstance(expr, ast.IntLit):
+            self.literal(expr, negated=False)
+        elif isinstance(expr, ast.Name):
+            symbol = self.resolve(expr.name, expr.pos, scope)
+            if isinstance(symbol, ArraySymbol):
+                raise self.error(
+                    f"array '{expr.name}' used as a value (index it: {expr.name}[i])", expr.pos
+                )
+        elif isinstance(expr, ast.Index):
+            symbol = self.resolve(expr.name, expr.pos, scope)
+            if not isinstance(symbol, ArraySymbol):
+                raise self.error(f"'{expr.name}' is not an array", expr.pos)
+            self.expr(expr.index, scope)
+        elif isinstance(expr, ast.Call):
+            self.call(expr, scope)
+        elif isinstance(expr, ast.Unary):
+            if expr.op == "-" and isinstance(expr.operand, ast.IntLit):
+                self.literal(expr.operand, negated=True)
+            else:
+                self.expr(expr.operand, scope)
+        elif isinstance(expr, ast.Binary):
+            self.expr(expr.left, scope)
+            self.expr(expr.right, scope)
+        elif not isinstance(expr, ast.Read):  # pragma: no cover - the parser makes no others
+            raise TypeError(f"unknown expression {expr!r}")
+
+    def resolve(self, name: str, pos: SourcePos, scope: _Scope) -> Symbol:
+        symbol = scope.lookup(name)
+        if symbol is None:
+            if name in self.function_defs:
+                raise self.error(f"function '{name}' used as a value (call it: {name}(...))",
+                                 pos)
+            raise self.error(f"undeclared name '{name}'", pos)
+        self.symbols[pos] = symbol
+        return symbol
+
+    def call(self, call: ast.Call, scope: _Scope) -> None:
+        definition = self.function_defs.get(call.name)
+        if definition is None:
+            if scope.lookup(call.name) is not None:
+                raise self.error(f"'{call.name}' is not a function", call.pos)
+            raise self.error(f"call to undeclared function '{call.name}'", call.pos)
+        expected, given = len(definition.params), len(call.args)
+        if expected != given:
+            raise self.error(
+                f"function '{call.name}' takes {_count(expected, 'argument')}, "
+                f"but {given} {'was' if given == 1 else 'were'} given",
+                call.pos,
+            )
+        self.call_sites[call.pos] = call.name
+        for arg in call.args:
+            self.expr(arg, scope)
+
+    def literal(self, literal: ast.IntLit, negated: bool) -> None:
+        value = literal.value
+        is_hex = literal.text[:2].lower() == "0x"
+        if is_hex:
+            fits = value < (1 << self.word_bits)
+        else:
+            fits = value <= self.word_max + (1 if negated else 0)
+        if not fits:
+            raise self.error(
+                f"integer literal {literal.text} is out of range for {self.word_bits}-bit "
+                "words",
+                literal.pos,
+            )
+
+    # constant expressions
+
+    def constant(self, expr: ast.Expr, scope: _Scope, what: str) -> int:
+        """Fold a constant expression to its W-bit value (checking it on the way)."""
+        self.expr(expr, scope)
+        try:
+            return self.fold(expr, scope)
+        except _NotConstant as err:
+            raise self.error(f"{what} must be a constant expression ({err.reason})",
+                             err.pos) from None
+
+    def fold(self, expr: ast.Expr, scope: _Scope) -> int:
+        if isinstance(expr, ast.IntLit):
+            return literal_value(expr, self.word_bits)
+        if isinstance(expr, ast.Name):
+            symbol = scope.lookup(expr.name)
+            if isinstance(symbol, ConstSymbol):
+                return symbol.value
+            raise _NotConstant(f"'{expr.name}' is a variable", expr.pos)
+        if isinstance(expr, ast.Index):
+            raise _NotConstant(f"'{expr.name}[...]' is an array element", expr.pos)
+        if isinstance(expr, ast.Call):
+            raise _NotConstant(f"'{expr.name}(...)' is a function call", expr.pos)
+        if isinstance(expr, ast.Read):
+            raise _NotConstant("'read()' reads the input tape", expr.pos)
+        if isinstance(expr, ast.Unary):
+            return unary_op(expr.op, self.fold(expr.operand, scope), self.word_bits)
+        assert isinstance(expr, ast.Binary)
+        left = self.fold(expr.left, scope)
+        right = self.fold(expr.right, scope)
+        try:
+            return binary_op(expr.op, left, right, self.word_bits)
+        except DivisionByZero:
+            raise self.error("division by zero in a constant expression", expr.pos) from None
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _expr_pos(expr: ast.Expr) -> SourcePos:
+    """Where an expression starts (Binary and Unary nodes sit at their operator)."""
+    while isinstance(expr, ast.Binary):
+        expr = expr.left
+    return expr.pos
