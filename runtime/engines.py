@@ -9,10 +9,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mlpc.compiler.driver import LoadedProgram
+from mlpc.errors import MlpcError
 from mlpc.runtime import reference
 from mlpc.runtime.machine import MachineConfig, initial_state, result_of
 from mlpc.runtime.progress import Progress
 from mlpc.runtime.report import RunReport, report_from_machine
+from mlpc.runtime.source_interp import run_source
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,23 @@ def run_reference(request: RunRequest) -> RunReport:
     return report_from_machine(request.program.image, result_of(state), "reference")
 
 
-ENGINES: dict[str, Engine] = {"reference": run_reference}
+def run_source_engine(request: RunRequest) -> RunReport:
+    """The AST interpreter (`runtime/source_interp.py`): .tl programs only, no SUBLEQ."""
+    checked = request.program.checked
+    if checked is None:
+        raise MlpcError("the source engine runs .tl programs only")
+    return run_source(
+        checked,
+        dict(request.inputs),
+        request.tape,
+        request.max_steps,
+        word_bits=request.config.word_bits,
+        tape_out=request.config.tape_out,
+        tape_in=request.config.tape_in,
+    )
+
+
+ENGINES: dict[str, Engine] = {"reference": run_reference, "source": run_source_engine}
 
 
 def engine_names() -> Sequence[str]:
