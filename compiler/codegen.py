@@ -49,6 +49,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mlpc.compiler.export_onnx import ModelInterface
+from mlpc.compiler.image import SubleqImage
 from mlpc.compiler.network import Expr, Network, Space, assemble, linear_space, relu_space, total
 from mlpc.runtime.machine import Fault, MachineConfig, MachineState, Status
 
@@ -535,4 +537,26 @@ def state_of(layout: StateLayout, x: np.ndarray, tape_out: Sequence[int], max_st
         tape_out=list(tape_out),
         fault=d.fault,
         steps=min(max_steps, MAX_BUDGET) - d.budget,
+    )
+
+
+def model_interface(step: StepNetwork, image: SubleqImage) -> ModelInterface:
+    """Describe the state vector to the (SUBLEQ-agnostic) ONNX exporter."""
+    layout = step.layout
+    cfg = layout.config
+    trap = image.trap
+    return ModelInterface(
+        n_state=layout.size,
+        memory=cfg.memory,
+        offset=1 << (cfg.word_bits - 1),
+        image=tuple(image.words),
+        tape_capacity=cfg.tape_in,
+        tape_start=layout.tape.start,
+        slot=tuple((name, layout.index(name)) for name in SCALARS),
+        inputs=tuple(image.inputs),
+        outputs=tuple(image.outputs),
+        trap_code_address=trap.code_address if trap else -1,
+        trap_line_address=trap.line_address if trap else -1,
+        tape_overflow_fault=int(Fault.TAPE_TOO_LONG),
+        max_budget=MAX_BUDGET,
     )

@@ -9,14 +9,20 @@ and `compiler/export_onnx.py`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+import onnx
+
 from mlpc.compiler.assembler import load_image, read_text
+from mlpc.compiler.codegen import SCALARS
+from mlpc.compiler.export_onnx import ExportOptions, build_model
 from mlpc.compiler.image import SubleqImage
 from mlpc.errors import MlpcError
+from mlpc.runtime.machine import MachineConfig
 
 SOURCE_SUFFIX = ".tl"
 
@@ -79,3 +85,86 @@ def lower_checked(checked: Any, options: CompileOptions) -> SubleqImage:
     except ImportError:
         raise MlpcError("compiling .tl to SUBLEQ is not supported by this build yet") from None
     return lower_program(checked, options)
+
+
+def machine_config(
+    image: SubleqImage,
+    memory: int | None = None,
+    word_bits: int = 32,
+    tape_in: int | None = None,
+    tape_out: int | None = None,
+) -> MachineConfig:
+    """The machine a program runs on: its default memory size unless `memory` is given."""
+    from mlpc.runtime.machine import DEFAULT_TAPE_IN, DEFAULT_TAPE_OUT
+
+    size = memory if memory is not None else image.default_memory()
+    if size < len(image.words):
+        raise MlpcError(f"the program needs {len(image.words)} words of memory; --memory is {size}")
+    if image.min_memory and size < image.min_memory:
+        raise MlpcError(
+            f"the program needs {image.min_memory} words of memory (code, data and stack); "
+            f"--memory is {size}"
+        )
+    return MachineConfig(
+        memory=size,
+        word_bits=word_bits,
+        tape_in=DEFAULT_TAPE_IN if tape_in is None else tape_in,
+        tape_out=DEFAULT_TAPE_OUT if tape_out is None else tape_out,
+    )
+
+
+RESERVED_OUTPUTS = (
+    "output_tape", "output_length", "status", "fault", "steps", "memory", "final_state",
+    "trap", "trap_line", "tape", "max_steps", "resume_state",
+)
+
+
+def compile_model(
+    image: SubleqImage, config: MachineConfig, options: ExportOptions | None = None
+) -> onnx.ModelProto:
+    """SUBLEQ image -> step network (codegen) -> ONNX model (exporter), with metadata."""
+    options = options or ExportOptions()
+    from mlpc import __version__
+    from mlpc.compiler.assembler import disassemble
+    from mlpc.compiler.codegen import build_step_network, model_interface
+
+    for name, _ in (*image.inputs, *image.outputs):
+        if name in RESERVED_OUTPUTS:
+            raise MlpcError(f"program input/output name {name!r} clashes with a model tensor")
+    try:
+        step = build_step_network(config)
+    except ValueError as exc:
+        raise MlpcError(str(exc)) from None
+    net = step.network
+    metadata = {
+        "mlpc_version": __version__,
+        "memory_words": str(config.memory),
+        "word_bits": str(config.word_bits),
+        "tape_in": str(config.tape_in),
+        "tape_out": str(config.tape_out),
+        "relu_layers_per_step": str(net.relu_layers),
+        "unroll": str(options.unroll),
+        "weights": options.weights,
+        "nonzero_weights": str(net.nnz),
+        "layer_widths": json.dumps([layer.width for layer in net.layers]),
+        "state_layout": json.dumps(
+            {"n_state": step.layout.size, "scalars": {s: step.layout.index(s) for s in SCALARS},
+             "tape_start": step.layout.tape.start}
+        ),
+        "memory_map": json.dumps(dict(image.symbols)),
+        "inputs": json.dumps(dict(image.inputs)),
+        "outputs": json.dumps(dict(image.outputs)),
+        "trap": json.dumps(
+            None if image.trap is None
+            else {"code_address": image.trap.code_address,
+                  "line_address": image.trap.line_address}
+        ),
+        "source_path": image.source_path,
+        "source": image.source_text,
+        "listing": image.listing or disassemble(image.words, image.symbol_table()),
+    }
+    doc = (
+        f"mlpc: {image.source_path} as a looped ReLU-MLP ({net.relu_layers} ReLU layers per "
+        f"SUBLEQ step, m={config.memory}, W={config.word_bits})"
+    )
+    return build_model(net, model_interface(step, image), options, tuple(metadata.items()), doc)

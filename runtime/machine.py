@@ -27,6 +27,7 @@ class Fault(IntEnum):
     B_RANGE = 3  # b outside [-1, m)
     IO_BOTH = 4  # a == b == -1
     OUTPUT_FULL = 5  # output instruction with a full output tape
+    TAPE_TOO_LONG = 6  # the input tape given to an ONNX model exceeds its capacity
 
     def describe(self) -> str:
         return _FAULT_TEXT[self]
@@ -39,6 +40,7 @@ _FAULT_TEXT = {
     Fault.B_RANGE: "operand b out of range",
     Fault.IO_BOTH: "a == b == -1 (input and output at once)",
     Fault.OUTPUT_FULL: "output tape full",
+    Fault.TAPE_TOO_LONG: "input tape longer than its capacity",
 }
 
 
