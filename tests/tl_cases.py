@@ -1,0 +1,949 @@
+"""The shared table of `.tl` programs with their expected results, worked out by hand.
+
+Every engine is tested against this table: the source interpreter now, the SUBLEQ lowering
+(reference interpreter), the numpy network and onnxruntime later. Each program is small
+(well under 200k SUBLEQ steps once compiled) so the slow engines stay fast.
+
+How to read a case:
+- `inputs`: values of the `input` variables; `tape`: the input tape.
+- `outputs`: every `output` variable's value when the run ended, in declaration order.
+- `out_tape`: the output tape, as words, or as text (one word per character).
+- `status`: halted | trap | fault | step-limit; `detail`: exactly what the report says
+  (`"division by zero at line 4"`, `"output tape full"`). For "step-limit" cases only the
+  status is comparable across engines (a source step is not a SUBLEQ step), so `detail` and
+  `outputs` are left empty and their programs have no outputs.
+- `word_bits`: W; `tape_out`: output tape capacity (None: the default); `max_steps`: the
+  budget (None: a generous default of the engine's choosing).
+- Stack overflow cases recurse without bound, so they trap whatever the stack size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from textwrap import dedent
+
+INT_MIN = -(1 << 31)
+INT_MAX = (1 << 31) - 1
+
+
+@dataclass(frozen=True)
+class TlCase:
+    name: str
+    source: str
+    inputs: tuple[tuple[str, int], ...] = ()
+    tape: tuple[int, ...] = ()
+    outputs: tuple[tuple[str, int], ...] = ()
+    out_tape: tuple[int, ...] | str = ()
+    status: str = "halted"
+    detail: str = ""
+    word_bits: int = 32
+    tape_out: int | None = None
+    max_steps: int | None = None
+
+    @property
+    def expected_tape(self) -> tuple[int, ...]:
+        if isinstance(self.out_tape, str):
+            return tuple(ord(ch) for ch in self.out_tape)
+        return self.out_tape
+
+
+def _src(text: str) -> str:
+    """Source text with the indentation of this file removed; line 1 is the first line."""
+    return dedent(text).lstrip("\n")
+
+
+_CLASSIFY = _src("""
+    input x;
+    output s;
+    if (x < 0) {
+        s = -1;
+    } else if (x == 0) {
+        s = 0;
+    } else if (x < 10) {
+        s = 1;
+    } else {
+        s = 2;
+    }
+""")
+
+CASES: tuple[TlCase, ...] = (
+    # --- basics --------------------------------------------------------------------------
+    TlCase("empty", ""),
+    TlCase("output_starts_at_zero", "output z;", outputs=(("z", 0),)),
+    TlCase(
+        "gcd_spec_example",
+        _src("""
+            // gcd.tl
+            input a, b;              // named inputs
+            output g;                // named outputs
+            while (b != 0) { var t = a % b; a = b; b = t; }
+            g = a;
+        """),
+        inputs=(("a", 12), ("b", 18)),
+        outputs=(("g", 6),),
+    ),
+    TlCase(
+        "inputs_are_assignable",
+        "input x;\noutput y;\nx = x + 1;\ny = x;\n",
+        inputs=(("x", 41),),
+        outputs=(("y", 42),),
+    ),
+    TlCase(
+        "comments",
+        _src("""
+            output x, y;
+            /* a block comment
+               over two lines */ x = 1; // a line comment
+            y = 2 /* inline */ + 3;
+        """),
+        outputs=(("x", 1), ("y", 5)),
+    ),
+    TlCase(
+        "globals_initialised_in_order",
+        _src("""
+            output r, s;
+            var a = 5;
+            var b = a * 2;
+            r = b;
+            s = a;
+        """),
+        outputs=(("r", 10), ("s", 5)),
+    ),
+    # --- arithmetic ----------------------------------------------------------------------
+    TlCase(
+        "precedence_arithmetic",
+        _src("""
+            output r1, r2, r3, r4, r5;
+            r1 = 2 + 3 * 4 - 10 / 3;
+            r2 = (2 + 3) * (4 - 1);
+            r3 = 10 - 4 - 3;
+            r4 = 100 / 10 / 5;
+            r5 = 2 + 3 * 4 % 5;
+        """),
+        outputs=(("r1", 11), ("r2", 15), ("r3", 3), ("r4", 2), ("r5", 4)),
+    ),
+    TlCase(
+        "precedence_mixed",
+        _src("""
+            output r1, r2, r3, r4, r5, r6, r7, r8, r9, r10;
+            r1 = 1 + 2 << 3;
+            r2 = 1 << 2 + 3;
+            r3 = 5 & 3 == 3;
+            r4 = 1 | 2 ^ 3 & 4;
+            r5 = -2 * -3;
+            r6 = 1 < 2 == 1;
+            r7 = 0 || 1 && 0;
+            r8 = !0 + 1;
+            r9 = ~1 + 2;
+            r10 = 7 > 3 > 0;
+        """),
+        outputs=(("r1", 24), ("r2", 32), ("r3", 1), ("r4", 3), ("r5", 6), ("r6", 1),
+                 ("r7", 0), ("r8", 2), ("r9", 0), ("r10", 1)),
+    ),
+    TlCase(
+        "division_truncates_toward_zero",
+        _src("""
+            input a, b;
+            output q1, r1, q2, r2, q3, r3;
+            q1 = a / b;
+            r1 = a % b;
+            q2 = -a / -b;
+            r2 = -a % -b;
+            q3 = a / -b;
+            r3 = a % -b;
+        """),
+        inputs=(("a", -7), ("b", 2)),
+        outputs=(("q1", -3), ("r1", -1), ("q2", -3), ("r2", 1), ("q3", 3), ("r3", -1)),
+    ),
+    TlCase(
+        "division_small_and_extreme",
+        _src("""
+            input a, m, big;
+            output q1, q2, q3, q4, q5, r5, q6;
+            q1 = 0 / 5;
+            q2 = a / 7;
+            q3 = -a / 7;
+            q4 = m / 2;
+            q5 = m / 3;
+            r5 = m % 3;
+            q6 = big / 1;
+        """),
+        inputs=(("a", 5), ("m", INT_MIN), ("big", INT_MAX)),
+        outputs=(("q1", 0), ("q2", 0), ("q3", 0), ("q4", -1073741824), ("q5", -715827882),
+                 ("r5", -2), ("q6", INT_MAX)),
+    ),
+    TlCase(
+        "int_min_divided_by_minus_one",
+        _src("""
+            input a, b;
+            output q, r, q2;
+            q = a / b;
+            r = a % b;
+            q2 = -2147483648 / -1;
+        """),
+        inputs=(("a", INT_MIN), ("b", -1)),
+        outputs=(("q", INT_MIN), ("r", 0), ("q2", INT_MIN)),
+    ),
+    TlCase(
+        "wrap_add_sub",
+        "input a;\noutput r1, r2;\nr1 = a + 1;\nr2 = -a - 2;\n",
+        inputs=(("a", INT_MAX),),
+        outputs=(("r1", INT_MIN), ("r2", INT_MAX)),
+    ),
+    TlCase(
+        "wrap_mul",
+        _src("""
+            input a, b;
+            output r1, r2, r3, r4, r5;
+            r1 = a * a;
+            r2 = a * 32768;
+            r3 = b * b;
+            r4 = -3 * 7;
+            r5 = -1 * -1;
+        """),
+        inputs=(("a", 65536), ("b", 46341)),
+        outputs=(("r1", 0), ("r2", INT_MIN), ("r3", -2147479015), ("r4", -21), ("r5", 1)),
+    ),
+    TlCase(
+        "int_min_negation_and_mul",
+        "input a;\noutput r1, r2, r3;\nr1 = -a;\nr2 = ~a;\nr3 = a * -1;\n",
+        inputs=(("a", INT_MIN),),
+        outputs=(("r1", INT_MIN), ("r2", INT_MAX), ("r3", INT_MIN)),
+    ),
+    TlCase(
+        "int_min_literal",
+        "output r, s;\nr = -2147483648;\ns = r - 1;\n",
+        outputs=(("r", INT_MIN), ("s", INT_MAX)),
+    ),
+    TlCase(
+        "unary_operators",
+        _src("""
+            output r1, r2, r3, r4, r5, r6, r7;
+            r1 = -5;
+            r2 = !0;
+            r3 = !7;
+            r4 = ~0;
+            r5 = ~5;
+            r6 = - -3;
+            r7 = !!9;
+        """),
+        outputs=(("r1", -5), ("r2", 1), ("r3", 0), ("r4", -1), ("r5", -6), ("r6", 3),
+                 ("r7", 1)),
+    ),
+    TlCase(
+        "compound_assignment",
+        _src("""
+            output x;
+            x = 7;
+            x += 3;
+            x -= 12;
+            x *= -6;
+            x /= 5;
+            x += 9;
+            x %= 4;
+        """),
+        outputs=(("x", 3),),
+    ),
+    TlCase(
+        "factorial_wraps",
+        "input n;\noutput f;\nf = 1;\nwhile (n > 1) { f *= n; n -= 1; }\n",
+        inputs=(("n", 13),),
+        outputs=(("f", 1932053504),),
+    ),
+    TlCase(
+        "factorial_12",
+        "input n;\noutput f;\nf = 1;\nwhile (n > 1) { f *= n; n -= 1; }\n",
+        inputs=(("n", 12),),
+        outputs=(("f", 479001600),),
+    ),
+    # --- comparisons, logic, bits --------------------------------------------------------
+    TlCase(
+        "comparisons",
+        _src("""
+            input a, b;
+            output lt, le, gt, ge, eq, ne, le2, ge2;
+            lt = a < b;
+            le = a <= b;
+            gt = a > b;
+            ge = a >= b;
+            eq = a == b;
+            ne = a != b;
+            le2 = a <= 3;
+            ge2 = a >= 3;
+        """),
+        inputs=(("a", 3), ("b", 5)),
+        outputs=(("lt", 1), ("le", 1), ("gt", 0), ("ge", 0), ("eq", 0), ("ne", 1),
+                 ("le2", 1), ("ge2", 1)),
+    ),
+    TlCase(
+        "comparisons_at_the_extremes",
+        _src("""
+            input x, y;
+            output lt, gt, le, ge, eq, ne, neg, rev;
+            lt = x < y;
+            gt = x > y;
+            le = x <= y;
+            ge = y >= x;
+            eq = x == y;
+            ne = x != y;
+            neg = x < 0;
+            rev = y < x;
+        """),
+        inputs=(("x", INT_MIN), ("y", INT_MAX)),
+        outputs=(("lt", 1), ("gt", 0), ("le", 1), ("ge", 1), ("eq", 0), ("ne", 1),
+                 ("neg", 1), ("rev", 0)),
+    ),
+    TlCase(
+        "bitwise",
+        _src("""
+            input a, b, m;
+            output and1, or1, xor1, and2, or2, xor2, and3, or3, xor3;
+            and1 = a & b;
+            or1 = a | b;
+            xor1 = a ^ b;
+            and2 = -1 & 255;
+            or2 = -16 | 3;
+            xor2 = 5 ^ -1;
+            and3 = m & -1;
+            or3 = m | 1;
+            xor3 = m ^ -1;
+        """),
+        inputs=(("a", 12), ("b", 10), ("m", INT_MIN)),
+        outputs=(("and1", 8), ("or1", 14), ("xor1", 6), ("and2", 255), ("or2", -13),
+                 ("xor2", -6), ("and3", INT_MIN), ("or3", -2147483647), ("xor3", INT_MAX)),
+    ),
+    TlCase(
+        "shifts",
+        _src("""
+            input one, k0, k1, k31, k32, kneg;
+            output s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13;
+            s1 = one << k0;
+            s2 = one << k31;
+            s3 = 3 << k31;
+            s4 = -one >> k31;
+            s5 = -2147483648 >> k31;
+            s6 = 2147483647 >> k31;
+            s7 = -8 >> k1;
+            s8 = -7 >> k1;
+            s9 = 5 >> k0;
+            s10 = one << k32;
+            s11 = -one >> k32;
+            s12 = one << kneg;
+            s13 = 64 >> kneg;
+        """),
+        inputs=(("one", 1), ("k0", 0), ("k1", 1), ("k31", 31), ("k32", 32), ("kneg", -1)),
+        outputs=(("s1", 1), ("s2", INT_MIN), ("s3", INT_MIN), ("s4", -1), ("s5", -1),
+                 ("s6", 0), ("s7", -4), ("s8", -4), ("s9", 5), ("s10", 0), ("s11", -1),
+                 ("s12", 0), ("s13", 0)),
+    ),
+    TlCase(
+        "shift_by_constants",
+        "output a, b, c;\na = 1 << 10;\nb = -1024 >> 3;\nc = 0x40000000 << 1;\n",
+        outputs=(("a", 1024), ("b", -128), ("c", INT_MIN)),
+    ),
+    TlCase(
+        "short_circuit",
+        _src("""
+            input z;
+            output calls, r1, r2, r3, r4, r5, r6, r7;
+            func bump() { calls += 1; return 1; }
+            r1 = 0 && bump();
+            r2 = 1 || bump();
+            r3 = 1 && bump();
+            r4 = 0 || bump();
+            r5 = 5 && 7;
+            r6 = 0 || 0;
+            r7 = z && 10 / z;
+        """),
+        inputs=(("z", 0),),
+        outputs=(("calls", 2), ("r1", 0), ("r2", 1), ("r3", 1), ("r4", 1), ("r5", 1),
+                 ("r6", 0), ("r7", 0)),
+    ),
+    # --- literals and constants ----------------------------------------------------------
+    TlCase(
+        "literals",
+        _src("""
+            output r1, r2, r3, r4, r5, r6, r7, r8, r9, r10;
+            r1 = 0x7FFFFFFF;
+            r2 = 0xFFFFFFFF;
+            r3 = 'A';
+            r4 = '\\n';
+            r5 = '\\0';
+            r6 = '\\\\';
+            r7 = '\\'';
+            r8 = '"';
+            r9 = 0x10;
+            r10 = 0x80000000;
+        """),
+        outputs=(("r1", INT_MAX), ("r2", -1), ("r3", 65), ("r4", 10), ("r5", 0), ("r6", 92),
+                 ("r7", 39), ("r8", 34), ("r9", 16), ("r10", INT_MIN)),
+    ),
+    TlCase(
+        "constants",
+        _src("""
+            const N = 4;
+            const M = N * N - 1;
+            var a[M];
+            output r, s;
+            a[M - 1] = N;
+            r = a[14];
+            s = M;
+        """),
+        outputs=(("r", 4), ("s", 15)),
+    ),
+    TlCase(
+        "constant_expression_array_size",
+        "const K = (1 << 3) | 0x2;\nvar b[K];\noutput n;\nb[K - 1] = 7;\nn = K + b[9];\n",
+        outputs=(("n", 17),),
+    ),
+    # --- control flow --------------------------------------------------------------------
+    TlCase("classify_negative", _CLASSIFY, inputs=(("x", -5),), outputs=(("s", -1),)),
+    TlCase("classify_zero", _CLASSIFY, inputs=(("x", 0),), outputs=(("s", 0),)),
+    TlCase("classify_small", _CLASSIFY, inputs=(("x", 7),), outputs=(("s", 1),)),
+    TlCase("classify_large", _CLASSIFY, inputs=(("x", 100),), outputs=(("s", 2),)),
+    TlCase(
+        "if_without_else",
+        "input x;\noutput r;\nr = 1;\nif (x > 5) { r = 2; }\nif (x > 50) { r = 3; }\n",
+        inputs=(("x", 10),),
+        outputs=(("r", 2),),
+    ),
+    TlCase(
+        "while_false_at_start",
+        "output x;\nx = 4;\nwhile (x < 0) { x = 100; }\n",
+        outputs=(("x", 4),),
+    ),
+    TlCase(
+        "while_break_continue",
+        _src("""
+            output s, i;
+            while (1) {
+                i += 1;
+                if (i > 7) { break; }
+                if (i % 2 == 0) { continue; }
+                s += i;
+            }
+        """),
+        outputs=(("s", 16), ("i", 8)),
+    ),
+    TlCase(
+        "for_sum_of_squares",
+        "output s;\nfor (var i = 0; i < 5; i += 1) { s += i * i; }\n",
+        outputs=(("s", 30),),
+    ),
+    TlCase(
+        "for_empty_header",
+        "output n;\nfor (;;) { n += 1; if (n == 4) { break; } }\n",
+        outputs=(("n", 4),),
+    ),
+    TlCase(
+        "for_assignment_init",
+        "output n, i;\nfor (i = 10; i > 0; i -= 3) { n += 1; }\n",
+        outputs=(("n", 4), ("i", -2)),
+    ),
+    TlCase(
+        "nested_loops_break_continue",
+        _src("""
+            output count, last;
+            for (var i = 0; i < 4; i += 1) {
+                for (var j = 0; j < 4; j += 1) {
+                    if (j == i) { continue; }
+                    if (j > i) { break; }
+                    count += 1;
+                    last = i * 10 + j;
+                }
+            }
+        """),
+        outputs=(("count", 6), ("last", 32)),
+    ),
+    TlCase(
+        "while_condition_calls",
+        _src("""
+            output n;
+            var left = 3;
+            func more() { left -= 1; return left >= 0; }
+            while (more()) { n += 10; }
+        """),
+        outputs=(("n", 30),),
+    ),
+    TlCase(
+        "collatz",
+        _src("""
+            input n;
+            output steps, peak;
+            peak = n;
+            while (n != 1) {
+                if (n % 2 == 0) { n = n / 2; } else { n = 3 * n + 1; }
+                steps += 1;
+                if (n > peak) { peak = n; }
+            }
+        """),
+        inputs=(("n", 7),),
+        outputs=(("steps", 16), ("peak", 52)),
+    ),
+    TlCase(
+        "halt_stops",
+        "output x;\nx = 1;\nhalt;\nx = 2;\n",
+        outputs=(("x", 1),),
+    ),
+    TlCase(
+        "halt_in_function_and_loop",
+        _src("""
+            output x;
+            func stop() { while (1) { halt; } }
+            x = 1;
+            stop();
+            x = 2;
+        """),
+        outputs=(("x", 1),),
+    ),
+    TlCase(
+        "assert_passes",
+        "output x;\nassert(1 == 1);\nx = 5;\n",
+        outputs=(("x", 5),),
+    ),
+    # --- scopes --------------------------------------------------------------------------
+    TlCase(
+        "block_scopes_shadow",
+        _src("""
+            output r;
+            var x = 1;
+            { var x = 2; { var x = 3; r = r * 10 + x; } r = r * 10 + x; }
+            r = r * 10 + x;
+        """),
+        outputs=(("r", 321),),
+    ),
+    TlCase(
+        "var_in_loop_is_reset",
+        "output r;\nfor (var i = 0; i < 3; i += 1) { var t; t += i + 1; r = r * 10 + t; }\n",
+        outputs=(("r", 123),),
+    ),
+    TlCase(
+        "parameter_shadows_global",
+        _src("""
+            output g, r;
+            g = 5;
+            func f(g) { g = g + 1; return g; }
+            r = f(10);
+            { var g = 100; g += 1; }
+        """),
+        outputs=(("g", 5), ("r", 11)),
+    ),
+    # --- arrays --------------------------------------------------------------------------
+    TlCase(
+        "array_computed_indices",
+        _src("""
+            output s;
+            var a[10];
+            for (var i = 0; i < 10; i += 1) { a[i] = i * i; }
+            for (var i = 0; i < 5; i += 1) { s += a[2 * i + 1]; }
+        """),
+        outputs=(("s", 165),),
+    ),
+    TlCase(
+        "array_initialiser",
+        "var p[5] = {3, 1, 4};\noutput x, y, z;\nx = p[0] + p[1] + p[2];\n"
+        "y = p[3] + p[4];\nz = p[4 - 2] * 10;\n",
+        outputs=(("x", 8), ("y", 0), ("z", 40)),
+    ),
+    TlCase(
+        "array_compound_assignment",
+        _src("""
+            var a[3] = {10, 20, 30};
+            output x, y, z;
+            a[1] += 5;
+            a[2] -= 31;
+            a[0] *= 3;
+            a[1] /= 4;
+            a[2] %= 2;
+            x = a[0];
+            y = a[1];
+            z = a[2];
+        """),
+        outputs=(("x", 30), ("y", 6), ("z", -1)),
+    ),
+    TlCase(
+        "bubble_sort_from_tape",
+        _src("""
+            const N = 5;
+            var a[N];
+            for (var i = 0; i < N; i += 1) { a[i] = read(); }
+            for (var i = 0; i < N - 1; i += 1) {
+                for (var j = 0; j < N - 1 - i; j += 1) {
+                    if (a[j] > a[j + 1]) { var t = a[j]; a[j] = a[j + 1]; a[j + 1] = t; }
+                }
+            }
+            for (var i = 0; i < N; i += 1) { write(a[i]); }
+        """),
+        tape=(5, 3, 9, 1, 7),
+        out_tape=(1, 3, 5, 7, 9),
+    ),
+    TlCase(
+        "sieve_of_eratosthenes",
+        _src("""
+            const N = 30;
+            var composite[N + 1];
+            output count;
+            for (var i = 2; i <= N; i += 1) {
+                if (!composite[i]) {
+                    count += 1;
+                    print(i, " ");
+                    for (var j = i * i; j <= N; j += i) { composite[j] = 1; }
+                }
+            }
+        """),
+        outputs=(("count", 10),),
+        out_tape="2 3 5 7 11 13 17 19 23 29 ",
+    ),
+    # --- functions -----------------------------------------------------------------------
+    TlCase(
+        "functions_calling_functions",
+        _src("""
+            output r;
+            func sq(x) { return x * x; }
+            func sumsq(a, b) { return sq(a) + sq(b); }
+            func hyp(a, b, c) { return sumsq(a, b) == sq(c); }
+            r = hyp(3, 4, 5) * 100 + hyp(2, 3, 4) * 10 + sumsq(1, 2);
+        """),
+        outputs=(("r", 105),),
+    ),
+    TlCase(
+        "mutual_recursion_defined_after_use",
+        _src("""
+            output e, o;
+            e = is_even(10);
+            o = is_odd(7);
+            func is_even(n) { if (n == 0) { return 1; } return is_odd(n - 1); }
+            func is_odd(n) { if (n == 0) { return 0; } return is_even(n - 1); }
+        """),
+        outputs=(("e", 1), ("o", 1)),
+    ),
+    TlCase(
+        "return_defaults_and_call_by_value",
+        _src("""
+            output r, s;
+            func f() { return; }
+            func g(x) { x = 5; }
+            var v = 3;
+            r = f() + g(v) + 7;
+            s = v;
+        """),
+        outputs=(("r", 7), ("s", 3)),
+    ),
+    TlCase(
+        "functions_share_globals",
+        _src("""
+            output counter, r;
+            var step = 2;
+            func tick() { counter += step; return counter; }
+            var a = tick();
+            var b = tick();
+            r = a * 10 + b;
+        """),
+        outputs=(("counter", 4), ("r", 24)),
+    ),
+    TlCase(
+        "locals_survive_recursive_calls",
+        _src("""
+            output r;
+            func f(n) {
+                var a = n * 2;
+                if (n > 0) { var b = f(n - 1); return a + b; }
+                return a;
+            }
+            r = f(4);
+        """),
+        outputs=(("r", 20),),
+    ),
+    TlCase(
+        "deep_recursion_sum_200",
+        _src("""
+            input n;
+            output s;
+            func sum(k) { if (k == 0) { return 0; } return k + sum(k - 1); }
+            s = sum(n);
+        """),
+        inputs=(("n", 200),),
+        outputs=(("s", 20100),),
+    ),
+    TlCase(
+        "fibonacci_recursive",
+        _src("""
+            output r;
+            func fib(n) { if (n < 2) { return n; } return fib(n - 1) + fib(n - 2); }
+            r = fib(12);
+        """),
+        outputs=(("r", 144),),
+    ),
+    TlCase(
+        "ackermann_2_3",
+        _src("""
+            func ack(m, n) {
+                if (m == 0) { return n + 1; }
+                if (n == 0) { return ack(m - 1, 1); }
+                return ack(m - 1, ack(m, n - 1));
+            }
+            output r;
+            r = ack(2, 3);
+        """),
+        outputs=(("r", 9),),
+    ),
+    TlCase(
+        "hanoi_moves",
+        _src("""
+            output moves;
+            func hanoi(n, from, to, via) {
+                if (n == 0) { return; }
+                hanoi(n - 1, from, via, to);
+                moves += 1;
+                hanoi(n - 1, via, to, from);
+            }
+            hanoi(5, 1, 3, 2);
+        """),
+        outputs=(("moves", 31),),
+    ),
+    TlCase(
+        "evaluation_order_left_to_right",
+        _src("""
+            output r;
+            func p(x) { print(x); return x; }
+            r = p(1) * 10 + p(2);
+            print(",", p(3), "|");
+        """),
+        outputs=(("r", 12),),
+        out_tape="12,33|",
+    ),
+    # --- input and output ----------------------------------------------------------------
+    TlCase(
+        "read_sum_until_end",
+        _src("""
+            output s, n;
+            var x = read();
+            while (x != -1) { s += x; n += 1; x = read(); }
+        """),
+        tape=(5, 10, 20),
+        outputs=(("s", 35), ("n", 3)),
+    ),
+    TlCase(
+        "read_at_end_of_tape",
+        "output a, b;\na = read();\nb = read();\n",
+        tape=(7,),
+        outputs=(("a", 7), ("b", -1)),
+    ),
+    TlCase(
+        "read_empty_tape",
+        "output a;\na = read();\n",
+        outputs=(("a", -1),),
+    ),
+    TlCase(
+        "read_as_statement_skips",
+        "read();\noutput x;\nx = read();\n",
+        tape=(1, 2, 3),
+        outputs=(("x", 2),),
+    ),
+    TlCase(
+        "write_words",
+        "write(65);\nwrite(-1);\nwrite(2147483647);\nwrite(-2147483648);\n",
+        out_tape=(65, -1, INT_MAX, INT_MIN),
+    ),
+    TlCase(
+        "write_text",
+        "write('O');\nwrite('K');\nwrite(10);\n",
+        out_tape="OK\n",
+    ),
+    TlCase(
+        "print_string_and_int",
+        'print("x = ", 42, "\\n");\n',
+        out_tape="x = 42\n",
+    ),
+    TlCase(
+        "print_negative_and_extremes",
+        'input a;\nprint(a, " ", -17, " ", 0, " ", 2147483647, " ", 1 + 2 * 3);\n',
+        inputs=(("a", INT_MIN),),
+        out_tape="-2147483648 -17 0 2147483647 7",
+    ),
+    TlCase(
+        "print_escapes",
+        'print("a\\tb\\\\c\\"d\'\\n");\n',
+        out_tape="a\tb\\c\"d'\n",
+    ),
+    TlCase(
+        "print_empty",
+        'print();\nprint("");\nprint("ok");\n',
+        out_tape="ok",
+    ),
+    TlCase(
+        "uppercase_echo",
+        "var c = read();\nwhile (c != -1) { write(c - 32); c = read(); }\n",
+        tape=(104, 105),
+        out_tape="HI",
+    ),
+    TlCase(
+        "reverse_tape",
+        _src("""
+            var buf[16];
+            output n;
+            var c = read();
+            while (c != -1) { buf[n] = c; n += 1; c = read(); }
+            var i = n - 1;
+            while (i >= 0) { write(buf[i]); i -= 1; }
+        """),
+        tape=(97, 98, 99),
+        outputs=(("n", 3),),
+        out_tape="cba",
+    ),
+    # --- traps, faults, limits -----------------------------------------------------------
+    TlCase(
+        "trap_assert",
+        "output x;\nx = 1;\nassert(x == 2);\nx = 3;\n",
+        outputs=(("x", 1),),
+        status="trap",
+        detail="assertion failed at line 3",
+    ),
+    TlCase(
+        "trap_assert_in_function",
+        _src("""
+            output x;
+            func check(v) {
+                x = v;
+                assert(v < 3);
+            }
+            check(1);
+            check(5);
+        """),
+        outputs=(("x", 5),),
+        status="trap",
+        detail="assertion failed at line 4",
+    ),
+    TlCase(
+        "trap_division_by_zero_operator_line",
+        "input d;\noutput q;\nq = 10;\nq = 100 /\n  d;\n",
+        inputs=(("d", 0),),
+        outputs=(("q", 10),),
+        status="trap",
+        detail="division by zero at line 4",
+    ),
+    TlCase(
+        "trap_modulo_by_zero_in_function",
+        _src("""
+            output r;
+            func m(a, b) {
+                return a % b;
+            }
+            r = m(7, 0);
+        """),
+        outputs=(("r", 0),),
+        status="trap",
+        detail="division by zero at line 3",
+    ),
+    TlCase(
+        "trap_compound_division",
+        "output x;\nx = 5;\nx /= 0;\n",
+        outputs=(("x", 5),),
+        status="trap",
+        detail="division by zero at line 3",
+    ),
+    TlCase(
+        "trap_index_past_end",
+        "var a[4];\noutput r;\nr = 7;\na[4] = 1;\n",
+        outputs=(("r", 7),),
+        status="trap",
+        detail="index out of range at line 4",
+    ),
+    TlCase(
+        "trap_index_negative_read",
+        "var a[4];\noutput r;\nr = 7;\nr = a[0 - 1];\n",
+        outputs=(("r", 7),),
+        status="trap",
+        detail="index out of range at line 4",
+    ),
+    TlCase(
+        "trap_index_in_loop",
+        _src("""
+            var a[3];
+            output n;
+            for (var i = 0; i < 10; i += 1) {
+                a[i] = i;
+                n += 1;
+            }
+        """),
+        outputs=(("n", 3),),
+        status="trap",
+        detail="index out of range at line 4",
+    ),
+    TlCase(
+        "trap_stack_overflow",
+        _src("""
+            output r;
+            func down(n) {
+                return down(n + 1);
+            }
+            r = down(0);
+        """),
+        outputs=(("r", 0),),
+        status="trap",
+        detail="stack overflow at line 3",
+    ),
+    TlCase(
+        "fault_output_tape_full_write",
+        "write(1);\nwrite(2);\nwrite(3);\nwrite(4);\n",
+        out_tape=(1, 2, 3),
+        status="fault",
+        detail="output tape full",
+        tape_out=3,
+    ),
+    TlCase(
+        "fault_output_tape_full_print",
+        'output x;\nx = 1;\nprint("hello");\nx = 2;\n',
+        outputs=(("x", 1),),
+        out_tape="hel",
+        status="fault",
+        detail="output tape full",
+        tape_out=3,
+    ),
+    TlCase(
+        "step_limit_infinite_loop",
+        "while (1) { }\n",
+        status="step-limit",
+        max_steps=1000,
+    ),
+    # --- 16-bit words --------------------------------------------------------------------
+    TlCase(
+        "w16_wrap",
+        _src("""
+            input a;
+            output r1, r2, r3, r4, r5;
+            r1 = a + 1;
+            r2 = 300 * 300;
+            r3 = -32768 / -1;
+            r4 = 0xFFFF;
+            r5 = -32768 % 7;
+        """),
+        inputs=(("a", 32767),),
+        outputs=(("r1", -32768), ("r2", 24464), ("r3", -32768), ("r4", -1), ("r5", -1)),
+        word_bits=16,
+    ),
+    TlCase(
+        "w16_shifts",
+        _src("""
+            input k15, k16;
+            output s1, s2, s3, s4;
+            s1 = 1 << k15;
+            s2 = -32768 >> k15;
+            s3 = 1 << k16;
+            s4 = 16384 >> k15;
+        """),
+        inputs=(("k15", 15), ("k16", 16)),
+        outputs=(("s1", -32768), ("s2", -1), ("s3", 0), ("s4", 0)),
+        word_bits=16,
+    ),
+    TlCase(
+        "w16_print_int_min",
+        'input a;\nprint(a, ",", a - 1);\n',
+        inputs=(("a", -32768),),
+        out_tape="-32768,32767",
+        word_bits=16,
+    ),
+)
+
+CASES_BY_NAME = {case.name: case for case in CASES}
+assert len(CASES_BY_NAME) == len(CASES), "case names must be unique"
