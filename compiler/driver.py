@@ -146,7 +146,20 @@ def compile_model(
         "unroll": str(options.unroll),
         "weights": options.weights,
         "nonzero_weights": str(net.nnz),
-        "layer_widths": json.dumps([layer.width for layer in net.layers]),
+        "layers": json.dumps(
+            [
+                {
+                    "name": layer.name,
+                    "relu": layer.relu,
+                    "width": layer.width,
+                    "nonzeros": layer.nnz,
+                    "dense_params": layer.dense_params,
+                    "factors": [[f.name, f.n_in, f.n_out, f.nnz] for f in layer.factors],
+                    "doc": layer.doc,
+                }
+                for layer in net.layers
+            ]
+        ),
         "state_layout": json.dumps(
             {"n_state": step.layout.size, "scalars": {s: step.layout.index(s) for s in SCALARS},
              "tape_start": step.layout.tape.start}

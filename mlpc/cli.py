@@ -7,13 +7,21 @@ fault, 4 step limit. Messages go to stderr; no traceback reaches the user.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 
 from mlpc import __version__
 from mlpc.compiler.assembler import disassemble
-from mlpc.compiler.driver import CompileOptions, LoadedProgram, load_program
+from mlpc.compiler.driver import (
+    CompileOptions,
+    compile_model,
+    load_program,
+    machine_config,
+)
+from mlpc.compiler.export_onnx import ExportOptions
 from mlpc.errors import EXIT_PROGRAM_ERROR, MlpcError, UsageError
+from mlpc.runtime import onnx_engine  # registers the onnx and numpy engines
 from mlpc.runtime.engines import ENGINES, RunRequest
 from mlpc.runtime.machine import (
     DEFAULT_MAX_STEPS,
@@ -88,6 +96,27 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress display")
     _add_machine_options(run)
 
+    comp = sub.add_parser("compile", help="compile a program to an ONNX model",
+                          description="Compile a program (.tl, .sq/.dec, .asm) to an ONNX "
+                          "model of a looped ReLU-MLP.")
+    comp.add_argument("program", nargs="+", metavar="PROG")
+    comp.add_argument("-o", "--output", required=True, metavar="OUT.onnx",
+                      help="where to write the model")
+    comp.add_argument("--max-steps", type=_non_negative, default=DEFAULT_MAX_STEPS, metavar="N",
+                      help="the model's default step budget (default %(default)s)")
+    comp.add_argument("--unroll", type=_positive, default=ExportOptions.unroll, metavar="K",
+                      help="SUBLEQ steps per Loop iteration (default %(default)s)")
+    comp.add_argument("--weights", choices=("sparse", "dense"), default="sparse",
+                      help="layer encoding: sparse gathers, or dense MatMul for small memories "
+                      "(default %(default)s)")
+    _add_machine_options(comp)
+
+    insp = sub.add_parser("inspect", help="describe a compiled model",
+                          description="Layers, widths, non-zeros, sizes and memory map of a "
+                          "model compiled by mlpc.")
+    insp.add_argument("model", metavar="MODEL.onnx")
+    insp.add_argument("--json", action="store_true", help="print one JSON object")
+
     asm = sub.add_parser("asm", help="print the SUBLEQ listing of a program",
                          description="Print the SUBLEQ listing of a program.")
     asm.add_argument("program", nargs="+", metavar="PROG")
@@ -148,16 +177,18 @@ def check_inputs(declared: Sequence[str], given: tuple[tuple[str, int], ...],
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    options = CompileOptions(word_bits=args.word_bits)
-    program = load_program(args.program, options)
-    config = MachineConfig(
-        memory=args.memory or _default_memory(program, args.engine),
-        word_bits=args.word_bits,
-        tape_in=args.tape_in,
-        tape_out=args.tape_out,
-    )
     tape = _read_stdin_tape() if args.stdin else parse_tape(args.tape or "")
     inputs = parse_inputs(args.input)
+    if onnx_engine.is_model_path(args.program):
+        return _run_model_file(args, tape, inputs)
+    options = CompileOptions(word_bits=args.word_bits)
+    program = load_program(args.program, options)
+    if args.engine == "source":
+        config = MachineConfig(memory=3, word_bits=args.word_bits, tape_in=args.tape_in,
+                               tape_out=args.tape_out)
+    else:
+        config = machine_config(program.image, args.memory, args.word_bits, args.tape_in,
+                                args.tape_out)
     check_inputs(program.input_names, inputs, config)
     request = RunRequest(program, config, tape, inputs, args.max_steps,
                          show_progress=not args.quiet)
@@ -166,10 +197,49 @@ def cmd_run(args: argparse.Namespace) -> int:
     return report.exit_status
 
 
-def _default_memory(program: LoadedProgram, engine: str) -> int:
-    if engine == "source":
-        return 3  # the source engine has no SUBLEQ memory
-    return program.image.default_memory()
+def _run_model_file(args: argparse.Namespace, tape: tuple[int, ...],
+                    inputs: tuple[tuple[str, int], ...]) -> int:
+    if args.engine != "onnx":
+        raise UsageError(f"a compiled model runs on the onnx engine, not {args.engine!r}")
+    model = onnx_engine.OnnxModel(args.program[0])
+    given = dict(inputs)
+    check_inputs(model.inputs, inputs, MachineConfig(memory=3, word_bits=model.word_bits))
+    run = model.run({k: [v] for k, v in given.items()}, (tape,), args.max_steps,
+                    show_progress=not args.quiet)
+    report = run.report(0, "onnx")
+    print_report(report, args.json, args.words)
+    return report.exit_status
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    program = load_program(args.program, CompileOptions(word_bits=args.word_bits))
+    image = program.image
+    config = machine_config(image, args.memory, args.word_bits, args.tape_in, args.tape_out)
+    options = ExportOptions(unroll=args.unroll, weights=args.weights,
+                            default_max_steps=args.max_steps)
+    if args.weights == "dense" and config.memory > DENSE_LIMIT:
+        raise MlpcError(f"--weights dense is for memories up to {DENSE_LIMIT} words "
+                        f"(this one has {config.memory}); use the sparse encoding")
+    model = compile_model(image, config, options)
+    data = model.SerializeToString()
+    try:
+        with open(args.output, "wb") as f:
+            f.write(data)
+    except OSError as exc:
+        raise MlpcError(f"{args.output}: cannot write: {exc.strerror}") from None
+    meta = {p.key: p.value for p in model.metadata_props}
+    print(f"wrote {args.output}: {len(data):,} bytes, {meta['relu_layers_per_step']} ReLU "
+          f"layers per step, {int(meta['nonzero_weights']):,} non-zero weights, "
+          f"memory {config.memory} words", file=sys.stderr)
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from mlpc.runtime.inspect_model import describe, render
+
+    info = describe(args.model)
+    print(json.dumps(info, indent=2) if args.json else render(info))
+    return 0
 
 
 def print_report(report: RunReport, as_json: bool, words: bool) -> None:
@@ -195,7 +265,8 @@ def cmd_asm(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "asm": cmd_asm}
+COMMANDS = {"run": cmd_run, "asm": cmd_asm, "compile": cmd_compile, "inspect": cmd_inspect}
+DENSE_LIMIT = 512
 
 
 def main(argv: Sequence[str] | None = None) -> int:

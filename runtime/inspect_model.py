@@ -1,0 +1,76 @@
+"""`mlpc inspect`: what a compiled model contains, read from the file alone."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from typing import Any
+
+from mlpc.runtime.onnx_engine import load_model_file
+
+
+def describe(path: str) -> dict[str, Any]:
+    model = load_model_file(path)
+    meta = {p.key: p.value for p in model.metadata_props}
+    if "layers" not in meta:
+        from mlpc.errors import MlpcError
+
+        raise MlpcError(f"{path}: this ONNX model was not made by mlpc (no layer metadata)")
+    layers = json.loads(meta["layers"])
+    loops = [n for n in model.graph.node if n.op_type == "Loop"]
+    body_ops: Counter[str] = Counter()
+    if loops:
+        body = next(a.g for a in loops[0].attribute if a.name == "body")
+        body_ops.update(n.op_type for n in body.node)
+    unroll = int(meta["unroll"])
+    return {
+        "file": path,
+        "file_bytes": os.path.getsize(path),
+        "memory_words": int(meta["memory_words"]),
+        "word_bits": int(meta["word_bits"]),
+        "tape_in": int(meta["tape_in"]),
+        "tape_out": int(meta["tape_out"]),
+        "dtype": "int64",
+        "weights": meta["weights"],
+        "unroll": unroll,
+        "relu_layers_per_step": int(meta["relu_layers_per_step"]),
+        "layers": layers,
+        "nonzero_weights": sum(layer["nonzeros"] for layer in layers),
+        "dense_equivalent_params": sum(layer["dense_params"] for layer in layers),
+        "ops_per_step": round(sum(body_ops.values()) / unroll, 1),
+        "body_ops": dict(sorted(body_ops.items())),
+        "inputs": json.loads(meta["inputs"]),
+        "outputs": json.loads(meta["outputs"]),
+        "memory_map": json.loads(meta["memory_map"]),
+        "source_path": meta.get("source_path", ""),
+        "mlpc_version": meta.get("mlpc_version", ""),
+    }
+
+
+def render(info: dict[str, Any]) -> str:
+    lines = [
+        f"{info['file']}: {info['file_bytes']:,} bytes, mlpc {info['mlpc_version']}",
+        f"machine: m = {info['memory_words']} words, W = {info['word_bits']} bits, "
+        f"tapes in/out = {info['tape_in']}/{info['tape_out']} words",
+        f"network: {info['relu_layers_per_step']} ReLU layers per SUBLEQ step, "
+        f"{info['dtype']}, {info['weights']} weights, {info['unroll']} steps per Loop iteration, "
+        f"{info['ops_per_step']} ONNX ops per step",
+        f"{'layer':<12}{'relu':>5}{'width':>9}{'non-zeros':>12}{'dense params':>15}",
+    ]
+    for layer in info["layers"]:
+        lines.append(
+            f"{layer['name']:<12}{'yes' if layer['relu'] else 'no':>5}{layer['width']:>9,}"
+            f"{layer['nonzeros']:>12,}{layer['dense_params']:>15,}"
+        )
+    lines.append(
+        f"{'total':<17}{'':>9}{info['nonzero_weights']:>12,}{info['dense_equivalent_params']:>15,}"
+    )
+    if info["inputs"] or info["outputs"]:
+        lines.append("inputs: " + ", ".join(f"{k}@{v}" for k, v in info["inputs"].items()))
+        lines.append("outputs: " + ", ".join(f"{k}@{v}" for k, v in info["outputs"].items()))
+    if info["memory_map"]:
+        shown = list(info["memory_map"].items())[:40]
+        lines.append("memory map: " + ", ".join(f"{k}={v}" for k, v in shown)
+                     + (" ..." if len(info["memory_map"]) > 40 else ""))
+    return "\n".join(lines)

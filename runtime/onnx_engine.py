@@ -1,0 +1,235 @@
+"""Running compiled models: the `onnx` engine (onnxruntime) and the `numpy` engine (the same
+layers executed by `runtime/numpy_exec.py`).
+
+A model file is self-contained: `OnnxModel` reads what it needs (memory size, state layout,
+named inputs and outputs, trap cells) from its `metadata_props`. Long runs go in chunks:
+the model's `final_state` output is fed back as `resume_state`, which lets the CLI show
+progress and keeps the per-step output events of one call small.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from mlpc.compiler.codegen import build_step_network, encode_state
+from mlpc.compiler.driver import compile_model
+from mlpc.compiler.export_onnx import ExportOptions
+from mlpc.errors import MlpcError
+from mlpc.runtime.engines import ENGINES, RunRequest, prepared_image
+from mlpc.runtime.machine import Fault, RunResult, Status
+from mlpc.runtime.numpy_exec import NumpyExecutor
+from mlpc.runtime.progress import Progress
+from mlpc.runtime.report import TRAP_KINDS, RunReport, report_from_machine
+
+DEFAULT_CHUNK = 1 << 16
+STATUS_NAMES = {0: "step-limit", 1: "halted", 2: "fault", 3: "trap"}
+
+
+@dataclass(frozen=True)
+class BatchRun:
+    """Results of one model run, one entry per batch item."""
+
+    status: np.ndarray
+    fault: np.ndarray
+    steps: np.ndarray
+    memory: np.ndarray
+    tapes: tuple[tuple[int, ...], ...]
+    outputs: tuple[tuple[str, np.ndarray], ...]
+    trap: np.ndarray | None
+    trap_line: np.ndarray | None
+
+    def report(self, item: int = 0, engine: str = "onnx") -> RunReport:
+        code = int(self.status[item])
+        status = STATUS_NAMES[code]
+        detail = ""
+        if status == "fault":
+            detail = Fault(int(self.fault[item])).describe()
+        elif status == "trap" and self.trap is not None and self.trap_line is not None:
+            kind = int(self.trap[item])
+            detail = f"{TRAP_KINDS.get(kind, f'trap {kind}')} at line {int(self.trap_line[item])}"
+        elif status == "step-limit":
+            detail = f"stopped after {int(self.steps[item])} steps (max_steps)"
+        outputs = tuple((name, int(v[item])) for name, v in self.outputs)
+        return RunReport(outputs, self.tapes[item], status, detail, int(self.steps[item]), engine)
+
+
+class OnnxModel:
+    """An mlpc model loaded into onnxruntime."""
+
+    def __init__(self, model: onnx.ModelProto | bytes | str, threads: int = 0) -> None:
+        import onnxruntime as ort
+
+        if isinstance(model, str):
+            model = load_model_file(model)
+        data = model if isinstance(model, bytes) else model.SerializeToString()
+        proto = model if isinstance(model, onnx.ModelProto) else onnx.load_from_string(data)
+        meta = {p.key: p.value for p in proto.metadata_props}
+        if "state_layout" not in meta:
+            raise MlpcError("this ONNX model was not made by mlpc (no state layout metadata)")
+        self.meta = meta
+        layout = json.loads(meta["state_layout"])
+        self.budget_slot = int(layout["scalars"]["budget"])
+        self.inputs = tuple(json.loads(meta["inputs"]))
+        self.output_names = tuple(json.loads(meta["outputs"]))
+        self.word_bits = int(meta["word_bits"])
+        self.tape_in = int(meta["tape_in"])
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise MlpcError(f"onnxruntime cannot load the model: {exc}") from None
+        self._outputs = [o.name for o in self.session.get_outputs()]
+
+    def run(
+        self,
+        inputs: dict[str, Sequence[int]] | None = None,
+        tapes: Sequence[Sequence[int]] = ((),),
+        max_steps: int = 10_000_000,
+        chunk: int = DEFAULT_CHUNK,
+        show_progress: bool = False,
+    ) -> BatchRun:
+        """Run a batch: `tapes` has one tape per item, `inputs` one value per item."""
+        batch = len(tapes)
+        width = max((len(t) for t in tapes), default=0)
+        tape = np.full((batch, width), -1, dtype=np.int64)
+        for i, t in enumerate(tapes):
+            if len(t) > self.tape_in:
+                raise MlpcError(f"input tape has {len(t)} words but its capacity is "
+                                f"{self.tape_in} (compile with --tape-in)")
+            tape[i, : len(t)] = t
+        feeds: dict[str, np.ndarray] = {}
+        for name in self.inputs:
+            values = (inputs or {}).get(name)
+            if values is None:
+                raise MlpcError(f"missing input: {name}")
+            feeds[name] = np.broadcast_to(np.asarray(values, dtype=np.int64), (batch,)).copy()
+        collected: list[list[int]] = [[] for _ in range(batch)]
+        done = np.zeros(batch, dtype=np.int64)
+        state = None
+        result: dict[str, np.ndarray] = {}
+        with Progress(max_steps, show_progress) as progress:
+            while True:
+                remaining = max_steps - int(done.min()) if state is not None else max_steps
+                this = min(chunk, remaining)
+                call = dict(feeds)
+                call["max_steps"] = np.array(this, dtype=np.int64)
+                if state is None:
+                    call["tape"] = tape
+                else:
+                    call["tape"] = np.zeros((batch, 0), dtype=np.int64)
+                    state = state.copy()
+                    state[:, self.budget_slot] = np.minimum(this, max_steps - done)
+                    call["resume_state"] = state
+                before = (state[:, self.budget_slot] if state is not None
+                          else np.full(batch, min(this, max_steps), dtype=np.int64))
+                out = dict(zip(self._outputs, self.session.run(None, call), strict=True))
+                state = out["final_state"]
+                done += before - state[:, self.budget_slot]
+                lengths = out["output_length"]
+                for i in range(batch):
+                    collected[i].extend(int(w) for w in out["output_tape"][i, : lengths[i]])
+                result = out
+                progress.update(int(done.min()))
+                running = out["status"] == 0
+                if not np.any(running & (done < max_steps)):
+                    break
+        return BatchRun(
+            status=result["status"],
+            fault=result["fault"],
+            steps=done,
+            memory=result["memory"],
+            tapes=tuple(tuple(c) for c in collected),
+            outputs=tuple((n, result[n]) for n in self.output_names),
+            trap=result.get("trap"),
+            trap_line=result.get("trap_line"),
+        )
+
+
+def load_model_file(path: str) -> onnx.ModelProto:
+    p = Path(path)
+    if p.is_dir():
+        raise MlpcError(f"{path}: is a directory, not a file")
+    try:
+        return onnx.load(str(p))
+    except FileNotFoundError:
+        raise MlpcError(f"{path}: no such file") from None
+    except Exception as exc:  # truncated or corrupted protobuf
+        raise MlpcError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
+
+
+def export_options_for(request: RunRequest) -> ExportOptions:
+    return ExportOptions()
+
+
+def run_onnx(request: RunRequest) -> RunReport:
+    """Compile the program's image for the request's machine and run it in onnxruntime."""
+    image = request.program.image
+    model = OnnxModel(compile_model(image, request.config, export_options_for(request)))
+    run = model.run(
+        inputs={name: [value] for name, value in request.inputs},
+        tapes=(request.tape,),
+        max_steps=request.max_steps,
+        show_progress=request.show_progress,
+    )
+    return run.report(0, "onnx")
+
+
+def run_numpy(request: RunRequest) -> RunReport:
+    """Run the compiled layers in numpy, one step at a time (output events collected)."""
+    image = request.program.image
+    config = request.config
+    words = prepared_image(request)
+    from mlpc.runtime.machine import initial_state
+
+    state0 = initial_state(config, words, request.tape)  # validates sizes and ranges
+    step = build_step_network(config)
+    executor = NumpyExecutor(step.network)
+    layout = step.layout
+    x = encode_state(layout, state0.memory, request.tape, request.max_steps)[None, :]
+    oflag, oval = layout.index("oflag"), layout.index("oval")
+    live = layout.index("live")
+    H = 1 << (config.word_bits - 1)
+    tape_out: list[int] = []
+    steps = 0
+    with Progress(request.max_steps, request.show_progress) as progress:
+        while True:
+            x = executor.step(x)
+            if x[0, oflag]:
+                tape_out.append(int(x[0, oval]) - H)
+            steps += 1
+            if steps % 4096 == 0:
+                progress.update(request.max_steps - int(x[0, layout.index("budget")]))
+            if not x[0, live]:
+                break
+    from mlpc.compiler.codegen import decode_state
+
+    d = decode_state(layout, x[0])
+    result = RunResult(
+        status=d.status,
+        fault=d.fault,
+        steps=min(request.max_steps, (1 << 62) - 1) - d.budget,
+        tape_out=tuple(tape_out),
+        memory=d.memory,
+        pc=d.pc,
+    )
+    return report_from_machine(image, result, "numpy")
+
+
+def is_model_path(paths: Sequence[str]) -> bool:
+    return len(paths) == 1 and paths[0].endswith(".onnx")
+
+
+ENGINES["numpy"] = run_numpy
+ENGINES["onnx"] = run_onnx
+
+__all__ = ["OnnxModel", "BatchRun", "run_onnx", "run_numpy", "Status"]
