@@ -1,0 +1,216 @@
+"""CFG clean-ups on the macro program: unreachable code, jump threading, dead stores.
+
+Why at the macro level: the lowering emits straightforward code (a jump over every `else`,
+a `return` that jumps to the function's exit, temporaries copied once too often); these
+patterns are easy to see on macros, where the control flow is explicit (jump targets are
+labels), and impossible to see on SUBLEQ words.
+
+The control-flow graph (a networkx DiGraph) has one node per macro. Edges: fall-through to
+the next macro, jump targets, and for `CALL` both the callee's entry and the return point
+(the callee's `RET` has no successors: returns land on call fall-throughs, which are already
+edges). Passes, repeated until nothing changes:
+
+1. unreachable-code removal: macros not reachable from the entry (macro 0) are dropped;
+2. jump threading: a jump to a `JMP` (or to `HALT`) goes straight to its final target, a
+   jump to the next macro is dropped, and `Jcc x, L1; JMP L2; L1:` becomes
+   `J!cc x, L2; L1:`;
+3. dead-store removal: a `MOV`/`CLEAR`/`NEG`/`LOAD` into a compiler temporary
+   (`MacroProgram.local_cells`) that no path reads before overwriting it is dropped. Only
+   temporaries qualify: user variables may be read by other functions, through outputs, or
+   after the program halts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import networkx as nx
+
+from mlpc.compiler import macros as mc
+
+
+@dataclass(frozen=True)
+class OptStats:
+    """How many macros each clean-up removed or rewrote."""
+
+    unreachable: int = 0
+    threaded: int = 0
+    jumps_removed: int = 0
+    branches_inverted: int = 0
+    dead_stores: int = 0
+    rounds: int = 0
+
+    def total(self) -> int:
+        return (self.unreachable + self.threaded + self.jumps_removed + self.branches_inverted
+                + self.dead_stores)
+
+
+@dataclass(frozen=True)
+class OptResult:
+    program: mc.MacroProgram
+    stats: OptStats
+
+
+def _target(m: mc.Macro) -> str | None:
+    if isinstance(m, (mc.Jmp, mc.Jump, mc.Call)):
+        return m.target
+    if isinstance(m, mc.StackCheck):
+        return m.overflow
+    if isinstance(m, mc.Subleq):
+        return m.c
+    return None
+
+
+def _falls_through(m: mc.Macro) -> bool:
+    return not isinstance(m, (mc.Jmp, mc.Ret, mc.Halt, mc.Trap))
+
+
+def build_cfg(code: tuple[mc.Macro, ...]) -> nx.DiGraph:
+    """The control-flow graph of `code`: nodes are macro indices."""
+    labels = {m.name: i for i, m in enumerate(code) if isinstance(m, mc.Label)}
+    graph = nx.DiGraph()
+    graph.add_nodes_from(range(len(code)))
+    for i, m in enumerate(code):
+        if _falls_through(m) and i + 1 < len(code):
+            graph.add_edge(i, i + 1)
+        target = _target(m)
+        if target is not None and target in labels:
+            graph.add_edge(i, labels[target])
+    return graph
+
+
+def remove_unreachable(code: tuple[mc.Macro, ...]) -> tuple[tuple[mc.Macro, ...], int]:
+    if not code:
+        return code, 0
+    reachable = nx.descendants(build_cfg(code), 0) | {0}
+    kept = tuple(m for i, m in enumerate(code) if i in reachable)
+    removed = sum(1 for i, m in enumerate(code) if i not in reachable
+                  and not isinstance(m, mc.Label))
+    return kept, removed
+
+
+def _resolve(code: tuple[mc.Macro, ...], labels: dict[str, int], label: str) -> mc.Macro | None:
+    """The first non-label macro at `label`."""
+    i = labels.get(label)
+    while i is not None and i < len(code) and isinstance(code[i], mc.Label):
+        i += 1
+    return code[i] if i is not None and i < len(code) else None
+
+
+def _next_labels(code: tuple[mc.Macro, ...], i: int) -> set[str]:
+    """Labels sitting between macro i and the next real macro."""
+    out = set()
+    j = i + 1
+    while j < len(code) and isinstance(code[j], mc.Label):
+        out.add(code[j].name)  # type: ignore[union-attr]
+        j += 1
+    return out
+
+
+def thread_jumps(code: tuple[mc.Macro, ...]) -> tuple[tuple[mc.Macro, ...], int, int, int]:
+    """Jump threading; returns the code and (threaded, removed, inverted) counts."""
+    labels = {m.name: i for i, m in enumerate(code) if isinstance(m, mc.Label)}
+    threaded = removed = inverted = 0
+    out: list[mc.Macro] = list(code)
+    for i, m in enumerate(out):
+        if isinstance(m, (mc.Jmp, mc.Jump)):
+            target, seen = m.target, {m.target}
+            while True:
+                dest = _resolve(code, labels, target)
+                if isinstance(dest, mc.Jmp) and dest.target not in seen:
+                    target = dest.target
+                    seen.add(target)
+                    continue
+                break
+            dest = _resolve(code, labels, target)
+            if isinstance(m, mc.Jmp) and isinstance(dest, mc.Halt):
+                out[i] = mc.Halt(line=m.line)
+                threaded += 1
+            elif target != m.target:
+                out[i] = replace(m, target=target)
+                threaded += 1
+    code = tuple(out)
+    result: list[mc.Macro] = []
+    skip = set()
+    for i, m in enumerate(code):
+        if i in skip:
+            continue
+        if isinstance(m, (mc.Jmp, mc.Jump)) and m.target in _next_labels(code, i):
+            removed += 1
+            continue
+        if isinstance(m, mc.Jump) and i + 1 < len(code) and isinstance(code[i + 1], mc.Jmp):
+            jmp = code[i + 1]
+            assert isinstance(jmp, mc.Jmp)
+            if m.target in _next_labels(code, i + 1):
+                result.append(mc.Jump(mc.negate(m.cond), m.cell, jmp.target, line=m.line))
+                skip.add(i + 1)
+                inverted += 1
+                continue
+        result.append(m)
+    return tuple(result), threaded, removed, inverted
+
+
+_PURE_STORES = (mc.Mov, mc.Clear, mc.Neg, mc.Load)
+
+
+def liveness(code: tuple[mc.Macro, ...], tracked: frozenset[str]) -> list[frozenset[str]]:
+    """live_out[i]: the tracked cells some path from after macro i reads before writing."""
+    graph = build_cfg(code)
+    live_in: list[frozenset[str]] = [frozenset()] * len(code)
+    live_out: list[frozenset[str]] = [frozenset()] * len(code)
+    uses = [frozenset(c for c in m.reads() if c in tracked) for m in code]
+    defs = [frozenset(c for c in m.writes() if c in tracked) for m in code]
+    order = list(nx.dfs_postorder_nodes(graph, 0)) if code else []
+    order += [i for i in range(len(code)) if i not in set(order)]
+    changed = True
+    while changed:
+        changed = False
+        for i in order:
+            out = frozenset().union(*(live_in[s] for s in graph.successors(i)))
+            new_in = uses[i] | (out - defs[i])
+            if out != live_out[i] or new_in != live_in[i]:
+                live_out[i], live_in[i] = out, new_in
+                changed = True
+    return live_out
+
+
+def remove_dead_stores(code: tuple[mc.Macro, ...], tracked: frozenset[str]
+                       ) -> tuple[tuple[mc.Macro, ...], int]:
+    live_out = liveness(code, tracked)
+    kept: list[mc.Macro] = []
+    removed = 0
+    for i, m in enumerate(code):
+        if isinstance(m, _PURE_STORES):
+            written = m.writes()
+            if written and all(c in tracked and c not in live_out[i] for c in written):
+                removed += 1
+                continue
+        kept.append(m)
+    return tuple(kept), removed
+
+
+def optimize(program: mc.MacroProgram, max_rounds: int = 10) -> OptResult:
+    """Run the clean-ups to a fixed point (or `max_rounds`)."""
+    code = program.code
+    stats = OptStats()
+    for round_no in range(1, max_rounds + 1):
+        code, unreachable = remove_unreachable(code)
+        code, threaded, jumps, inverted = thread_jumps(code)
+        code, dead = remove_dead_stores(code, program.local_cells)
+        step = OptStats(unreachable, threaded, jumps, inverted, dead)
+        stats = OptStats(
+            stats.unreachable + unreachable,
+            stats.threaded + threaded,
+            stats.jumps_removed + jumps,
+            stats.branches_inverted + inverted,
+            stats.dead_stores + dead,
+            round_no,
+        )
+        if step.total() == 0:
+            break
+    # labels nothing refers to any more are dropped (they cost no words but clutter listings)
+    used = {t for m in code if (t := _target(m)) is not None}
+    code = tuple(m for i, m in enumerate(code)
+                 if not isinstance(m, mc.Label) or m.name in used or i == 0
+                 or not m.name.startswith("."))
+    return OptResult(replace(program, code=code), stats)

@@ -1,0 +1,811 @@
+"""Lowering: the checked `.tl` AST -> a macro program (`macros.MacroProgram`) -> SUBLEQ image.
+
+`lower_macros` is the pass proper (checked AST -> macro IR); `lower_program` is what the
+driver calls: it runs `lower_macros`, the CFG clean-ups (`cfg_opt.optimize`) and the
+assembler (`macros.assemble`), and packages the result as a `SubleqImage`.
+
+Memory layout (addresses grow down the list)::
+
+    code: main (top-level statements, then HALT), functions, runtime routines, trap stubs
+    data: Z, T, SP, trap code, trap line, constant pool, globals, arrays, function cells,
+          temporaries                                    <- image ends here
+    stack: `stack` words (only when the program has recursive calls)
+
+Calling convention. Every function has fixed cells: `f.p` for each parameter and local,
+`f.$t<k>` temporaries and `f.$ra` its return address; the result is returned in the global
+cell `$rv`. A call evaluates the arguments left to right into temporaries, copies them into
+the callee's parameter cells and jumps (`CALL` stores the return address in `f.$ra`).
+Fixed cells are only unsafe when an activation of the caller can be re-entered before the
+call returns, i.e. when caller and callee are in the same strongly connected component of the
+call graph (networkx). Exactly those calls save the caller's cells (parameters, locals,
+return address, temporaries in use) on the stack before the call and restore them after,
+checking first that they fit (else trap 3, stack overflow, at the call's line). Non-recursive
+programs therefore need no stack at all.
+
+Values. Expression results live in cells; variables are used in place. A global (or array
+element, or `$rv`) used as a left operand is copied first when the right operand contains a
+call, which might change it (left-to-right evaluation, as the source interpreter does).
+Comparisons are done by sign cases, never by an overflowing subtraction. `*`, `/`, `%`,
+shifts and bitwise operators call the O(W) routines of `runtime_lib` (a few constant cases
+are inlined: multiplication by 0, 1, -1 and small powers of two, small constant left shifts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from mlpc.compiler import macros as mc
+from mlpc.compiler import runtime_lib
+from mlpc.compiler import tl_ast as ast
+from mlpc.compiler.checker import (
+    ArraySymbol,
+    CheckedProgram,
+    ConstSymbol,
+    DivisionByZero,
+    FunctionSymbol,
+    VarSymbol,
+    binary_op,
+    literal_value,
+    unary_op,
+)
+from mlpc.compiler.image import SubleqImage, TrapInfo
+from mlpc.compiler.macros import const
+
+RV = "$rv"  # the return value of the last call
+MAIN = "<main>"  # the name of the top-level code in the call graph and in cell names
+DEFAULT_STACK_WORDS = 2048  # with recursion: at least this, and 256 of the largest frame
+MIN_FRAMES = 256
+
+TRAP_DIVISION = 1
+TRAP_INDEX = 2
+TRAP_STACK = 3
+TRAP_ASSERT = 4
+
+_RELATIONAL = ("<", "<=", ">", ">=", "==", "!=")
+_BITWISE_ROUTINE = {"&": "and", "|": "or", "^": "xor"}
+# a < b as a jump condition on the cell d = a - b (valid when a and b have equal signs)
+_COND_OF = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
+_SWAPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+_NOT = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
+
+
+@dataclass(frozen=True)
+class LoweringOptions:
+    """Knobs of this pass (the driver passes `CompileOptions`; the benchmark turns the CFG
+    clean-ups off to measure them)."""
+
+    word_bits: int = 32
+    stack: int | None = None
+    optimize: bool = True
+
+
+@dataclass
+class _Function:
+    """Per-function state while lowering one body (main included, `symbol` None)."""
+
+    name: str
+    symbol: FunctionSymbol | None
+    prefix: str
+    temps_in_use: int = 0
+    temps_max: int = 0
+    loops: list[tuple[str, str]] = field(default_factory=list)  # (continue, break)
+
+    @property
+    def ra(self) -> str:
+        return f"{self.prefix}.$ra"
+
+    @property
+    def exit(self) -> str:
+        return f"{self.prefix}.$exit"
+
+    def temp(self, index: int) -> str:
+        return f"{self.prefix}.$t{index}"
+
+
+class _Lowerer:
+    """The pass: walks the checked AST once, appending macros to `self.code`."""
+
+    def __init__(self, checked: CheckedProgram, word_bits: int) -> None:
+        self.checked = checked
+        self.w = word_bits
+        self.code: list[mc.Macro] = []
+        self.cells: dict[int, str] = {}  # symbol uid -> cell label
+        self.cell_names: set[str] = set()
+        self.symbol_names: list[tuple[str, str]] = []  # user-visible name -> label
+        self.routines: set[str] = set()
+        self.trap_stubs: dict[tuple[int, int], str] = {}
+        self.label_count = 0
+        self.fn = _Function(MAIN, None, MAIN)
+        self.functions_done: list[_Function] = []
+        self.scc = self._call_graph_components()
+        self.recursive = False
+        self.max_frame = 0
+        self._assign_cells()
+
+    # --- names and cells ---------------------------------------------------------------
+
+    def _assign_cells(self) -> None:
+        for sym in self.checked.globals:
+            self._name_cell(sym.uid, sym.name, sym.name)
+        for arr in self.checked.arrays:
+            self._name_cell(arr.uid, arr.name, arr.name)
+        for sym in self.checked.main_locals:
+            self._name_cell(sym.uid, f"{MAIN}.{sym.name}", f"{MAIN}.{sym.name}")
+        for fn in self.checked.functions:
+            for sym in (*fn.params, *fn.locals):
+                self._name_cell(sym.uid, f"{fn.name}.{sym.name}", f"{fn.name}.{sym.name}")
+
+    def _name_cell(self, uid: int, label: str, shown: str) -> None:
+        base, n = label, 1
+        while label in self.cell_names:
+            n += 1
+            label = f"{base}#{n}"
+            shown = label
+        self.cells[uid] = label
+        self.cell_names.add(label)
+        self.symbol_names.append((shown, label))
+
+    def cell_of(self, node: ast.Name | ast.ScalarDeclarator) -> str:
+        sym = self.checked.symbols[node.pos]
+        assert isinstance(sym, VarSymbol)
+        return self.cells[sym.uid]
+
+    def label(self, stem: str) -> str:
+        self.label_count += 1
+        return f".{stem}{self.label_count}"
+
+    def emit(self, *items: mc.Macro) -> None:
+        self.code.extend(items)
+
+    # --- the call graph ----------------------------------------------------------------
+
+    def _call_graph_components(self) -> dict[str, int]:
+        """Component number of every function (and of main) in the call graph: a call is
+        recursive exactly when caller and callee share a component."""
+        graph = nx.DiGraph()
+        graph.add_node(MAIN)
+        for fn in self.checked.functions:
+            graph.add_node(fn.name)
+        top = [s for s in self.checked.program.items if not isinstance(s, ast.FuncDef)]
+        for callee in _calls_in(top):
+            graph.add_edge(MAIN, callee)
+        for fn in self.checked.functions:
+            for callee in _calls_in(fn.definition.body.body):
+                graph.add_edge(fn.name, callee)
+        comp: dict[str, int] = {}
+        for number, members in enumerate(nx.strongly_connected_components(graph)):
+            for name in members:
+                comp[name] = number
+        return comp
+
+    # --- temporaries -------------------------------------------------------------------
+
+    def temp(self) -> str:
+        fn = self.fn
+        name = fn.temp(fn.temps_in_use)
+        fn.temps_in_use += 1
+        fn.temps_max = max(fn.temps_max, fn.temps_in_use)
+        return name
+
+    def trap_stub(self, code: int, line: int) -> str:
+        key = (code, line)
+        if key not in self.trap_stubs:
+            self.trap_stubs[key] = f".trap{code}_{line}"
+        return self.trap_stubs[key]
+
+    # --- constants ---------------------------------------------------------------------
+
+    def constant(self, e: ast.Expr) -> int | None:
+        """The W-bit value of `e` if it is a constant expression (no side effects, no
+        division by zero), else None."""
+        if isinstance(e, ast.IntLit):
+            return literal_value(e, self.w)
+        if isinstance(e, ast.Name):
+            sym = self.checked.symbols[e.pos]
+            return sym.value if isinstance(sym, ConstSymbol) else None
+        if isinstance(e, ast.Unary):
+            v = self.constant(e.operand)
+            return None if v is None else unary_op(e.op, v, self.w)
+        if isinstance(e, ast.Binary):
+            left = self.constant(e.left)
+            if left is not None and e.op in ("&&", "||"):
+                if (e.op == "&&") == (left == 0):
+                    return 0 if e.op == "&&" else 1
+            right = self.constant(e.right)
+            if left is None or right is None:
+                return None
+            try:
+                return binary_op(e.op, left, right, self.w)
+            except DivisionByZero:
+                return None
+        return None
+
+    # --- expressions -------------------------------------------------------------------
+
+    def is_stable(self, cell: str) -> bool:
+        """Whether a call cannot change this cell before the caller uses it (constants,
+        temporaries, and the current function's own cells, which recursive calls save)."""
+        if cell.startswith(("#", "&")) or ".$t" in cell:
+            return True
+        if self.fn.symbol is None:
+            return cell.startswith(f"{MAIN}.")
+        return cell.startswith(f"{self.fn.name}.")
+
+    def value(self, e: ast.Expr, dst: str | None = None) -> str:
+        """Code computing `e`; returns the cell holding the value (`dst` if given). Nothing
+        is written to `dst` before every operand of `e` has been evaluated."""
+        k = self.constant(e)
+        if k is not None:
+            return self._into(const(k), dst)
+        if isinstance(e, ast.Name):
+            return self._into(self.cell_of(e), dst)
+        if isinstance(e, ast.Index):
+            return self._index_load(e, dst)
+        if isinstance(e, ast.Call):
+            self._call(e)
+            return self._into(RV, dst or self.temp())
+        if isinstance(e, ast.Read):
+            out = dst or self.temp()
+            self.emit(mc.In(out, line=e.pos.line))
+            return out
+        if isinstance(e, ast.Unary):
+            return self._unary(e, dst)
+        assert isinstance(e, ast.Binary)
+        if e.op in _RELATIONAL or e.op in ("&&", "||"):
+            return self._boolean(e, dst)
+        return self._arith(e, dst)
+
+    def _into(self, cell: str, dst: str | None) -> str:
+        if dst is None or dst == cell:
+            return cell
+        self.emit(mc.Mov(dst, cell))
+        return dst
+
+    def _unary(self, e: ast.Unary, dst: str | None) -> str:
+        line = e.pos.line
+        if e.op == "!":
+            return self._boolean(e, dst)
+        v = self.value(e.operand)
+        out = dst or self.temp()
+        if e.op == "-":
+            self.emit(mc.Neg(out, v, line=line))
+        else:  # "~": -1 - v
+            if out == v:
+                self.emit(mc.Neg(out, v, line=line), mc.Sub(out, const(1), line=line))
+            else:
+                self.emit(mc.Mov(out, const(-1), line=line), mc.Sub(out, v, line=line))
+        return out
+
+    def _boolean(self, e: ast.Expr, dst: str | None) -> str:
+        """0/1 value of a condition, through the branch code."""
+        line = e.pos.line
+        out = dst or self.temp()
+        false, done = self.label("f"), self.label("d")
+        self.branch(e, false, when=False)
+        self.emit(mc.Mov(out, const(1), line=line), mc.Jmp(done, line=line),
+                  mc.Label(false), mc.Clear(out, line=line), mc.Label(done))
+        return out
+
+    def _operands(self, e: ast.Binary) -> tuple[str, str]:
+        """Evaluate both operands left to right; a left operand that a call in the right
+        one might change is copied into a temporary first."""
+        left = self.value(e.left)
+        if _has_call(e.right) and not self.is_stable(left):
+            left = self._into(left, self.temp())
+        return left, self.value(e.right)
+
+    def _arith(self, e: ast.Binary, dst: str | None) -> str:
+        if e.op == "*" and (self.constant(e.left) is not None
+                            or self.constant(e.right) is not None):
+            cheap = self._mul_const(e, dst)
+            if cheap is not None:
+                return cheap
+        left, right = self._operands(e)
+        return self._apply(e.op, left, right, self.constant(e.right), dst, e.pos.line)
+
+    def _apply(self, op: str, left: str, right: str, rk: int | None, dst: str | None,
+               line: int) -> str:
+        """dst = left op right for an arithmetic, shift or bitwise operator."""
+        if op in ("+", "-"):
+            out = dst or self.temp()
+            if out == right and op == "+":
+                self.emit(mc.Add(out, left, line=line))
+                return out
+            if out == right:  # dst aliases the right operand: go through a temporary
+                out = self.temp()
+            self.emit(mc.Mov(out, left, line=line))
+            self.emit((mc.Add if op == "+" else mc.Sub)(out, right, line=line))
+            return self._into(out, dst)
+        if op == "<<" and rk is not None and 0 <= rk <= 8:
+            out = dst or self.temp()
+            self.emit(mc.Mov(out, left, line=line))
+            for _ in range(rk):
+                self.emit(mc.Add(out, out, line=line))
+            return out
+        if op in ("/", "%") and rk is None:
+            self.emit(mc.Jump("eq", right, self.trap_stub(TRAP_DIVISION, line), line=line))
+        if op in ("/", "%") and rk == 0:
+            self.emit(mc.Jmp(self.trap_stub(TRAP_DIVISION, line), line=line))
+            return self._into(const(0), dst)
+        name, result = {
+            "*": ("mul", "r"),
+            "/": ("divmod", "q"),
+            "%": ("divmod", "r"),
+            "<<": ("shl", "a"),
+            ">>": ("sar", "r"),
+            "&": ("and", "r"),
+            "|": ("or", "r"),
+            "^": ("xor", "r"),
+        }[op]
+        return self._routine(name, (left, right), result, dst, line)
+
+    def _mul_const(self, e: ast.Binary, dst: str | None) -> str | None:
+        """x * k for k in {0, 1, -1, 2, 4, 8, 16}: no routine call."""
+        rk = self.constant(e.right)
+        k, other = (rk, e.left) if rk is not None else (self.constant(e.left), e.right)
+        assert k is not None
+        doublings = {2: 1, 4: 2, 8: 3, 16: 4}
+        if k not in (0, 1, -1) and k not in doublings:
+            return None
+        line = e.pos.line
+        v = self.value(other)
+        if k == 0:
+            return self._into(const(0), dst)
+        if k == 1:
+            return self._into(v, dst or self.temp())
+        out = dst or self.temp()
+        if k == -1:
+            self.emit(mc.Neg(out, v, line=line))
+            return out
+        self.emit(mc.Mov(out, v, line=line))
+        for _ in range(doublings[k]):
+            self.emit(mc.Add(out, out, line=line))
+        return out
+
+    def _routine(self, name: str, args: tuple[str, ...], result: str, dst: str | None,
+                 line: int) -> str:
+        self.routines.add(name)
+        for arg, value in zip(_routine_args(name), args, strict=True):
+            self.emit(mc.Mov(arg, value, line=line))
+        self.emit(mc.Call(f"${name}", runtime_lib.cell(name, "ra"), line=line))
+        return self._into(runtime_lib.cell(name, result), dst or self.temp())
+
+    # --- arrays ------------------------------------------------------------------------
+
+    def _array(self, e: ast.Index) -> tuple[ArraySymbol, str]:
+        sym = self.checked.symbols[e.pos]
+        assert isinstance(sym, ArraySymbol)
+        return sym, self.cells[sym.uid]
+
+    def _element(self, e: ast.Index) -> str | tuple[str, str]:
+        """The element's cell when the index is constant, else (pointer cell, "") after a
+        bounds check that traps."""
+        sym, base = self._array(e)
+        line = e.pos.line
+        k = self.constant(e.index)
+        if k is not None:
+            if 0 <= k < sym.size:
+                return f"{base}+{k}" if k else base
+            self.emit(mc.Jmp(self.trap_stub(TRAP_INDEX, line), line=line))
+            return base
+        i = self.value(e.index)
+        stub = self.trap_stub(TRAP_INDEX, line)
+        ptr = self.temp()
+        self.emit(
+            mc.Jump("lt", i, stub, line=line),
+            mc.Mov(ptr, const(sym.size), line=line),
+            mc.Sub(ptr, i, line=line),  # size - i > 0 iff i < size (no overflow: i >= 0)
+            mc.Jump("le", ptr, stub, line=line),
+            mc.Mov(ptr, mc.addr(base), line=line),
+            mc.Add(ptr, i, line=line),
+        )
+        return (ptr, "")
+
+    def _index_load(self, e: ast.Index, dst: str | None) -> str:
+        where = self._element(e)
+        if isinstance(where, str):
+            return self._into(where, dst)
+        out = dst or self.temp()
+        self.emit(mc.Load(out, where[0], line=e.pos.line))
+        return out
+
+    # --- calls -------------------------------------------------------------------------
+
+    def _call(self, e: ast.Call) -> None:
+        """Evaluate the arguments, save the caller's cells if the call is recursive, call;
+        the result is in `$rv`."""
+        callee = self.checked.symbols[e.pos]
+        assert isinstance(callee, FunctionSymbol)
+        line = e.pos.line
+        params = [self.cells[p.uid] for p in callee.params]
+        recursive = self.scc[self.fn.name] == self.scc[callee.name]
+        in_use = self.fn.temps_in_use
+        if not recursive and not any(_has_call(a) for a in e.args):
+            args = [self.value(a, p) for a, p in zip(e.args, params, strict=True)]
+            self.emit(mc.Call(f"{callee.name}()", f"{callee.name}.$ra", line=line))
+            return
+        args = []
+        for a in e.args:
+            v = self.value(a)
+            later_call = any(_has_call(b) for b in e.args[len(args) + 1:])
+            # recursive: arguments may name the caller's own parameters, which are the
+            # callee's too; copy them so the parameter moves below cannot clobber them
+            if (recursive and not v.startswith("#") and ".$t" not in v) or (
+                    later_call and not self.is_stable(v)):
+                v = self._into(v, self.temp())
+            args.append(v)
+        saved: list[str] = []
+        if recursive:
+            saved = self.frame_cells() + [self.fn.temp(i) for i in range(in_use)]
+            self.recursive = True
+            self.max_frame = max(self.max_frame, len(saved))
+            self.emit(mc.StackCheck(len(saved), self.trap_stub(TRAP_STACK, line), line=line))
+            for c in saved:
+                self.emit(mc.Push(c, line=line))
+        for p, v in zip(params, args, strict=True):
+            self.emit(mc.Mov(p, v, line=line))
+        self.emit(mc.Call(f"{callee.name}()", f"{callee.name}.$ra", line=line))
+        for c in reversed(saved):
+            self.emit(mc.Pop(c, line=line))
+
+    def frame_cells(self) -> list[str]:
+        sym = self.fn.symbol
+        if sym is None:
+            return []
+        return [self.cells[s.uid] for s in (*sym.params, *sym.locals)] + [self.fn.ra]
+
+    # --- conditions --------------------------------------------------------------------
+
+    def branch(self, e: ast.Expr, target: str, when: bool) -> None:
+        """Jump to `target` if the truth of `e` equals `when`, else fall through."""
+        line = e.pos.line
+        k = self.constant(e)
+        if k is not None:
+            if (k != 0) == when:
+                self.emit(mc.Jmp(target, line=line))
+            return
+        if isinstance(e, ast.Unary) and e.op == "!":
+            self.branch(e.operand, target, not when)
+            return
+        if isinstance(e, ast.Binary) and e.op in ("&&", "||"):
+            # && jumps on false as soon as one side is false; || on true likewise
+            short = (e.op == "||")
+            if when == short:
+                self.branch(e.left, target, when)
+                self.branch(e.right, target, when)
+            else:
+                skip = self.label("sc")
+                self.branch(e.left, skip, not when)
+                self.branch(e.right, target, when)
+                self.emit(mc.Label(skip))
+            return
+        if isinstance(e, ast.Binary) and e.op in _RELATIONAL:
+            mark = self.fn.temps_in_use
+            self._compare(e, target, when)
+            self.fn.temps_in_use = mark
+            return
+        v = self.value(e)
+        self.emit(mc.Jump("ne" if when else "eq", v, target, line=line))
+
+    def _compare(self, e: ast.Binary, target: str, when: bool) -> None:
+        line = e.pos.line
+        op = e.op if when else _NOT[e.op]
+        if self.constant(e.left) is not None:  # k op b == b swapped(op) k (k has no effects)
+            e = ast.Binary(_SWAPPED[e.op], e.right, e.left, e.pos)
+            op = _SWAPPED[op]
+        rk = self.constant(e.right)
+        left, right = self._operands(e)
+        if rk == 0:
+            self.emit(mc.Jump(_COND_OF[op], left, target, line=line))
+            return
+        d = self.temp()
+        subtract = [mc.Mov(d, left, line=line), mc.Sub(d, right, line=line),
+                    mc.Jump(_COND_OF[op], d, target, line=line)]
+        if op in ("==", "!="):  # the wrapped difference is 0 exactly when equal
+            self.emit(*subtract)
+            return
+        # a op b by sign cases: different signs decide alone, equal signs subtract safely
+        lt_true = op in ("<", "<=")  # the truth of `a op b` when a < 0 <= b
+        end = self.label("ce")
+        if rk is not None:  # b's sign is known: one test of a decides or leads to a - b
+            if rk > 0:
+                self.emit(mc.Jump("lt", left, target if lt_true else end, line=line))
+            else:
+                self.emit(mc.Jump("ge", left, end if lt_true else target, line=line))
+            self.emit(*subtract, mc.Label(end))
+            return
+        same, aneg = self.label("ss"), self.label("an")
+        self.emit(
+            mc.Jump("lt", left, aneg, line=line),
+            mc.Jump("lt", right, end if lt_true else target, line=line),  # a >= 0 > b
+            mc.Jmp(same, line=line),
+            mc.Label(aneg),
+            mc.Jump("ge", right, target if lt_true else end, line=line),  # a < 0 <= b
+            mc.Label(same),
+            *subtract,
+            mc.Label(end),
+        )
+
+    # --- statements --------------------------------------------------------------------
+
+    def statements(self, body: tuple[ast.Stmt, ...]) -> None:
+        for s in body:
+            mark = self.fn.temps_in_use
+            self.statement(s)
+            self.fn.temps_in_use = mark
+
+    def statement(self, s: ast.Stmt) -> None:
+        line = s.pos.line
+        if isinstance(s, (ast.InputDecl, ast.OutputDecl, ast.ConstDecl, ast.FuncDef)):
+            return
+        if isinstance(s, ast.VarDecl):
+            for d in s.declarators:
+                if isinstance(d, ast.ScalarDeclarator):
+                    cell = self.cell_of(d)
+                    if d.init is None:
+                        self.emit(mc.Clear(cell, line=d.pos.line))
+                    else:
+                        self.assign_value(cell, d.init)
+            return
+        if isinstance(s, ast.Assign):
+            self.assign(s)
+        elif isinstance(s, ast.If):
+            orelse, end = self.label("else"), self.label("endif")
+            self.branch_stmt(s.cond, orelse if s.orelse else end, when=False)
+            self.statements(s.then.body)
+            if s.orelse is not None:
+                self.emit(mc.Jmp(end, line=line), mc.Label(orelse))
+                if isinstance(s.orelse, ast.Block):
+                    self.statements(s.orelse.body)
+                else:
+                    self.statement(s.orelse)
+            self.emit(mc.Label(end))
+        elif isinstance(s, ast.While):
+            self.loop(None, s.cond, None, s.body, line)
+        elif isinstance(s, ast.For):
+            if s.init is not None:
+                self.statement(s.init)
+            self.loop(None, s.cond, s.step, s.body, line)
+        elif isinstance(s, ast.Break):
+            self.emit(mc.Jmp(self.fn.loops[-1][1], line=line))
+        elif isinstance(s, ast.Continue):
+            self.emit(mc.Jmp(self.fn.loops[-1][0], line=line))
+        elif isinstance(s, ast.Return):
+            if s.value is None:
+                self.emit(mc.Clear(RV, line=line))
+            else:
+                self.value(s.value, RV)
+            self.emit(mc.Jmp(self.fn.exit, line=line))
+        elif isinstance(s, ast.Print):
+            for arg in s.args:
+                if isinstance(arg, ast.StrLit):
+                    for ch in arg.value:
+                        self.emit(mc.Out(const(ord(ch)), line=line))
+                else:
+                    k = self.constant(arg)
+                    if k is not None:
+                        for ch in str(k):
+                            self.emit(mc.Out(const(ord(ch)), line=line))
+                        continue
+                    mark = self.fn.temps_in_use
+                    self.value(arg, runtime_lib.cell("print", "a"))
+                    self.routines.add("print")
+                    self.emit(mc.Call("$print", runtime_lib.cell("print", "ra"), line=line))
+                    self.fn.temps_in_use = mark
+        elif isinstance(s, ast.Write):
+            self.emit(mc.Out(self.value(s.value), line=line))
+        elif isinstance(s, ast.Halt):
+            self.emit(mc.Halt(line=line))
+        elif isinstance(s, ast.Assert):
+            self.branch_stmt(s.cond, self.trap_stub(TRAP_ASSERT, line), when=False)
+        elif isinstance(s, ast.ExprStmt):
+            if isinstance(s.expr, ast.Call):
+                self._call(s.expr)
+            else:
+                self.emit(mc.In(self.temp(), line=line))
+        elif isinstance(s, ast.Block):
+            self.statements(s.body)
+        else:  # pragma: no cover - the checker lets no other statement through
+            raise TypeError(f"unknown statement {s!r}")
+
+    def branch_stmt(self, cond: ast.Expr, target: str, when: bool) -> None:
+        mark = self.fn.temps_in_use
+        self.branch(cond, target, when)
+        self.fn.temps_in_use = mark
+
+    def loop(self, _init: None, cond: ast.Expr | None, step: ast.Stmt | None,
+             body: ast.Block, line: int) -> None:
+        """Rotated loop: the condition sits at the bottom, entered once by a jump."""
+        top, cont, test, end = (self.label(x) for x in ("body", "cont", "test", "end"))
+        self.emit(mc.Jmp(test, line=line), mc.Label(top))
+        self.fn.loops.append((cont, end))
+        self.statements(body.body)
+        self.fn.loops.pop()
+        self.emit(mc.Label(cont))
+        if step is not None:
+            mark = self.fn.temps_in_use
+            self.statement(step)
+            self.fn.temps_in_use = mark
+        self.emit(mc.Label(test))
+        if cond is None:
+            self.emit(mc.Jmp(top, line=line))
+        else:
+            self.branch_stmt(cond, top, when=True)
+        self.emit(mc.Label(end))
+
+    def assign_value(self, cell: str, e: ast.Expr) -> None:
+        """cell = e, computed straight into `cell`: `value` writes its destination only
+        after every operand has been read (or goes through a temporary when an operand is
+        the destination itself)."""
+        self.value(e, cell)
+
+    def assign(self, s: ast.Assign) -> None:
+        """`x op= e` evaluates e, then reads x; `a[i] op= e` evaluates the index, checks it,
+        evaluates e, then reads the old element (the source interpreter's order)."""
+        line = s.pos.line
+        op = s.op[:-1]  # "" for plain "="
+        target = s.target
+        if isinstance(target, ast.Name):
+            cell = self.cell_of(target)
+            if not op:
+                self.assign_value(cell, s.value)
+                return
+            v = self.value(s.value)
+            self._apply(op, cell, v, self.constant(s.value), cell, line)
+            return
+        where = self._element(target)
+        if isinstance(where, str):
+            if not op:
+                self.assign_value(where, s.value)
+            else:
+                v = self.value(s.value)
+                self._apply(op, where, v, self.constant(s.value), where, line)
+            return
+        ptr = where[0]
+        v = self.value(s.value)
+        if op:
+            old = self.temp()
+            self.emit(mc.Load(old, ptr, line=line))
+            v = self._apply(op, old, v, self.constant(s.value), old, line)
+        self.emit(mc.Store(ptr, v, line=line))
+
+    # --- whole program -----------------------------------------------------------------
+
+    def lower(self) -> None:
+        top = tuple(s for s in self.checked.program.items if not isinstance(s, ast.FuncDef))
+        self.statements(top)
+        self.emit(mc.Halt(line=0))
+        self.functions_done.append(self.fn)
+        for sym in self.checked.functions:
+            self.fn = _Function(sym.name, sym, sym.name)
+            self.emit(mc.Label(f"{sym.name}()", line=sym.pos.line))
+            self.statements(sym.definition.body.body)
+            self.emit(mc.Clear(RV, line=0), mc.Label(self.fn.exit),
+                      mc.Ret(self.fn.ra, line=0))
+            self.functions_done.append(self.fn)
+
+    def macro_program(self, stack: int | None) -> mc.MacroProgram:
+        code = list(self.code)
+        data: list[mc.DataCell | mc.DataBlock] = [mc.DataCell(RV)]
+        for name in sorted(self.routines):
+            r = runtime_lib.routine(name, self.w)
+            code.extend(r.code)
+            data.extend(r.data)
+        for (code_no, line), stub in sorted(self.trap_stubs.items(), key=lambda kv: kv[1]):
+            code.extend([mc.Label(stub), mc.Trap(code_no, line=line)])
+        arrays = {self.cells[a.uid]: a for a in self.checked.arrays}
+        local: set[str] = set()
+        for _shown, label in self.symbol_names:
+            if label in arrays:
+                data.append(mc.DataBlock(label, arrays[label].initial))
+            else:
+                data.append(mc.DataCell(label))
+        for fn in self.functions_done:
+            for i in range(fn.temps_max):
+                data.append(mc.DataCell(fn.temp(i)))
+                local.add(fn.temp(i))
+            if fn.symbol is not None:
+                data.append(mc.DataCell(fn.ra))
+        if stack is not None:
+            words = stack
+        elif self.recursive:
+            words = max(DEFAULT_STACK_WORDS, MIN_FRAMES * self.max_frame)
+        else:
+            words = 0
+        inputs = tuple((s.name, self.cells[s.uid]) for s in self.checked.inputs)
+        outputs = tuple((s.name, self.cells[s.uid]) for s in self.checked.outputs)
+        return mc.MacroProgram(
+            code=tuple(code),
+            data=tuple(data),
+            stack_words=words,
+            inputs=inputs,
+            outputs=outputs,
+            symbols=tuple(self.symbol_names),
+            local_cells=frozenset(local),
+        )
+
+
+def _routine_args(name: str) -> tuple[str, ...]:
+    return (runtime_lib.cell(name, "a"),) if name == "print" else (
+        runtime_lib.cell(name, "a"), runtime_lib.cell(name, "k" if name in ("shl", "sar")
+                                                       else "b"))
+
+
+def _children(node: object) -> Iterator[object]:
+    if isinstance(node, (ast.Index,)):
+        yield node.index
+    elif isinstance(node, ast.Call):
+        yield from node.args
+    elif isinstance(node, ast.Unary):
+        yield node.operand
+    elif isinstance(node, ast.Binary):
+        yield node.left
+        yield node.right
+
+
+def _has_call(e: object) -> bool:
+    if isinstance(e, ast.Call):
+        return True
+    return any(_has_call(c) for c in _children(e))
+
+
+def _calls_in(stmts: tuple[ast.Stmt, ...] | list[ast.Stmt]) -> Iterator[str]:
+    """Names of the functions called anywhere in these statements."""
+    stack: list[object] = list(stmts)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Call):
+            yield node.name
+        if isinstance(node, (tuple, list)):
+            stack.extend(node)
+        elif hasattr(node, "__dataclass_fields__") and not isinstance(node, ast.FuncDef):
+            stack.extend(getattr(node, f) for f in node.__dataclass_fields__ if f != "pos")
+
+
+def lower_macros(checked: CheckedProgram, options: LoweringOptions) -> mc.MacroProgram:
+    """The pass: checked AST -> macro program."""
+    low = _Lowerer(checked, options.word_bits)
+    low.lower()
+    return low.macro_program(options.stack)
+
+
+def lower_program(checked: CheckedProgram, options: object,
+                  optimize: bool | None = None) -> SubleqImage:
+    """What the driver calls: lowering, CFG clean-ups, assembly, packaged as an image.
+
+    `options` is the driver's `CompileOptions` (`word_bits`, `stack`); `optimize=False`
+    skips the CFG clean-ups (the benchmark measures what they save)."""
+    word_bits = getattr(options, "word_bits", 32)
+    stack = getattr(options, "stack", None)
+    if optimize is None:
+        optimize = getattr(options, "optimize", True)
+    program = lower_macros(checked, LoweringOptions(word_bits, stack, optimize))
+    if optimize:
+        from mlpc.compiler.cfg_opt import optimize as cfg_optimize
+
+        program = cfg_optimize(program).program
+    return image_of(program, checked, word_bits)
+
+
+def image_of(program: mc.MacroProgram, checked: CheckedProgram, word_bits: int) -> SubleqImage:
+    """Assemble a macro program and describe it: symbols, spans, inputs, outputs, trap cells,
+    memory need and the annotated listing."""
+    assembled = mc.assemble(program, word_bits)
+    labels = assembled.label_map()
+    symbols = sorted(((name, labels[label]) for name, label in program.symbols),
+                     key=lambda kv: (kv[1], kv[0]))
+    return SubleqImage(
+        words=assembled.words,
+        source_path=checked.path,
+        symbols=tuple(symbols),
+        spans=mc.code_spans(program, assembled),
+        inputs=tuple((name, labels[label]) for name, label in program.inputs),
+        outputs=tuple((name, labels[label]) for name, label in program.outputs),
+        min_memory=assembled.stack_end,
+        trap=TrapInfo(labels[mc.TRAP_CODE], labels[mc.TRAP_LINE]),
+        source_text=checked.program.text,
+        listing=mc.listing(program, assembled, checked.program.text),
+    )
