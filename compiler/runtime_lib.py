@@ -12,8 +12,8 @@ Routines and their contracts (all values are W-bit two's complement):
 - `mul`:    r = a * b (wrapping)
 - `divmod`: q = a / b truncated toward zero, r = a % b with the dividend's sign; b != 0 is
             checked by the caller; INT_MIN / -1 wraps to INT_MIN with remainder 0
-- `shl`:    r = a << k for 0 <= k (k >= W gives 0)
-- `sar`:    r = a >> k arithmetic, for 0 <= k (k >= W gives 0 or -1)
+- `shl`:    r = a << k, k read as an unsigned word (k >= W gives 0)
+- `sar`:    r = a >> k arithmetic, k unsigned (k >= W gives 0 or -1)
 - `and`, `or`, `xor`: r = a op b
 - `print`:  output the decimal text of a (with '-' for negatives, INT_MIN included)
 """
@@ -158,13 +158,15 @@ def _divmod(w: int) -> Routine:
 
 
 def _shl(w: int) -> Routine:
-    """Doubling k times, with k clamped to W (so at most W iterations)."""
+    """Doubling k times, with k read as unsigned and clamped to W (at most W iterations)."""
     a, k, t = (cell("shl", x) for x in "akt")
-    lp, ok, done = "$shl.loop", "$shl.ok", "$shl.done"
+    lp, big, ok, done = "$shl.loop", "$shl.big", "$shl.ok", "$shl.done"
     body: list[Macro] = [
+        Jump("lt", k, big),  # a negative count is a huge unsigned one
         Mov(t, k),
         Sub(t, const(w)),
         Jump("le", t, ok),
+        Label(big),
         Mov(k, const(w)),
         Label(ok),
         Jump("le", k, done),
@@ -180,14 +182,17 @@ def _shl(w: int) -> Routine:
 def _sar(w: int) -> Routine:
     """Take the top W-k bits of a into r, starting from r = -1 (negative a) or 0."""
     a, k, r, i = (cell("sar", x) for x in "akri")
-    lp, pos, nob, done = ("$sar." + x for x in ("loop", "pos", "nob", "done"))
+    lp, pos, sign, nob, done = ("$sar." + x for x in ("loop", "pos", "sign", "nob", "done"))
     body: list[Macro] = [
+        Clear(i),
+        Jump("lt", k, pos),  # a negative count is a huge unsigned one: no bits
         Mov(i, const(w)),
         Sub(i, k),  # W - k; k >= W leaves i <= 0: no bits
-        Clear(r),
-        Jump("ge", a, pos),
-        Sub(r, const(1)),
         Label(pos),
+        Clear(r),
+        Jump("ge", a, sign),
+        Sub(r, const(1)),
+        Label(sign),
         Jump("le", i, done),
         Label(lp),
         Add(r, r),
