@@ -33,7 +33,7 @@ are inlined: multiplication by 0, 1, -1 and small powers of two, small constant 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import networkx as nx
 
@@ -118,6 +118,7 @@ class _Lowerer:
         self.routines: set[str] = set()
         self.trap_stubs: dict[tuple[int, int], str] = {}
         self.label_count = 0
+        self.line = 0  # the line of the statement being lowered
         self.fn = _Function(MAIN, None, MAIN)
         self.functions_done: list[_Function] = []
         self.scc = self._call_graph_components()
@@ -158,7 +159,11 @@ class _Lowerer:
         return f".{stem}{self.label_count}"
 
     def emit(self, *items: mc.Macro) -> None:
-        self.code.extend(items)
+        """Append macros; those without a line get the current statement's."""
+        for m in items:
+            if m.line == 0 and self.line and not isinstance(m, mc.Label):
+                m = replace(m, line=self.line)
+            self.code.append(m)
 
     # --- the call graph ----------------------------------------------------------------
 
@@ -538,7 +543,7 @@ class _Lowerer:
             self.fn.temps_in_use = mark
 
     def statement(self, s: ast.Stmt) -> None:
-        line = s.pos.line
+        line = self.line = s.pos.line
         if isinstance(s, (ast.InputDecl, ast.OutputDecl, ast.ConstDecl, ast.FuncDef)):
             return
         if isinstance(s, ast.VarDecl):
@@ -677,12 +682,14 @@ class _Lowerer:
     def lower(self) -> None:
         top = tuple(s for s in self.checked.program.items if not isinstance(s, ast.FuncDef))
         self.statements(top)
+        self.line = 0
         self.emit(mc.Halt(line=0))
         self.functions_done.append(self.fn)
         for sym in self.checked.functions:
             self.fn = _Function(sym.name, sym, sym.name)
             self.emit(mc.Label(f"{sym.name}()", line=sym.pos.line))
             self.statements(sym.definition.body.body)
+            self.line = 0
             self.emit(mc.Clear(RV, line=0), mc.Label(self.fn.exit),
                       mc.Ret(self.fn.ra, line=0))
             self.functions_done.append(self.fn)

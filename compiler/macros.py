@@ -722,27 +722,33 @@ def code_spans(program: MacroProgram, assembled: Assembled) -> tuple[CodeSpan, .
 
 
 def listing(program: MacroProgram, assembled: Assembled, source_text: str) -> str:
-    """The annotated listing: address, the 3 words, the macro, the source line text."""
+    """The annotated listing: address, the 3 words, the macro, and the source line (its
+    text where a new line starts); then the data words by name."""
     lines_of_source = source_text.splitlines()
     names: dict[int, list[str]] = {}
     for name, address in assembled.labels:
         if not name.startswith((".", "#", "&")):
             names.setdefault(address, []).append(name)
-    out: list[str] = []
+    out: list[str] = ["; address: a b c   macro   ; line: source"]
     words = assembled.words
     last_line = -1
     for span in assembled.spans:
         m = program.code[span.index]
         if isinstance(m, Label):
             continue
-        if m.line and m.line != last_line and 1 <= m.line <= len(lines_of_source):
-            out.append(f"; line {m.line}: {lines_of_source[m.line - 1].strip()}")
-            last_line = m.line
         for pc in range(span.start, span.end, 3):
             label = ",".join(names.get(pc, []))
             head = f"{label}:" if label else ""
             triple = " ".join(f"{w:>6}" for w in words[pc : pc + 3])
-            note = m.text() if pc == span.start else ""
+            note = ""
+            if pc == span.start:
+                note = f"{m.text():<34}"
+                if m.line:
+                    text = ""
+                    if m.line != last_line and 1 <= m.line <= len(lines_of_source):
+                        text = " " + lines_of_source[m.line - 1].strip()
+                    note += f" ; {m.line}:{text}"
+                    last_line = m.line
             out.append(f"{head:<14}{pc:>6}: {triple}   {note}".rstrip())
     out.append("; data")
     for name, address in assembled.labels:

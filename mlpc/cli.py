@@ -72,6 +72,12 @@ def _add_machine_options(p: argparse.ArgumentParser) -> None:
                    help=f"output tape capacity in words (default {DEFAULT_TAPE_OUT})")
 
 
+def _add_stack_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--stack", type=_non_negative, metavar="N",
+                   help="stack words for .tl programs with recursion (default: 2048, or "
+                   "256 frames of the largest recursive function if more)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mlpc", description="Compile programs into looped ReLU-MLPs.")
     parser.add_argument("--version", action="version", version=f"mlpc {__version__}")
@@ -95,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print one JSON object")
     run.add_argument("--quiet", action="store_true", help="no progress display")
     _add_machine_options(run)
+    _add_stack_option(run)
 
     comp = sub.add_parser("compile", help="compile a program to an ONNX model",
                           description="Compile a program (.tl, .sq/.dec, .asm) to an ONNX "
@@ -110,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="layer encoding: sparse gathers, or dense MatMul for small memories "
                       "(default %(default)s)")
     _add_machine_options(comp)
+    _add_stack_option(comp)
 
     insp = sub.add_parser("inspect", help="describe a compiled model",
                           description="Layers, widths, non-zeros, sizes and memory map of a "
@@ -120,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     asm = sub.add_parser("asm", help="print the SUBLEQ listing of a program",
                          description="Print the SUBLEQ listing of a program.")
     asm.add_argument("program", nargs="+", metavar="PROG")
+    _add_stack_option(asm)
     return parser
 
 
@@ -181,7 +190,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     inputs = parse_inputs(args.input)
     if onnx_engine.is_model_path(args.program):
         return _run_model_file(args, tape, inputs)
-    options = CompileOptions(word_bits=args.word_bits)
+    options = CompileOptions(word_bits=args.word_bits, stack=args.stack)
     program = load_program(args.program, options)
     if args.engine == "source":
         config = MachineConfig(memory=3, word_bits=args.word_bits, tape_in=args.tape_in,
@@ -212,7 +221,8 @@ def _run_model_file(args: argparse.Namespace, tape: tuple[int, ...],
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    program = load_program(args.program, CompileOptions(word_bits=args.word_bits))
+    program = load_program(args.program, CompileOptions(word_bits=args.word_bits,
+                                                        stack=args.stack))
     image = program.image
     config = machine_config(image, args.memory, args.word_bits, args.tape_in, args.tape_out)
     options = ExportOptions(unroll=args.unroll, weights=args.weights,
@@ -260,7 +270,7 @@ def print_report(report: RunReport, as_json: bool, words: bool) -> None:
 
 
 def cmd_asm(args: argparse.Namespace) -> int:
-    image = load_program(args.program, CompileOptions()).image
+    image = load_program(args.program, CompileOptions(stack=args.stack)).image
     print(image.listing or disassemble(image.words, image.symbol_table()))
     return 0
 
