@@ -1,0 +1,294 @@
+"""The `.tl` checker: name resolution (what the lowering relies on) and every check, each
+with its exact `file:line:col: error: message` text and caret line."""
+
+from __future__ import annotations
+
+import pytest
+from tl_cases import CASES, INT_MAX, INT_MIN
+
+from mlpc.compiler import tl_ast as ast
+from mlpc.compiler.checker import (
+    MAX_ARRAY_SIZE,
+    ArraySymbol,
+    CheckedProgram,
+    ConstSymbol,
+    FunctionSymbol,
+    VarSymbol,
+    check_program,
+)
+from mlpc.compiler.parser import parse_program
+from mlpc.errors import SourceError, SourcePos
+
+
+def check(text: str, word_bits: int = 32) -> CheckedProgram:
+    return check_program(parse_program(text, "t.tl"), word_bits)
+
+
+def check_error(text: str, word_bits: int = 32) -> str:
+    with pytest.raises(SourceError) as info:
+        check(text, word_bits)
+    return info.value.render()
+
+
+# --- resolution --------------------------------------------------------------------------
+
+
+def test_inputs_outputs_globals_in_declaration_order() -> None:
+    checked = check("input b, a;\noutput z;\nvar g = 1;\noutput y;\ninput c;\n")
+    assert checked.input_names == ("b", "a", "c")
+    assert checked.output_names == ("z", "y")
+    assert [(s.name, s.kind) for s in checked.globals] == [
+        ("b", "input"), ("a", "input"), ("z", "output"), ("g", "global"), ("y", "output"),
+        ("c", "input"),
+    ]
+    assert all(s.function is None and s.is_global for s in checked.globals)
+    assert len({s.uid for s in checked.globals}) == 5 + 1
+
+
+def test_arrays_are_zero_padded_and_constants_folded() -> None:
+    checked = check(
+        "const N = 2 + 3;\nconst BIG = 0x7FFFFFFF + 1;\nconst NEG = -N * 4 / 3;\n"
+        "var a[N] = {N, -1, 'A'};\nvar b[N * 2];\n"
+    )
+    assert [(c.name, c.value) for c in checked.constants] == [
+        ("N", 5), ("BIG", INT_MIN), ("NEG", -6),
+    ]
+    (a, b) = checked.arrays
+    assert (a.name, a.size, a.initial) == ("a", 5, (5, -1, 65, 0, 0))
+    assert (b.name, b.size, b.initial) == ("b", 10, (0,) * 10)
+
+
+def test_every_use_maps_to_its_declaration() -> None:
+    text = (
+        "var x = 1;\n"  # line 1: global x
+        "{ var x = 2; x = x + 1; }\n"  # line 2: a top-level local shadows it
+        "x = 3;\n"  # line 3: the global again
+        "func f(x) { { var x = x; return x; } }\n"  # line 4: param, then a local
+    )
+    checked = check(text)
+    at = checked.symbols
+    global_x = at[SourcePos(1, 5)]
+    local_x = at[SourcePos(2, 7)]
+    param_x = at[SourcePos(4, 8)]
+    inner_x = at[SourcePos(4, 19)]
+    assert isinstance(global_x, VarSymbol) and global_x.kind == "global"
+    assert isinstance(local_x, VarSymbol) and (local_x.kind, local_x.function) == ("local", None)
+    assert isinstance(param_x, VarSymbol) and (param_x.kind, param_x.function) == ("param", "f")
+    assert isinstance(inner_x, VarSymbol) and (inner_x.kind, inner_x.function) == ("local", "f")
+    assert len({global_x.uid, local_x.uid, param_x.uid, inner_x.uid}) == 4
+    assert at[SourcePos(2, 14)] is local_x and at[SourcePos(2, 18)] is local_x
+    assert at[SourcePos(3, 1)] is global_x
+    assert at[SourcePos(4, 23)] is param_x  # the initialiser reads the outer x
+    assert at[SourcePos(4, 33)] is inner_x
+    assert checked.main_locals == (local_x,)
+
+
+def test_function_symbols_params_locals_and_calls() -> None:
+    checked = check(
+        "output r;\n"
+        "r = g(1) + f(2, 3);\n"  # calls before the definitions
+        "func f(a, b) { var t = a; for (var i = 0; i < b; i += 1) { var u; t += i; } "
+        "return t; }\n"
+        "func g(n) { return f(n, n); }\n"
+    )
+    f, g = checked.functions
+    assert isinstance(f, FunctionSymbol) and isinstance(g, FunctionSymbol)
+    assert (f.name, f.arity, [p.name for p in f.params]) == ("f", 2, ["a", "b"])
+    assert [v.name for v in f.locals] == ["t", "i", "u"]
+    assert all(v.kind == "local" and v.function == "f" for v in f.locals)
+    assert (g.name, g.arity, g.locals) == ("g", 1, ())
+    assert checked.symbols[SourcePos(2, 5)] is g
+    assert checked.symbols[SourcePos(2, 12)] is f
+    assert checked.symbols[SourcePos(4, 20)] is f
+    assert checked.function("g") is g
+    assert f.definition.name == "f" and f.pos == SourcePos(3, 6)
+
+
+def test_symbol_lookup_by_node() -> None:
+    checked = check("const K = 3;\nvar a[K];\noutput o;\no = a[K];\n")
+    (stmt,) = [s for s in checked.program.items if isinstance(s, ast.Assign)]
+    assert isinstance(stmt.target, ast.Name) and isinstance(stmt.value, ast.Index)
+    assert checked.symbol(stmt.target) is checked.outputs[0]
+    assert isinstance(checked.symbol(stmt.value), ArraySymbol)
+    assert isinstance(checked.symbol(stmt.value.index), ConstSymbol)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "func f(a) { { var a; } }",  # an inner block may shadow a parameter
+        "for (var i = 0; i < 2; i += 1) { var i = 5; }",  # the body is a scope of its own
+        "var x; func f() { var x; return x; }",  # a local may shadow a global
+        "func f() { return 0; } func g() { var f = 1; return f() + f; }",  # calls find functions
+        "{ var t; } { var t; }",  # sibling blocks
+        "var x = -2147483648;",
+        "var x = -(2147483648);",
+        "var x = 0xFFFFFFFF + 0x80000000;",
+        "func f() { while (1) { if (1) { break; } else { continue; } } }",
+        "func f() { return; }",
+    ],
+)
+def test_valid_programs(text: str) -> None:
+    check(text)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_every_shared_case_checks(case) -> None:
+    checked = check_program(parse_program(case.source, "c.tl"), case.word_bits)
+    assert checked.input_names == tuple(name for name, _ in case.inputs)
+    assert checked.output_names == tuple(name for name, _ in case.outputs)
+
+
+# --- errors ------------------------------------------------------------------------------
+
+CHECK_ERRORS = [
+    # undeclared names and scoping
+    ("x = 1;", "t.tl:1:1: error: undeclared name 'x'\nx = 1;\n^"),
+    ("output y;\ny = x + 1;", "t.tl:2:5: error: undeclared name 'x'\ny = x + 1;\n    ^"),
+    ("write(a[0]);", "t.tl:1:7: error: undeclared name 'a'\nwrite(a[0]);\n      ^"),
+    ("{ var t = 1; }\nwrite(t);", "t.tl:2:7: error: undeclared name 't'\nwrite(t);\n      ^"),
+    ("for (var i = 0; i < 3; i += 1) { }\nwrite(i);",
+     "t.tl:2:7: error: undeclared name 'i'\nwrite(i);\n      ^"),
+    ("func f() { return g; }\nvar g;",
+     "t.tl:1:19: error: undeclared name 'g'\nfunc f() { return g; }\n                  ^"),
+    ("func f() { return y; }\nfunc g() { var y; return f(); }",
+     "t.tl:1:19: error: undeclared name 'y'\nfunc f() { return y; }\n                  ^"),
+    ("var x = x;", "t.tl:1:9: error: undeclared name 'x'\nvar x = x;\n        ^"),
+    # redeclarations
+    ("var x;\nvar x;", "t.tl:2:5: error: redeclaration of 'x' (first declared at line 1)\n"
+                       "var x;\n    ^"),
+    ("input a, b;\ninput a;", "t.tl:2:7: error: redeclaration of 'a' (first declared at "
+                              "line 1)\ninput a;\n      ^"),
+    ("input a;\noutput a;", "t.tl:2:8: error: redeclaration of 'a' (first declared at "
+                            "line 1)\noutput a;\n       ^"),
+    ("const N = 1;\nvar N;", "t.tl:2:5: error: redeclaration of 'N' (first declared at "
+                             "line 1)\nvar N;\n    ^"),
+    ("func f(a, a) { }", "t.tl:1:11: error: redeclaration of 'a' (first declared at line 1)"
+                         "\nfunc f(a, a) { }\n          ^"),
+    ("func f(a) {\n  var a;\n}", "t.tl:2:7: error: redeclaration of 'a' (first declared at "
+                                 "line 1)\n  var a;\n      ^"),
+    ("{ var t; var t; }", "t.tl:1:14: error: redeclaration of 't' (first declared at line 1)"
+                          "\n{ var t; var t; }\n             ^"),
+    ("func f() { }\nfunc f() { }", "t.tl:2:6: error: redefinition of function 'f' (first "
+                                   "defined at line 1)\nfunc f() { }\n     ^"),
+    ("func f() { }\nvar f;", "t.tl:2:5: error: 'f' is already the name of a function "
+                             "(line 1)\nvar f;\n    ^"),
+    ("input f;\nfunc f() { }", "t.tl:1:7: error: 'f' is already the name of a function "
+                               "(line 2)\ninput f;\n      ^"),
+    # assignments
+    ("const N = 1;\nN = 2;", "t.tl:2:1: error: cannot assign to constant 'N'\nN = 2;\n^"),
+    ("const N = 1;\nN += 2;", "t.tl:2:1: error: cannot assign to constant 'N'\nN += 2;\n^"),
+    ("var a[3];\na = 1;", "t.tl:2:1: error: cannot assign to array 'a' (assign to its "
+                          "elements)\na = 1;\n^"),
+    ("var x;\nx[0] = 1;", "t.tl:2:1: error: 'x' is not an array\nx[0] = 1;\n^"),
+    ("const N = 3;\nwrite(N[0]);", "t.tl:2:7: error: 'N' is not an array\nwrite(N[0]);\n"
+                                   "      ^"),
+    ("var a[2];\nvar x = a;", "t.tl:2:9: error: array 'a' used as a value (index it: a[i])\n"
+                              "var x = a;\n        ^"),
+    ("var a[2];\nfunc f(p) { }\nf(a);", "t.tl:3:3: error: array 'a' used as a value (index "
+                                        "it: a[i])\nf(a);\n  ^"),
+    # calls
+    ("g();", "t.tl:1:1: error: call to undeclared function 'g'\ng();\n^"),
+    ("var x;\nx();", "t.tl:2:1: error: 'x' is not a function\nx();\n^"),
+    ("func f(a) { }\nf(1, 2);", "t.tl:2:1: error: function 'f' takes 1 argument, but 2 were "
+                                "given\nf(1, 2);\n^"),
+    ("func f(a, b) { }\nf(1);", "t.tl:2:1: error: function 'f' takes 2 arguments, but 1 was "
+                                "given\nf(1);\n^"),
+    ("func f() { }\nwrite(f(0));", "t.tl:2:7: error: function 'f' takes 0 arguments, but 1 "
+                                   "was given\nwrite(f(0));\n      ^"),
+    ("func f() { }\nvar x = f;", "t.tl:2:9: error: function 'f' used as a value (call it: "
+                                 "f(...))\nvar x = f;\n        ^"),
+    # array sizes and initialisers
+    ("var n = 3;\nvar a[n];", "t.tl:2:7: error: array size must be a constant expression "
+                              "('n' is a variable)\nvar a[n];\n      ^"),
+    ("var a[read()];", "t.tl:1:7: error: array size must be a constant expression ('read()' "
+                       "reads the input tape)\nvar a[read()];\n      ^"),
+    ("func f() { return 1; }\nvar a[2 + f()];",
+     "t.tl:2:11: error: array size must be a constant expression ('f(...)' is a function "
+     "call)\nvar a[2 + f()];\n          ^"),
+    ("var a[1];\nvar b[a[0]];", "t.tl:2:7: error: array size must be a constant expression "
+                                "('a[...]' is an array element)\nvar b[a[0]];\n      ^"),
+    ("var a[0];", "t.tl:1:7: error: array size must be positive, not 0\nvar a[0];\n      ^"),
+    ("const N = 2;\nvar a[N - 5];", "t.tl:2:7: error: array size must be positive, not -3\n"
+                                    "var a[N - 5];\n      ^"),
+    ("var a[2000000];", f"t.tl:1:7: error: array size 2000000 is too large (at most "
+                        f"{MAX_ARRAY_SIZE})\nvar a[2000000];\n      ^"),
+    ("var a[8 / (2 - 2)];", "t.tl:1:9: error: division by zero in a constant expression\n"
+                            "var a[8 / (2 - 2)];\n        ^"),
+    ("var a[2] = {1, 2, 3};", "t.tl:1:19: error: too many initialisers for 'a' (2 elements, "
+                              "3 given)\nvar a[2] = {1, 2, 3};\n                  ^"),
+    ("var x = 1;\nvar a[2] = {x};", "t.tl:2:13: error: array initialiser must be a constant "
+                                    "expression ('x' is a variable)\nvar a[2] = {x};\n"
+                                    "            ^"),
+    ("var x;\nconst C = x + 1;", "t.tl:2:11: error: value of constant 'C' must be a constant "
+                                 "expression ('x' is a variable)\nconst C = x + 1;\n"
+                                 "          ^"),
+    ("const C = 1 % 0;", "t.tl:1:13: error: division by zero in a constant expression\n"
+                         "const C = 1 % 0;\n            ^"),
+    # loops and functions
+    ("break;", "t.tl:1:1: error: 'break' outside a loop\nbreak;\n^"),
+    ("while (1) { }\ncontinue;", "t.tl:2:1: error: 'continue' outside a loop\ncontinue;\n^"),
+    ("while (1) {\n  func f() { break; }\n}",
+     "t.tl:2:3: error: function 'f' must be defined at the top level\n  func f() { break; }\n"
+     "  ^"),
+    ("func f() {\n  break;\n}\nwhile (1) { f(); }",
+     "t.tl:2:3: error: 'break' outside a loop\n  break;\n  ^"),
+    ("return 1;", "t.tl:1:1: error: 'return' outside a function (use 'halt;' to stop)\n"
+                  "return 1;\n^"),
+    ("if (1) { return; }", "t.tl:1:10: error: 'return' outside a function (use 'halt;' to "
+                           "stop)\nif (1) { return; }\n         ^"),
+    # where declarations may appear
+    ("{ input x; }", "t.tl:1:3: error: 'input' declarations must be at the top level\n"
+                     "{ input x; }\n  ^"),
+    ("func f() { output y; }", "t.tl:1:12: error: 'output' declarations must be at the top "
+                               "level\nfunc f() { output y; }\n           ^"),
+    ("func f() { var a[3]; }", "t.tl:1:16: error: array 'a' must be declared at the top "
+                               "level (arrays are global)\nfunc f() { var a[3]; }\n"
+                               "               ^"),
+    ("while (1) { var b[2]; }", "t.tl:1:17: error: array 'b' must be declared at the top "
+                                "level (arrays are global)\nwhile (1) { var b[2]; }\n"
+                                "                ^"),
+    # literal ranges
+    ("var x = 2147483648;", "t.tl:1:9: error: integer literal 2147483648 is out of range for "
+                            "32-bit words\nvar x = 2147483648;\n        ^"),
+    ("var x = -2147483649;", "t.tl:1:10: error: integer literal 2147483649 is out of range "
+                             "for 32-bit words\nvar x = -2147483649;\n         ^"),
+    ("var x = 1 - 2147483648;", "t.tl:1:13: error: integer literal 2147483648 is out of range "
+                                "for 32-bit words\nvar x = 1 - 2147483648;\n            ^"),
+    ("var x = 0x100000000;", "t.tl:1:9: error: integer literal 0x100000000 is out of range "
+                             "for 32-bit words\nvar x = 0x100000000;\n        ^"),
+    ("const N = 99999999999;", "t.tl:1:11: error: integer literal 99999999999 is out of range "
+                               "for 32-bit words\nconst N = 99999999999;\n          ^"),
+]
+
+
+@pytest.mark.parametrize(("text", "rendered"), CHECK_ERRORS, ids=[t for t, _ in CHECK_ERRORS])
+def test_check_error_messages(text: str, rendered: str) -> None:
+    assert check_error(text) == rendered
+
+
+W16_ERRORS = [
+    ("var x = 32768;", "t.tl:1:9: error: integer literal 32768 is out of range for 16-bit "
+                       "words\nvar x = 32768;\n        ^"),
+    ("var x = 0x10000;", "t.tl:1:9: error: integer literal 0x10000 is out of range for 16-bit "
+                         "words\nvar x = 0x10000;\n        ^"),
+    ("var x = '\U0001F600';", "t.tl:1:9: error: integer literal '\U0001F600' is out of range "
+                              "for 16-bit words\nvar x = '\U0001F600';\n        ^"),
+    ('print("ok\U0001F600");', "t.tl:1:10: error: character U+1F600 does not fit in a 16-bit "
+                               "word\nprint(\"ok\U0001F600\");\n         ^"),
+]
+
+
+@pytest.mark.parametrize(("text", "rendered"), W16_ERRORS, ids=[t for t, _ in W16_ERRORS])
+def test_16_bit_range_errors(text: str, rendered: str) -> None:
+    assert check_error(text, word_bits=16) == rendered
+
+
+def test_16_bit_extremes_are_accepted() -> None:
+    checked = check("const A = -32768;\nconst B = 0xFFFF;\nconst C = 32767;\n", word_bits=16)
+    assert [c.value for c in checked.constants] == [-32768, -1, 32767]
+
+
+def test_32_bit_extremes_fold() -> None:
+    checked = check("const A = -2147483648;\nconst B = 0x80000000;\nconst C = 2147483647;\n")
+    assert [c.value for c in checked.constants] == [INT_MIN, INT_MIN, INT_MAX]
