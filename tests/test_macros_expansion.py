@@ -1,0 +1,150 @@
+"""The macro level on its own: every macro's SUBLEQ expansion on edge values, with exact step
+counts where they are part of the design, and the assembler's layout and errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlpc.compiler import macros as mc
+from mlpc.runtime import reference
+from mlpc.runtime.machine import MachineConfig, MachineState, initial_state, wrap_word
+
+
+def run(code: list[mc.Macro], data: tuple[mc.DataCell | mc.DataBlock, ...] = (),
+        w: int = 32, stack: int = 0, tape: tuple[int, ...] = ()
+        ) -> tuple[MachineState, dict[str, int]]:
+    assembled = mc.assemble(mc.MacroProgram(tuple(code), data, stack_words=stack), w)
+    config = MachineConfig(memory=assembled.stack_end + 5, word_bits=w)
+    state = initial_state(config, assembled.words, tape)
+    reference.run(config, state, 100_000)
+    assert state.pc == -1, f"did not halt: pc={state.pc} fault={state.fault}"
+    return state, assembled.label_map()
+
+
+def edge_values(w: int) -> list[int]:
+    lo, hi = -(1 << (w - 1)), (1 << (w - 1)) - 1
+    return [lo, lo + 1, -2, -1, 0, 1, 2, hi - 1, hi]
+
+
+TRUTH = {
+    "le": lambda v: v <= 0, "lt": lambda v: v < 0, "eq": lambda v: v == 0,
+    "ne": lambda v: v != 0, "gt": lambda v: v > 0, "ge": lambda v: v >= 0,
+}
+
+
+@pytest.mark.parametrize("w", [16, 32])
+@pytest.mark.parametrize("cond", mc.CONDITIONS)
+def test_conditional_jumps_on_edge_values(cond: str, w: int) -> None:
+    for v in edge_values(w):
+        code = [mc.Jump(cond, "x", "yes"), mc.Out(mc.const(0)), mc.Halt(),
+                mc.Label("yes"), mc.Out(mc.const(1)), mc.Halt()]
+        state, labels = run(code, (mc.DataCell("x", v),), w)
+        assert state.tape_out == [int(TRUTH[cond](v))], (cond, v)
+        assert state.memory[labels["x"]] == v  # the tested cell is left alone
+        assert state.memory[labels[mc.Z]] == 0
+
+
+def test_conditional_jump_costs() -> None:
+    """JLE is one instruction; JGT two; the others at most five steps."""
+    for cond, positive_steps in (("le", 1), ("gt", 2), ("lt", 2), ("ge", 2), ("eq", 2),
+                                 ("ne", 2)):
+        state, _ = run([mc.Jump(cond, "x", "end"), mc.Label("end"), mc.Halt()],
+                       (mc.DataCell("x", 5),))
+        assert state.steps - 1 == positive_steps, cond
+    for cond in ("lt", "ge", "eq", "ne"):
+        for v in (-5, 0, -(1 << 31)):
+            state, _ = run([mc.Jump(cond, "x", "end"), mc.Label("end"), mc.Halt()],
+                           (mc.DataCell("x", v),))
+            assert state.steps - 1 <= 5
+
+
+@pytest.mark.parametrize("w", [16, 32])
+def test_moves_and_arithmetic_wrap(w: int) -> None:
+    for a in edge_values(w):
+        for b in edge_values(w)[::2]:
+            code = [mc.Mov("m", "a"), mc.Add("s", "a"), mc.Sub("d", "a"), mc.Neg("n", "a"),
+                    mc.Mov("nn", "a"), mc.Neg("nn", "nn"), mc.Clear("c"), mc.Halt()]
+            data = (mc.DataCell("a", a), mc.DataCell("m", 99), mc.DataCell("s", b),
+                    mc.DataCell("d", b), mc.DataCell("n", 5), mc.DataCell("nn"),
+                    mc.DataCell("c", 42))
+            state, labels = run(code, data, w)
+            mem = state.memory
+            assert mem[labels["m"]] == a
+            assert mem[labels["s"]] == wrap_word(b + a, w)
+            assert mem[labels["d"]] == wrap_word(b - a, w)
+            assert mem[labels["n"]] == wrap_word(-a, w)
+            assert mem[labels["nn"]] == wrap_word(-a, w)
+            assert mem[labels["c"]] == 0
+
+
+def test_load_store_through_pointers() -> None:
+    code = [
+        mc.Mov("p", mc.addr("arr", 2)), mc.Load("y", "p"), mc.Out("y"),
+        mc.Store("p", mc.const(-77)), mc.Mov("p", mc.addr("arr")), mc.Load("y", "p"),
+        mc.Out("y"), mc.Store("p", "p"), mc.Halt(),
+    ]
+    data = (mc.DataCell("y"), mc.DataCell("p"), mc.DataBlock("arr", (10, 11, 12)))
+    state, labels = run(code, data)
+    base = labels["arr"]
+    assert state.tape_out == [12, 10]
+    assert state.memory[base:base + 3] == [base, 11, -77]
+    assert state.steps == 4 + 8 + 1 + 12 + 4 + 8 + 1 + 12 + 1  # MOV 4, LOAD 8, STORE 12
+
+
+def test_call_ret_push_pop_and_word_operands() -> None:
+    code = [
+        mc.Push(mc.const(5)), mc.Push(mc.const(6)), mc.Pop("y"), mc.Out("y"), mc.Pop("y"),
+        mc.Out("y"), mc.Call("f", "ra"), mc.Out("arr+1"), mc.Call("f", "ra"), mc.Halt(),
+        mc.Label("f"), mc.Out(mc.const(8)), mc.Ret("ra"),
+    ]
+    data = (mc.DataCell("y"), mc.DataCell("ra"), mc.DataBlock("arr", (3, 4)))
+    state, labels = run(code, data, stack=4)
+    assert state.tape_out == [6, 5, 8, 4, 8]
+    assert state.memory[labels[mc.SP]] == labels[mc.STACK_BASE]
+
+
+def test_stack_check_boundary_and_trap_cells() -> None:
+    def attempt(words: int) -> list[int]:
+        code = [mc.Push(mc.const(1)), mc.StackCheck(words, "over"), mc.Halt(),
+                mc.Label("over"), mc.Trap(3, line=12)]
+        state, labels = run(code, stack=4)
+        return [state.memory[labels[mc.TRAP_CODE]], state.memory[labels[mc.TRAP_LINE]]]
+
+    assert attempt(3) == [0, 0]  # 1 + 3 words fit in 4
+    assert attempt(4) == [3, 12]
+
+
+def test_input_output_and_halt() -> None:
+    state, labels = run([mc.In("x"), mc.In("y"), mc.Out("x"), mc.Out("y"), mc.Halt()],
+                        (mc.DataCell("x"), mc.DataCell("y")), tape=(42,))
+    assert state.tape_out == [42, -1]
+
+
+def test_layout_code_then_data_then_stack() -> None:
+    program = mc.MacroProgram((mc.Mov("x", mc.const(7)), mc.Halt()), (mc.DataCell("x", 3),),
+                              stack_words=10)
+    assembled = mc.assemble(program, 32)
+    labels = assembled.label_map()
+    assert assembled.code_words == 15  # MOV is 4 instructions, HALT 1
+    assert labels[mc.Z] == 15
+    assert labels["x"] < labels["#7"] or labels["#7"] < labels["x"]
+    assert assembled.stack_base == len(assembled.words)
+    assert assembled.stack_end == len(assembled.words) + 10
+    assert assembled.words[labels[mc.SP]] == assembled.stack_base
+
+
+def test_assembler_errors() -> None:
+    with pytest.raises(ValueError, match="undefined label 'nowhere'"):
+        mc.assemble(mc.MacroProgram((mc.Jmp("nowhere"),), ()), 32)
+    with pytest.raises(ValueError, match="defined twice"):
+        mc.assemble(mc.MacroProgram((mc.Label("a"), mc.Label("a")), ()), 32)
+    with pytest.raises(ValueError, match="16-bit addresses"):
+        mc.assemble(mc.MacroProgram((mc.Halt(),), (mc.DataBlock("big", (0,) * 40000),)), 16)
+
+
+def test_macro_texts_and_dataflow() -> None:
+    assert mc.Mov("a", "b").text() == "MOV a, b"
+    assert mc.Jump("lt", "x", "L").text() == "JLT x, L"
+    assert mc.Load("d", "p").reads() == ("p",) and mc.Load("d", "p").writes() == ("d",)
+    assert mc.Add("d", "s").reads() == ("d", "s") and mc.Add("d", "s").writes() == ()
+    assert mc.negate("lt") == "ge" and mc.negate("eq") == "ne"
