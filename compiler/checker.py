@@ -613,6 +613,12 @@ class _Checker:
             return unary_op(expr.op, self.fold(expr.operand, scope), self.word_bits)
         assert isinstance(expr, ast.Binary)
         left = self.fold(expr.left, scope)
+        # As at run time (and as C allows), an operand `&&`/`||` does not evaluate need not
+        # be constant: `0 && f()` folds to 0.
+        if expr.op == "&&" and left == 0:
+            return 0
+        if expr.op == "||" and left != 0:
+            return 1
         right = self.fold(expr.right, scope)
         try:
             return binary_op(expr.op, left, right, self.word_bits)

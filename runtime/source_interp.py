@@ -159,14 +159,10 @@ def _run_with_deep_stack(run: Callable[[], RunReport], max_depth: int) -> RunRep
             errors.append(err)
 
     old_limit = sys.getrecursionlimit()
-    old_stack = threading.stack_size()
     sys.setrecursionlimit(max(old_limit, 2000 + max_depth * _PYTHON_FRAMES_PER_CALL))
     try:
-        threading.stack_size(_THREAD_STACK_BYTES)
-        thread = threading.Thread(target=target, name="mlpc-source-interpreter")
-        threading.stack_size(old_stack)
-        thread.start()
-        thread.join()
+        if not _run_in_thread(target):
+            target()  # no thread with a large stack could be started: try in this one
     finally:
         sys.setrecursionlimit(old_limit)
     if errors:
@@ -174,6 +170,24 @@ def _run_with_deep_stack(run: Callable[[], RunReport], max_depth: int) -> RunRep
             raise MlpcError("the source interpreter ran out of Python stack") from None
         raise errors[0]
     return results[0]
+
+
+def _run_in_thread(target: Callable[[], None]) -> bool:
+    """Run `target` in a thread with a large stack; False if no such thread could start
+    (a platform or `ulimit` refusing the stack size)."""
+    old_stack = threading.stack_size()
+    for size in (_THREAD_STACK_BYTES, _THREAD_STACK_BYTES // 8):
+        try:
+            threading.stack_size(size)
+            thread = threading.Thread(target=target, name="mlpc-source-interpreter")
+            thread.start()
+        except (ValueError, RuntimeError, MemoryError):
+            continue
+        finally:
+            threading.stack_size(old_stack)
+        thread.join()
+        return True
+    return False
 
 
 class _Interpreter:

@@ -289,6 +289,15 @@ def test_16_bit_extremes_are_accepted() -> None:
     assert [c.value for c in checked.constants] == [-32768, -1, 32767]
 
 
+def test_constant_folding_short_circuits() -> None:
+    checked = check("var x;\nconst A = 0 && 1 / 0;\nconst B = 2 || x;\nconst C = 1 && 7;\n")
+    assert [c.value for c in checked.constants] == [0, 1, 1]
+    assert check_error("var x;\nconst D = 1 && x;\n") == (
+        "t.tl:2:16: error: value of constant 'D' must be a constant expression ('x' is a "
+        "variable)\nconst D = 1 && x;\n               ^"
+    )
+
+
 def test_32_bit_extremes_fold() -> None:
     checked = check("const A = -2147483648;\nconst B = 0x80000000;\nconst C = 2147483647;\n")
     assert [c.value for c in checked.constants] == [INT_MIN, INT_MIN, INT_MAX]
