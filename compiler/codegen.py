@@ -46,6 +46,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -93,8 +94,10 @@ class StepNetwork:
     layout: StateLayout
 
 
+@lru_cache(maxsize=8)
 def build_step_network(config: MachineConfig) -> StepNetwork:
-    """The universal network for machines of this configuration."""
+    """The universal network for machines of this configuration (cached: it depends on
+    nothing else)."""
     if config.memory > MAX_NETWORK_MEMORY:
         raise ValueError(
             f"memory of {config.memory} words is larger than the network supports "

@@ -1,0 +1,292 @@
+"""The network engine against its oracle, the reference interpreter: lock-step on random
+machine states (every step compared), the SUBLEQ corpora through stock onnxruntime, the
+weights' independence of the program, and the honesty of the loop body."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mlpc.compiler.assembler import load_image
+from mlpc.compiler.codegen import build_step_network, decode_state, encode_state
+from mlpc.compiler.driver import compile_model, machine_config
+from mlpc.compiler.export_onnx import ExportOptions
+from mlpc.compiler.image import SubleqImage
+from mlpc.runtime import reference
+from mlpc.runtime.machine import Fault, MachineConfig, Status, canonical_pc, initial_state
+from mlpc.runtime.numpy_exec import NumpyExecutor
+from mlpc.runtime.onnx_engine import OnnxModel
+
+BUDGET = 10**9
+
+
+def lockstep(cfg: MachineConfig, image: list[int], tape: list[int], steps: int) -> None:
+    """Run the reference interpreter and the numpy layers side by side, comparing memory,
+    pc, fault, step count and output tape after every step; bounds checked on every value."""
+    step_net = build_step_network(cfg)
+    executor = NumpyExecutor(step_net.network, check=True)
+    state = initial_state(cfg, image, tape)
+    x = encode_state(step_net.layout, state.memory, tape, BUDGET)[None, :]
+    out: list[int] = []
+    for i in range(steps):
+        reference.step(cfg, state)
+        x = executor.step(x)
+        d = decode_state(step_net.layout, x[0])
+        if d.out_event is not None:
+            out.append(d.out_event)
+        where = f"after step {i + 1}"
+        assert list(d.memory) == state.memory, where
+        assert canonical_pc(d.pc, cfg.memory) == canonical_pc(state.pc, cfg.memory), where
+        assert d.fault == state.fault, where
+        assert BUDGET - d.budget == state.steps, where
+        assert out == state.tape_out, where
+        assert d.status == state.status, where
+
+
+@st.composite
+def machines(draw: st.DrawFn) -> tuple[MachineConfig, list[int], list[int]]:
+    bits = draw(st.sampled_from((16, 32)))
+    m = draw(st.integers(3, 20))
+    cfg = MachineConfig(memory=m, word_bits=bits, tape_in=draw(st.integers(0, 3)),
+                        tape_out=draw(st.integers(0, 4)))
+    lo, hi = cfg.word_min, cfg.word_max
+    # mostly addresses near the memory (so instructions run, jump, do I/O and fault), some
+    # values at the edges of the W-bit range (wrap-around), some anywhere
+    word = st.one_of(
+        st.integers(-3, m + 2),
+        st.integers(-3, m + 2),
+        st.sampled_from((lo, lo + 1, hi, hi - 1, 0, 1, -1)),
+        st.integers(lo, hi),
+    )
+    image = draw(st.lists(word, min_size=m, max_size=m))
+    tape = draw(st.lists(word, max_size=cfg.tape_in))
+    return cfg, image, tape
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(machines())
+def test_lockstep_random_machines(machine: tuple[MachineConfig, list[int], list[int]]) -> None:
+    cfg, image, tape = machine
+    lockstep(cfg, image, tape, 40)
+
+
+@pytest.mark.parametrize("bits", [16, 32])
+def test_wraparound_both_ends(bits: int) -> None:
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    # M[9] -= M[10] with M[9] = lo, M[10] = 1 -> hi (no branch); then M[11] -= M[12] with
+    # M[11] = hi, M[12] = -1 -> lo (branch to halt)
+    image = [10, 9, 3, 12, 11, -1, 0, 0, 0, lo, 1, hi, -1]
+    cfg = MachineConfig(memory=len(image), word_bits=bits, tape_in=0, tape_out=0)
+    lockstep(cfg, image, [], 3)
+    state = reference.run(cfg, initial_state(cfg, image), 10)
+    assert state.memory[9] == hi and state.memory[11] == lo and state.status == Status.HALTED
+
+
+def test_every_fault_in_lockstep() -> None:
+    cases = {
+        Fault.PC_RANGE: [0, 0, 4, 0, 0],  # jumps to 4 > m-3
+        Fault.A_RANGE: [-2, 0, 0],
+        Fault.B_RANGE: [0, 3, 0],
+        Fault.IO_BOTH: [-1, -1, 0],
+        Fault.OUTPUT_FULL: [0, -1, 0],
+    }
+    for fault, image in cases.items():
+        cfg = MachineConfig(memory=len(image), word_bits=32, tape_in=0, tape_out=0)
+        lockstep(cfg, image, [], 4)
+        state = reference.run(cfg, initial_state(cfg, image), 10)
+        assert state.fault == fault
+
+
+def _corpus_image(corpus: Path, *names: str) -> SubleqImage:
+    return load_image([str(corpus / n) for n in names])
+
+
+def _stock_run(tmp_path: Path, image: SubleqImage, **feeds: np.ndarray) -> dict[str, np.ndarray]:
+    """Compile to a file and run it with plain onnxruntime: no mlpc code in the loop."""
+    path = tmp_path / "prog.onnx"
+    model = compile_model(image, machine_config(image))
+    onnx.save(model, str(path))
+    onnx.checker.check_model(str(path), full_check=True)
+    session = ort.InferenceSession(str(path))
+    names = [o.name for o in session.get_outputs()]
+    return dict(zip(names, session.run(None, feeds), strict=True))
+
+
+@pytest.mark.parametrize(
+    ("names", "text", "steps"),
+    [
+        (("hello.dec",), "Hello, World!\n", None),
+        (("hi.dec",), "Hi", None),
+        pytest.param(("self.dec", "hello.dec"), "Hello, World!\n", 7321,
+                     id="self+hello"),
+    ],
+)
+def test_corpus_on_stock_onnxruntime(
+    tmp_path: Path, subleq_corpus: Path, names: tuple[str, ...], text: str, steps: int | None
+) -> None:
+    image = _corpus_image(subleq_corpus, *names)
+    cfg = machine_config(image)
+    expected = reference.run(cfg, initial_state(cfg, image.words), 10**7)
+    out = _stock_run(tmp_path, image)
+    tape = out["output_tape"][0, : out["output_length"][0]]
+    assert "".join(map(chr, tape)) == text
+    assert int(out["status"][0]) == 1
+    assert int(out["steps"][0]) == expected.steps
+    if steps is not None:
+        assert expected.steps == steps
+    assert out["memory"][0].tolist() == expected.memory
+
+
+@pytest.mark.slow
+def test_beer_on_stock_onnxruntime(tmp_path: Path, subleq_corpus: Path) -> None:
+    image = _corpus_image(subleq_corpus, "beer.dec")
+    cfg = machine_config(image)
+    expected = reference.run(cfg, initial_state(cfg, image.words), 10**7)
+    out = _stock_run(tmp_path, image)
+    assert int(out["steps"][0]) == expected.steps == 35232
+    assert out["output_tape"][0, : out["output_length"][0]].tolist() == expected.tape_out
+
+
+def test_batch_of_tapes_through_one_session(tmp_path: Path) -> None:
+    """An echo program, three different tapes in one batch, compared item by item."""
+    from mlpc.compiler.assembler import parse_assembly
+
+    echo = parse_assembly(
+        "loop: -1 x\n x -1\n z x loop\n z z -1\n x: .word 0\n z: .word 0\n", "echo.asm"
+    )
+    tapes = [[5, 6, -1], [7, -1], [1, 2, 3, -1]]
+    width = max(map(len, tapes))
+    batch = np.full((len(tapes), width), -1, dtype=np.int64)
+    for i, t in enumerate(tapes):
+        batch[i, : len(t)] = t
+    out = _stock_run(tmp_path, echo, tape=batch)
+    cfg = machine_config(echo)
+    for i, t in enumerate(tapes):
+        expected = reference.run(cfg, initial_state(cfg, echo.words, t), 10**6)
+        assert out["output_tape"][i, : out["output_length"][i]].tolist() == expected.tape_out
+        assert int(out["steps"][i]) == expected.steps
+        assert out["memory"][i].tolist() == expected.memory
+
+
+def _weight_digest(model: onnx.ModelProto) -> str:
+    digest = hashlib.sha256()
+    for t in sorted(model.graph.initializer, key=lambda t: t.name):
+        if t.name.startswith("image"):  # the program, not a weight
+            continue
+        digest.update(t.name.encode())
+        digest.update(t.raw_data)
+    return digest.hexdigest()
+
+
+def test_weights_do_not_depend_on_the_program(subleq_corpus: Path) -> None:
+    hello = _corpus_image(subleq_corpus, "hello.dec")
+    hi = _corpus_image(subleq_corpus, "hi.dec")
+    cfg = MachineConfig(memory=200, tape_in=8, tape_out=64)
+    a, b = compile_model(hello, cfg), compile_model(hi, cfg)
+    assert _weight_digest(a) == _weight_digest(b)
+    images = [t for t in a.graph.initializer if t.name.startswith("image")]
+    assert len(images) == 1
+
+
+ALLOWED_ON_STATE_PATH = {"GatherElements", "Mul", "Reshape", "ReduceSum", "Concat", "Add",
+                         "Relu", "MatMul", "Identity"}
+ALLOWED_TAPS = {"Slice", "ReduceMax", "Cast", "Concat", "Identity"}
+
+
+def _body_violations(model: onnx.ModelProto) -> list[str]:
+    """Ops in the Loop body outside the network's allowed set, and gathers whose indices
+    are not loop-invariant expansions of constant initializers."""
+    graph = model.graph
+    inits = {t.name for t in graph.initializer}
+    producers = {o: n for n in graph.node for o in n.output}
+    loop = next(n for n in graph.node if n.op_type == "Loop")
+    body = next(a.g for a in loop.attribute if a.name == "body")
+    made = {o: n for n in body.node for o in n.output}
+    # which body values feed the next state
+    on_path: set[str] = set()
+    frontier = ["state_out"]
+    while frontier:
+        name = frontier.pop()
+        if name in on_path or name not in made:
+            continue
+        on_path.add(name)
+        frontier.extend(made[name].input)
+    problems = []
+    for node in body.node:
+        feeds_state = any(o in on_path for o in node.output)
+        allowed = ALLOWED_ON_STATE_PATH if feeds_state else ALLOWED_ON_STATE_PATH | ALLOWED_TAPS
+        if node.op_type not in allowed:
+            problems.append(f"{node.op_type} {node.name}")
+        if node.op_type == "GatherElements":
+            index = node.input[1]
+            expand = producers.get(index)
+            if (index in made or expand is None or expand.op_type != "Expand"
+                    or expand.input[0] not in inits):
+                problems.append(f"non-constant index in {node.name}")
+        if node.op_type in ("Mul", "Add", "MatMul") and feeds_state:
+            consts = [i for i in node.input if i in inits]
+            if not consts:
+                problems.append(f"{node.op_type} {node.name} has no constant operand")
+    return problems
+
+
+@pytest.mark.parametrize("weights", ["sparse", "dense"])
+def test_loop_body_is_an_honest_network(weights: str) -> None:
+    image = SubleqImage(words=(9, -1, 3, 0, 0, -1, 0, 0, 0, 65))
+    cfg = MachineConfig(memory=16, tape_in=2, tape_out=4)
+    model = compile_model(image, cfg, ExportOptions(unroll=2, weights=weights))
+    assert _body_violations(model) == []
+
+
+def test_honesty_check_catches_a_smuggled_op() -> None:
+    image = SubleqImage(words=(9, -1, 3, 0, 0, -1, 0, 0, 0, 65))
+    cfg = MachineConfig(memory=16, tape_in=2, tape_out=4)
+    model = compile_model(image, cfg, ExportOptions(unroll=1))
+    body = next(a.g for a in next(n for n in model.graph.node if n.op_type == "Loop").attribute)
+    relu = next(n for n in body.node if n.op_type == "Relu")
+    relu.op_type = "Abs"  # not a ReLU network any more
+    assert any("Abs" in p for p in _body_violations(model))
+
+
+@pytest.mark.parametrize("unroll", [1, 3])
+def test_dense_and_sparse_agree(tmp_path: Path, unroll: int) -> None:
+    image = SubleqImage(words=(12, 12, 3, 13, -1, 6, 14, 13, 9, 15, 15, -1, 0, 72, -1, 1))
+    cfg = MachineConfig(memory=20, tape_in=0, tape_out=8)
+    results = []
+    for weights in ("sparse", "dense"):
+        model = OnnxModel(compile_model(image, cfg, ExportOptions(unroll=unroll,
+                                                                   weights=weights)))
+        run = model.run(max_steps=50)
+        results.append((run.tapes, run.steps.tolist(), run.memory.tolist(), run.status.tolist()))
+    assert results[0] == results[1]
+    expected = reference.run(cfg, initial_state(cfg, image.words), 50)
+    assert list(results[0][0][0]) == expected.tape_out
+
+
+def test_chunked_run_equals_single_run() -> None:
+    image = SubleqImage(words=(7, 8, -1, 6, 6, 0, 0, 1, 1000))  # counts M[8] down, halts
+    cfg = MachineConfig(memory=12, tape_in=0, tape_out=0)
+    model = OnnxModel(compile_model(image, cfg, ExportOptions(unroll=4)))
+    one = model.run(max_steps=5000, chunk=1 << 20)
+    many = model.run(max_steps=5000, chunk=37)
+    expected = reference.run(cfg, initial_state(cfg, image.words), 5000)
+    for run in (one, many):
+        assert run.steps.tolist() == [expected.steps]
+        assert run.memory[0].tolist() == expected.memory
+        assert int(run.status[0]) == 1
+
+
+def test_step_limit_is_exact_for_any_unroll() -> None:
+    image = SubleqImage(words=(0, 0, 0))  # loops forever
+    cfg = MachineConfig(memory=3, tape_in=0, tape_out=0)
+    for unroll in (1, 3, 8):
+        model = OnnxModel(compile_model(image, cfg, ExportOptions(unroll=unroll)))
+        run = model.run(max_steps=10)
+        assert run.steps.tolist() == [10] and run.status.tolist() == [0]
