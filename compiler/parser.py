@@ -149,6 +149,8 @@ def _describe_unexpected_token(
     start = len(text) if at_end else (token.start_pos or 0)
     found = "end of file" if at_end else f"'{token.value}'"
     here = _end_of_last_token(text, len(text)) if at_end else _pos(token)
+    if token.type == "STRING":
+        return "a string literal can only be an argument of print(...)", here
     wants_expression = expected >= _EXPRESSION_START
     for closer in _MISSING_CLOSERS:
         if closer in expected:
@@ -238,7 +240,9 @@ def _present(children: list) -> list:
     return [c for c in children if c is not None]
 
 
-def _as_statement(node: ast.VarDecl | ast.Assign | ast.Call | ast.Read | None):
+def _as_statement(
+    node: ast.VarDecl | ast.Assign | ast.Call | ast.Read | None,
+) -> ast.VarDecl | ast.Assign | ast.ExprStmt | None:
     """`for` headers hold calls as expression statements."""
     if isinstance(node, (ast.Call, ast.Read)):
         return ast.ExprStmt(node, node.pos)

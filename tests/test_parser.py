@@ -351,6 +351,10 @@ SYNTAX_ERRORS = [
     ("func (a) { }", "t.tl:1:6: error: expected a name, found '('\nfunc (a) { }\n     ^"),
     ("var a[] = {1};", "t.tl:1:7: error: expected an expression, found ']'\n"
                        "var a[] = {1};\n      ^"),
+    ('x = "s";', "t.tl:1:5: error: a string literal can only be an argument of print(...)\n"
+                 'x = "s";\n    ^'),
+    ('write("s");', "t.tl:1:7: error: a string literal can only be an argument of print(...)"
+                    '\nwrite("s");\n      ^'),
     ("x == 1;", "t.tl:1:3: error: unexpected '=='\nx == 1;\n  ^"),
     ("return", "t.tl:1:7: error: expected an expression or ';', found end of file\n"
                "return\n      ^"),
