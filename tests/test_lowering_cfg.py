@@ -1,0 +1,111 @@
+"""The CFG clean-ups (`cfg_opt`): each pass on hand-written macro code with its exact result,
+and on lowered programs, where they must save words and steps without changing behaviour."""
+
+from __future__ import annotations
+
+from test_lowering import compile_tl, observable, run_image, run_source_text
+
+from mlpc.compiler import cfg_opt
+from mlpc.compiler import macros as mc
+from mlpc.compiler.checker import check_program
+from mlpc.compiler.lowering import LoweringOptions, lower_macros
+from mlpc.compiler.parser import parse_program
+
+
+def program(*code: mc.Macro, local: frozenset[str] = frozenset()) -> mc.MacroProgram:
+    return mc.MacroProgram(tuple(code), (), local_cells=local)
+
+
+def test_cfg_edges_include_calls_and_their_return_points() -> None:
+    code = (mc.Call("f", "ra"), mc.Halt(), mc.Label("f"), mc.Ret("ra"))
+    graph = cfg_opt.build_cfg(code)
+    assert sorted(graph.edges) == [(0, 1), (0, 2), (2, 3)]
+
+
+def test_unreachable_code_is_removed() -> None:
+    code = (mc.Jmp("end"), mc.Out(mc.const(1)), mc.Label("dead"), mc.Out(mc.const(2)),
+            mc.Label("end"), mc.Halt())
+    kept, removed = cfg_opt.remove_unreachable(code)
+    assert kept == (mc.Jmp("end"), mc.Label("end"), mc.Halt())
+    assert removed == 2
+
+
+def test_jump_threading_chains_and_halts() -> None:
+    code = (
+        mc.Jump("lt", "x", "a"),  # a -> b -> c: threaded to c
+        mc.Jmp("h"),  # a jump to HALT becomes HALT
+        mc.Label("a"), mc.Jmp("b"),
+        mc.Label("b"), mc.Jmp("c"),  # to the very next macro: dropped
+        mc.Label("c"), mc.Jump("eq", "y", "n"),
+        mc.Jmp("h"),
+        mc.Label("n"), mc.Jmp("next"),
+        mc.Label("next"),
+        mc.Label("h"), mc.Halt(),
+    )
+    out, threaded, removed, inverted = cfg_opt.thread_jumps(code)
+    assert [m.text() for m in out] == [
+        "JLT x, c", "HALT", "a:", "JMP c", "b:", "c:", "JEQ y, next", "HALT", "n:", "HALT",
+        "next:", "h:", "HALT",
+    ]
+    assert (threaded, removed, inverted) == (6, 1, 0)
+
+
+def test_branch_over_a_jump_is_inverted() -> None:
+    code = (mc.Jump("lt", "x", "l1"), mc.Jmp("l2"), mc.Label("l1"), mc.Out("x"),
+            mc.Label("l2"), mc.Out("y"), mc.Halt())
+    out, threaded, removed, inverted = cfg_opt.thread_jumps(code)
+    assert out == (mc.Jump("ge", "x", "l2"), mc.Label("l1"), mc.Out("x"), mc.Label("l2"),
+                   mc.Out("y"), mc.Halt())
+    assert (threaded, removed, inverted) == (0, 0, 1)
+
+
+def test_dead_stores_to_temporaries() -> None:
+    t = frozenset({"t"})
+    dead = program(mc.Mov("t", mc.const(1)), mc.Mov("t", mc.const(2)), mc.Out("t"), mc.Halt(),
+                   local=t)
+    kept, removed = cfg_opt.remove_dead_stores(dead.code, t)
+    assert removed == 1 and kept[0] == mc.Mov("t", mc.const(2))
+    # live across a call (read after the return) and inside the callee: both kept
+    across = (mc.Mov("t", mc.const(1)), mc.Call("f", "ra"), mc.Out("t"), mc.Halt(),
+              mc.Label("f"), mc.Ret("ra"))
+    assert cfg_opt.remove_dead_stores(across, t)[1] == 0
+    inside = (mc.Mov("t", mc.const(1)), mc.Call("f", "ra"), mc.Halt(),
+              mc.Label("f"), mc.Out("t"), mc.Ret("ra"))
+    assert cfg_opt.remove_dead_stores(inside, t)[1] == 0
+    # a user variable is never removed, even if nothing reads it
+    user = (mc.Mov("x", mc.const(1)), mc.Halt())
+    assert cfg_opt.remove_dead_stores(user, t)[1] == 0
+    # an addition reads its destination, so the store before it is live
+    add = (mc.Mov("t", mc.const(1)), mc.Add("t", mc.const(2)), mc.Out("t"), mc.Halt())
+    assert cfg_opt.remove_dead_stores(add, t)[1] == 0
+
+
+SOURCE = """output r;
+func f(x) {
+    if (x > 10) { return 1; } else { return 2; }
+    print("never");
+}
+var i = 0;
+while (i < 20) {
+    if (i % 3 == 0) {
+        if (i > 5) { r += f(i); } else { r += 2; }
+    } else { r -= 1; }
+    i += 1;
+}
+"""
+
+
+def test_clean_ups_on_a_lowered_program() -> None:
+    checked = check_program(parse_program(SOURCE, "t.tl"), 32)
+    plain = lower_macros(checked, LoweringOptions())
+    result = cfg_opt.optimize(plain)
+    stats = result.stats
+    assert stats.unreachable == 7  # CLEAR $rv after the if, and the 6 OUTs of "never"
+    assert (stats.threaded, stats.jumps_removed) == (1, 1)  # the inner if's JMP to a JMP
+    before, after = compile_tl(SOURCE, optimize=False), compile_tl(SOURCE)
+    assert len(after.words) < len(before.words)
+    run_before, run_after = run_image(before), run_image(after)
+    assert observable(run_before.report) == observable(run_after.report)
+    # 0, 3: +2 each; 6, 9: f = 2 each; 12, 15, 18: f = 1 each; 13 others: -1 each
+    assert run_after.report.outputs == (("r", -2),) == run_source_text(SOURCE).outputs
+    assert run_after.report.steps < run_before.report.steps
