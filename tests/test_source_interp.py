@@ -10,7 +10,7 @@ from tl_cases import CASES, INT_MAX, INT_MIN, TlCase
 
 from mlpc.compiler.checker import DivisionByZero, binary_op, check_program
 from mlpc.compiler.parser import parse_program
-from mlpc.errors import MlpcError
+from mlpc.errors import MlpcError, SourceError
 from mlpc.runtime.report import RunReport
 from mlpc.runtime.source_interp import run_source
 
@@ -207,3 +207,36 @@ def test_wrapping_arithmetic_and_bits(a: int, b: int) -> None:
     assert binary_op("^", a, b, 32) == _wrap32((a & 0xFFFFFFFF) ^ (b & 0xFFFFFFFF))
     assert binary_op("<", a, b, 32) == int(a < b)
     assert binary_op("==", a, b, 32) == int(a == b)
+
+
+# --- robustness: mutated programs either fail to check or run to a report ----------------
+
+_VALID = [case for case in CASES if case.source]
+_SNIPPETS = st.sampled_from([
+    "", "x", "1", "-", "/", "%", "(", ")", "{", "}", ";", "[0]", "f(", "return 1;", "break;",
+    "var q;", "var q = 0;", "n", "a", "i", "read()", "0x7FFFFFFF", "*", "<<", "&&", "!",
+    " while (1) { } ", " halt; ", "assert(0);", "write(-1);", "print(\"z\");", "1 / 0",
+])
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.sampled_from(_VALID),
+    st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 4), _SNIPPETS),
+             min_size=1, max_size=3),
+)
+def test_mutated_programs_check_cleanly_or_run(case: TlCase,
+                                               edits: list[tuple[int, int, str]]) -> None:
+    text = case.source
+    for where, cut, insert in edits:
+        at = where % (len(text) + 1)
+        text = text[:at] + insert + text[at + cut:]
+    try:
+        checked = check_program(parse_program(text, "m.tl"), case.word_bits)
+    except SourceError as err:
+        assert err.path == "m.tl" and err.pos.line >= 1
+        return
+    report = run_source(checked, dict.fromkeys(checked.input_names, 0), (1, 2), 2000,
+                        word_bits=case.word_bits, tape_out=64, max_depth=50)
+    assert report.status in ("halted", "trap", "fault", "step-limit")
+    assert report.steps <= 2000 and len(report.tape) <= 64
