@@ -492,6 +492,8 @@ class _Checker:
     def assign(self, stmt: ast.Assign, scope: _Scope) -> None:
         target = stmt.target
         symbol = scope.lookup(target.name)
+        if symbol is None and target.name in self.function_defs:
+            raise self.error(f"cannot assign to function '{target.name}'", target.pos)
         if symbol is None:
             raise self.error(f"undeclared name '{target.name}'", target.pos)
         if isinstance(target, ast.Index):

@@ -180,6 +180,9 @@ CHECK_ERRORS = [
     ("const N = 1;\nN += 2;", "t.tl:2:1: error: cannot assign to constant 'N'\nN += 2;\n^"),
     ("var a[3];\na = 1;", "t.tl:2:1: error: cannot assign to array 'a' (assign to its "
                           "elements)\na = 1;\n^"),
+    ("func f() { }\nf = 1;", "t.tl:2:1: error: cannot assign to function 'f'\nf = 1;\n^"),
+    ("func f() { }\nf[0] = 1;", "t.tl:2:1: error: cannot assign to function 'f'\nf[0] = 1;\n"
+                                "^"),
     ("var x;\nx[0] = 1;", "t.tl:2:1: error: 'x' is not an array\nx[0] = 1;\n^"),
     ("const N = 3;\nwrite(N[0]);", "t.tl:2:7: error: 'N' is not an array\nwrite(N[0]);\n"
                                    "      ^"),
