@@ -70,8 +70,8 @@ DEFAULT_MAX_DEPTH = 1000
 TRAP_DIVISION, TRAP_INDEX, TRAP_STACK, TRAP_ASSERT = 1, 2, 3, 4
 
 # Python frames one `.tl` activation may need at most: the AST is at most MAX_NESTING deep
-# and each level costs a couple of Python calls.
-_PYTHON_FRAMES_PER_CALL = 600
+# and each level costs at most three Python calls.
+_PYTHON_FRAMES_PER_CALL = 800
 _THREAD_STACK_BYTES = 512 * 1024 * 1024
 
 
