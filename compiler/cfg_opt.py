@@ -51,16 +51,6 @@ class OptResult:
     stats: OptStats
 
 
-def _target(m: mc.Macro) -> str | None:
-    if isinstance(m, (mc.Jmp, mc.Jump, mc.Call)):
-        return m.target
-    if isinstance(m, mc.StackCheck):
-        return m.overflow
-    if isinstance(m, mc.Subleq):
-        return m.c
-    return None
-
-
 def _falls_through(m: mc.Macro) -> bool:
     return not isinstance(m, (mc.Jmp, mc.Ret, mc.Halt, mc.Trap))
 
@@ -73,9 +63,9 @@ def build_cfg(code: tuple[mc.Macro, ...]) -> nx.DiGraph:
     for i, m in enumerate(code):
         if _falls_through(m) and i + 1 < len(code):
             graph.add_edge(i, i + 1)
-        target = _target(m)
-        if target is not None and target in labels:
-            graph.add_edge(i, labels[target])
+        for target in m.targets():
+            if target in labels:
+                graph.add_edge(i, labels[target])
     return graph
 
 
@@ -209,7 +199,7 @@ def optimize(program: mc.MacroProgram, max_rounds: int = 10) -> OptResult:
         if step.total() == 0:
             break
     # labels nothing refers to any more are dropped (they cost no words but clutter listings)
-    used = {t for m in code if (t := _target(m)) is not None}
+    used = {t for m in code for t in m.targets()}
     code = tuple(m for i, m in enumerate(code)
                  if not isinstance(m, mc.Label) or m.name in used or i == 0
                  or not m.name.startswith("."))

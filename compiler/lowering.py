@@ -385,9 +385,9 @@ class _Lowerer:
         assert isinstance(sym, ArraySymbol)
         return sym, self.cells[sym.uid]
 
-    def _element(self, e: ast.Index) -> str | tuple[str, str]:
-        """The element's cell when the index is constant, else (pointer cell, "") after a
-        bounds check that traps."""
+    def _element(self, e: ast.Index) -> str | _Pointer:
+        """The element's cell when the index is constant, else a pointer checked against
+        the bounds (out of range: trap 2 at the indexed name's line)."""
         sym, base = self._array(e)
         line = e.pos.line
         k = self.constant(e.index)
@@ -397,24 +397,17 @@ class _Lowerer:
             self.emit(mc.Jmp(self.trap_stub(TRAP_INDEX, line), line=line))
             return base
         i = self.value(e.index)
-        stub = self.trap_stub(TRAP_INDEX, line)
-        ptr = self.temp()
-        self.emit(
-            mc.Jump("lt", i, stub, line=line),
-            mc.Mov(ptr, const(sym.size), line=line),
-            mc.Sub(ptr, i, line=line),  # size - i > 0 iff i < size (no overflow: i >= 0)
-            mc.Jump("le", ptr, stub, line=line),
-            mc.Mov(ptr, mc.addr(base), line=line),
-            mc.Add(ptr, i, line=line),
-        )
-        return (ptr, "")
+        nptr = self.temp()
+        self.emit(mc.Index(nptr, i, base, sym.size, self.trap_stub(TRAP_INDEX, line),
+                           line=line))
+        return _Pointer(nptr)
 
     def _index_load(self, e: ast.Index, dst: str | None) -> str:
         where = self._element(e)
         if isinstance(where, str):
             return self._into(where, dst)
         out = dst or self.temp()
-        self.emit(mc.Load(out, where[0], line=e.pos.line))
+        self.emit(mc.Load(out, where.nptr, negated=True, line=e.pos.line))
         return out
 
     # --- calls -------------------------------------------------------------------------
@@ -669,13 +662,12 @@ class _Lowerer:
                 v = self.value(s.value)
                 self._apply(op, where, v, self.constant(s.value), where, line)
             return
-        ptr = where[0]
         v = self.value(s.value)
         if op:
             old = self.temp()
-            self.emit(mc.Load(old, ptr, line=line))
+            self.emit(mc.Load(old, where.nptr, negated=True, line=line))
             v = self._apply(op, old, v, self.constant(s.value), old, line)
-        self.emit(mc.Store(ptr, v, line=line))
+        self.emit(mc.Store(where.nptr, v, negated=True, line=line))
 
     # --- whole program -----------------------------------------------------------------
 
@@ -733,6 +725,13 @@ class _Lowerer:
             symbols=tuple(self.symbol_names),
             local_cells=frozenset(local),
         )
+
+
+@dataclass(frozen=True)
+class _Pointer:
+    """An array element addressed at run time: `nptr` holds minus its address."""
+
+    nptr: str
 
 
 def _routine_args(name: str) -> tuple[str, ...]:

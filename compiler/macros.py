@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from mlpc.compiler.image import CodeSpan
+from mlpc.errors import MlpcError
 
 Z = "$Z"  # always 0 between macros
 T = "$T"  # macro-internal scratch, clobbered by conditional jumps and copies
@@ -71,6 +72,14 @@ class Macro:
 
     def writes(self) -> tuple[str, ...]:
         """Cells this macro overwrites completely (for dead-store removal)."""
+        return ()
+
+    def targets(self) -> tuple[str, ...]:
+        """Code labels this macro may jump to (besides falling through)."""
+        for name in ("target", "overflow", "fail"):
+            label = getattr(self, name, None)
+            if label is not None:
+                return (label,)
         return ()
 
 
@@ -178,13 +187,15 @@ class Jump(Macro):
 
 @dataclass(frozen=True)
 class Load(Macro):
-    """dst = M[M[ptr]] (self-modifying code patches the operand word)."""
+    """dst = M[M[ptr]] (self-modifying code patches the operand word); with `negated` the
+    cell holds minus the address, which saves the negation (see `Index`)."""
 
     dst: str
     ptr: str
+    negated: bool = False
 
     def text(self) -> str:
-        return f"LOAD {self.dst}, [{self.ptr}]"
+        return f"LOAD {self.dst}, [{'-' if self.negated else ''}{self.ptr}]"
 
     def reads(self) -> tuple[str, ...]:
         return (self.ptr,)
@@ -195,16 +206,38 @@ class Load(Macro):
 
 @dataclass(frozen=True)
 class Store(Macro):
-    """M[M[ptr]] = src"""
+    """M[M[ptr]] = src (M[-M[ptr]] with `negated`)."""
 
     ptr: str
     src: str
+    negated: bool = False
 
     def text(self) -> str:
-        return f"STORE [{self.ptr}], {self.src}"
+        return f"STORE [{'-' if self.negated else ''}{self.ptr}], {self.src}"
 
     def reads(self) -> tuple[str, ...]:
         return (self.ptr, self.src)
+
+
+@dataclass(frozen=True)
+class Index(Macro):
+    """nptr = -(address of base[index]) if 0 <= index < size, else goto `fail`: the bounds
+    check and the address in four SUBLEQ steps, for `Load`/`Store` with `negated`."""
+
+    nptr: str
+    index: str
+    base: str
+    size: int
+    fail: str
+
+    def text(self) -> str:
+        return f"INDEX {self.nptr}, {self.base}[{self.index}] (size {self.size})"
+
+    def reads(self) -> tuple[str, ...]:
+        return (self.index,)
+
+    def writes(self) -> tuple[str, ...]:
+        return (self.nptr,)
 
 
 @dataclass(frozen=True)
@@ -322,6 +355,9 @@ class Subleq(Macro):
 
     def text(self) -> str:
         return f"SUBLEQ {self.a}, {self.b}" + (f", {self.c}" if self.c else "")
+
+    def targets(self) -> tuple[str, ...]:
+        return (self.c,) if self.c else ()
 
     def reads(self) -> tuple[str, ...]:
         return (self.a, self.b)
@@ -491,9 +527,12 @@ class _Expander:
     def _load(self, m: Load) -> None:
         site = self.fresh("ld")
         self.op(Ref(site), Ref(site))  # clear the patched a-word
-        self.op(m.ptr, Z)
-        self.op(Z, Ref(site))
-        self.op(Z, Z)
+        if m.negated:
+            self.op(m.ptr, Ref(site))
+        else:
+            self.op(m.ptr, Z)
+            self.op(Z, Ref(site))
+            self.op(Z, Z)
         self.op(m.dst, m.dst)
         self.label(site)
         self.op(0, Z)  # Z = -M[ptr]   (a patched)
@@ -502,20 +541,31 @@ class _Expander:
 
     def _store(self, m: Store) -> None:
         site = self.fresh("st")
-        clr = Ref(site)
-        self.op(clr, clr)
-        self.op(Ref(site, 1), Ref(site, 1))
-        self.op(Ref(site, 4), Ref(site, 4))
-        self.op(m.ptr, Z)
-        self.op(Z, clr)
-        self.op(Z, Ref(site, 1))
-        self.op(Z, Ref(site, 4))
-        self.op(Z, Z)
+        patched = (Ref(site), Ref(site, 1), Ref(site, 4))
+        for word in patched:
+            self.op(word, word)
+        if m.negated:
+            for word in patched:
+                self.op(m.ptr, word)
+        else:
+            self.op(m.ptr, Z)
+            for word in patched:
+                self.op(Z, word)
+            self.op(Z, Z)
         self.op(m.src, Z)  # Z = -src
         self.label(site)
         self.op(0, 0)  # M[p] = 0   (a and b patched)
         self.op(Z, 0)  # M[p] = src (b patched)
         self.op(Z, Z)
+
+    def _index(self, m: Index) -> None:
+        ok = self.fresh("ix")
+        self.op(m.nptr, m.nptr)
+        self.op(m.index, m.nptr, ok)  # -i <= 0: i >= 0 (or i = INT_MIN, caught next)
+        self.op(Z, Z, m.fail)
+        self.label(ok)
+        self.op(const(-m.size), m.nptr, m.fail)  # size - i <= 0: i >= size or INT_MIN
+        self.op(addr(m.base, m.size), m.nptr)  # -(base + i)
 
     def _ijmp(self, cell: str) -> None:
         site = self.fresh("ij")
@@ -699,8 +749,8 @@ def assemble(program: MacroProgram, word_bits: int) -> Assembled:
         words.append(v if isinstance(v, int) else resolve(v, 0))
     limit = 1 << (word_bits - 1)
     if labels[STACK_END] >= limit:
-        raise ValueError(f"program needs {labels[STACK_END]} words, more than {word_bits}-bit "
-                         "addresses reach")
+        raise MlpcError(f"the program needs {labels[STACK_END]} words of memory, more than "
+                        f"{word_bits}-bit addresses reach")
     return Assembled(
         words=tuple(words),
         labels=tuple(sorted(labels.items(), key=lambda kv: (kv[1], kv[0]))),

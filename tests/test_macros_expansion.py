@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from mlpc.compiler import macros as mc
+from mlpc.errors import MlpcError
 from mlpc.runtime import reference
 from mlpc.runtime.machine import MachineConfig, MachineState, initial_state, wrap_word
 
@@ -91,6 +92,27 @@ def test_load_store_through_pointers() -> None:
     assert state.steps == 4 + 8 + 1 + 12 + 4 + 8 + 1 + 12 + 1  # MOV 4, LOAD 8, STORE 12
 
 
+@pytest.mark.parametrize("w", [16, 32])
+def test_index_checks_bounds_and_negates_the_address(w: int) -> None:
+    lo, hi = -(1 << (w - 1)), (1 << (w - 1)) - 1
+    for i in [lo, lo + 1, -3, -1, 0, 1, 2, 3, 4, hi]:
+        code = [mc.Index("np", "i", "arr", 3, "bad"), mc.Load("y", "np", negated=True),
+                mc.Out("y"), mc.Store("np", mc.const(9), negated=True), mc.Halt(),
+                mc.Label("bad"), mc.Out(mc.const(-5)), mc.Halt()]
+        data = (mc.DataCell("i", i), mc.DataCell("np"), mc.DataCell("y"),
+                mc.DataBlock("arr", (10, 11, 12)))
+        state, labels = run(code, data, w)
+        base = labels["arr"]
+        if 0 <= i < 3:
+            assert state.tape_out == [10 + i]
+            assert state.memory[labels["np"]] == -(base + i)
+            assert state.memory[base + i] == 9
+            assert state.steps == 4 + 6 + 1 + 10 + 1  # INDEX 4, LOAD 6, OUT, STORE 10, HALT
+        else:
+            assert state.tape_out == [-5], i
+            assert state.memory[base:base + 3] == [10, 11, 12]
+
+
 def test_call_ret_push_pop_and_word_operands() -> None:
     code = [
         mc.Push(mc.const(5)), mc.Push(mc.const(6)), mc.Pop("y"), mc.Out("y"), mc.Pop("y"),
@@ -138,7 +160,7 @@ def test_assembler_errors() -> None:
         mc.assemble(mc.MacroProgram((mc.Jmp("nowhere"),), ()), 32)
     with pytest.raises(ValueError, match="defined twice"):
         mc.assemble(mc.MacroProgram((mc.Label("a"), mc.Label("a")), ()), 32)
-    with pytest.raises(ValueError, match="16-bit addresses"):
+    with pytest.raises(MlpcError, match="more than 16-bit addresses reach"):
         mc.assemble(mc.MacroProgram((mc.Halt(),), (mc.DataBlock("big", (0,) * 40000),)), 16)
 
 
