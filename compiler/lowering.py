@@ -499,33 +499,12 @@ class _Lowerer:
         if rk == 0:
             self.emit(mc.Jump(_COND_OF[op], left, target, line=line))
             return
-        d = self.temp()
-        subtract = [mc.Mov(d, left, line=line), mc.Sub(d, right, line=line),
-                    mc.Jump(_COND_OF[op], d, target, line=line)]
         if op in ("==", "!="):  # the wrapped difference is 0 exactly when equal
-            self.emit(*subtract)
+            d = self.temp()
+            self.emit(mc.Mov(d, left, line=line), mc.Sub(d, right, line=line),
+                      mc.Jump(_COND_OF[op], d, target, line=line))
             return
-        # a op b by sign cases: different signs decide alone, equal signs subtract safely
-        lt_true = op in ("<", "<=")  # the truth of `a op b` when a < 0 <= b
-        end = self.label("ce")
-        if rk is not None:  # b's sign is known: one test of a decides or leads to a - b
-            if rk > 0:
-                self.emit(mc.Jump("lt", left, target if lt_true else end, line=line))
-            else:
-                self.emit(mc.Jump("ge", left, end if lt_true else target, line=line))
-            self.emit(*subtract, mc.Label(end))
-            return
-        same, aneg = self.label("ss"), self.label("an")
-        self.emit(
-            mc.Jump("lt", left, aneg, line=line),
-            mc.Jump("lt", right, end if lt_true else target, line=line),  # a >= 0 > b
-            mc.Jmp(same, line=line),
-            mc.Label(aneg),
-            mc.Jump("ge", right, target if lt_true else end, line=line),  # a < 0 <= b
-            mc.Label(same),
-            *subtract,
-            mc.Label(end),
-        )
+        self.emit(mc.Compare(op, left, right, target, line=line))
 
     # --- statements --------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from mlpc.errors import MlpcError
 
 Z = "$Z"  # always 0 between macros
 T = "$T"  # macro-internal scratch, clobbered by conditional jumps and copies
+T2 = "$T2"  # a second scratch cell (comparisons)
 SP = "$sp"  # stack pointer: address of the next free stack word
 TRAP_CODE = "$trap_code"
 TRAP_LINE = "$trap_line"
@@ -52,6 +53,11 @@ def addr(label: str, offset: int = 0) -> str:
 
 def negate(cond: str) -> str:
     return _NEGATED[cond]
+
+
+def _constant(label: str) -> int | None:
+    """The value of a constant-pool operand `#v`, else None."""
+    return int(label[1:]) if label.startswith("#") else None
 
 
 # ----------------------------------------------------------------------------- the macro IR
@@ -183,6 +189,25 @@ class Jump(Macro):
 
     def reads(self) -> tuple[str, ...]:
         return (self.cell,)
+
+
+@dataclass(frozen=True)
+class Compare(Macro):
+    """Jump to `target` if `a op b` (op in < <= > >=, signed, exact), else fall through.
+
+    Done by sign classes with one-step `x <= 0` tests, so that the subtraction deciding
+    equal-class operands cannot overflow (see `_Expander._less`)."""
+
+    op: str
+    a: str
+    b: str
+    target: str
+
+    def text(self) -> str:
+        return f"JUMP IF {self.a} {self.op} {self.b}, {self.target}"
+
+    def reads(self) -> tuple[str, ...]:
+        return (self.a, self.b)
 
 
 @dataclass(frozen=True)
@@ -439,9 +464,10 @@ class Piece:
 class _Expander:
     """Turns one macro into pieces; local labels get a program-wide unique suffix."""
 
-    def __init__(self) -> None:
+    def __init__(self, word_bits: int = 32) -> None:
         self.counter = 0
         self.out: list[Piece] = []
+        self.int_min = -(1 << (word_bits - 1))
 
     def fresh(self, stem: str) -> str:
         self.counter += 1
@@ -523,6 +549,80 @@ class _Expander:
         if yes_neg != no:
             self.op(Z, Z, yes_neg)  # x == INT_MIN
         self.label(no)
+
+    def _compare(self, m: Compare) -> None:
+        end = self.fresh("cmp")
+        a, b, yes, no = {
+            "<": (m.a, m.b, m.target, end),
+            ">": (m.b, m.a, m.target, end),
+            "<=": (m.b, m.a, end, m.target),
+            ">=": (m.a, m.b, end, m.target),
+        }[m.op]
+        self._less(a, b, yes, no)
+        self.label(end)
+
+    def _less(self, a: str, b: str, yes: str, no: str) -> None:
+        """Goto `yes` if a < b else `no`. Classes: x > 0 or x <= 0 (one step each). In a
+        class, b - a cannot overflow except for (a, b) = (INT_MIN, 0), whose wrapped
+        difference INT_MIN it shares with (0, INT_MIN) only: those two are told apart by a."""
+        ka, kb = _constant(a), _constant(b)
+        d, t = T, T2
+        if kb is not None and kb != 0:
+            if kb > 0:
+                self.op(Z, a, yes)  # a <= 0 < b
+            else:
+                le = self.fresh("le")
+                self.op(Z, a, le)
+                self.op(Z, Z, no)  # a > 0 > b
+                self.label(le)
+            self.op(d, d)
+            self.op(a, d)
+            self.op(const(-kb), d, no)  # b - a <= 0 (same class, no overflow)
+            self.op(Z, Z, yes)
+            return
+        if ka is not None and ka not in (0, self.int_min):  # -INT_MIN would overflow
+            if ka > 0:
+                self.op(Z, b, no)  # b <= 0 < a
+            else:
+                gt = self.fresh("gt")
+                self.op(Z, b, gt)
+                self.op(Z, Z, yes)  # a < 0 < b
+                self.label(gt)
+            zno = self.fresh("zno")
+            self.op(d, d)
+            self.op(const(ka), d)  # d = -a
+            self.op(b, Z)
+            self.op(Z, d, zno)  # d = b - a <= 0 (same class, no overflow)
+            self.op(Z, Z, yes)
+            self.label(zno)
+            self.op(Z, Z, no)
+            return
+        ale, ble, dle, zno = (self.fresh(x) for x in ("ale", "ble", "dle", "zno"))
+        self.op(Z, a, ale)
+        self.op(Z, b, no)  # b <= 0 < a
+        self.op(d, d)
+        self.op(a, d)
+        self.op(b, Z)
+        self.op(Z, d, zno)  # both > 0: d = b - a
+        self.op(Z, Z, yes)
+        self.label(zno)
+        self.op(Z, Z, no)
+        self.label(ale)
+        self.op(Z, b, ble)
+        self.op(Z, Z, yes)  # a <= 0 < b
+        self.label(ble)
+        self.op(d, d)
+        self.op(a, d)
+        self.op(b, Z)
+        self.op(Z, d, dle)  # both <= 0: d = b - a > 0 means a < b (an overflow gives <= 0)
+        self.op(Z, Z, yes)
+        self.label(dle)
+        self.op(Z, Z)
+        self.op(const(1), d, no)  # d in (INT_MIN, 0]: a >= b
+        self.op(t, t)  # d == INT_MIN: (a, b) is (0, INT_MIN) or (INT_MIN, 0)
+        self.op(a, t)
+        self.op(const(1), t, no)  # -a - 1 <= 0: a == 0
+        self.op(Z, Z, yes)
 
     def _load(self, m: Load) -> None:
         site = self.fresh("ld")
@@ -675,7 +775,7 @@ def assemble(program: MacroProgram, word_bits: int) -> Assembled:
     Layout: code from address 0, then Z, T, SP, the trap cells, the constant/address pool,
     the program's data, and the stack right after the image (STACK_BASE..STACK_END).
     """
-    ex = _Expander()
+    ex = _Expander(word_bits)
     per_macro: list[list[Piece]] = []
     for m in program.code:
         per_macro.append(ex.expand(m))
@@ -697,6 +797,7 @@ def assemble(program: MacroProgram, word_bits: int) -> Assembled:
     data: list[tuple[str, tuple[int | Ref, ...]]] = [
         (Z, (0,)),
         (T, (0,)),
+        (T2, (0,)),
         (SP, (Ref(STACK_BASE),)),
         (TRAP_CODE, (0,)),
         (TRAP_LINE, (0,)),

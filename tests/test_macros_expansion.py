@@ -45,6 +45,40 @@ def test_conditional_jumps_on_edge_values(cond: str, w: int) -> None:
         assert state.memory[labels[mc.Z]] == 0
 
 
+COMPARISONS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
+               ">=": lambda a, b: a >= b}
+
+
+@pytest.mark.parametrize("w", [16, 32])
+@pytest.mark.parametrize("op", sorted(COMPARISONS))
+def test_compare_on_edge_values_and_constants(op: str, w: int) -> None:
+    """Every pair of edge values, each side a cell or a constant-pool operand (constants
+    take shorter expansions); Z is left at 0 on every path."""
+    values = edge_values(w) + [3, -3, 1000, -1000]
+    worst = 0
+    for a in values:
+        for b in values:
+            for a_const, b_const in ((False, False), (True, False), (False, True)):
+                left = mc.const(a) if a_const else "a"
+                right = mc.const(b) if b_const else "b"
+                code = [mc.Compare(op, left, right, "yes"), mc.Out(mc.const(0)), mc.Halt(),
+                        mc.Label("yes"), mc.Out(mc.const(1)), mc.Halt()]
+                state, labels = run(code, (mc.DataCell("a", a), mc.DataCell("b", b)), w)
+                assert state.tape_out == [int(COMPARISONS[op](a, b))], (a, b, left, right)
+                assert state.memory[labels[mc.Z]] == 0
+                assert (state.memory[labels["a"]], state.memory[labels["b"]]) == (a, b)
+                worst = max(worst, state.steps - 2)
+    assert worst == 12
+
+
+def test_compare_costs_in_loops() -> None:
+    """`i < n` with both positive: 7 steps; `i < 10`: 5 steps."""
+    for right, expected in (("b", 7), (mc.const(10), 5)):
+        code = [mc.Compare("<", "a", right, "end"), mc.Label("end"), mc.Halt()]
+        state, _ = run(code, (mc.DataCell("a", 4), mc.DataCell("b", 10)))
+        assert state.steps - 1 == expected
+
+
 def test_conditional_jump_costs() -> None:
     """JLE is one instruction; JGT two; the others at most five steps."""
     for cond, positive_steps in (("le", 1), ("gt", 2), ("lt", 2), ("ge", 2), ("eq", 2),
