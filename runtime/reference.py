@@ -1,9 +1,9 @@
 """The SUBLEQ reference interpreter: the oracle every other engine is tested against.
 
-`run` executes SPEC section 2 exactly. The hot loop handles the common subtract-and-branch
-instruction with plain list indexing; anything unusual (I/O, faults, halting) leaves the fast
-loop through an exception or a test and is handled by `step`, which is also the single-step
-function used for tracing and lock-step comparison.
+`run` executes SPEC section 2 exactly. The hot loop handles every instruction that executes
+normally (subtract-and-branch, input, output) with plain list indexing; an instruction that
+faults leaves the fast loop through an exception or a test and is handled by `step`, which is
+also the single-step function used for tracing and lock-step comparison.
 """
 
 from __future__ import annotations
@@ -101,33 +101,64 @@ def run(
 
 
 def _run_fast(config: MachineConfig, state: MachineState, max_steps: int) -> None:
-    """Subtract-and-branch steps with operands in [0, m) until something else comes up.
+    """Execute steps that neither fault nor fill the output tape, stopping at a halt, at
+    `max_steps`, or before an instruction that `step` must handle (a fault, or an output with
+    the tape full). Returns with `state` consistent and that instruction not yet executed.
 
-    Returns with `state` consistent and the next instruction not yet executed.
+    This is the hot loop and is separate code from `step`, tested against it: the `for` over
+    `range` counts steps in C, and an operand or pc beyond memory shows up as the IndexError
+    of reading it (`memory` has exactly `config.memory` words), before anything is written.
     """
+    start = state.steps
+    if state.pc < 0 or start >= max_steps:
+        return
     mem = state.memory
     lo, hi = config.word_min, config.word_max
     span = 1 << config.word_bits
-    last_pc = config.memory - 3
+    out = state.tape_out
+    out_capacity = config.tape_out
+    tape = state.tape_in
+    in_pos = state.in_pos
     pc = state.pc
-    steps = state.steps
-    budget = max_steps
+    steps = start
     try:
-        while steps < budget and 0 <= pc <= last_pc:
-            a = mem[pc]
+        for steps in range(start, max_steps):  # noqa: B007 - `steps` is used after the loop
+            a = mem[pc]  # IndexError: pc > m - 3 (a negative pc ends the loop below)
             b = mem[pc + 1]
-            if a < 0 or b < 0:
-                break
             c = mem[pc + 2]  # read before M[b] is written: b may be pc + 2
-            v = mem[b] - mem[a]  # IndexError for a or b >= m: handled by step()
-            if v < lo:
-                v += span
-            elif v > hi:
-                v -= span
-            mem[b] = v
-            pc = c if v <= 0 else pc + 3
-            steps += 1
+            if a >= 0 and b >= 0:
+                v = mem[b] - mem[a]  # IndexError: a or b >= m
+                if v < lo:
+                    v += span
+                elif v > hi:
+                    v -= span
+                mem[b] = v
+                if v > 0:
+                    pc += 3
+                elif c >= 0:
+                    pc = c
+                else:  # halt
+                    pc = c
+                    steps += 1
+                    break
+            elif b == -1 and a >= 0:  # output
+                if len(out) >= out_capacity:
+                    break
+                out.append(mem[a])  # IndexError: a >= m
+                pc += 3
+            elif a == -1 and b >= 0:  # input
+                if in_pos < len(tape):
+                    mem[b] = tape[in_pos]  # IndexError: b >= m
+                    in_pos += 1
+                else:
+                    mem[b] = -1
+                pc += 3
+            else:  # a or b < -1, or a == b == -1: a fault
+                break
+        else:
+            steps = max_steps
     except IndexError:
-        pass  # a or b >= m; nothing was written
+        pass  # the instruction at pc faults; nothing of it was executed
     state.pc = pc
     state.steps = steps
+    state.in_pos = in_pos

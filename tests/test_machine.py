@@ -422,14 +422,25 @@ def machines(draw: st.DrawFn) -> tuple[MachineConfig, list[int], list[int], int]
     bits = draw(st.sampled_from([16, 32]))
     lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
     m = draw(st.integers(3, 14))
-    word = st.one_of(
-        st.integers(-2, m + 2),
-        st.integers(-2, m + 2),
-        st.sampled_from([lo, lo + 1, hi - 1, hi]),
+    # Mostly valid instructions (subtract, input, output) or addresses, so that runs go on for
+    # a while, do I/O and modify themselves; then a few words that fault or wrap.
+    addr = st.integers(0, m - 1)
+    target = st.integers(-1, m - 1)
+    instruction = st.one_of(
+        st.tuples(addr, addr, target),
+        st.tuples(st.just(-1), addr, target),
+        st.tuples(addr, st.just(-1), target),
     )
-    image = draw(st.lists(word, min_size=max(0, m - 3), max_size=m))
+    if draw(st.booleans()):
+        code = draw(st.lists(instruction, min_size=1, max_size=m // 3 + 1))
+        image = [w for triple in code for w in triple][:m]
+    else:
+        image = draw(st.lists(st.integers(-1, m - 1), min_size=max(0, m - 3), max_size=m))
+    odd = st.sampled_from([-2, m, m + 1, lo, lo + 1, hi - 1, hi])
+    for _ in range(draw(st.integers(0, 3)) if image else 0):
+        image[draw(st.integers(0, len(image) - 1))] = draw(odd)
     tape_in = draw(st.integers(0, 4))
-    tape = draw(st.lists(st.integers(lo, hi), max_size=tape_in))
+    tape = draw(st.lists(st.integers(lo, hi), min_size=tape_in // 2, max_size=tape_in))
     config = MachineConfig(
         memory=m, word_bits=bits, tape_in=tape_in, tape_out=draw(st.integers(0, 4))
     )
