@@ -54,6 +54,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from mlpc.compiler import tl_ast as ast
+from mlpc.compiler.parser import text_for_messages
 from mlpc.errors import SourceError, SourcePos
 from mlpc.runtime.machine import wrap_word
 
@@ -269,6 +270,7 @@ def check_program(program: ast.Program, word_bits: int = 32) -> CheckedProgram:
 class _Checker:
     def __init__(self, program: ast.Program, word_bits: int) -> None:
         self.program = program
+        self.shown_text = text_for_messages(program.text)
         self.word_bits = word_bits
         self.word_min = -(1 << (word_bits - 1))
         self.word_max = (1 << (word_bits - 1)) - 1
@@ -288,7 +290,7 @@ class _Checker:
         self.loop_depth = 0
 
     def error(self, message: str, pos: SourcePos) -> SourceError:
-        return SourceError(message, self.program.path, pos, self.program.text)
+        return SourceError(message, self.program.path, pos, self.shown_text)
 
     def uid(self) -> int:
         self.next_uid += 1

@@ -14,6 +14,7 @@ turned into a message a C programmer would expect ("expected ';'", "unexpected '
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 from lark import Lark, Token, Transformer_NonRecursive, Tree
@@ -91,8 +92,28 @@ def _pos(token: Token) -> SourcePos:
     return SourcePos(token.line or 1, token.column or 1)
 
 
+# Characters `str.splitlines` breaks lines at but the lexer does not (it counts LF only).
+_OTHER_LINE_BREAKS = re.compile(r"\r(?!\n)|[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def text_for_messages(text: str) -> str:
+    """The source as a `SourceError` shows it. `SourceError.render` picks the offending line
+    with `splitlines`, which also breaks at CR, FF, U+2028 and the like, while the lexer
+    counts LF only; those other line breaks become spaces here (CR LF stays), so the line
+    shown is the line the position counts. Columns are unchanged."""
+    return _OTHER_LINE_BREAKS.sub(" ", text)
+
+
 def parse_program(text: str, path: str) -> ast.Program:
     """Parse `.tl` source text; `path` is used in error messages only."""
+    try:
+        return _parse(text, path)
+    except SourceError as err:
+        err.source = text_for_messages(text)
+        raise
+
+
+def _parse(text: str, path: str) -> ast.Program:
     try:
         tree = _lark().parse(text)
     except _LexError as err:

@@ -153,6 +153,8 @@ CHECK_ERRORS = [
      "t.tl:1:19: error: undeclared name 'g'\nfunc f() { return g; }\n                  ^"),
     ("func f() { return y; }\nfunc g() { var y; return f(); }",
      "t.tl:1:19: error: undeclared name 'y'\nfunc f() { return y; }\n                  ^"),
+    ("var y;\x0cy = x;", "t.tl:1:12: error: undeclared name 'x'\nvar y; y = x;\n"
+                        "           ^"),
     ("var x = x;", "t.tl:1:9: error: undeclared name 'x'\nvar x = x;\n        ^"),
     # redeclarations
     ("var x;\nvar x;", "t.tl:2:5: error: redeclaration of 'x' (first declared at line 1)\n"

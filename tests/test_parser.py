@@ -358,6 +358,9 @@ SYNTAX_ERRORS = [
     ("x == 1;", "t.tl:1:3: error: unexpected '=='\nx == 1;\n  ^"),
     ("return", "t.tl:1:7: error: expected an expression or ';', found end of file\n"
                "return\n      ^"),
+    ("x = 1;\ry = 2;\x0cz = ;\u2028w = 1;",
+     "t.tl:1:19: error: expected an expression, found ';'\nx = 1; y = 2; z = ; w = 1;\n"
+     "                  ^"),
     ("x = 1;\r\ny = ;", "t.tl:2:5: error: expected an expression, found ';'\ny = ;\n    ^"),
 ]
 
