@@ -14,10 +14,15 @@ edges). Passes, repeated until nothing changes:
 2. jump threading: a jump to a `JMP` (or to `HALT`) goes straight to its final target, a
    jump to the next macro is dropped, and `Jcc x, L1; JMP L2; L1:` becomes
    `J!cc x, L2; L1:`;
-3. dead-store removal: a `MOV`/`CLEAR`/`NEG`/`LOAD` into a compiler temporary
-   (`MacroProgram.local_cells`) that no path reads before overwriting it is dropped. Only
-   temporaries qualify: user variables may be read by other functions, through outputs, or
-   after the program halts.
+3. dead-store removal: a `MOV`/`CLEAR`/`NEG`/`LOAD` into a cell only its own function
+   reads (`MacroProgram.local_cells`: temporaries, parameters, locals) that no path reads
+   before overwriting it is dropped. Globals never qualify: other functions, the outputs
+   and whoever inspects memory after the run may read them;
+4. save pruning: a cell saved around a recursive call (`SAVE`/`RESTORE`) that is dead after
+   the call is neither pushed nor popped.
+
+Liveness is a backward data-flow fix-point over the same graph; a `CALL` has the callee's
+entry as a successor, so a parameter stored before a call is live when the callee reads it.
 """
 
 from __future__ import annotations
@@ -38,11 +43,12 @@ class OptStats:
     jumps_removed: int = 0
     branches_inverted: int = 0
     dead_stores: int = 0
+    saves_pruned: int = 0  # cells no longer saved around recursive calls
     rounds: int = 0
 
     def total(self) -> int:
         return (self.unreachable + self.threaded + self.jumps_removed + self.branches_inverted
-                + self.dead_stores)
+                + self.dead_stores + self.saves_pruned)
 
 
 @dataclass(frozen=True)
@@ -179,6 +185,27 @@ def remove_dead_stores(code: tuple[mc.Macro, ...], tracked: frozenset[str]
     return tuple(kept), removed
 
 
+def prune_saves(code: tuple[mc.Macro, ...], tracked: frozenset[str]
+                ) -> tuple[tuple[mc.Macro, ...], int]:
+    """Drop from each SAVE/RESTORE pair the cells that are dead after the RESTORE: what the
+    recursive call does to them does not matter, so they need no stack words."""
+    live_out = liveness(code, tracked)
+    keep: dict[int, tuple[str, ...]] = {}
+    for i, m in enumerate(code):
+        if isinstance(m, mc.Restore):
+            keep[m.group] = tuple(c for c in m.cells if c not in tracked or c in live_out[i])
+    pruned = 0
+    out: list[mc.Macro] = []
+    for m in code:
+        if isinstance(m, (mc.Save, mc.Restore)) and m.group in keep:
+            cells = keep[m.group]
+            if isinstance(m, mc.Restore):
+                pruned += len(m.cells) - len(cells)
+            m = replace(m, cells=cells)
+        out.append(m)
+    return tuple(out), pruned
+
+
 def optimize(program: mc.MacroProgram, max_rounds: int = 10) -> OptResult:
     """Run the clean-ups to a fixed point (or `max_rounds`)."""
     code = program.code
@@ -187,13 +214,15 @@ def optimize(program: mc.MacroProgram, max_rounds: int = 10) -> OptResult:
         code, unreachable = remove_unreachable(code)
         code, threaded, jumps, inverted = thread_jumps(code)
         code, dead = remove_dead_stores(code, program.local_cells)
-        step = OptStats(unreachable, threaded, jumps, inverted, dead)
+        code, saves = prune_saves(code, program.local_cells)
+        step = OptStats(unreachable, threaded, jumps, inverted, dead, saves)
         stats = OptStats(
             stats.unreachable + unreachable,
             stats.threaded + threaded,
             stats.jumps_removed + jumps,
             stats.branches_inverted + inverted,
             stats.dead_stores + dead,
+            stats.saves_pruned + saves,
             round_no,
         )
         if step.total() == 0:

@@ -124,6 +124,7 @@ class _Lowerer:
         self.scc = self._call_graph_components()
         self.recursive = False
         self.max_frame = 0
+        self.save_groups = 0
         self._assign_cells()
 
     # --- names and cells ---------------------------------------------------------------
@@ -435,19 +436,20 @@ class _Lowerer:
                     later_call and not self.is_stable(v)):
                 v = self._into(v, self.temp())
             args.append(v)
-        saved: list[str] = []
+        saved: tuple[str, ...] = ()
         if recursive:
-            saved = self.frame_cells() + [self.fn.temp(i) for i in range(in_use)]
+            saved = (*self.frame_cells(), *(self.fn.temp(i) for i in range(in_use)))
             self.recursive = True
             self.max_frame = max(self.max_frame, len(saved))
-            self.emit(mc.StackCheck(len(saved), self.trap_stub(TRAP_STACK, line), line=line))
-            for c in saved:
-                self.emit(mc.Push(c, line=line))
+            self.save_groups += 1
+            self.emit(mc.Save(saved, self.save_groups, self.trap_stub(TRAP_STACK, line),
+                              line=line))
         for p, v in zip(params, args, strict=True):
             self.emit(mc.Mov(p, v, line=line))
         self.emit(mc.Call(f"{callee.name}()", f"{callee.name}.$ra", line=line))
-        for c in reversed(saved):
-            self.emit(mc.Pop(c, line=line))
+        if recursive:
+            self.emit(mc.Restore(saved, self.save_groups, line=line))
+        self.fn.temps_in_use = in_use  # the argument temporaries are consumed
 
     def frame_cells(self) -> list[str]:
         sym = self.fn.symbol
@@ -675,7 +677,11 @@ class _Lowerer:
         for (code_no, line), stub in sorted(self.trap_stubs.items(), key=lambda kv: kv[1]):
             code.extend([mc.Label(stub), mc.Trap(code_no, line=line)])
         arrays = {self.cells[a.uid]: a for a in self.checked.arrays}
-        local: set[str] = set()
+        # cells only their own function reads: temporaries, parameters and locals (the
+        # CFG clean-ups may drop stores to them that nothing reads, and their saves)
+        local: set[str] = {self.cells[s.uid] for s in self.checked.main_locals}
+        for fsym in self.checked.functions:
+            local.update(self.cells[s.uid] for s in (*fsym.params, *fsym.locals))
         for _shown, label in self.symbol_names:
             if label in arrays:
                 data.append(mc.DataBlock(label, arrays[label].initial))

@@ -333,6 +333,40 @@ class StackCheck(Macro):
 
 
 @dataclass(frozen=True)
+class Save(Macro):
+    """Before a recursive call: check that `cells` fit on the stack (else goto `overflow`)
+    and push them. `group` pairs it with the `Restore` after the call, so that the CFG
+    clean-ups can drop a cell from both when it is dead after the call."""
+
+    cells: tuple[str, ...]
+    group: int
+    overflow: str
+
+    def text(self) -> str:
+        return f"SAVE#{self.group} {', '.join(self.cells) or '-'}"
+
+    def reads(self) -> tuple[str, ...]:
+        return (*self.cells, SP)
+
+
+@dataclass(frozen=True)
+class Restore(Macro):
+    """After a recursive call: pop the cells its `Save` pushed (in reverse order)."""
+
+    cells: tuple[str, ...]
+    group: int
+
+    def text(self) -> str:
+        return f"RESTORE#{self.group} {', '.join(self.cells) or '-'}"
+
+    def reads(self) -> tuple[str, ...]:
+        return (SP,)
+
+    def writes(self) -> tuple[str, ...]:
+        return self.cells
+
+
+@dataclass(frozen=True)
 class In(Macro):
     dst: str
 
@@ -706,6 +740,17 @@ class _Expander:
         self.op(addr(STACK_END, -m.words), T, ok)
         self.op(Z, Z, m.overflow)
         self.label(ok)
+
+    def _save(self, m: Save) -> None:
+        if not m.cells:
+            return
+        self._stackcheck(StackCheck(len(m.cells), m.overflow))
+        for c in m.cells:
+            self._push(Push(c))
+
+    def _restore(self, m: Restore) -> None:
+        for c in reversed(m.cells):
+            self._pop(Pop(c))
 
     def _in(self, m: In) -> None:
         self.op(-1, m.dst)

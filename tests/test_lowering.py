@@ -442,7 +442,7 @@ def test_cli_run_and_asm(tmp_path: pytest.TempPathFactory) -> None:
     assert json.loads(small.stdout)["detail"] == "stack overflow at line 5"
     asm = subprocess.run(cmd + ["asm", str(prog)], capture_output=True, text=True, check=True)
     assert "CALL sum() (ra sum.$ra)" in asm.stdout
-    assert "STACKCHECK 2" in asm.stdout
+    assert "SAVE#1 sum.n, sum.$ra" in asm.stdout and "RESTORE#1 sum.n, sum.$ra" in asm.stdout
 
 
 def test_int_extremes_print_and_wrap() -> None:

@@ -109,3 +109,21 @@ def test_clean_ups_on_a_lowered_program() -> None:
     # 0, 3: +2 each; 6, 9: f = 2 each; 12, 15, 18: f = 1 each; 13 others: -1 each
     assert run_after.report.outputs == (("r", -2),) == run_source_text(SOURCE).outputs
     assert run_after.report.steps < run_before.report.steps
+
+
+def test_saves_of_cells_dead_after_a_recursive_call_are_pruned() -> None:
+    """In `return f(n - 1) + k;` neither n nor the temporary holding n - 1 is read after
+    the call, so only the return address and k stay saved."""
+    source = "output r;\nfunc f(n) {\n  var k = n * 2;\n  if (n == 0) { return 0; }\n" \
+             "  return f(n - 1) + k;\n}\nr = f(10);\n"
+    checked = check_program(parse_program(source, "t.tl"), 32)
+    plain = lower_macros(checked, LoweringOptions())
+    saves = [m for m in plain.code if isinstance(m, mc.Save)]
+    assert [m.cells for m in saves] == [("f.n", "f.k", "f.$ra")]
+    result = cfg_opt.optimize(plain)
+    saves = [m for m in result.program.code if isinstance(m, (mc.Save, mc.Restore))]
+    assert [m.cells for m in saves] == [("f.k", "f.$ra"), ("f.k", "f.$ra")]
+    assert result.stats.saves_pruned == 1
+    before, after = run_image(compile_tl(source, optimize=False)), run_image(compile_tl(source))
+    assert before.report.outputs == after.report.outputs == (("r", 110),)
+    assert after.report.steps < before.report.steps
