@@ -256,6 +256,38 @@ CASES: tuple[TlCase, ...] = (
         inputs=(("n", 12),),
         outputs=(("f", 479001600),),
     ),
+    TlCase(
+        "division_signs_table",
+        _src("""
+            input p7, n7, p3, n3, mx, mn;
+            output a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14;
+            a1 = p7 % p3;
+            a2 = n7 % p3;
+            a3 = p7 % n3;
+            a4 = n7 % n3;
+            a5 = mx % 2;
+            a6 = mn % 2;
+            a7 = mn % mx;
+            a8 = mx / mn;
+            a9 = mx % mn;
+            a10 = mn / mx;
+            a11 = p7 / n3;
+            a12 = n7 / n3;
+            a13 = mn / mn;
+            a14 = mn % mn;
+        """),
+        inputs=(("p7", 7), ("n7", -7), ("p3", 3), ("n3", -3), ("mx", INT_MAX), ("mn", INT_MIN)),
+        outputs=(("a1", 1), ("a2", -1), ("a3", 1), ("a4", -1), ("a5", 1), ("a6", 0),
+                 ("a7", -1), ("a8", 0), ("a9", INT_MAX), ("a10", -1), ("a11", -2),
+                 ("a12", 2), ("a13", 1), ("a14", 0)),
+    ),
+    TlCase(
+        "negation_and_not_of_extremes",
+        "input mn, mx;\noutput r1, r2, r3, r4, r5;\nr1 = !mn;\nr2 = ~mx;\nr3 = -mx;\n"
+        "r4 = ~-1;\nr5 = -0;\n",
+        inputs=(("mn", INT_MIN), ("mx", INT_MAX)),
+        outputs=(("r1", 0), ("r2", INT_MIN), ("r3", -INT_MAX), ("r4", 0), ("r5", 0)),
+    ),
     # --- comparisons, logic, bits --------------------------------------------------------
     TlCase(
         "comparisons",
@@ -335,6 +367,24 @@ CASES: tuple[TlCase, ...] = (
         outputs=(("s1", 1), ("s2", INT_MIN), ("s3", INT_MIN), ("s4", -1), ("s5", -1),
                  ("s6", 0), ("s7", -4), ("s8", -4), ("s9", 5), ("s10", 0), ("s11", -1),
                  ("s12", 0), ("s13", 0)),
+    ),
+    TlCase(
+        "shifts_of_negative_values",
+        _src("""
+            input m1, m3, mn, mx, k1, k30, k31;
+            output s1, s2, s3, s4, s5, s6, s7;
+            s1 = m1 << k31;
+            s2 = m3 << k1;
+            s3 = mn << k1;
+            s4 = m3 >> k1;
+            s5 = mn >> k1;
+            s6 = mx >> k30;
+            s7 = k1 << k30;
+        """),
+        inputs=(("m1", -1), ("m3", -3), ("mn", INT_MIN), ("mx", INT_MAX), ("k1", 1),
+                ("k30", 30), ("k31", 31)),
+        outputs=(("s1", INT_MIN), ("s2", -6), ("s3", 0), ("s4", -2), ("s5", -1073741824),
+                 ("s6", 1), ("s7", 1073741824)),
     ),
     TlCase(
         "shift_by_constants",
@@ -712,6 +762,94 @@ CASES: tuple[TlCase, ...] = (
         outputs=(("r", 12),),
         out_tape="12,33|",
     ),
+    TlCase(
+        "six_parameters",
+        _src("""
+            output r;
+            func f(a, b, c, d, e, g) { return a - b + c * d - e / g; }
+            r = f(10, 3, f(1, 1, 1, 1, 0, 1), 4, 9, 2);
+        """),
+        outputs=(("r", 7),),
+    ),
+    TlCase(
+        "multiple_declarators",
+        "output r;\nvar a = 1, b = a + 1, c = b * 3;\nr = a * 100 + b * 10 + c;\n",
+        outputs=(("r", 126),),
+    ),
+    TlCase(
+        "assignment_evaluation_order",
+        _src("""
+            var a[3];
+            var i = 0;
+            output x0, x1, x2, d;
+            func bump() { i += 1; return 7; }
+            func set_a1() { a[1] = 50; return 1; }
+            func set_d() { d = 100; return 1; }
+            a[i] = bump();
+            a[i] += set_a1();
+            d += set_d();
+            x0 = a[0];
+            x1 = a[1];
+            x2 = a[2];
+        """),
+        outputs=(("x0", 7), ("x1", 51), ("x2", 0), ("d", 101)),
+    ),
+    TlCase(
+        "binary_search_recursive",
+        _src("""
+            var data[8] = {2, 3, 5, 7, 11, 13, 17, 19};
+            func find(lo, hi, key) {
+                if (lo > hi) { return -1; }
+                var mid = (lo + hi) / 2;
+                if (data[mid] == key) { return mid; }
+                if (data[mid] < key) { return find(mid + 1, hi, key); }
+                return find(lo, mid - 1, key);
+            }
+            output i13, i4, i2, i19;
+            i13 = find(0, 7, 13);
+            i4 = find(0, 7, 4);
+            i2 = find(0, 7, 2);
+            i19 = find(0, 7, 19);
+        """),
+        outputs=(("i13", 5), ("i4", -1), ("i2", 0), ("i19", 7)),
+    ),
+    TlCase(
+        "print_in_recursion",
+        _src("""
+            func count(n) {
+                if (n == 0) { return 0; }
+                print(n, " ");
+                count(n - 1);
+                print(n, ";");
+                return 0;
+            }
+            count(3);
+        """),
+        out_tape="3 2 1 1;2;3;",
+    ),
+    TlCase(
+        "for_with_call_step",
+        _src("""
+            output s;
+            var k;
+            func next() { k += 1; return k; }
+            for (k = 0; k < 5; next()) { s += k; }
+        """),
+        outputs=(("s", 10),),
+    ),
+    TlCase(
+        "else_if_and_continue_in_for",
+        _src("""
+            output a, b, c;
+            for (var i = 0; i < 10; i += 1) {
+                if (i % 3 == 0) { a += 1; continue; }
+                else if (i % 3 == 1) { b += i; }
+                else { c += i; continue; }
+                b += 100;
+            }
+        """),
+        outputs=(("a", 4), ("b", 312), ("c", 15)),
+    ),
     # --- input and output ----------------------------------------------------------------
     TlCase(
         "read_sum_until_end",
@@ -791,7 +929,52 @@ CASES: tuple[TlCase, ...] = (
         outputs=(("n", 3),),
         out_tape="cba",
     ),
+    TlCase(
+        "read_extreme_words",
+        _src("""
+            output s;
+            var x = read();
+            while (x != -1) { s += x; write(x); x = read(); }
+        """),
+        tape=(-5, INT_MAX, INT_MIN),
+        outputs=(("s", -6),),
+        out_tape=(-5, INT_MAX, INT_MIN),
+    ),
+    TlCase(
+        "division_in_loop_condition",
+        "input d;\noutput n;\nwhile (100 / d > 0) {\n  n += 1;\n  d = d * 10;\n}\n",
+        inputs=(("d", 7),),
+        outputs=(("n", 2),),
+    ),
     # --- traps, faults, limits -----------------------------------------------------------
+    TlCase(
+        "trap_division_in_loop_condition",
+        "input d;\noutput n;\nwhile (100 / d > 0) {\n  n += 1;\n  d = d * 10;\n}\n",
+        inputs=(("d", 0),),
+        outputs=(("n", 0),),
+        status="trap",
+        detail="division by zero at line 3",
+    ),
+    TlCase(
+        "trap_index_in_call_argument",
+        _src("""
+            var a[2];
+            output r;
+            func id(x) { return x; }
+            r = 5;
+            r = id(a[id(2)]);
+        """),
+        outputs=(("r", 5),),
+        status="trap",
+        detail="index out of range at line 5",
+    ),
+    TlCase(
+        "trap_keeps_the_output_so_far",
+        'print("before ");\nwrite(33);\nassert(0);\nprint("after");\n',
+        out_tape="before !",
+        status="trap",
+        detail="assertion failed at line 3",
+    ),
     TlCase(
         "trap_assert",
         "output x;\nx = 1;\nassert(x == 2);\nx = 3;\n",
@@ -934,6 +1117,24 @@ CASES: tuple[TlCase, ...] = (
         """),
         inputs=(("k15", 15), ("k16", 16)),
         outputs=(("s1", -32768), ("s2", -1), ("s3", 0), ("s4", 0)),
+        word_bits=16,
+    ),
+    TlCase(
+        "w16_mixed",
+        _src("""
+            input a, b, k;
+            output r1, r2, r3, r4, r5, r6;
+            func fib(n) { if (n < 2) { return n; } return fib(n - 1) + fib(n - 2); }
+            r1 = a * b;
+            r2 = r1 / 7;
+            r3 = r1 % 7;
+            r4 = fib(10);
+            r5 = -32768 >> k;
+            r6 = 0x7FFF + 1;
+        """),
+        inputs=(("a", 1000), ("b", 100), ("k", 3)),
+        outputs=(("r1", -31072), ("r2", -4438), ("r3", -6), ("r4", 55), ("r5", -4096),
+                 ("r6", -32768)),
         word_bits=16,
     ),
     TlCase(
