@@ -16,8 +16,10 @@ Semantics (SPEC section 5, plus the decisions where it is silent)
 - Comparisons, `!`, `&&`, `||` yield 0 or 1; `&&` and `||` evaluate their right operand only
   when needed.
 - **Evaluation order** is left to right everywhere: operands, call arguments, `print`
-  arguments (each printed before the next is evaluated). For `a[i] op= e`: the index, then
-  the bounds check, then `e`, then the old value of `a[i]` is read and the new one stored.
+  arguments (each printed before the next is evaluated). For `a[i] = e` and
+  `a[i] op= e`: the index, then the bounds check, then `e`, then (for `op=`) the old value
+  of `a[i]` is read, then the new one stored; `x op= e` likewise reads `x` after `e`
+  (`tl_cases.py` "assignment_evaluation_order" pins this down).
 - `read()` takes the next input-tape word, -1 once the tape is exhausted. `write(e)`
   appends one word; `print` appends the characters of strings and the decimal text of
   integers (`-2147483648` prints as such). Writing past `tape_out` words ends the run with
