@@ -17,6 +17,13 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_ENV = "MLPC_SHARED"
 
+# Subprocesses the tests start (`python -m mlpc.cli ...`) must import the installed package.
+# `python -m` puts the working directory first on sys.path, and in the repository root the
+# `mlpc/` folder there holds only part of the package (`mlpc.compiler` and `mlpc.runtime` live
+# in `compiler/` and `runtime/`), so with a non-editable install (as in `.ci/run`) it would
+# shadow the installed package. PYTHONSAFEPATH (Python 3.11+) leaves the directory out.
+os.environ.setdefault("PYTHONSAFEPATH", "1")
+
 
 def shared_root() -> Path:
     """`$MLPC_SHARED` if set, else `shared/` next to the repository checkout."""
