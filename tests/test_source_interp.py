@@ -6,12 +6,15 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tl_cases import CASES, INT_MAX, INT_MIN, TlCase
+from tl_cases import CASES, INT_MAX, INT_MIN, RandomProgram, TlCase, random_program
 
 from mlpc.compiler.checker import DivisionByZero, binary_op, check_program
+from mlpc.compiler.driver import CompileOptions
 from mlpc.compiler.parser import parse_program
 from mlpc.errors import MlpcError, SourceError
-from mlpc.runtime.report import RunReport
+from mlpc.runtime import reference
+from mlpc.runtime.machine import MachineConfig, initial_state, result_of
+from mlpc.runtime.report import RunReport, report_from_machine
 from mlpc.runtime.source_interp import run_source
 
 GENEROUS_STEPS = 1_000_000
@@ -240,3 +243,42 @@ def test_mutated_programs_check_cleanly_or_run(case: TlCase,
                         word_bits=case.word_bits, tape_out=64, max_depth=50)
     assert report.status in ("halted", "trap", "fault", "step-limit")
     assert report.steps <= 2000 and len(report.tape) <= 64
+
+
+# --- random programs: the source interpreter is the oracle of the lowering ---------------
+
+RANDOM_SEEDS = range(60)
+
+
+def _random_case(seed: int) -> tuple[RandomProgram, RunReport]:
+    program = random_program(seed, word_bits=16 if seed % 4 == 3 else 32)
+    checked = check_program(parse_program(program.source, f"random{seed}.tl"),
+                            program.word_bits)
+    report = run_source(checked, dict(program.inputs), program.tape, 100_000,
+                        word_bits=program.word_bits)
+    return program, report
+
+
+@pytest.mark.parametrize("seed", RANDOM_SEEDS)
+def test_random_programs_check_and_terminate(seed: int) -> None:
+    _, report = _random_case(seed)
+    assert report.status in ("halted", "trap")
+    assert report.status == "halted" or report.detail.endswith(
+        tuple(f" at line {n}" for n in range(1, 200)))
+
+
+@pytest.mark.parametrize("seed", RANDOM_SEEDS)
+def test_random_programs_agree_with_the_lowering(seed: int) -> None:
+    lowering = pytest.importorskip("mlpc.compiler.lowering")
+    program, expected = _random_case(seed)
+    checked = check_program(parse_program(program.source, "r.tl"), program.word_bits)
+    image = lowering.lower_program(checked, CompileOptions(word_bits=program.word_bits))
+    words = list(image.words)
+    for name, address in image.inputs:
+        words[address] = dict(program.inputs)[name]
+    config = MachineConfig(memory=image.default_memory(), word_bits=program.word_bits)
+    state = initial_state(config, words, program.tape)
+    reference.run(config, state, 5_000_000)
+    report = report_from_machine(image, result_of(state), "reference")
+    assert (report.status, report.detail, report.outputs, report.tape) == (
+        expected.status, expected.detail, expected.outputs, expected.tape), program.source

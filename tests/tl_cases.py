@@ -1148,3 +1148,171 @@ CASES: tuple[TlCase, ...] = (
 
 CASES_BY_NAME = {case.name: case for case in CASES}
 assert len(CASES_BY_NAME) == len(CASES), "case names must be unique"
+
+
+# --- random programs for differential testing --------------------------------------------
+#
+# The table above has exact expected values; random programs have none, only the rule that
+# every engine must agree with the source interpreter on them. `random_program(seed)` makes
+# a valid program that always terminates (loops are counted `for` loops with small bounds,
+# functions only call functions defined before them) and that uses every construct:
+# scalars, arrays (indices masked into range, now and then not, to trap), functions with
+# locals, nested blocks, if/else, break/continue, every operator with operands near the
+# extremes, read/write/print, assert. About a third of the runs trap.
+
+_BINARY_OPS = ("+", "-", "*", "/", "%", "<<", ">>", "<", "<=", ">", ">=", "==", "!=", "&",
+               "^", "|", "&&", "||")
+_UNARY_OPS = ("-", "!", "~")
+_COMPOUND_OPS = ("=", "=", "=", "+=", "-=", "*=", "/=", "%=")
+
+
+@dataclass(frozen=True)
+class RandomProgram:
+    seed: int
+    source: str
+    inputs: tuple[tuple[str, int], ...]
+    tape: tuple[int, ...]
+    word_bits: int
+
+
+class _Generator:
+    """Builds one random program; `scalars` lists the readable names in scope and
+    `assignable` the ones a statement may assign (loop counters are read-only)."""
+
+    def __init__(self, seed: int, word_bits: int) -> None:
+        import random
+
+        self.rng = random.Random(seed)
+        self.word_bits = word_bits
+        self.lines: list[str] = []
+        self.array_size = self.rng.choice((1, 2, 4, 8))
+        self.functions: list[tuple[str, int]] = []  # callable so far: name, arity
+        self.fresh = 0
+
+    def literal(self) -> str:
+        top = (1 << (self.word_bits - 1)) - 1
+        value = self.rng.choice((0, 1, 2, 3, 7, 10, 31, 32, 100, top, -top, -1, -2,
+                                 self.word_bits - 1, self.word_bits))
+        if self.rng.random() < 0.1:
+            return f"-{top + 1}"  # INT_MIN as a negated literal
+        return str(value) if value >= 0 else f"({value})"
+
+    def expr(self, scalars: list[str], depth: int) -> str:
+        rng = self.rng
+        if depth <= 0 or rng.random() < 0.25:
+            choice = rng.random()
+            if choice < 0.45 and scalars:
+                return rng.choice(scalars)
+            if choice < 0.55:
+                return f"arr[{self.index(scalars, depth)}]"
+            if choice < 0.6:
+                return "read()"
+            return self.literal()
+        choice = rng.random()
+        if choice < 0.6:
+            op = rng.choice(_BINARY_OPS)
+            right = self.expr(scalars, depth - 1)
+            if op in ("/", "%") and rng.random() < 0.85:
+                right = f"({right} | 1)"  # mostly not zero, so runs go on past it
+            return f"({self.expr(scalars, depth - 1)} {op} {right})"
+        if choice < 0.8:
+            return f"{rng.choice(_UNARY_OPS)}{self.expr(scalars, depth - 1)}"
+        if self.functions:
+            name, arity = rng.choice(self.functions)
+            args = ", ".join(self.expr(scalars, depth - 1) for _ in range(arity))
+            return f"{name}({args})"
+        return self.expr(scalars, depth - 1)
+
+    def index(self, scalars: list[str], depth: int) -> str:
+        inner = self.expr(scalars, min(depth - 1, 1))
+        if self.rng.random() < 0.96:
+            return f"({inner}) & {self.array_size - 1}"
+        return inner  # may be out of range: an index trap
+
+    def block(self, scalars: list[str], assignable: list[str], depth: int, indent: str,
+              in_loop: bool, in_function: bool) -> None:
+        scalars, assignable = list(scalars), list(assignable)
+        for _ in range(self.rng.randint(2, 5)):
+            self.statement(scalars, assignable, depth, indent, in_loop, in_function)
+
+    def statement(self, scalars: list[str], assignable: list[str], depth: int, indent: str,
+                  in_loop: bool, in_function: bool) -> None:
+        rng, out = self.rng, self.lines.append
+        kind = rng.random()
+        e = self.expr(scalars, 2)
+        op = rng.choice(_COMPOUND_OPS)
+        if op in ("/=", "%=") and rng.random() < 0.85:
+            e = f"({e} | 1)"
+        if kind < 0.25 and assignable:
+            out(f"{indent}{rng.choice(assignable)} {op} {e};")
+        elif kind < 0.35:
+            out(f"{indent}arr[{self.index(scalars, 2)}] {op} {e};")
+        elif kind < 0.42:
+            self.fresh += 1
+            name = f"v{self.fresh}"
+            out(f"{indent}var {name} = {e};")
+            scalars.append(name)
+            assignable.append(name)
+        elif kind < 0.52 and depth > 0:
+            out(f"{indent}if ({e}) {{")
+            self.block(scalars, assignable, depth - 1, indent + "    ", in_loop, in_function)
+            if rng.random() < 0.5:
+                out(f"{indent}}} else {{")
+                self.block(scalars, assignable, depth - 1, indent + "    ", in_loop,
+                           in_function)
+            out(f"{indent}}}")
+        elif kind < 0.62 and depth > 0:
+            self.fresh += 1
+            counter = f"i{self.fresh}"
+            out(f"{indent}for (var {counter} = 0; {counter} < {rng.randint(0, 3)}; "
+                f"{counter} += 1) {{")
+            self.block(scalars + [counter], assignable, depth - 1, indent + "    ", True,
+                       in_function)
+            out(f"{indent}}}")
+        elif kind < 0.67 and in_loop:
+            out(f"{indent}if ({e}) {{ {rng.choice(('break', 'continue'))}; }}")
+        elif kind < 0.72 and in_function:
+            out(f"{indent}if ({e}) {{ return {self.expr(scalars, 1)}; }}")
+        elif kind < 0.8:
+            out(f"{indent}print(\"[\", {e}, \"]\");")
+        elif kind < 0.86:
+            out(f"{indent}write({e});")
+        elif kind < 0.9:
+            out(f"{indent}assert({e} | {rng.choice(('1', '0', '1', '1'))});")
+        elif kind < 0.95 and self.functions:
+            name, arity = rng.choice(self.functions)
+            out(f"{indent}{name}({', '.join(self.expr(scalars, 1) for _ in range(arity))});")
+        elif assignable:
+            out(f"{indent}{rng.choice(assignable)} = read();")
+
+    def program(self) -> str:
+        rng, out = self.rng, self.lines.append
+        out("input x0, x1;")
+        out("output o0, o1, o2;")
+        values = ", ".join(self.literal() for _ in range(rng.randint(0, self.array_size)))
+        out(f"var arr[{self.array_size}] = {{{values}}};")
+        out("var g = 5;")
+        global_scalars = ["x0", "x1", "o0", "o1", "o2", "g"]
+        for number in range(rng.randint(0, 3)):
+            params = [f"p{k}" for k in range(rng.randint(0, 3))]
+            out(f"func f{number}({', '.join(params)}) {{")
+            self.block(global_scalars + params, global_scalars + params, 2, "    ",
+                       in_loop=False, in_function=True)
+            out(f"    return {self.expr(global_scalars + params, 2)};")
+            out("}")
+            self.functions.append((f"f{number}", len(params)))
+        self.block(global_scalars, global_scalars, 3, "", in_loop=False, in_function=False)
+        for name in ("o0", "o1", "o2"):
+            out(f"{name} = {name} + {self.expr(global_scalars, 2)};")
+        return "\n".join(self.lines) + "\n"
+
+
+def random_program(seed: int, word_bits: int = 32) -> RandomProgram:
+    """A random valid, terminating program with inputs and a tape, reproducible by seed."""
+    generator = _Generator(seed, word_bits)
+    source = generator.program()
+    top = (1 << (word_bits - 1)) - 1
+    pick = generator.rng.choice
+    inputs = (("x0", pick((0, 1, -1, 6, top, -top - 1))), ("x1", pick((0, 2, -3, 31, top))))
+    tape = tuple(pick((0, 1, -2, 5, top, -top - 1)) for _ in range(generator.rng.randint(0, 4)))
+    return RandomProgram(seed, source, inputs, tape, word_bits)
