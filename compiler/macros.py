@@ -51,6 +51,16 @@ def addr(label: str, offset: int = 0) -> str:
     return f"&{label}" if offset == 0 else f"&{label}{offset:+d}"
 
 
+def negated(operand: str) -> str | None:
+    """The pool cell holding minus a constant or address operand (None for other cells):
+    `MOV x, #k` is then `x x; #-k x`, two steps instead of four."""
+    if operand.startswith("#"):
+        return const(-int(operand[1:]))
+    if operand.startswith("&"):
+        return "-" + operand
+    return None
+
+
 def negate(cond: str) -> str:
     return _NEGATED[cond]
 
@@ -463,6 +473,7 @@ class Ref:
 
     label: str | None
     offset: int = 0
+    sign: int = 1  # -1: minus the address (negated address pool cells)
 
 
 NEXT = Ref("?", 0)  # the address of the next instruction
@@ -475,7 +486,7 @@ def _r(x: str | int | Ref) -> Ref:
     if isinstance(x, int):
         return Ref(None, x)
     base, plus, offset = x.rpartition("+")
-    if plus and base and x[0] not in "#&" and offset.isdigit():
+    if plus and base and x[0] not in "#&-" and offset.isdigit():
         return Ref(base, int(offset))
     return Ref(x)
 
@@ -524,12 +535,21 @@ class _Expander:
     def _mov(self, m: Mov) -> None:
         if m.dst == m.src:
             return
+        minus = negated(m.src)
+        if minus is not None:
+            self.op(m.dst, m.dst)
+            self.op(minus, m.dst)
+            return
         self.op(m.dst, m.dst)
         self.op(m.src, Z)
         self.op(Z, m.dst)
         self.op(Z, Z)
 
     def _add(self, m: Add) -> None:
+        minus = negated(m.src)
+        if minus is not None:
+            self.op(minus, m.dst)
+            return
         self.op(m.src, Z)
         self.op(Z, m.dst)
         self.op(Z, Z)
@@ -714,8 +734,7 @@ class _Expander:
     def _call(self, m: Call) -> None:
         back = self.fresh("ret")
         self.op(m.ra, m.ra)
-        self.op(addr(back), Z)
-        self.op(Z, m.ra)
+        self.op("-" + addr(back), m.ra)
         self.op(Z, Z, m.target)
         self.label(back)
 
@@ -809,7 +828,7 @@ def _pool_labels(code: Sequence[Macro], pieces: Iterable[Piece]) -> list[str]:
     for p in pieces:
         if p.instr is not None:
             for ref in (p.instr.a, p.instr.b, p.instr.c):
-                if ref.label and ref.label[0] in "#&":
+                if ref.label and (ref.label[0] in "#&" or ref.label.startswith("-&")):
                     found.setdefault(ref.label)
     return list(found)
 
@@ -859,12 +878,13 @@ def assemble(program: MacroProgram, word_bits: int) -> Assembled:
         if pool[0] == "#":
             data.append((pool, (wrap(int(pool[1:]), word_bits),)))
         else:
-            body = pool[1:]
+            sign = -1 if pool[0] == "-" else 1
+            body = pool[2:] if sign < 0 else pool[1:]
             cut = max(body.rfind("+"), body.rfind("-"))
             if cut > 0 and body[cut + 1 :].isdigit():
-                data.append((pool, (Ref(body[:cut], int(body[cut:])),)))
+                data.append((pool, (Ref(body[:cut], int(body[cut:]), sign),)))
             else:
-                data.append((pool, (Ref(body),)))
+                data.append((pool, (Ref(body, 0, sign),)))
         declared.add(pool)
     flat: list[int | Ref] = []
     for name, values in data:
@@ -882,7 +902,7 @@ def assemble(program: MacroProgram, word_bits: int) -> Assembled:
         if ref.label == "?":
             return next_address
         try:
-            return labels[ref.label] + ref.offset
+            return ref.sign * (labels[ref.label] + ref.offset)
         except KeyError:
             raise ValueError(f"undefined label {ref.label!r}") from None
 
@@ -923,7 +943,7 @@ def listing(program: MacroProgram, assembled: Assembled, source_text: str) -> st
     lines_of_source = source_text.splitlines()
     names: dict[int, list[str]] = {}
     for name, address in assembled.labels:
-        if not name.startswith((".", "#", "&")):
+        if not name.startswith((".", "#", "&", "-&")):
             names.setdefault(address, []).append(name)
     out: list[str] = ["; address: a b c   macro   ; line: source"]
     words = assembled.words

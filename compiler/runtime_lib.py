@@ -37,6 +37,7 @@ from mlpc.compiler.macros import (
     Out,
     Ret,
     Sub,
+    Subleq,
     const,
 )
 
@@ -75,30 +76,54 @@ def _build(name: str, args: tuple[str, ...], results: tuple[str, ...], scratch: 
 
 
 def _mul(w: int) -> Routine:
-    """Shift-and-add from the top bit of b: r = 2r (+ a if b's top bit is set), W times."""
+    """Shift-and-add from the top bit of b: r = 2r (+ a if b's top bit is set), once per
+    bit. A negative b is negated with a (a * b = -a * -b mod 2^W), then b's leading zero
+    bits are skipped at 6 steps each (r stays 0 through them), so small factors are quick."""
     a, b, r, i = (cell("mul", x) for x in "abri")
-    lp, skip = "$mul.loop", "$mul.skip"
+    lp, add, pos, skip, top = ("$mul." + x for x in ("loop", "add", "pos", "skip", "top"))
     body: list[Macro] = [
         Clear(r),
         Mov(i, const(w)),
+        Jump("ge", b, pos),
+        Neg(b, b),
+        Neg(a, a),
+        Label(pos),
+        Label(skip),  # b >= 0 or b = INT_MIN here
+        Jump("le", b, top),
+        Add(b, b),
+        Sub(i, const(1)),
+        Jmp(skip),
+        Label(top),  # b = 0 (the product is 0) or b's top bit is set
+        Jump("eq", b, "$mul.done"),
         Label(lp),
         Add(r, r),
-        Jump("ge", b, skip),
-        Add(r, a),
-        Label(skip),
+        Jump("lt", b, add),
         Add(b, b),
         Sub(i, const(1)),
         Jump("gt", i, lp),
+        Jmp("$mul.done"),
+        Label(add),
+        Add(r, a),
+        Add(b, b),
+        Sub(i, const(1)),
+        Jump("gt", i, lp),
+        Label("$mul.done"),
     ]
     return _build("mul", ("a", "b"), ("r",), ("i",), body)
 
 
 def _divmod(w: int) -> Routine:
-    """Restoring division of the magnitudes (as unsigned W-bit numbers), then signs (C99)."""
+    """Restoring division of the magnitudes (as unsigned W-bit numbers), then signs (C99).
+
+    The dividend's leading zero bits are skipped first (6 steps each). The trial
+    subtraction is one SUBLEQ `r -= d - 1; if r <= 0 ...`: for r < 2^(W-1) it is an exact
+    signed test of r >= d, and for r >= 2^(W-1) (negative as signed) the wrapped difference
+    is the small positive unsigned one, so the test still says "subtract"."""
     a, b, q, r = (cell("divmod", x) for x in "abqr")
     n, d, i, sq, sr, t = (cell("divmod", x) for x in ("n", "d", "i", "sq", "sr", "t"))
     lab = {k: f"$divmod.{k}" for k in
-           ("apos", "bpos", "gen", "loop", "nobit", "big", "took", "next", "fix", "fq", "fr")}
+           ("apos", "bpos", "gen", "skip", "top", "loop", "nobit", "restore", "next", "fix",
+            "fq", "fr")}
     int_min = -(1 << (w - 1))
     body: list[Macro] = [
         Clear(sq),
@@ -114,6 +139,8 @@ def _divmod(w: int) -> Routine:
         Neg(d, d),
         Sub(sq, const(1)),  # sq is -1, 0 or 1: non-zero means a negative quotient
         Label(lab["bpos"]),
+        Clear(r),
+        Mov(q, n),
         Jump("ge", d, lab["gen"]),
         # |b| = 2^(W-1): q = 1 iff |a| = 2^(W-1) too, else q = 0 and r = |a|
         Clear(q),
@@ -125,24 +152,27 @@ def _divmod(w: int) -> Routine:
         Clear(r),
         Jmp(lab["fix"]),
         Label(lab["gen"]),  # 0 < d < 2^(W-1): r < d always fits, 2r + 1 fits unsigned
-        Clear(r),
-        Mov(q, n),
         Mov(i, const(w)),
+        Sub(d, const(1)),  # d - 1 from here on
+        Label(lab["skip"]),
+        Jump("le", q, lab["top"]),
+        Add(q, q),
+        Sub(i, const(1)),
+        Jmp(lab["skip"]),
+        Label(lab["top"]),
+        Jump("eq", q, lab["fix"]),  # |a| = 0: q = r = 0
         Label(lab["loop"]),
         Add(r, r),
         Jump("ge", q, lab["nobit"]),
         Sub(r, const(-1)),
         Label(lab["nobit"]),
         Add(q, q),
-        Jump("lt", r, lab["big"]),  # r >= 2^(W-1) > d unsigned: subtract
-        Sub(r, d),
-        Jump("ge", r, lab["took"]),
-        Add(r, d),
-        Jmp(lab["next"]),
-        Label(lab["big"]),
-        Sub(r, d),
-        Label(lab["took"]),
+        Subleq(d, r, lab["restore"]),  # r -= d - 1: r <= 0 means r < d
+        Sub(r, const(1)),
         Sub(q, const(-1)),
+        Jmp(lab["next"]),
+        Label(lab["restore"]),
+        Add(r, d),
         Label(lab["next"]),
         Sub(i, const(1)),
         Jump("gt", i, lab["loop"]),
@@ -180,9 +210,11 @@ def _shl(w: int) -> Routine:
 
 
 def _sar(w: int) -> Routine:
-    """Take the top W-k bits of a into r, starting from r = -1 (negative a) or 0."""
+    """Take the top W-k bits of a into r, starting from r = -1 (negative a) or 0. Leading
+    bits equal to the sign leave r unchanged, so they are skipped first (7 steps each)."""
     a, k, r, i = (cell("sar", x) for x in "akri")
-    lp, pos, sign, nob, done = ("$sar." + x for x in ("loop", "pos", "sign", "nob", "done"))
+    lp, pos, neg, skip0, top, skip1, nob, done = (
+        "$sar." + x for x in ("loop", "pos", "neg", "skip0", "top", "skip1", "nob", "done"))
     body: list[Macro] = [
         Clear(i),
         Jump("lt", k, pos),  # a negative count is a huge unsigned one: no bits
@@ -190,10 +222,26 @@ def _sar(w: int) -> Routine:
         Sub(i, k),  # W - k; k >= W leaves i <= 0: no bits
         Label(pos),
         Clear(r),
-        Jump("ge", a, sign),
-        Sub(r, const(1)),
-        Label(sign),
+        Jump("lt", a, neg),
         Jump("le", i, done),
+        Label(skip0),  # a >= 0: skip its leading zeros
+        Jump("le", a, top),
+        Add(a, a),
+        Sub(i, const(1)),
+        Jump("gt", i, skip0),
+        Jmp(done),
+        Label(top),
+        Jump("lt", a, lp),  # a top bit, else a == 0 and r = 0
+        Jmp(done),
+        Label(neg),  # a < 0: r = -1, skip its leading ones
+        Sub(r, const(1)),
+        Jump("le", i, done),
+        Label(skip1),
+        Jump("ge", a, lp),
+        Add(a, a),
+        Sub(i, const(1)),
+        Jump("gt", i, skip1),
+        Jmp(done),
         Label(lp),
         Add(r, r),
         Jump("ge", a, nob),

@@ -112,6 +112,22 @@ def test_moves_and_arithmetic_wrap(w: int) -> None:
             assert mem[labels["c"]] == 0
 
 
+def test_constant_operands_take_shorter_expansions() -> None:
+    """MOV x, #k is `x x; #-k x` (2 steps), ADD x, #k is `#-k x` (1 step), while a MOV or
+    ADD between cells goes through Z (4 and 3 steps)."""
+    for macro, steps in ((mc.Mov("x", mc.const(-5)), 2), (mc.Add("x", mc.const(7)), 1),
+                         (mc.Mov("x", mc.addr("x")), 2), (mc.Mov("x", "y"), 4),
+                         (mc.Add("x", "y"), 3), (mc.Call("f", "ra"), 3)):
+        code = [macro, mc.Label("f"), mc.Halt()]
+        state, labels = run(code, (mc.DataCell("x", 3), mc.DataCell("y", 4),
+                                   mc.DataCell("ra")))
+        assert state.steps - 1 == steps, macro.text()
+        expected = {"MOV x, #-5": -5, "ADD x, #7": 10, "MOV x, &x": labels["x"],
+                    "MOV x, y": 4, "ADD x, y": 7}.get(macro.text())
+        if expected is not None:
+            assert state.memory[labels["x"]] == expected
+
+
 def test_load_store_through_pointers() -> None:
     code = [
         mc.Mov("p", mc.addr("arr", 2)), mc.Load("y", "p"), mc.Out("y"),
@@ -123,7 +139,7 @@ def test_load_store_through_pointers() -> None:
     base = labels["arr"]
     assert state.tape_out == [12, 10]
     assert state.memory[base:base + 3] == [base, 11, -77]
-    assert state.steps == 4 + 8 + 1 + 12 + 4 + 8 + 1 + 12 + 1  # MOV 4, LOAD 8, STORE 12
+    assert state.steps == 2 + 8 + 1 + 12 + 2 + 8 + 1 + 12 + 1  # MOV &x 2, LOAD 8, STORE 12
 
 
 @pytest.mark.parametrize("w", [16, 32])
@@ -181,9 +197,10 @@ def test_layout_code_then_data_then_stack() -> None:
                               stack_words=10)
     assembled = mc.assemble(program, 32)
     labels = assembled.label_map()
-    assert assembled.code_words == 15  # MOV is 4 instructions, HALT 1
-    assert labels[mc.Z] == 15
-    assert labels["x"] < labels["#7"] or labels["#7"] < labels["x"]
+    assert assembled.code_words == 9  # MOV x, #7 is 2 instructions, HALT 1
+    assert labels[mc.Z] == 9
+    assert assembled.words[labels["#-7"]] == -7  # the pool holds the negated constant
+    assert assembled.words[labels["x"]] == 3
     assert assembled.stack_base == len(assembled.words)
     assert assembled.stack_end == len(assembled.words) + 10
     assert assembled.words[labels[mc.SP]] == assembled.stack_base
