@@ -304,13 +304,28 @@ class _Lowerer:
         return left, self.value(e.right)
 
     def _arith(self, e: ast.Binary, dst: str | None) -> str:
-        if e.op == "*" and (self.constant(e.left) is not None
-                            or self.constant(e.right) is not None):
-            cheap = self._mul_const(e, dst)
-            if cheap is not None:
-                return cheap
+        line = e.pos.line
+        if e.op == "*" and self.constant(e.left) is not None:
+            e = ast.Binary("*", e.right, e.left, e.pos)  # k * x == x * k (k has no effects)
+        if (e.op in ("+", "-") and dst is not None and not _has_call(e.right)
+                and not self._mentions(e.right, dst)):
+            # straight into the destination: the right operand cannot see or change it
+            self.value(e.left, dst)
+            right = self.value(e.right)
+            self.emit((mc.Add if e.op == "+" else mc.Sub)(dst, right, line=line))
+            return dst
         left, right = self._operands(e)
-        return self._apply(e.op, left, right, self.constant(e.right), dst, e.pos.line)
+        return self._apply(e.op, left, right, self.constant(e.right), dst, line)
+
+    def _mentions(self, e: ast.Expr, cell: str) -> bool:
+        """Whether evaluating `e` may read `cell` (a variable, or an element of an array)."""
+        if isinstance(e, ast.Name):
+            sym = self.checked.symbols[e.pos]
+            return isinstance(sym, VarSymbol) and self.cells[sym.uid] == cell
+        if isinstance(e, ast.Index):
+            if self._array(e)[1] == cell.split("+")[0]:
+                return True
+        return any(self._mentions(c, cell) for c in _children(e))  # type: ignore[arg-type]
 
     def _apply(self, op: str, left: str, right: str, rk: int | None, dst: str | None,
                line: int) -> str:
@@ -331,6 +346,10 @@ class _Lowerer:
             for _ in range(rk):
                 self.emit(mc.Add(out, out, line=line))
             return out
+        if op == "*" and rk is not None:
+            cheap = self._mul_const(left, rk, dst, line)
+            if cheap is not None:
+                return cheap
         if op in ("/", "%") and rk is None:
             self.emit(mc.Jump("eq", right, self.trap_stub(TRAP_DIVISION, line), line=line))
         if op in ("/", "%") and rk == 0:
@@ -348,28 +367,28 @@ class _Lowerer:
         }[op]
         return self._routine(name, (left, right), result, dst, line)
 
-    def _mul_const(self, e: ast.Binary, dst: str | None) -> str | None:
-        """x * k for k in {0, 1, -1, 2, 4, 8, 16}: no routine call."""
-        rk = self.constant(e.right)
-        k, other = (rk, e.left) if rk is not None else (self.constant(e.left), e.right)
-        assert k is not None
-        doublings = {2: 1, 4: 2, 8: 3, 16: 4}
-        if k not in (0, 1, -1) and k not in doublings:
-            return None
-        line = e.pos.line
-        v = self.value(other)
+    def _mul_const(self, v: str, k: int, dst: str | None, line: int) -> str | None:
+        """v * k by doublings and additions (Horner on the bits of |k|) when k is small or
+        sparse: a few steps instead of a routine call. None when the routine is better."""
         if k == 0:
             return self._into(const(0), dst)
         if k == 1:
             return self._into(v, dst or self.temp())
+        m = abs(k)
+        additions = m.bit_length() - 1 + bin(m).count("1") - 1
+        if additions > 12 or k == -(1 << (self.w - 1)):
+            return None
         out = dst or self.temp()
-        if k == -1:
-            self.emit(mc.Neg(out, v, line=line))
-            return out
+        if out == v:  # v is needed through the whole chain
+            out = self.temp()
         self.emit(mc.Mov(out, v, line=line))
-        for _ in range(doublings[k]):
+        for bit in bin(m)[3:]:
             self.emit(mc.Add(out, out, line=line))
-        return out
+            if bit == "1":
+                self.emit(mc.Add(out, v, line=line))
+        if k < 0:
+            self.emit(mc.Neg(out, out, line=line))
+        return self._into(out, dst)
 
     def _routine(self, name: str, args: tuple[str, ...], result: str, dst: str | None,
                  line: int) -> str:
@@ -503,8 +522,11 @@ class _Lowerer:
             return
         if op in ("==", "!="):  # the wrapped difference is 0 exactly when equal
             d = self.temp()
-            self.emit(mc.Mov(d, left, line=line), mc.Sub(d, right, line=line),
-                      mc.Jump(_COND_OF[op], d, target, line=line))
+            if rk is not None:  # d = k - a: NEG (2 steps) and ADD #k (1 step)
+                self.emit(mc.Neg(d, left, line=line), mc.Add(d, right, line=line))
+            else:
+                self.emit(mc.Mov(d, left, line=line), mc.Sub(d, right, line=line))
+            self.emit(mc.Jump(_COND_OF[op], d, target, line=line))
             return
         self.emit(mc.Compare(op, left, right, target, line=line))
 

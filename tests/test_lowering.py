@@ -453,3 +453,18 @@ def test_int_extremes_print_and_wrap() -> None:
     run = run_tl(source)
     assert run.report.outputs == (("a", INT_MIN),)
     assert run.report.text() == f"{INT_MIN} {INT_MIN} {INT_MAX}\n"
+
+
+def test_multiplication_by_small_constants_is_inlined() -> None:
+    """x * 10 and -3 * x are doublings and additions, not a routine call: a handful of steps
+    whatever x is."""
+    for expr, k in (("a * 10", 10), ("-3 * a", -3), ("a * 0", 0), ("a * 1", 1),
+                    ("a * 4096", 4096)):
+        image = compile_tl(f"input a;\noutput c;\nc = {expr};\n")
+        assert "$mul" not in dict(image.symbols) and "CALL $mul" not in image.listing
+        for a in (0, 7, -7, INT_MAX, INT_MIN):
+            run = run_image(image, {"a": a})
+            assert run.report.outputs == (("c", _wrap(a * k, 32)),)
+            assert run.report.steps <= 45  # 4096: a MOV and 12 doublings
+    routine = compile_tl("input a;\noutput c;\nc = a * 12345;\n")
+    assert "CALL $mul" in routine.listing
