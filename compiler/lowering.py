@@ -7,27 +7,34 @@ assembler (`macros.assemble`), and packages the result as a `SubleqImage`.
 Memory layout (addresses grow down the list)::
 
     code: main (top-level statements, then HALT), functions, runtime routines, trap stubs
-    data: Z, T, SP, trap code, trap line, constant pool, globals, arrays, function cells,
-          temporaries                                    <- image ends here
+    data: Z, T, T2, SP, trap code, trap line, $rv, routine cells, globals, arrays,
+          function and main locals, temporaries, return addresses, constant pool
+                                                         <- the image ends here
     stack: `stack` words (only when the program has recursive calls)
 
 Calling convention. Every function has fixed cells: `f.p` for each parameter and local,
 `f.$t<k>` temporaries and `f.$ra` its return address; the result is returned in the global
-cell `$rv`. A call evaluates the arguments left to right into temporaries, copies them into
-the callee's parameter cells and jumps (`CALL` stores the return address in `f.$ra`).
-Fixed cells are only unsafe when an activation of the caller can be re-entered before the
-call returns, i.e. when caller and callee are in the same strongly connected component of the
-call graph (networkx). Exactly those calls save the caller's cells (parameters, locals,
-return address, temporaries in use) on the stack before the call and restore them after,
-checking first that they fit (else trap 3, stack overflow, at the call's line). Non-recursive
-programs therefore need no stack at all.
+cell `$rv`. A call evaluates the arguments left to right, copies them into the callee's
+parameter cells and jumps (`CALL` stores the return address in `f.$ra`). Fixed cells are
+only unsafe when an activation of the caller can be re-entered before the call returns,
+i.e. when caller and callee are in the same strongly connected component of the call graph
+(networkx). Exactly those calls are wrapped in `SAVE`/`RESTORE`, which push the caller's
+cells (parameters, locals, return address, temporaries in use) on the stack and pop them
+after, checking first that they fit (else trap 3, stack overflow, at the call's line); the
+CFG clean-ups drop the cells that are dead after the call. Non-recursive programs need no
+stack at all.
+
+Stack size: `options.stack` words, or by default max(2048, 256 x the largest SAVE) when
+there are recursive calls (depth 256 at least for every function; 1024 for a function that
+saves 2 cells), 0 otherwise.
 
 Values. Expression results live in cells; variables are used in place. A global (or array
 element, or `$rv`) used as a left operand is copied first when the right operand contains a
-call, which might change it (left-to-right evaluation, as the source interpreter does).
-Comparisons are done by sign cases, never by an overflowing subtraction. `*`, `/`, `%`,
-shifts and bitwise operators call the O(W) routines of `runtime_lib` (a few constant cases
-are inlined: multiplication by 0, 1, -1 and small powers of two, small constant left shifts).
+call, which might change it (left-to-right evaluation, as the source interpreter does). A
+destination is written only after every operand has been read. Comparisons go through the
+`COMPARE` macro (sign classes, never an overflowing subtraction). `*`, `/`, `%`, shifts and
+bitwise operators call the O(W) routines of `runtime_lib`; multiplication by a small or
+sparse constant and left shifts by constants up to 8 are inlined.
 """
 
 from __future__ import annotations
@@ -65,8 +72,7 @@ TRAP_STACK = 3
 TRAP_ASSERT = 4
 
 _RELATIONAL = ("<", "<=", ">", ">=", "==", "!=")
-_BITWISE_ROUTINE = {"&": "and", "|": "or", "^": "xor"}
-# a < b as a jump condition on the cell d = a - b (valid when a and b have equal signs)
+# the jump condition on a cell x that says `x op 0`
 _COND_OF = {"<": "lt", "<=": "le", ">": "gt", ">=": "ge", "==": "eq", "!=": "ne"}
 _SWAPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 _NOT = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
@@ -565,11 +571,11 @@ class _Lowerer:
                     self.statement(s.orelse)
             self.emit(mc.Label(end))
         elif isinstance(s, ast.While):
-            self.loop(None, s.cond, None, s.body, line)
+            self.loop(s.cond, None, s.body, line)
         elif isinstance(s, ast.For):
             if s.init is not None:
                 self.statement(s.init)
-            self.loop(None, s.cond, s.step, s.body, line)
+            self.loop(s.cond, s.step, s.body, line)
         elif isinstance(s, ast.Break):
             self.emit(mc.Jmp(self.fn.loops[-1][1], line=line))
         elif isinstance(s, ast.Continue):
@@ -617,8 +623,8 @@ class _Lowerer:
         self.branch(cond, target, when)
         self.fn.temps_in_use = mark
 
-    def loop(self, _init: None, cond: ast.Expr | None, step: ast.Stmt | None,
-             body: ast.Block, line: int) -> None:
+    def loop(self, cond: ast.Expr | None, step: ast.Stmt | None, body: ast.Block,
+             line: int) -> None:
         """Rotated loop: the condition sits at the bottom, entered once by a jump."""
         top, cont, test, end = (self.label(x) for x in ("body", "cont", "test", "end"))
         self.emit(mc.Jmp(test, line=line), mc.Label(top))
