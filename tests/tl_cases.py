@@ -1154,8 +1154,9 @@ assert len(CASES_BY_NAME) == len(CASES), "case names must be unique"
 #
 # The table above has exact expected values; random programs have none, only the rule that
 # every engine must agree with the source interpreter on them. `random_program(seed)` makes
-# a valid program that always terminates (loops are counted `for` loops with small bounds,
-# functions only call functions defined before them) and that uses every construct:
+# a valid program that always terminates (loops are counted `for`/`while` loops with small
+# bounds, functions only call functions defined before them, and the one recursive function
+# `rec` is at most 8 deep) and that uses every construct: constants,
 # scalars, arrays (indices masked into range, now and then not, to trap), functions with
 # locals, nested blocks, if/else, break/continue, every operator with operands near the
 # extremes, read/write/print, assert. About a third of the runs trap.
@@ -1218,10 +1219,15 @@ class _Generator:
         if choice < 0.8:
             return f"{rng.choice(_UNARY_OPS)}{self.expr(scalars, depth - 1)}"
         if self.functions:
-            name, arity = rng.choice(self.functions)
-            args = ", ".join(self.expr(scalars, depth - 1) for _ in range(arity))
-            return f"{name}({args})"
+            return self.call(scalars, depth - 1)
         return self.expr(scalars, depth - 1)
+
+    def call(self, scalars: list[str], depth: int) -> str:
+        name, arity = self.rng.choice(self.functions)
+        args = [self.expr(scalars, depth) for _ in range(arity)]
+        if name == "rec":  # its first argument is its recursion depth: keep it small
+            args[0] = f"({args[0]}) & 7"
+        return f"{name}({', '.join(args)})"
 
     def index(self, scalars: list[str], depth: int) -> str:
         inner = self.expr(scalars, min(depth - 1, 1))
@@ -1264,8 +1270,13 @@ class _Generator:
         elif kind < 0.62 and depth > 0:
             self.fresh += 1
             counter = f"i{self.fresh}"
-            out(f"{indent}for (var {counter} = 0; {counter} < {rng.randint(0, 3)}; "
-                f"{counter} += 1) {{")
+            if rng.random() < 0.3:
+                out(f"{indent}var {counter} = {rng.randint(0, 3)};")
+                out(f"{indent}while ({counter} > 0) {{")
+                out(f"{indent}    {counter} -= 1;")
+            else:
+                out(f"{indent}for (var {counter} = 0; {counter} < {rng.randint(0, 3)}; "
+                    f"{counter} += 1) {{")
             self.block(scalars + [counter], assignable, depth - 1, indent + "    ", True,
                        in_function)
             out(f"{indent}}}")
@@ -1280,8 +1291,7 @@ class _Generator:
         elif kind < 0.9:
             out(f"{indent}assert({e} | {rng.choice(('1', '0', '1', '1'))});")
         elif kind < 0.95 and self.functions:
-            name, arity = rng.choice(self.functions)
-            out(f"{indent}{name}({', '.join(self.expr(scalars, 1) for _ in range(arity))});")
+            out(f"{indent}{self.call(scalars, 1)};")
         elif assignable:
             out(f"{indent}{rng.choice(assignable)} = read();")
 
@@ -1292,18 +1302,29 @@ class _Generator:
         values = ", ".join(self.literal() for _ in range(rng.randint(0, self.array_size)))
         out(f"var arr[{self.array_size}] = {{{values}}};")
         out("var g = 5;")
+        out(f"const K = {self.literal()} + {self.literal()};")
         global_scalars = ["x0", "x1", "o0", "o1", "o2", "g"]
+        readable = global_scalars + ["K"]
         for number in range(rng.randint(0, 3)):
             params = [f"p{k}" for k in range(rng.randint(0, 3))]
             out(f"func f{number}({', '.join(params)}) {{")
-            self.block(global_scalars + params, global_scalars + params, 2, "    ",
+            self.block(readable + params, global_scalars + params, 2, "    ",
                        in_loop=False, in_function=True)
-            out(f"    return {self.expr(global_scalars + params, 2)};")
+            out(f"    return {self.expr(readable + params, 2)};")
             out("}")
             self.functions.append((f"f{number}", len(params)))
-        self.block(global_scalars, global_scalars, 3, "", in_loop=False, in_function=False)
+        if rng.random() < 0.5:  # recursion, at most 8 deep: rec((e) & 7, e)
+            out("func rec(n, a) {")
+            out(f"    if (n <= 0) {{ return a + {self.expr(readable, 1)}; }}")
+            self.block(readable + ["n", "a"], global_scalars + ["a"], 1, "    ",
+                       in_loop=False, in_function=True)
+            out(f"    return rec(n - 1, {self.expr(readable + ['n', 'a'], 2)})"
+                f" + {self.expr(readable + ['n', 'a'], 1)};")
+            out("}")
+            self.functions.append(("rec", 2))
+        self.block(readable, global_scalars, 3, "", in_loop=False, in_function=False)
         for name in ("o0", "o1", "o2"):
-            out(f"{name} = {name} + {self.expr(global_scalars, 2)};")
+            out(f"{name} = {name} + {self.expr(readable, 2)};")
         return "\n".join(self.lines) + "\n"
 
 
