@@ -191,9 +191,10 @@ class FunctionSymbol:
 Symbol = VarSymbol | ArraySymbol | ConstSymbol | FunctionSymbol
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CheckedProgram:
-    """A program that passed every check, with its names resolved."""
+    """A program that passed every check, with its names resolved. Compared and hashed by
+    identity (it holds a dict), so it can key caches."""
 
     program: ast.Program
     word_bits: int
