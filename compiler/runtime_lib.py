@@ -310,12 +310,13 @@ def powers_of_ten(w: int) -> tuple[int, ...]:
 
 
 def _print(w: int) -> Routine:
-    """Decimal text of a. Works on n = -|a| <= 0 so that INT_MIN needs no special case; each
-    digit is found by adding the power of ten until n would become positive."""
-    a, p, k, pw, dg, st = (cell("print", x) for x in ("a", "p", "k", "pw", "dg", "st"))
+    """Decimal text of a. Works on n = -|a| <= 0 so that INT_MIN needs no special case.
+    Leading powers of ten larger than |a| cost one trial each; then each digit is found by
+    adding its power of ten until n would become positive."""
+    a, p, k, pw, dg = (cell("print", x) for x in ("a", "p", "k", "pw", "dg"))
     table = "$print.pow10"
     pows = powers_of_ten(w)
-    lab = {x: f"$print.{x}" for x in ("neg", "go", "pl", "dl", "dout", "emit", "skip")}
+    lab = {x: f"$print.{x}" for x in ("neg", "go", "lead", "first", "dl", "dout", "last")}
     body: list[Macro] = [
         Jump("lt", a, lab["neg"]),
         Neg(a, a),
@@ -323,12 +324,20 @@ def _print(w: int) -> Routine:
         Label(lab["neg"]),
         Out(const(ord("-"))),
         Label(lab["go"]),
+        *_print_start(pows, a, p, k, table, lab["lead"], lab["last"]),
         Mov(p, "&" + table),
-        Clear(st),
         Mov(k, const(len(pows))),
-        Label(lab["pl"]),
+        Label(lab["lead"]),  # skip the powers of ten above |a|
         Load(pw, p),
-        Mov(dg, const(ord("0"))),
+        Add(a, pw),
+        Jump("le", a, lab["first"]),
+        Sub(a, pw),
+        Sub(p, const(-1)),
+        Sub(k, const(1)),
+        Jump("gt", k, lab["lead"]),
+        Jmp(lab["last"]),
+        Label(lab["first"]),  # one unit of the first power already taken
+        Mov(dg, const(ord("1"))),
         Label(lab["dl"]),
         Add(a, pw),
         Jump("gt", a, lab["dout"]),
@@ -336,23 +345,40 @@ def _print(w: int) -> Routine:
         Jmp(lab["dl"]),
         Label(lab["dout"]),
         Sub(a, pw),
-        Jump("ne", st, lab["emit"]),
-        Mov(pw, dg),
-        Sub(pw, const(ord("0"))),
-        Jump("eq", pw, lab["skip"]),
-        Label(lab["emit"]),
         Out(dg),
-        Mov(st, const(1)),
-        Label(lab["skip"]),
         Sub(p, const(-1)),
         Sub(k, const(1)),
-        Jump("gt", k, lab["pl"]),
+        Jump("le", k, lab["last"]),
+        Load(pw, p),
+        Mov(dg, const(ord("0"))),
+        Jmp(lab["dl"]),
+        Label(lab["last"]),  # the units digit is -n
         Mov(dg, const(ord("0"))),
         Sub(dg, a),
         Out(dg),
     ]
-    return _build("print", ("a",), (), ("p", "k", "pw", "dg", "st"), body,
+    return _build("print", ("a",), (), ("p", "k", "pw", "dg"), body,
                   (DataBlock(table, pows),))
+
+
+def _print_start(pows: tuple[int, ...], a: str, p: str, k: str, table: str, lead: str,
+                 last: str) -> list[Macro]:
+    """Jump into the table near |a|'s magnitude: |a| < 10 goes straight to the last digit,
+    |a| < 1000 starts at 100, |a| < 10^6 at 10^5 (3 steps per test instead of a table
+    trial per power)."""
+    out: list[Macro] = []
+    for power in (10, 1000, 10**6):
+        if power not in pows or power == pows[0]:
+            continue
+        big = f"$print.ge{power}"
+        out += [Add(a, const(power)), Jump("le", a, big), Sub(a, const(power))]
+        if power == 10:
+            out.append(Jmp(last))
+        else:
+            index = pows.index(power // 10)
+            out += [Mov(p, f"&{table}+{index}"), Mov(k, const(len(pows) - index)), Jmp(lead)]
+        out += [Label(big), Sub(a, const(power))]
+    return out
 
 
 def routine(name: str, word_bits: int) -> Routine:
