@@ -188,12 +188,15 @@ def remove_dead_stores(code: tuple[mc.Macro, ...], tracked: frozenset[str]
 def prune_saves(code: tuple[mc.Macro, ...], tracked: frozenset[str]
                 ) -> tuple[tuple[mc.Macro, ...], int]:
     """Drop from each SAVE/RESTORE pair the cells that are dead after the RESTORE: what the
-    recursive call does to them does not matter, so they need no stack words."""
+    recursive call does to them does not matter, so they need no stack words. The return
+    address is always kept, so that every recursive call takes stack space and unbounded
+    recursion ends in the stack-overflow trap even in a function that never returns."""
     live_out = liveness(code, tracked)
     keep: dict[int, tuple[str, ...]] = {}
     for i, m in enumerate(code):
         if isinstance(m, mc.Restore):
-            keep[m.group] = tuple(c for c in m.cells if c not in tracked or c in live_out[i])
+            keep[m.group] = tuple(c for c in m.cells if c not in tracked or c in live_out[i]
+                                  or c.endswith(".$ra"))
     pruned = 0
     out: list[mc.Macro] = []
     for m in code:

@@ -24,9 +24,10 @@ after, checking first that they fit (else trap 3, stack overflow, at the call's 
 CFG clean-ups drop the cells that are dead after the call. Non-recursive programs need no
 stack at all.
 
-Stack size: `options.stack` words, or by default max(2048, 256 x the largest SAVE) when
-there are recursive calls (depth 256 at least for every function; 1024 for a function that
-saves 2 cells), 0 otherwise.
+Stack size: `options.stack` words, or by default room for 256 nested saves of the largest
+`SAVE` left after the CFG clean-ups (so recursion depth 256 at least for every function,
+e.g. 512 words for a recursive sum that saves its parameter and return address), and no
+stack at all without recursive calls.
 
 Values. Expression results live in cells; variables are used in place. A global (or array
 element, or `$rv`) used as a left operand is copied first when the right operand contains a
@@ -63,8 +64,7 @@ from mlpc.compiler.macros import const
 
 RV = "$rv"  # the return value of the last call
 MAIN = "<main>"  # the name of the top-level code in the call graph and in cell names
-DEFAULT_STACK_WORDS = 2048  # with recursion: at least this, and 256 of the largest frame
-MIN_FRAMES = 256
+DEFAULT_STACK_FRAMES = 256  # default stack: 256 nested saves of the largest frame
 
 TRAP_DIVISION = 1
 TRAP_INDEX = 2
@@ -128,8 +128,6 @@ class _Lowerer:
         self.fn = _Function(MAIN, None, MAIN)
         self.functions_done: list[_Function] = []
         self.scc = self._call_graph_components()
-        self.recursive = False
-        self.max_frame = 0
         self.save_groups = 0
         self._assign_cells()
 
@@ -464,8 +462,6 @@ class _Lowerer:
         saved: tuple[str, ...] = ()
         if recursive:
             saved = (*self.frame_cells(), *(self.fn.temp(i) for i in range(in_use)))
-            self.recursive = True
-            self.max_frame = max(self.max_frame, len(saved))
             self.save_groups += 1
             self.emit(mc.Save(saved, self.save_groups, self.trap_stub(TRAP_STACK, line),
                               line=line))
@@ -721,18 +717,14 @@ class _Lowerer:
                 local.add(fn.temp(i))
             if fn.symbol is not None:
                 data.append(mc.DataCell(fn.ra))
-        if stack is not None:
-            words = stack
-        elif self.recursive:
-            words = max(DEFAULT_STACK_WORDS, MIN_FRAMES * self.max_frame)
-        else:
-            words = 0
+        words, frames = (stack, 0) if stack is not None else (0, DEFAULT_STACK_FRAMES)
         inputs = tuple((s.name, self.cells[s.uid]) for s in self.checked.inputs)
         outputs = tuple((s.name, self.cells[s.uid]) for s in self.checked.outputs)
         return mc.MacroProgram(
             code=tuple(code),
             data=tuple(data),
             stack_words=words,
+            stack_frames=frames,
             inputs=inputs,
             outputs=outputs,
             symbols=tuple(self.symbol_names),

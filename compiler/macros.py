@@ -457,7 +457,8 @@ class MacroProgram:
 
     code: tuple[Macro, ...]
     data: tuple[DataCell | DataBlock, ...]
-    stack_words: int = 0
+    stack_words: int = 0  # words of stack after the image
+    stack_frames: int = 0  # if > 0: room for this many of the largest SAVE, at least
     inputs: tuple[tuple[str, str], ...] = ()  # input name -> cell label
     outputs: tuple[tuple[str, str], ...] = ()  # output name -> cell label
     symbols: tuple[tuple[str, str], ...] = ()  # user-visible name -> cell label
@@ -833,6 +834,16 @@ def _pool_labels(code: Sequence[Macro], pieces: Iterable[Piece]) -> list[str]:
     return list(found)
 
 
+def stack_size(program: MacroProgram) -> int:
+    """The stack words of a program: `stack_words`, or with `stack_frames` room for that
+    many nested saves of the largest `SAVE` (sized after the CFG clean-ups pruned them)."""
+    words = program.stack_words
+    if program.stack_frames:
+        largest = max((len(m.cells) for m in program.code if isinstance(m, Save)), default=0)
+        words = max(words, program.stack_frames * largest)
+    return words
+
+
 def assemble(program: MacroProgram, word_bits: int) -> Assembled:
     """Expand every macro, lay out code, scratch cells, pool and data, resolve labels.
 
@@ -894,7 +905,7 @@ def assemble(program: MacroProgram, word_bits: int) -> Assembled:
         flat.extend(values)
         address += len(values)
     labels[STACK_BASE] = address
-    labels[STACK_END] = address + program.stack_words
+    labels[STACK_END] = address + stack_size(program)
 
     def resolve(ref: Ref, next_address: int) -> int:
         if ref.label is None:

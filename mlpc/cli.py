@@ -74,8 +74,8 @@ def _add_machine_options(p: argparse.ArgumentParser) -> None:
 
 def _add_stack_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stack", type=_non_negative, metavar="N",
-                   help="stack words for .tl programs with recursion (default: 2048, or "
-                   "256 frames of the largest recursive function if more)")
+                   help="stack words for .tl programs with recursion (default: room for "
+                   "256 nested calls of the largest recursive frame)")
 
 
 def build_parser() -> argparse.ArgumentParser:

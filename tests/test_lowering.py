@@ -20,7 +20,7 @@ from tl_cases import CASES, INT_MAX, INT_MIN, TlCase
 from mlpc.compiler.checker import check_program
 from mlpc.compiler.driver import CompileOptions
 from mlpc.compiler.image import SubleqImage
-from mlpc.compiler.lowering import DEFAULT_STACK_WORDS, lower_program
+from mlpc.compiler.lowering import DEFAULT_STACK_FRAMES, lower_program
 from mlpc.compiler.parser import parse_program
 from mlpc.runtime import reference
 from mlpc.runtime.machine import (
@@ -337,7 +337,8 @@ s = sum(N);
 def test_recursion_depth_200_with_the_default_stack() -> None:
     run = run_tl(RECURSIVE_SUM.replace("N", "200"))
     assert observable(run.report) == ((("s", 20100),), (), "halted", "")
-    assert run.image.min_memory - len(run.image.words) == DEFAULT_STACK_WORDS
+    # the default stack: room for 256 saves of (n, return address)
+    assert run.image.min_memory - len(run.image.words) == DEFAULT_STACK_FRAMES * 2 == 512
 
 
 def test_unbounded_recursion_traps_with_stack_overflow_and_memory_intact() -> None:
@@ -468,3 +469,12 @@ def test_multiplication_by_small_constants_is_inlined() -> None:
             assert run.report.steps <= 45  # 4096: a MOV and 12 doublings
     routine = compile_tl("input a;\noutput c;\nc = a * 12345;\n")
     assert "CALL $mul" in routine.listing
+
+
+def test_recursion_that_never_returns_still_overflows() -> None:
+    """Nothing is live after the call, but the return address is still pushed: the
+    recursion traps like the source interpreter's instead of running forever."""
+    source = "func f(n) {\n  f(n + 1);\n  halt;\n}\nf(0);\n"
+    run = run_tl(source)
+    assert (run.report.status, run.report.detail) == ("trap", "stack overflow at line 2")
+    assert observable(run.report) == observable(run_source_text(source))
