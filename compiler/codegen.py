@@ -47,13 +47,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlpc.compiler.export_onnx import ModelInterface
 from mlpc.compiler.image import SubleqImage
 from mlpc.compiler.network import Expr, Network, Space, assemble, linear_space, relu_space, total
 from mlpc.runtime.machine import Fault, MachineConfig, MachineState, Status
+
+if TYPE_CHECKING:
+    from mlpc.compiler.export_onnx import ModelInterface
 
 MAX_BUDGET = (1 << 62) - 1
 MAX_NETWORK_MEMORY = 1 << 18
@@ -545,6 +548,8 @@ def state_of(layout: StateLayout, x: np.ndarray, tape_out: Sequence[int], max_st
 
 def model_interface(step: StepNetwork, image: SubleqImage) -> ModelInterface:
     """Describe the state vector to the (SUBLEQ-agnostic) ONNX exporter."""
+    from mlpc.compiler.export_onnx import ModelInterface
+
     layout = step.layout
     cfg = layout.config
     trap = image.trap

@@ -13,16 +13,18 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
-
-import onnx
+from typing import TYPE_CHECKING, Any
 
 from mlpc.compiler.assembler import load_image, read_text
 from mlpc.compiler.codegen import SCALARS
-from mlpc.compiler.export_onnx import ExportOptions, build_model
 from mlpc.compiler.image import SubleqImage
 from mlpc.errors import MlpcError
 from mlpc.runtime.machine import MachineConfig
+
+if TYPE_CHECKING:
+    import onnx
+
+    from mlpc.compiler.export_onnx import ExportOptions
 
 SOURCE_SUFFIX = ".tl"
 
@@ -123,10 +125,12 @@ def compile_model(
     image: SubleqImage, config: MachineConfig, options: ExportOptions | None = None
 ) -> onnx.ModelProto:
     """SUBLEQ image -> step network (codegen) -> ONNX model (exporter), with metadata."""
-    options = options or ExportOptions()
     from mlpc import __version__
     from mlpc.compiler.assembler import disassemble
     from mlpc.compiler.codegen import build_step_network, model_interface
+    from mlpc.compiler.export_onnx import ExportOptions, build_model
+
+    options = options or ExportOptions()
 
     for name, _ in (*image.inputs, *image.outputs):
         if name in RESERVED_OUTPUTS:

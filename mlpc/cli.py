@@ -13,16 +13,9 @@ from collections.abc import Sequence
 
 from mlpc import __version__
 from mlpc.compiler.assembler import disassemble
-from mlpc.compiler.driver import (
-    CompileOptions,
-    compile_model,
-    load_program,
-    machine_config,
-)
-from mlpc.compiler.export_onnx import ExportOptions
+from mlpc.compiler.driver import CompileOptions, load_program, machine_config
 from mlpc.errors import EXIT_PROGRAM_ERROR, MlpcError, UsageError
-from mlpc.runtime import onnx_engine  # registers the onnx and numpy engines
-from mlpc.runtime.engines import ENGINES, RunRequest
+from mlpc.runtime.engines import ENGINE_NAMES, RunRequest, get_engine
 from mlpc.runtime.machine import (
     DEFAULT_MAX_STEPS,
     DEFAULT_TAPE_IN,
@@ -87,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a program", description="Run a program.")
     run.add_argument("program", nargs="+", metavar="PROG",
                      help="program files (.sq/.dec/.asm; several are concatenated)")
-    run.add_argument("--engine", choices=tuple(ENGINES), default=_default_engine(),
+    run.add_argument("--engine", choices=ENGINE_NAMES, default="onnx",
                      help="executor (default: %(default)s)")
     run.add_argument("--input", action="append", default=[], metavar="NAME=VALUE",
                      help="set a named program input")
@@ -111,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="where to write the model")
     comp.add_argument("--max-steps", type=_non_negative, default=DEFAULT_MAX_STEPS, metavar="N",
                       help="the model's default step budget (default %(default)s)")
-    comp.add_argument("--unroll", type=_positive, default=ExportOptions.unroll, metavar="K",
+    comp.add_argument("--unroll", type=_positive, default=DEFAULT_UNROLL, metavar="K",
                       help="SUBLEQ steps per Loop iteration (default %(default)s)")
     comp.add_argument("--weights", choices=("sparse", "dense"), default="sparse",
                       help="layer encoding: sparse gathers, or dense MatMul for small memories "
@@ -130,10 +123,6 @@ def build_parser() -> argparse.ArgumentParser:
     asm.add_argument("program", nargs="+", metavar="PROG")
     _add_stack_option(asm)
     return parser
-
-
-def _default_engine() -> str:
-    return "onnx" if "onnx" in ENGINES else "reference"
 
 
 def parse_tape(text: str) -> tuple[int, ...]:
@@ -188,7 +177,7 @@ def check_inputs(declared: Sequence[str], given: tuple[tuple[str, int], ...],
 def cmd_run(args: argparse.Namespace) -> int:
     tape = _read_stdin_tape() if args.stdin else parse_tape(args.tape or "")
     inputs = parse_inputs(args.input)
-    if onnx_engine.is_model_path(args.program):
+    if len(args.program) == 1 and args.program[0].endswith(".onnx"):
         return _run_model_file(args, tape, inputs)
     options = CompileOptions(word_bits=args.word_bits, stack=args.stack)
     program = load_program(args.program, options)
@@ -201,7 +190,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     check_inputs(program.input_names, inputs, config)
     request = RunRequest(program, config, tape, inputs, args.max_steps,
                          show_progress=not args.quiet)
-    report = ENGINES[args.engine](request)
+    report = get_engine(args.engine)(request)
     print_report(report, args.json, args.words)
     return report.exit_status
 
@@ -210,7 +199,9 @@ def _run_model_file(args: argparse.Namespace, tape: tuple[int, ...],
                     inputs: tuple[tuple[str, int], ...]) -> int:
     if args.engine != "onnx":
         raise UsageError(f"a compiled model runs on the onnx engine, not {args.engine!r}")
-    model = onnx_engine.OnnxModel(args.program[0])
+    from mlpc.runtime.onnx_engine import OnnxModel
+
+    model = OnnxModel(args.program[0])
     given = dict(inputs)
     check_inputs(model.inputs, inputs, MachineConfig(memory=3, word_bits=model.word_bits))
     run = model.run({k: [v] for k, v in given.items()}, (tape,), args.max_steps,
@@ -221,6 +212,9 @@ def _run_model_file(args: argparse.Namespace, tape: tuple[int, ...],
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
+    from mlpc.compiler.driver import compile_model
+    from mlpc.compiler.export_onnx import ExportOptions
+
     program = load_program(args.program, CompileOptions(word_bits=args.word_bits,
                                                         stack=args.stack))
     image = program.image
@@ -266,7 +260,12 @@ def print_report(report: RunReport, as_json: bool, words: bool) -> None:
     sys.stdout.flush()
     if report.status != "halted":
         detail = f": {report.detail}" if report.detail else ""
-        print(f"mlpc: {report.status}{detail} (after {report.steps} steps)", file=sys.stderr)
+        steps = "" if report.status == "step-limit" else f" (after {report.steps} steps)"
+        text = report.text()
+        # on a terminal, do not let the message run on from unfinished output text
+        newline = "\n" if (not words and text and not text.endswith("\n")
+                           and sys.stdout.isatty()) else ""
+        print(f"{newline}mlpc: {report.status}{detail}{steps}", file=sys.stderr)
 
 
 def cmd_asm(args: argparse.Namespace) -> int:
@@ -277,6 +276,7 @@ def cmd_asm(args: argparse.Namespace) -> int:
 
 COMMANDS = {"run": cmd_run, "asm": cmd_asm, "compile": cmd_compile, "inspect": cmd_inspect}
 DENSE_LIMIT = 512
+DEFAULT_UNROLL = 8  # compiler.export_onnx.ExportOptions.unroll, without importing onnx
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,11 +1,12 @@
-"""The engines behind `mlpc run --engine`: each runs a compiled image and returns a report.
+"""The engines behind `mlpc run --engine`: each runs a program and returns a report.
 
-Engines register themselves in `ENGINES`; the CLI offers exactly the registered names.
+`ENGINE_NAMES` is what the CLI offers; `get_engine` imports the network engines (and with
+them onnx and onnxruntime) only when one is asked for, so the other commands start fast.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mlpc.compiler.driver import LoadedProgram
@@ -68,8 +69,18 @@ def run_source_engine(request: RunRequest) -> RunReport:
     )
 
 
-ENGINES: dict[str, Engine] = {"reference": run_reference, "source": run_source_engine}
+ENGINE_NAMES = ("onnx", "numpy", "reference", "source")
 
 
-def engine_names() -> Sequence[str]:
-    return tuple(ENGINES)
+def get_engine(name: str) -> Engine:
+    if name == "reference":
+        return run_reference
+    if name == "source":
+        return run_source_engine
+    from mlpc.runtime import onnx_engine
+
+    if name == "onnx":
+        return onnx_engine.run_onnx
+    if name == "numpy":
+        return onnx_engine.run_numpy
+    raise MlpcError(f"unknown engine {name!r}")

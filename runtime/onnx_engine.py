@@ -21,8 +21,8 @@ from mlpc.compiler.codegen import build_step_network, encode_state
 from mlpc.compiler.driver import compile_model
 from mlpc.compiler.export_onnx import ExportOptions
 from mlpc.errors import MlpcError
-from mlpc.runtime.engines import ENGINES, RunRequest, prepared_image
-from mlpc.runtime.machine import Fault, RunResult, Status
+from mlpc.runtime.engines import RunRequest, prepared_image
+from mlpc.runtime.machine import Fault, RunResult
 from mlpc.runtime.numpy_exec import NumpyExecutor
 from mlpc.runtime.progress import Progress
 from mlpc.runtime.report import TRAP_KINDS, RunReport, report_from_machine
@@ -228,8 +228,3 @@ def run_numpy(request: RunRequest) -> RunReport:
 def is_model_path(paths: Sequence[str]) -> bool:
     return len(paths) == 1 and paths[0].endswith(".onnx")
 
-
-ENGINES["numpy"] = run_numpy
-ENGINES["onnx"] = run_onnx
-
-__all__ = ["OnnxModel", "BatchRun", "run_onnx", "run_numpy", "Status"]

@@ -128,7 +128,7 @@ def test_step_limit(tmp_path: Path) -> None:
     # output, while, then (test, block, n += 1) twice: 8 steps; the 3rd test is the 9th
     assert result.stdout == "n = 2\n"
     assert result.stderr == (
-        "mlpc: step-limit: stopped after 9 steps (max_steps) (after 9 steps)\n"
+        "mlpc: step-limit: stopped after 9 steps (max_steps)\n"
     )
 
 
