@@ -143,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         "programs": len(rows),
         "image_words_before": sum(r.before.image_words for r in rows),
         "image_words_after": sum(r.after.image_words for r in rows),
+        "min_memory_before": sum(r.before.min_memory for r in rows),
+        "min_memory_after": sum(r.after.min_memory for r in rows),
         "code_words_before": sum(r.before.code_words for r in rows),
         "code_words_after": sum(r.after.code_words for r in rows),
         "macros_before": sum(r.before.macros for r in rows),
@@ -155,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"total: {totals['programs']} programs; image words "
           f"{totals['image_words_before']} -> "
           f"{totals['image_words_after']}; code words {totals['code_words_before']} -> "
-          f"{totals['code_words_after']}; steps (runs that halt) {totals['steps_before']} -> "
+          f"{totals['code_words_after']}; memory needed {totals['min_memory_before']} -> "
+          f"{totals['min_memory_after']}; steps (runs that halt) {totals['steps_before']} -> "
           f"{totals['steps_after']}; macros rewritten or removed {totals['removed']}")
     print(f"({time.perf_counter() - start:.1f} s)")
     out = Path(args.out)

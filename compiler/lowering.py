@@ -446,8 +446,23 @@ class _Lowerer:
         recursive = self.scc[self.fn.name] == self.scc[callee.name]
         in_use = self.fn.temps_in_use
         if not recursive and not any(_has_call(a) for a in e.args):
-            args = [self.value(a, p) for a, p in zip(e.args, params, strict=True)]
+            for a, p in zip(e.args, params, strict=True):
+                self.value(a, p)
             self.emit(mc.Call(f"{callee.name}()", f"{callee.name}.$ra", line=line))
+            return
+        if recursive and self._direct_arguments(e.args, params):
+            # save first, then compute each argument straight into its parameter: no
+            # argument can trap or call (so the order against the stack check is not
+            # observable) or read a parameter already overwritten
+            saved = (*self.frame_cells(), *(self.fn.temp(i) for i in range(in_use)))
+            self.save_groups += 1
+            self.emit(mc.Save(saved, self.save_groups, self.trap_stub(TRAP_STACK, line),
+                              line=line))
+            for a, p in zip(e.args, params, strict=True):
+                self.value(a, p)
+            self.emit(mc.Call(f"{callee.name}()", f"{callee.name}.$ra", line=line),
+                      mc.Restore(saved, self.save_groups, line=line))
+            self.fn.temps_in_use = in_use
             return
         args = []
         for a in e.args:
@@ -471,6 +486,21 @@ class _Lowerer:
         if recursive:
             self.emit(mc.Restore(saved, self.save_groups, line=line))
         self.fn.temps_in_use = in_use  # the argument temporaries are consumed
+
+    def _direct_arguments(self, args: tuple[ast.Expr, ...], params: list[str]) -> bool:
+        return all(self._cannot_trap_or_call(a) for a in args) and not any(
+            self._mentions(later, params[i])
+            for i in range(len(args)) for later in args[i + 1:])
+
+    def _cannot_trap_or_call(self, e: ast.Expr) -> bool:
+        if isinstance(e, ast.Call):
+            return False
+        if isinstance(e, ast.Index):
+            k = self.constant(e.index)
+            return k is not None and 0 <= k < self._array(e)[0].size
+        if isinstance(e, ast.Binary) and e.op in ("/", "%") and not self.constant(e.right):
+            return False
+        return all(self._cannot_trap_or_call(c) for c in _children(e))  # type: ignore[arg-type]
 
     def frame_cells(self) -> list[str]:
         sym = self.fn.symbol
