@@ -36,7 +36,8 @@ class ModelInterface:
     offset: int  # H = 2^(W-1)
     image: tuple[int, ...]  # the program's words (rest of memory zero)
     tape_capacity: int
-    tape_start: int  # first tape slot (tape words + offset, padded with -1 + offset)
+    tape_start: int  # first tape slot (tape words + offset, padded with -1 + offset); the
+    # state is [memory, the 8 scalars of `slot` in order, tape]
     slot: tuple[tuple[str, int], ...]  # scalar slot name -> index: pc1 fault budget ip ol
     # live oflag oval
     inputs: tuple[tuple[str, int], ...]  # program input name -> memory address
@@ -342,6 +343,7 @@ def build_model(
                                        "b0")], "scalars_fb")
     shape8 = g.op("Concat", [batch, g.const("eight", np.array([8]))], "scal_shape", axis=0)
     scal_b = g.op("Expand", [scal_b, shape8], "initial_scalars")
+    assert iface.tape_start == iface.memory + len(order)
     x0 = g.op("Concat", [mem, scal_b, tape_slots], "encoded_state", axis=1)
     both = g.op("Concat", ["resume_state", x0], "resume_or_encoded", axis=0)
     x0 = g.op("Slice", [both, zero1, batch, zero1], "initial_state")
@@ -350,7 +352,7 @@ def build_model(
     # --- the loop -----------------------------------------------------------------------------
     body = _Graph("")
     v = "state_in"
-    flags, vals = [], []
+    events_per_step = []
     oflag, oval, live = iface.index("oflag"), iface.index("oval"), iface.index("live")
     ev_start = main.const("ev_start", np.array([oflag], dtype=np.int64))
     ev_end = main.const("ev_end", np.array([oval + 1], dtype=np.int64))
@@ -358,17 +360,17 @@ def build_model(
     for k in range(K):
         v = emitter.emit(body, v, k)
         ev = body.op("Slice", [v, ev_start, ev_end, axis1], f"s{k}/output_event")
-        flags.append(ev)
+        events_per_step.append(ev)
     live_s = main.const("live_start", np.array([live], dtype=np.int64))
     live_e = main.const("live_end", np.array([live + 1], dtype=np.int64))
     live_col = body.op("Slice", [v, live_s, live_e, axis1], "live")
     any_live = body.op("ReduceMax", [live_col], "any_live", keepdims=0)
     cond = body.op("Cast", [any_live], "cond", to=TensorProto.BOOL)
-    events = body.op("Concat", flags, "events", axis=1) if K > 1 else flags[0]
+    events = (body.op("Concat", events_per_step, "events", axis=1) if K > 1
+              else events_per_step[0])
     body.nodes.append(helper.make_node("Identity", [v], ["state_out"], name="state_out"))
     body.nodes.append(helper.make_node("Identity", [cond], ["cond_out"], name="cond_out"))
     body.nodes.append(helper.make_node("Identity", [events], ["events_out"], name="events_out"))
-    del vals
     body_graph = helper.make_graph(
         body.nodes,
         "subleq_step",
@@ -394,7 +396,7 @@ def build_model(
                                     doc_string="iterate the step until no batch item runs"))
 
     # --- decode -------------------------------------------------------------------------------
-    outputs = _decode(g, iface, K)
+    outputs = _decode(g, iface)
     graph = helper.make_graph(
         g.nodes,
         "mlpc",
@@ -412,7 +414,7 @@ def build_model(
     return model
 
 
-def _decode(g: _Graph, iface: ModelInterface, K: int) -> list[onnx.ValueInfoProto]:
+def _decode(g: _Graph, iface: ModelInterface) -> list[onnx.ValueInfoProto]:
     H = iface.offset
     one = g.const("d_one", np.array([1], dtype=np.int64))
     zero = g.const("d_zero", np.array([0], dtype=np.int64))
@@ -488,5 +490,4 @@ def _decode(g: _Graph, iface: ModelInterface, K: int) -> list[onnx.ValueInfoProt
                                                                      np.array(addr))],
                                         [name], name=f"output {name}", axis=1))
         outs.append(_i64(name, ["batch"]))
-    del K
     return outs
