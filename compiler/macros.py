@@ -29,7 +29,7 @@ from mlpc.errors import MlpcError
 Z = "$Z"  # always 0 between macros
 T = "$T"  # macro-internal scratch, clobbered by conditional jumps and copies
 T2 = "$T2"  # a second scratch cell (comparisons)
-SP = "$sp"  # stack pointer: address of the next free stack word
+SP = "$sp"  # minus the stack pointer (the address of the next free stack word)
 TRAP_CODE = "$trap_code"
 TRAP_LINE = "$trap_line"
 STACK_BASE = "$stack_base"  # first word after the image: where the stack starts
@@ -277,7 +277,8 @@ class Index(Macro):
 
 @dataclass(frozen=True)
 class Call(Macro):
-    """ra = address of the next macro; goto target. The callee returns with `Ret(ra)`."""
+    """ra = minus the address of the next macro; goto target. The callee returns with
+    `Ret(ra)`."""
 
     target: str
     ra: str
@@ -288,7 +289,7 @@ class Call(Macro):
 
 @dataclass(frozen=True)
 class Ret(Macro):
-    """goto M[ra] (an indirect jump through a patched word)."""
+    """goto -M[ra] (an indirect jump through a patched word)."""
 
     ra: str
 
@@ -722,41 +723,35 @@ class _Expander:
         self.op(const(-m.size), m.nptr, m.fail)  # size - i <= 0: i >= size or INT_MIN
         self.op(addr(m.base, m.size), m.nptr)  # -(base + i)
 
-    def _ijmp(self, cell: str) -> None:
-        site = self.fresh("ij")
-        target = Ref(site, 2)
-        self.op(target, target)
-        self.op(cell, Z)
-        self.op(Z, target)
-        self.op(Z, Z)
-        self.label(site)
-        self.op(Z, Z, 0)  # c patched
-
     def _call(self, m: Call) -> None:
+        # the return-address cell holds minus the address: RET patches it in two steps
         back = self.fresh("ret")
         self.op(m.ra, m.ra)
-        self.op("-" + addr(back), m.ra)
+        self.op(addr(back), m.ra)
         self.op(Z, Z, m.target)
         self.label(back)
 
     def _ret(self, m: Ret) -> None:
-        self._ijmp(m.ra)
+        site = self.fresh("rt")
+        target = Ref(site, 2)
+        self.op(target, target)
+        self.op(m.ra, target)
+        self.label(site)
+        self.op(Z, Z, 0)  # c patched with the return address
 
     def _push(self, m: Push) -> None:
-        self._store(Store(SP, m.src))
-        self.op(const(-1), SP)
+        self._store(Store(SP, m.src, negated=True))
+        self.op(const(1), SP)  # -sp - 1
 
     def _pop(self, m: Pop) -> None:
-        self.op(const(1), SP)
-        self._load(Load(m.dst, SP))
+        self.op(const(-1), SP)  # -sp + 1
+        self._load(Load(m.dst, SP, negated=True))
 
     def _stackcheck(self, m: StackCheck) -> None:
-        # overflow iff SP + words > STACK_END, i.e. T = SP - (STACK_END - words) > 0
+        # overflow iff sp + words > STACK_END, i.e. T = sp - (STACK_END - words) > 0
         ok = self.fresh("ok")
         self.op(T, T)
-        self.op(SP, Z)
-        self.op(Z, T)
-        self.op(Z, Z)
+        self.op(SP, T)  # T = sp
         self.op(addr(STACK_END, -m.words), T, ok)
         self.op(Z, Z, m.overflow)
         self.label(ok)
@@ -873,7 +868,7 @@ def assemble(program: MacroProgram, word_bits: int) -> Assembled:
         (Z, (0,)),
         (T, (0,)),
         (T2, (0,)),
-        (SP, (Ref(STACK_BASE),)),
+        (SP, (Ref(STACK_BASE, 0, -1),)),
         (TRAP_CODE, (0,)),
         (TRAP_LINE, (0,)),
     ]

@@ -172,7 +172,9 @@ def test_call_ret_push_pop_and_word_operands() -> None:
     data = (mc.DataCell("y"), mc.DataCell("ra"), mc.DataBlock("arr", (3, 4)))
     state, labels = run(code, data, stack=4)
     assert state.tape_out == [6, 5, 8, 4, 8]
-    assert state.memory[labels[mc.SP]] == labels[mc.STACK_BASE]
+    # PUSH 11 steps, POP 7, OUT 1, CALL 3, RET 3, HALT 1
+    assert state.steps == 2 * 11 + 2 * (7 + 1) + 2 * (3 + 1 + 3) + 1 + 1
+    assert state.memory[labels[mc.SP]] == -labels[mc.STACK_BASE]  # minus the pointer
 
 
 def test_stack_check_boundary_and_trap_cells() -> None:
@@ -203,7 +205,7 @@ def test_layout_code_then_data_then_stack() -> None:
     assert assembled.words[labels["x"]] == 3
     assert assembled.stack_base == len(assembled.words)
     assert assembled.stack_end == len(assembled.words) + 10
-    assert assembled.words[labels[mc.SP]] == assembled.stack_base
+    assert assembled.words[labels[mc.SP]] == -assembled.stack_base
 
 
 def test_assembler_errors() -> None:
