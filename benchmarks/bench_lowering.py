@@ -4,9 +4,9 @@
     python benchmarks/bench_lowering.py [--out benchmarks/results/lowering.json]
 
 Each program is compiled twice (CFG clean-ups off and on) and run on the reference
-interpreter with its inputs; both runs must report the same outputs, tape, status and trap.
-Examples take their inputs from a `// inputs: a=48, b=18` comment (default: every input 10)
-and their tape from `// tape: 1, 2, 3`.
+interpreter with its inputs; both runs must report the same outputs, tape, status and trap,
+and those must be the expected ones. Examples run their `default` run of
+`examples/expected.py` (inputs, tape and expected results).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ class Program:
     word_bits: int = 32
     tape_out: int | None = None
     max_steps: int | None = None
+    expected: tuple[object, ...] | None = None  # outputs, tape, status (None: unchecked)
 
 
 @dataclass(frozen=True)
@@ -66,28 +67,25 @@ def programs() -> list[Program]:
     from tl_cases import CASES
 
     out = [Program(f"case:{c.name}", c.source, c.inputs, c.tape, c.word_bits, c.tape_out,
-                   c.max_steps) for c in CASES]
+                   c.max_steps,
+                   (c.outputs, c.expected_tape, c.status) if c.status != "step-limit" else None)
+           for c in CASES]
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        from expected import BY_NAME as EXAMPLES
+    except ImportError:
+        EXAMPLES = {}
     for path in sorted((ROOT / "examples").glob("*.tl")):
         text = path.read_text(encoding="utf-8")
-        out.append(Program(f"example:{path.stem}", text, _example_inputs(text),
-                           _example_tape(text)))
+        run = EXAMPLES[path.stem].default if path.stem in EXAMPLES else None
+        if run is None:
+            names = [n.strip() for decl in re.findall(r"^\s*input\s+([^;]*);", text, re.M)
+                     for n in decl.split(",")]
+            out.append(Program(f"example:{path.stem}", text, tuple((n, 10) for n in names), ()))
+            continue
+        out.append(Program(f"example:{path.stem}", text, run.inputs, run.tape_words,
+                           expected=(run.outputs, run.out_words, run.status)))
     return out
-
-
-def _example_inputs(text: str) -> tuple[tuple[str, int], ...]:
-    given = re.search(r"//\s*inputs?:\s*(.*)", text)
-    values = dict((k.strip(), int(v, 0)) for k, v in re.findall(r"(\w+)\s*=\s*(-?\w+)",
-                                                                given.group(1))) if given else {}
-    names = [n for decl in re.findall(r"^\s*input\s+([^;]*);", text, re.M)
-             for n in re.split(r"\s*,\s*", decl.strip())]
-    return tuple((n, values.get(n, 10)) for n in names)
-
-
-def _example_tape(text: str) -> tuple[int, ...]:
-    given = re.search(r"//\s*tape:\s*(.*)", text)
-    if not given:
-        return ()
-    return tuple(int(x, 0) for x in re.findall(r"-?\w+", given.group(1)))
 
 
 def _run(program: Program, image_words: tuple[int, ...], image: object) -> RunReport:
@@ -119,6 +117,8 @@ def measure(program: Program) -> Row:
     a, b = reports
     if (a.outputs, a.tape, a.status, a.detail) != (b.outputs, b.tape, b.status, b.detail):
         raise SystemExit(f"{program.name}: the CFG clean-ups changed the result: {a} vs {b}")
+    if program.expected is not None and (b.outputs, b.tape, b.status) != program.expected:
+        raise SystemExit(f"{program.name}: unexpected result {b}, expected {program.expected}")
     stats = asdict(result.stats)
     stats.pop("rounds")
     return Row(program.name, program.word_bits, rows[0], rows[1], stats)
