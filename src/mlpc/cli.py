@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from mlpc import __version__
 from mlpc.compiler.assembler import disassemble
-from mlpc.compiler.driver import CompileOptions, load_program, machine_config
+from mlpc.compiler.driver import CompileOptions, LoadedProgram, load_program, machine_config
 from mlpc.errors import EXIT_PROGRAM_ERROR, MlpcError, UsageError
 from mlpc.runtime.engines import ENGINE_NAMES, RunRequest, get_engine
 from mlpc.runtime.machine import (
@@ -122,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Print the SUBLEQ listing of a program.")
     asm.add_argument("program", nargs="+", metavar="PROG")
     _add_stack_option(asm)
+    _add_inspection_commands(sub)
     return parser
 
 
@@ -242,6 +243,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from mlpc.runtime.inspect_model import describe, render
 
     info = describe(args.model)
+    if getattr(args, "plot", None):
+        from mlpc.runtime.plots import plot_model
+
+        count = plot_model(args.model, args.plot)
+        print(f"wrote {args.plot}: sparsity of {count} weight factors", file=sys.stderr)
     print(json.dumps(info, indent=2) if args.json else render(info))
     return 0
 
@@ -274,7 +280,176 @@ def cmd_asm(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- inspection: trace, verify, view (and the --plot options) ------------------------------
+
+TRACE_WINDOW = 1000
+VERIFY_DEFAULT_STEPS = 2000
+_TRACE_EPILOG = """\
+Each line: step number, pc, the instruction a b c, the source line and macro instruction the
+words came from (compiled .tl programs), and what the step did: changed cells by name
+(`a: 48 -> 30`, unnamed cells as M[addr]), `in V -> cell`, `out W`, `jump C`, `halt`. A line
+`; N: text` shows the source line whenever it changes; a last `;` line sums up the run.
+
+Steps before --from run at full speed without printing. --steps defaults to --to, or to
+1,000 steps after --from.
+
+exit status: 0 the trace was printed (whatever the program did), 1 errors in the program,
+its inputs or files (or --plot without matplotlib), 2 usage errors."""
+_VERIFY_EPILOG = """\
+The engines: reference (the SUBLEQ interpreter), numpy (the compiled layers), onnx
+(onnxruntime, one step per call), and for .tl programs source (the AST interpreter, compared
+on the final outputs, tape, status and detail against a full-speed reference run, since a
+source step is not a SUBLEQ step). After every step each machine-level engine's memory, pc,
+fault, step count and output tape are compared with the first engine's; the first
+divergence is reported with the step, the instruction executed and each differing cell by
+name. The network engines take about 1-3 ms per step: --steps bounds the lock-step part.
+
+exit status: 0 all engines agree, 1 a divergence (or errors in the program, its inputs or
+files), 2 usage errors."""
+
+
+def _add_program_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("program", nargs="+", metavar="PROG",
+                   help="program files (.tl, or .sq/.dec/.asm; several are concatenated)")
+    p.add_argument("--input", action="append", default=[], metavar="NAME=VALUE",
+                   help="set a named program input")
+    p.add_argument("--tape", metavar="1,2,3", help="input tape words, comma-separated")
+    _add_machine_options(p)
+    _add_stack_option(p)
+
+
+def _add_inspection_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    raw = argparse.RawDescriptionHelpFormatter
+    tr = sub.add_parser("trace", help="show a run step by step", formatter_class=raw,
+                        description="Run a program on the SUBLEQ reference interpreter and "
+                        "print every step.", epilog=_TRACE_EPILOG)
+    _add_program_run_options(tr)
+    tr.add_argument("--steps", type=_non_negative, metavar="N",
+                    help="stop after N steps in total")
+    tr.add_argument("--from", dest="first", type=_positive, default=1, metavar="A",
+                    help="first step to show (default 1)")
+    tr.add_argument("--to", dest="last", type=_positive, metavar="B",
+                    help="last step to show")
+    tr.add_argument("--json", action="store_true", help="print one JSON object")
+    tr.add_argument("--plot", metavar="OUT.png",
+                    help="plot memory cells over the shown steps (needs matplotlib)")
+    tr.add_argument("--cells", metavar="NAME,...",
+                    help="cells to plot, by name or address (default: the program's named "
+                    "variables that change, else the most-changed cells)")
+
+    ver = sub.add_parser("verify", help="run the engines in lock-step", formatter_class=raw,
+                         description="Run the executors side by side, step by step, and "
+                         "report the first divergence or that they agree.",
+                         epilog=_VERIFY_EPILOG)
+    _add_program_run_options(ver)
+    ver.add_argument("--steps", type=_non_negative, default=VERIFY_DEFAULT_STEPS, metavar="N",
+                     help="steps to compare in lock-step (default %(default)s)")
+    ver.add_argument("--engines", default=None, metavar="E1,E2,...",
+                     help="engines to compare, the first is the baseline (default "
+                     "reference,numpy,onnx, plus source for .tl programs)")
+    ver.add_argument("--max-steps", type=_non_negative, default=DEFAULT_MAX_STEPS, metavar="N",
+                     help="step budget of the full runs compared with the source engine "
+                     f"(default {DEFAULT_MAX_STEPS:,})")
+    ver.add_argument("--quiet", action="store_true", help="no progress display")
+
+    view = sub.add_parser("view", help="open a model in Netron",
+                          description="Serve a model to Netron (pip install 'mlpc[view]') and "
+                          "open it in a web browser; Ctrl-C stops the server.",
+                          epilog="exit status: 0 after Ctrl-C, 1 when the model cannot be "
+                          "read, Netron is not installed or the port is taken, 2 usage errors.")
+    view.add_argument("model", metavar="MODEL.onnx")
+    view.add_argument("--port", type=_positive, metavar="P",
+                      help="port to serve on (default: 8080 or a free one)")
+    view.add_argument("--no-browser", action="store_true",
+                      help="only serve; do not open a browser")
+
+    insp = sub.choices["inspect"]
+    insp.add_argument("--plot", metavar="OUT.png",
+                      help="draw the sparsity pattern of each weight factor (needs matplotlib)")
+
+
+def _machine_run(args: argparse.Namespace
+                 ) -> tuple[LoadedProgram, MachineConfig, tuple[int, ...],
+                            tuple[tuple[str, int], ...], list[int]]:
+    """The program, its machine, tape, named inputs and the memory image with the inputs
+    stored, as `run` would prepare them."""
+    from mlpc.runtime.engines import prepared_image
+
+    tape = parse_tape(args.tape or "")
+    inputs = parse_inputs(args.input)
+    program = load_program(args.program, CompileOptions(word_bits=args.word_bits,
+                                                        stack=args.stack))
+    config = machine_config(program.image, args.memory, args.word_bits, args.tape_in,
+                            args.tape_out)
+    check_inputs(program.input_names, inputs, config)
+    words = prepared_image(RunRequest(program, config, tape, inputs))
+    return program, config, tape, inputs, words
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from mlpc.runtime.trace import trace_run
+
+    if args.last is not None and args.last < args.first:
+        raise UsageError(f"--to {args.last} is before --from {args.first}")
+    if args.cells and not args.plot:
+        raise UsageError("--cells chooses what --plot draws: give --plot OUT.png too")
+    program, config, tape, _, words = _machine_run(args)
+    steps = args.steps
+    if steps is None:
+        steps = args.last if args.last is not None else args.first - 1 + TRACE_WINDOW
+    trace = trace_run(program.image, config, words, tape, steps, args.first, args.last)
+    print(trace.to_json() if args.json else trace.render())
+    if args.plot:
+        from mlpc.runtime.plots import plot_trace
+
+        wanted = [c.strip() for c in args.cells.split(",") if c.strip()] if args.cells else []
+        cells = plot_trace(trace, args.plot, wanted)
+        print(f"wrote {args.plot}: {len(cells)} memory cells over {len(trace.steps)} steps",
+              file=sys.stderr)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from mlpc.errors import EXIT_OK
+    from mlpc.runtime.verify import MACHINE_ENGINES, compare_with_source, lockstep
+
+    program, config, tape, inputs, words = _machine_run(args)
+    is_tl = program.checked is not None
+    if args.engines is None:
+        engines = [*MACHINE_ENGINES, *(["source"] if is_tl else [])]
+    else:
+        engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+        known = (*MACHINE_ENGINES, "source")
+        for e in engines:
+            if e not in known:
+                raise UsageError(f"--engines: unknown engine {e!r} (choose from "
+                                 f"{', '.join(known)})")
+        if len(set(engines)) != len(engines):
+            raise UsageError("--engines: an engine is named twice")
+    if "source" in engines and not is_tl:
+        raise UsageError("--engines: the source engine runs .tl programs only")
+    machine = [e for e in engines if e != "source"]
+    if len(machine) + ("source" in engines) < 2 or not machine:
+        raise UsageError("--engines: name at least two engines, one of them machine-level")
+    result = lockstep(program.image, config, words, dict(inputs), tape, machine, args.steps,
+                      show_progress=not args.quiet)
+    if "source" in engines and result.divergence is None:
+        request = RunRequest(program, config, tape, inputs, args.max_steps,
+                             show_progress=not args.quiet)
+        compare_with_source(result, get_engine("reference")(request),
+                            get_engine("source")(request))
+    print(result.render(args.steps))
+    return EXIT_OK if result.agree else EXIT_PROGRAM_ERROR
+
+
+def cmd_view(args: argparse.Namespace) -> int:
+    from mlpc.runtime.view import view
+
+    return view(args.model, args.port, browse=not args.no_browser)
+
+
 COMMANDS = {"run": cmd_run, "asm": cmd_asm, "compile": cmd_compile, "inspect": cmd_inspect}
+COMMANDS.update({"trace": cmd_trace, "verify": cmd_verify, "view": cmd_view})
 DENSE_LIMIT = 512
 DEFAULT_UNROLL = 8  # compiler.export_onnx.ExportOptions.unroll, without importing onnx
 
