@@ -309,8 +309,8 @@ class _Lowerer:
 
     def _arith(self, e: ast.Binary, dst: str | None) -> str:
         line = e.pos.line
-        if e.op == "*" and self.constant(e.left) is not None:
-            e = ast.Binary("*", e.right, e.left, e.pos)  # k * x == x * k (k has no effects)
+        if e.op in ("*", "&", "|", "^") and self.constant(e.left) is not None:
+            e = ast.Binary(e.op, e.right, e.left, e.pos)  # k op x == x op k (k: no effects)
         if (e.op in ("+", "-") and dst is not None and not _has_call(e.right)
                 and not self._mentions(e.right, dst)):
             # straight into the destination: the right operand cannot see or change it
@@ -354,6 +354,10 @@ class _Lowerer:
             cheap = self._mul_const(left, rk, dst, line)
             if cheap is not None:
                 return cheap
+        if op in ("&", "|", "^") and rk is not None:
+            cheap = self._bitwise_const(op, left, rk, dst, line)
+            if cheap is not None:
+                return cheap
         if op in ("/", "%") and rk is None:
             self.emit(mc.Jump("eq", right, self.trap_stub(TRAP_DIVISION, line), line=line))
         if op in ("/", "%") and rk == 0:
@@ -370,6 +374,37 @@ class _Lowerer:
             "^": ("xor", "r"),
         }[op]
         return self._routine(name, (left, right), result, dst, line)
+
+    def _bitwise_const(self, op: str, v: str, k: int, dst: str | None, line: int
+                       ) -> str | None:
+        """v op k without the bit-by-bit routine where k allows: identities (0, -1), the
+        top bit (x ^ INT_MIN and x & INT_MAX flip or clear it by an addition), and low
+        masks 2^j - 1 (the `low` routine). None when the routine is needed."""
+        int_min = -(1 << (self.w - 1))
+        if (op, k) in (("&", -1), ("|", 0), ("^", 0)):
+            return self._into(v, dst)
+        if (op, k) in (("&", 0), ("|", -1)):
+            return self._into(const(k), dst)
+        if op == "^" and k in (-1, int_min):
+            out = dst or self.temp()
+            if k == -1:  # ~v = -1 - v
+                if out == v:
+                    self.emit(mc.Neg(out, v, line=line), mc.Sub(out, const(1), line=line))
+                else:
+                    self.emit(mc.Mov(out, const(-1), line=line), mc.Sub(out, v, line=line))
+            else:
+                self.emit(mc.Mov(out, v, line=line), mc.Add(out, const(int_min), line=line))
+            return out
+        if op == "&" and k == -int_min - 1:  # clear the top bit: v < 0 -> v + INT_MIN
+            out = dst or self.temp()
+            done = self.label("pos")
+            self.emit(mc.Mov(out, v, line=line), mc.Jump("ge", out, done, line=line),
+                      mc.Add(out, const(int_min), line=line), mc.Label(done))
+            return out
+        if op == "&" and k > 0 and (k + 1) & k == 0:  # 2^j - 1
+            j = k.bit_length()
+            return self._routine("low", (v, const(self.w - j), const(j)), "r", dst, line)
+        return None
 
     def _mul_const(self, v: str, k: int, dst: str | None, line: int) -> str | None:
         """v * k by doublings and additions (Horner on the bits of |k|) when k is small or
@@ -397,7 +432,7 @@ class _Lowerer:
     def _routine(self, name: str, args: tuple[str, ...], result: str, dst: str | None,
                  line: int) -> str:
         self.routines.add(name)
-        for arg, value in zip(_routine_args(name), args, strict=True):
+        for arg, value in zip(runtime_lib.routine(name, self.w).args, args, strict=True):
             self.emit(mc.Mov(arg, value, line=line))
         self.emit(mc.Call(f"${name}", runtime_lib.cell(name, "ra"), line=line))
         return self._into(runtime_lib.cell(name, result), dst or self.temp())
@@ -767,12 +802,6 @@ class _Pointer:
     """An array element addressed at run time: `nptr` holds minus its address."""
 
     nptr: str
-
-
-def _routine_args(name: str) -> tuple[str, ...]:
-    return (runtime_lib.cell(name, "a"),) if name == "print" else (
-        runtime_lib.cell(name, "a"), runtime_lib.cell(name, "k" if name in ("shl", "sar")
-                                                       else "b"))
 
 
 def _children(node: object) -> Iterator[object]:

@@ -15,11 +15,14 @@ Routines and their contracts (all values are W-bit two's complement):
 - `shl`:    r = a << k, k read as an unsigned word (k >= W gives 0)
 - `sar`:    r = a >> k arithmetic, k unsigned (k >= W gives 0 or -1)
 - `and`, `or`, `xor`: r = a op b
+- `low`:    r = a & (2^k - 1), the low k bits, given k and s = W - k: s doublings move them
+            to the top, then they are read out one by one (cheaper than `and` with a mask)
 - `print`:  output the decimal text of a (with '-' for negatives, INT_MIN included)
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from mlpc.compiler.macros import (
@@ -41,7 +44,7 @@ from mlpc.compiler.macros import (
     const,
 )
 
-ROUTINE_NAMES = ("mul", "divmod", "shl", "sar", "and", "or", "xor", "print")
+ROUTINE_NAMES = ("mul", "divmod", "shl", "sar", "and", "or", "xor", "low", "print")
 
 
 @dataclass(frozen=True)
@@ -298,6 +301,31 @@ def _bitwise(name: str, w: int) -> Routine:
     return _build(name, ("a", "b"), ("r",), ("i",), body)
 
 
+def _low(w: int) -> Routine:
+    """The low k bits of a: shift them to the top (s = W - k doublings), then take them
+    into r from the top down."""
+    a, s, k, r = (cell("low", x) for x in "askr")
+    skip, take, lp, nob = ("$low." + x for x in ("skip", "take", "loop", "nob"))
+    body: list[Macro] = [
+        Jump("le", s, take),
+        Label(skip),
+        Add(a, a),
+        Sub(s, const(1)),
+        Jump("gt", s, skip),
+        Label(take),
+        Clear(r),
+        Label(lp),
+        Add(r, r),
+        Jump("ge", a, nob),
+        Sub(r, const(-1)),
+        Label(nob),
+        Add(a, a),
+        Sub(k, const(1)),
+        Jump("gt", k, lp),
+    ]
+    return _build("low", ("a", "s", "k"), ("r",), (), body)
+
+
 def powers_of_ten(w: int) -> tuple[int, ...]:
     """10^k for k from the largest that fits W bits down to 10 (the table `print` walks)."""
     limit = (1 << (w - 1)) - 1
@@ -381,6 +409,7 @@ def _print_start(pows: tuple[int, ...], a: str, p: str, k: str, table: str, lead
     return out
 
 
+@functools.cache
 def routine(name: str, word_bits: int) -> Routine:
     """The routine `name` (one of ROUTINE_NAMES) for W = word_bits."""
     if name == "mul":
@@ -393,6 +422,8 @@ def routine(name: str, word_bits: int) -> Routine:
         return _sar(word_bits)
     if name in _BIT_TABLES:
         return _bitwise(name, word_bits)
+    if name == "low":
+        return _low(word_bits)
     if name == "print":
         return _print(word_bits)
     raise KeyError(name)

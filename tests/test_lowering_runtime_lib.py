@@ -119,3 +119,12 @@ def test_worst_case_steps_follow_w(name: str) -> None:
                     if name != "divmod" or b != 0)
         assert worst == WORST[name][w], (name, w, worst)
         assert worst <= 30 * w  # a bounded cost per bit, whatever the values
+
+
+@pytest.mark.parametrize("w", [16, 32])
+def test_low_bits(w: int) -> None:
+    for a in values(w, 6):
+        for k in (1, 2, 8, w - 2):
+            out, steps = call("low", w, (a, w - k, k))
+            assert out == [a & ((1 << k) - 1)], (a, k)
+            assert steps <= 3 * (w - k) + 12 * k + 10
