@@ -22,7 +22,8 @@ DPI = 100
 TRACE_WIDTH, TRACE_ROW, TRACE_EXTRA = 1000, 160, 80
 MAX_TRACE_CELLS = 6
 PANEL_WIDTH, PANEL_HEIGHT, PANEL_COLUMNS = 420, 360, 3
-MAX_PIXELS = 400  # a factor larger than this along an axis is binned into blocks
+# a factor larger than its panel (in pixels) is binned into blocks, about one per pixel
+MAX_ROWS, MAX_COLS = 240, 300
 
 
 def _pyplot() -> Any:
@@ -123,9 +124,9 @@ def _save(fig: Any, path: str, plt: Any) -> None:
 def spy_image(rows: np.ndarray, cols: np.ndarray, n_out: int, n_in: int
               ) -> tuple[np.ndarray, int, int]:
     """The non-zero pattern as a boolean image, binned into blocks of (br, bc) entries when
-    the matrix is larger than MAX_PIXELS along an axis (a block is set when any entry is)."""
-    br = max(1, -(-n_out // MAX_PIXELS))
-    bc = max(1, -(-n_in // MAX_PIXELS))
+    the matrix is larger than MAX_ROWS x MAX_COLS (a block is set when any entry is)."""
+    br = max(1, -(-n_out // MAX_ROWS))
+    bc = max(1, -(-n_in // MAX_COLS))
     image = np.zeros((-(-n_out // br), -(-n_in // bc)), dtype=bool)
     image[rows // br, cols // bc] = True
     return image, br, bc

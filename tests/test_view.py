@@ -1,0 +1,229 @@
+"""`mlpc view`: Netron serves a compiled model, and a headless Chromium renders its graph.
+
+Netron's page asks for cookie consent before it opens a model, so the browser is driven over
+the Chrome DevTools Protocol on a pipe (`--remote-debugging-pipe`, stdlib only): set the
+`consent` cookie, open the page, wait for graph nodes in the DOM, take a screenshot.
+The browser test skips when netron or `/usr/bin/chromium` is absent.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlpc.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("MLPC_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--window-size=1280,900")
+TIMEOUT = 60.0
+
+
+def _have_netron() -> bool:
+    try:
+        import netron  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+needs_netron = pytest.mark.skipif(not _have_netron(),
+                                  reason="netron is not installed (pip install 'mlpc[view]')")
+needs_chromium = pytest.mark.skipif(
+    not (os.access(CHROMIUM, os.X_OK) or shutil.which(CHROMIUM)),
+    reason=f"{CHROMIUM} not found (Debian: apt-get install chromium)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen[bytes], deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"mlpc view exited with {proc.returncode}: "
+                                 f"{proc.stderr.read().decode() if proc.stderr else ''}")
+        try:
+            with socket.create_connection(("localhost", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing listens on port {port}")
+
+
+class DevTools:
+    """A minimal Chrome DevTools Protocol client over `--remote-debugging-pipe` (the browser
+    reads commands from fd 3 and writes replies to fd 4, NUL-terminated JSON)."""
+
+    def __init__(self, user_data: Path) -> None:
+        to_child_r, self._to_child = os.pipe()
+        self._from_child, from_child_w = os.pipe()
+
+        def wire() -> None:
+            os.dup2(to_child_r, 3)
+            os.dup2(from_child_w, 4)
+
+        self.proc = subprocess.Popen(
+            [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={user_data}",
+             "--remote-debugging-pipe", "about:blank"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            preexec_fn=wire, close_fds=False,  # pipes are non-inheritable (PEP 446)
+        )
+        os.close(to_child_r)
+        os.close(from_child_w)
+        self._next = 0
+        self._buffer = b""
+
+    def call(self, method: str, params: dict[str, Any] | None = None,
+             session: str | None = None, timeout: float = 30.0) -> dict[str, Any]:
+        self._next += 1
+        message: dict[str, Any] = {"id": self._next, "method": method, "params": params or {}}
+        if session:
+            message["sessionId"] = session
+        os.write(self._to_child, json.dumps(message).encode() + b"\0")
+        deadline = time.monotonic() + timeout
+        while True:
+            while b"\0" in self._buffer:
+                raw, self._buffer = self._buffer.split(b"\0", 1)
+                reply = json.loads(raw)
+                if reply.get("id") == self._next:
+                    if "error" in reply:
+                        raise AssertionError(f"{method}: {reply['error']}")
+                    return dict(reply.get("result", {}))
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._from_child], [], [], left)[0]:
+                raise AssertionError(f"{method}: no reply from chromium")
+            chunk = os.read(self._from_child, 1 << 20)
+            if not chunk:
+                raise AssertionError(f"{method}: chromium closed the pipe")
+            self._buffer += chunk
+
+    def close(self) -> None:
+        try:
+            self.call("Browser.close", timeout=5)
+        except (AssertionError, OSError):
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        os.close(self._to_child)
+        os.close(self._from_child)
+
+
+_PAGE_STATE = """JSON.stringify({
+  body: document.body ? document.body.className : '',
+  message: (document.getElementById('message-text') || {}).innerText || '',
+  nodes: Array.from(document.querySelectorAll('#canvas g.node')).length,
+  texts: Array.from(document.querySelectorAll('#canvas text')).map(t => t.textContent)
+})"""
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("view") / "tiny.onnx"
+    src = path.with_suffix(".tl")
+    src.write_text("input x;\noutput y;\ny = x + 1;\n")
+    assert main(["compile", str(src), "-o", str(path)]) == 0
+    return path
+
+
+@needs_netron
+@needs_chromium
+def test_netron_renders_the_graph_in_headless_chromium(tiny_model: Path, tmp_path: Path) -> None:
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlpc.cli", "view", str(tiny_model), "--port", str(port),
+         "--no-browser"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    browser: DevTools | None = None
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        _wait_for_port(port, server, deadline)
+        url = f"http://localhost:{port}/"
+        browser = DevTools(tmp_path / "profile")
+        browser.call("Storage.setCookies", {"cookies": [
+            {"name": "consent", "value": str(int(time.time() * 1000)), "url": url}]})
+        target = browser.call("Target.createTarget", {"url": url})["targetId"]
+        session = browser.call("Target.attachToTarget",
+                               {"targetId": target, "flatten": True})["sessionId"]
+        state: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            value = browser.call("Runtime.evaluate", {"expression": _PAGE_STATE,
+                                                      "returnByValue": True}, session)
+            state = json.loads(value["result"].get("value") or "{}")
+            if "update" in state.get("message", "").lower():
+                pytest.skip(f"this netron asks to be updated: {state['message']}")
+            if state.get("nodes", 0) > 0 and "spinner" not in state.get("body", ""):
+                break
+            time.sleep(0.25)
+        assert state.get("nodes", 0) > 0, f"no graph nodes rendered: {state}"
+        texts = set(state["texts"])
+        # the model's own names: its input, the Loop around the step body, its outputs
+        for name in ("x", "Loop", "subleq_step", "y", "output_tape", "status", "final_state"):
+            assert name in texts, f"{name!r} not among the rendered names {sorted(texts)}"
+        shot = browser.call("Page.captureScreenshot", {"format": "png"}, session)
+        png = base64.b64decode(shot["data"])
+        out = tmp_path / "netron.png"
+        out.write_bytes(png)
+        if os.environ.get("MLPC_KEEP_SCREENSHOT"):
+            shutil.copy(out, os.environ["MLPC_KEEP_SCREENSHOT"])
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        assert len(png) > 20_000  # a blank page compresses to a few kB
+    finally:
+        if browser is not None:
+            browser.close()
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        if server.stdout:
+            server.stdout.close()
+        if server.stderr:
+            server.stderr.close()
+
+
+def test_view_without_netron_is_one_line(monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str],
+                                         tiny_model: Path) -> None:
+    monkeypatch.setitem(sys.modules, "netron", None)  # `import netron` raises ImportError
+    assert main(["view", str(tiny_model), "--no-browser"]) == 1
+    err = capsys.readouterr().err
+    assert err == "error: mlpc view needs Netron: pip install 'mlpc[view]'\n"
+
+
+@needs_netron
+def test_view_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["view", str(tmp_path / "nope.onnx"), "--no-browser"]) == 1
+    assert capsys.readouterr().err == f"error: {tmp_path / 'nope.onnx'}: no such file\n"
+
+
+@needs_netron
+def test_view_port_in_use(capsys: pytest.CaptureFixture[str], tiny_model: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert main(["view", str(tiny_model), "--port", str(port), "--no-browser"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: Netron cannot listen on port {port}: ")
+    assert err.count("\n") == 1
