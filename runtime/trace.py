@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -232,13 +233,31 @@ class Trace:
             where = f" at pc {state.pc}" if state.status == Status.FAULT else ""
             text = f"; {report.status}{detail}{where} after {state.steps} steps"
         if state.tape_out:
-            text += f"; output {json.dumps(tape_text(state.tape_out))}"
+            text += f"; {output_summary(state.tape_out)}"
         for name, value in report.outputs:
             text += f"; {name} = {value}"
         return text
 
 
 MACRO_WIDTH = 28
+
+
+SUMMARY_CHARS = 60
+SUMMARY_WORDS = 16
+
+
+def output_summary(tape: Sequence[int]) -> str:
+    """The output tape in a few words: as quoted text when every word is a printable
+    character (or a newline or tab), else as integers; long tapes are cut short."""
+    n = len(tape)
+    count = f"{n} word{'s' if n != 1 else ''}"
+    if all(32 <= w < 127 or w in (9, 10) for w in tape):
+        text = json.dumps("".join(map(chr, tape[:SUMMARY_CHARS])))
+        more = " ..." if n > SUMMARY_CHARS else ""
+        return f"output {text}{more}"
+    words = " ".join(str(w) for w in tape[:SUMMARY_WORDS])
+    more = " ..." if n > SUMMARY_WORDS else ""
+    return f"output ({count}): {words}{more}"
 
 
 def _header(spans: bool, macros: bool) -> str:

@@ -199,7 +199,8 @@ class VerifyResult:
             assert self.final is not None
             state = {Status.HALTED: "halted", Status.FAULT: "fault"}.get(
                 self.final.status, f"still running, --steps {step_limit}")
-            lines.append(f"agree: {names} for {self.steps} steps ({state})")
+            plural = "" if self.steps == 1 else "s"
+            lines.append(f"agree: {names} for {self.steps} step{plural} ({state})")
         else:
             d = self.divergence
             lines.append(f"DIVERGENCE at step {d.step}: {d.engine} differs from {d.baseline}")
@@ -286,9 +287,10 @@ def lockstep(
                     span = source.span(pc) if pc >= 0 else None
                     where = ""
                     if span is not None:
-                        where = span.note + (f" ; line {span.line}: "
-                                             f"{source.source_line(span.line)}"
-                                             if span.line else "")
+                        parts = [source.macro(span)]
+                        if span.line:
+                            parts.append(f"line {span.line}: {source.source_line(span.line)}")
+                        where = " ; ".join(p for p in parts if p)
                     result.divergence = Divergence(
                         k, stepper.name, steppers[0].name, pc, instruction, where,
                         tuple(diffs), more)
