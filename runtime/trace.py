@@ -227,11 +227,11 @@ class Trace:
         assert self.report is not None and self.state is not None
         report, state = self.report, self.state
         if state.status == Status.RUNNING:
-            text = f"; still running after {state.steps} steps (pc {state.pc})"
+            text = f"; still running after {_steps(state.steps)} (pc {state.pc})"
         else:
             detail = f": {report.detail}" if report.detail else ""
             where = f" at pc {state.pc}" if state.status == Status.FAULT else ""
-            text = f"; {report.status}{detail}{where} after {state.steps} steps"
+            text = f"; {report.status}{detail}{where} after {_steps(state.steps)}"
         if state.tape_out:
             text += f"; {output_summary(state.tape_out)}"
         for name, value in report.outputs:
@@ -240,6 +240,10 @@ class Trace:
 
 
 MACRO_WIDTH = 28
+
+
+def _steps(n: int) -> str:
+    return f"{n} step{'' if n == 1 else 's'}"
 
 
 SUMMARY_CHARS = 60
