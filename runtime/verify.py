@@ -208,8 +208,8 @@ class VerifyResult:
             lines.append(f"  step {d.step} executed pc {d.pc}: {ins}"
                          + (f"   {d.where}" if d.where else ""))
             for diff in d.differences:
-                lines.append(f"  {diff.what} {diff.label}: {d.baseline} {diff.expected}, "
-                             f"{d.engine} {diff.actual}")
+                what = f"{diff.what} {diff.label}" if diff.label else diff.what
+                lines.append(f"  {what}: {d.baseline} {diff.expected}, {d.engine} {diff.actual}")
             if d.more_cells:
                 lines.append(f"  ... and {d.more_cells} more memory cells")
         if self.source_note:
@@ -335,7 +335,11 @@ def compare_with_source(result: VerifyResult, reference_report: RunReport,
         outs = "".join(f", {n} = {v}" for n, v in reference_report.outputs)
         result.source_note = (f"source: agrees with the full reference run "
                               f"({_status(reference_report)}, {reference_report.steps} SUBLEQ "
-                              f"steps, {len(reference_report.tape)} output words{outs})")
+                              f"steps, {_words(len(reference_report.tape))}{outs})")
+
+
+def _words(n: int) -> str:
+    return f"{n} output word{'' if n == 1 else 's'}"
 
 
 def _status(report: RunReport) -> str:
