@@ -258,45 +258,33 @@ def _sar(w: int) -> Routine:
     return _build("sar", ("a", "k"), ("r",), ("i",), body)
 
 
-_BIT_TABLES = {
-    "and": {(0, 0): 0, (0, 1): 0, (1, 0): 0, (1, 1): 1},
-    "or": {(0, 0): 0, (0, 1): 1, (1, 0): 1, (1, 1): 1},
-    "xor": {(0, 0): 0, (0, 1): 1, (1, 0): 1, (1, 1): 0},
-}
+_BITWISE = ("and", "or", "xor")
 
 
 def _bitwise(name: str, w: int) -> Routine:
-    """From the top bit down: r = 2r + (bit_a op bit_b); a and b shift left each round."""
+    """From the top bit down: r = 2r + (bit_a op bit_b); a and b shift left each round. The
+    bit tests form the smallest decision tree for the operator (`and` needs b's bit only
+    when a's is 1, `or` only when it is 0)."""
     a, b, r, i = (cell(name, x) for x in "abri")
-    table = _BIT_TABLES[name]
-    lab = {k: f"${name}.{k}" for k in ("loop", "a1", "b01", "b11", "next")}
-
-    def outcome(bits: tuple[int, int]) -> list[Macro]:
-        return [Sub(r, const(-1))] if table[bits] else []
-
+    lp, nxt, one, a1 = (f"${name}.{x}" for x in ("loop", "next", "one", "a1"))
+    set_bit = Sub(r, const(-1))
+    tree: list[Macro] = {
+        "and": [Jump("ge", a, nxt), Jump("ge", b, nxt), set_bit],
+        "or": [Jump("lt", a, one), Jump("ge", b, nxt), Label(one), set_bit],
+        "xor": [Jump("lt", a, a1), Jump("ge", b, nxt), set_bit, Jmp(nxt), Label(a1),
+                Jump("lt", b, nxt), set_bit],
+    }[name]
     body: list[Macro] = [
         Clear(r),
         Mov(i, const(w)),
-        Label(lab["loop"]),
+        Label(lp),
         Add(r, r),
-        Jump("lt", a, lab["a1"]),
-        Jump("lt", b, lab["b01"]),
-        *outcome((0, 0)),
-        Jmp(lab["next"]),
-        Label(lab["b01"]),
-        *outcome((0, 1)),
-        Jmp(lab["next"]),
-        Label(lab["a1"]),
-        Jump("lt", b, lab["b11"]),
-        *outcome((1, 0)),
-        Jmp(lab["next"]),
-        Label(lab["b11"]),
-        *outcome((1, 1)),
-        Label(lab["next"]),
+        *tree,
+        Label(nxt),
         Add(a, a),
         Add(b, b),
         Sub(i, const(1)),
-        Jump("gt", i, lab["loop"]),
+        Jump("gt", i, lp),
     ]
     return _build(name, ("a", "b"), ("r",), ("i",), body)
 
@@ -420,7 +408,7 @@ def routine(name: str, word_bits: int) -> Routine:
         return _shl(word_bits)
     if name == "sar":
         return _sar(word_bits)
-    if name in _BIT_TABLES:
+    if name in _BITWISE:
         return _bitwise(name, word_bits)
     if name == "low":
         return _low(word_bits)
