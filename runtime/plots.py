@@ -37,6 +37,11 @@ def _pyplot() -> Any:
     return plt
 
 
+def require_matplotlib() -> None:
+    """Raise the one-line error now when matplotlib is missing."""
+    _pyplot()
+
+
 def trace_plot_size(cells: int) -> tuple[int, int]:
     """(width, height) in pixels of a trace plot of `cells` memory cells."""
     return TRACE_WIDTH, TRACE_ROW * cells + TRACE_EXTRA

@@ -393,6 +393,10 @@ def cmd_trace(args: argparse.Namespace) -> int:
         raise UsageError(f"--to {args.last} is before --from {args.first}")
     if args.cells and not args.plot:
         raise UsageError("--cells chooses what --plot draws: give --plot OUT.png too")
+    if args.plot:
+        from mlpc.runtime.plots import require_matplotlib
+
+        require_matplotlib()  # before a long trace, not after it
     program, config, tape, _, words = _machine_run(args)
     steps = args.steps
     if steps is None:
