@@ -149,36 +149,58 @@ def thread_jumps(code: tuple[mc.Macro, ...]) -> tuple[tuple[mc.Macro, ...], int,
 _PURE_STORES = (mc.Mov, mc.Clear, mc.Neg, mc.Load)
 
 
-def liveness(code: tuple[mc.Macro, ...], tracked: frozenset[str]) -> list[frozenset[str]]:
-    """live_out[i]: the tracked cells some path from after macro i reads before writing."""
+@dataclass(frozen=True)
+class Liveness:
+    """live_out of every macro as a bit set over the tracked cells."""
+
+    bit: dict[str, int]
+    live_out: tuple[int, ...]
+
+    def live_after(self, index: int, cell: str) -> bool:
+        b = self.bit.get(cell)
+        return b is not None and bool(self.live_out[index] >> b & 1)
+
+
+def liveness(code: tuple[mc.Macro, ...], tracked: frozenset[str]) -> Liveness:
+    """Which tracked cells some path from after each macro reads before writing (a backward
+    fix-point; bit sets keep it fast on programs of thousands of macros)."""
     graph = build_cfg(code)
-    live_in: list[frozenset[str]] = [frozenset()] * len(code)
-    live_out: list[frozenset[str]] = [frozenset()] * len(code)
-    uses = [frozenset(c for c in m.reads() if c in tracked) for m in code]
-    defs = [frozenset(c for c in m.writes() if c in tracked) for m in code]
+    bit = {c: i for i, c in enumerate(sorted(tracked))}
+
+    def bits(cells: tuple[str, ...]) -> int:
+        return sum(1 << bit[c] for c in set(cells) if c in bit)
+
+    uses = [bits(m.reads()) for m in code]
+    kills = [~bits(m.writes()) for m in code]
+    succs = [list(graph.successors(i)) for i in range(len(code))]
+    live_in = [0] * len(code)
+    live_out = [0] * len(code)
     order = list(nx.dfs_postorder_nodes(graph, 0)) if code else []
-    order += [i for i in range(len(code)) if i not in set(order)]
+    seen = set(order)
+    order += [i for i in range(len(code)) if i not in seen]
     changed = True
     while changed:
         changed = False
         for i in order:
-            out = frozenset().union(*(live_in[s] for s in graph.successors(i)))
-            new_in = uses[i] | (out - defs[i])
-            if out != live_out[i] or new_in != live_in[i]:
+            out = 0
+            for j in succs[i]:
+                out |= live_in[j]
+            new_in = uses[i] | (out & kills[i])
+            if new_in != live_in[i] or out != live_out[i]:
                 live_out[i], live_in[i] = out, new_in
                 changed = True
-    return live_out
+    return Liveness(bit, tuple(live_out))
 
 
 def remove_dead_stores(code: tuple[mc.Macro, ...], tracked: frozenset[str]
                        ) -> tuple[tuple[mc.Macro, ...], int]:
-    live_out = liveness(code, tracked)
+    live = liveness(code, tracked)
     kept: list[mc.Macro] = []
     removed = 0
     for i, m in enumerate(code):
         if isinstance(m, _PURE_STORES):
             written = m.writes()
-            if written and all(c in tracked and c not in live_out[i] for c in written):
+            if written and all(c in tracked and not live.live_after(i, c) for c in written):
                 removed += 1
                 continue
         kept.append(m)
@@ -191,12 +213,14 @@ def prune_saves(code: tuple[mc.Macro, ...], tracked: frozenset[str]
     recursive call does to them does not matter, so they need no stack words. The return
     address is always kept, so that every recursive call takes stack space and unbounded
     recursion ends in the stack-overflow trap even in a function that never returns."""
-    live_out = liveness(code, tracked)
+    if not any(isinstance(m, mc.Restore) for m in code):
+        return code, 0
+    live = liveness(code, tracked)
     keep: dict[int, tuple[str, ...]] = {}
     for i, m in enumerate(code):
         if isinstance(m, mc.Restore):
-            keep[m.group] = tuple(c for c in m.cells if c not in tracked or c in live_out[i]
-                                  or c.endswith(".$ra"))
+            keep[m.group] = tuple(c for c in m.cells if c not in tracked
+                                  or live.live_after(i, c) or c.endswith(".$ra"))
     pruned = 0
     out: list[mc.Macro] = []
     for m in code:
