@@ -948,8 +948,9 @@ def listing(program: MacroProgram, assembled: Assembled, source_text: str) -> st
     text where a new line starts); then the data words by name."""
     lines_of_source = source_text.splitlines()
     names: dict[int, list[str]] = {}
+    code_labels = {m.name for m in program.code if isinstance(m, Label)}
     for name, address in assembled.labels:
-        if not name.startswith((".", "#", "&", "-&")):
+        if name in code_labels or not name.startswith((".", "#", "&", "-&")):
             names.setdefault(address, []).append(name)
     out: list[str] = ["; address: a b c   macro   ; line: source"]
     words = assembled.words
