@@ -342,7 +342,7 @@ def _add_inspection_commands(sub: argparse._SubParsersAction) -> None:  # type: 
                          "report the first divergence or that they agree.",
                          epilog=_VERIFY_EPILOG)
     _add_program_run_options(ver)
-    ver.add_argument("--steps", type=_non_negative, default=VERIFY_DEFAULT_STEPS, metavar="N",
+    ver.add_argument("--steps", type=_positive, default=VERIFY_DEFAULT_STEPS, metavar="N",
                      help="steps to compare in lock-step (default %(default)s)")
     ver.add_argument("--engines", default=None, metavar="E1,E2,...",
                      help="engines to compare, the first is the baseline (default "
