@@ -48,6 +48,7 @@ import networkx as nx
 from mlpc.compiler import macros as mc
 from mlpc.compiler import runtime_lib
 from mlpc.compiler import tl_ast as ast
+from mlpc.compiler.cfg_opt import optimize as cfg_optimize
 from mlpc.compiler.checker import (
     ArraySymbol,
     CheckedProgram,
@@ -59,6 +60,7 @@ from mlpc.compiler.checker import (
     literal_value,
     unary_op,
 )
+from mlpc.compiler.driver import CompileOptions
 from mlpc.compiler.image import SubleqImage, TrapInfo
 from mlpc.compiler.macros import const
 
@@ -80,12 +82,10 @@ _NOT = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "==": "!=", "!=": "=="}
 
 @dataclass(frozen=True)
 class LoweringOptions:
-    """Knobs of this pass (the driver passes `CompileOptions`; the benchmark turns the CFG
-    clean-ups off to measure them)."""
+    """What this pass needs of the driver's `CompileOptions`."""
 
     word_bits: int = 32
-    stack: int | None = None
-    optimize: bool = True
+    stack: int | None = None  # stack words (None: sized for 256 nested saves)
 
 
 @dataclass
@@ -842,22 +842,14 @@ def lower_macros(checked: CheckedProgram, options: LoweringOptions) -> mc.MacroP
     return low.macro_program(options.stack)
 
 
-def lower_program(checked: CheckedProgram, options: object,
-                  optimize: bool | None = None) -> SubleqImage:
+def lower_program(checked: CheckedProgram, options: CompileOptions,
+                  optimize: bool = True) -> SubleqImage:
     """What the driver calls: lowering, CFG clean-ups, assembly, packaged as an image.
-
-    `options` is the driver's `CompileOptions` (`word_bits`, `stack`); `optimize=False`
-    skips the CFG clean-ups (the benchmark measures what they save)."""
-    word_bits = getattr(options, "word_bits", 32)
-    stack = getattr(options, "stack", None)
-    if optimize is None:
-        optimize = getattr(options, "optimize", True)
-    program = lower_macros(checked, LoweringOptions(word_bits, stack, optimize))
+    `optimize=False` skips the CFG clean-ups (the benchmark measures what they save)."""
+    program = lower_macros(checked, LoweringOptions(options.word_bits, options.stack))
     if optimize:
-        from mlpc.compiler.cfg_opt import optimize as cfg_optimize
-
         program = cfg_optimize(program).program
-    return image_of(program, checked, word_bits)
+    return image_of(program, checked, options.word_bits)
 
 
 def image_of(program: mc.MacroProgram, checked: CheckedProgram, word_bits: int) -> SubleqImage:
