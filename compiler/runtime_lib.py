@@ -132,14 +132,14 @@ def _divmod(w: int) -> Routine:
         Clear(sq),
         Clear(sr),
         Mov(n, a),
-        Jump("ge", n, lab["apos"]),
-        Neg(n, n),  # |INT_MIN| stays 0x80..0, which is right read as unsigned
+        Jump("ge", a, lab["apos"]),
+        Neg(n, a),  # |INT_MIN| stays 0x80..0, which is right read as unsigned
         Sub(sq, const(-1)),
         Sub(sr, const(-1)),
         Label(lab["apos"]),
         Mov(d, b),
-        Jump("ge", d, lab["bpos"]),
-        Neg(d, d),
+        Jump("ge", b, lab["bpos"]),
+        Neg(d, b),
         Sub(sq, const(1)),  # sq is -1, 0 or 1: non-zero means a negative quotient
         Label(lab["bpos"]),
         Clear(r),
