@@ -12,10 +12,18 @@ Operands are *cell labels* (strings). Three kinds are resolved by `assemble`:
   `DataBlock` or `Label`), and `label+k` for word k of an array; internal labels start with
   `$` or `.`, which `.tl` identifiers cannot;
 - constant cells `#<int>` (see `const`): a read-only pool cell holding that value;
-- address cells `&<label>` / `&<label>+<k>` (see `addr`): a pool cell holding an address.
+- address cells `&<label>` / `&<label>+<k>` (see `addr`): a pool cell holding an address,
+  and `-&<label>` holding minus it.
 
-Every expansion leaves the scratch cell `Z` at 0 and may clobber `T`; nothing else outside
-its operands is touched (Store/Load/IJmp patch words of their own expansion).
+Every expansion leaves the scratch cell `Z` at 0 and may clobber `T` and `T2`; nothing else
+outside its operands is touched (LOAD/STORE/RET patch words of their own expansion).
+
+Conventions that save steps: a constant source costs no copy through Z (`MOV x, #k` is
+`x x; #-k x`); return-address cells and the stack pointer `$sp` hold *minus* the address,
+so RET, PUSH and POP patch their operand words with one subtraction; `INDEX` leaves minus
+the element's address for `LOAD`/`STORE` with `negated`. Step costs: MOV 4 (2 from a
+constant), ADD 3 (1 with a constant), SUB/CLEAR/JLE 1, JGT 2, JLT/JGE/JEQ/JNE 2-5,
+COMPARE 3-12, INDEX 4, LOAD 6-8, STORE 10-12, CALL 3, RET 3, PUSH 11, POP 7.
 """
 
 from __future__ import annotations
