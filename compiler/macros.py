@@ -23,7 +23,7 @@ Conventions that save steps: a constant source costs no copy through Z (`MOV x, 
 so RET, PUSH and POP patch their operand words with one subtraction; `INDEX` leaves minus
 the element's address for `LOAD`/`STORE` with `negated`. Step costs: MOV 4 (2 from a
 constant), ADD 3 (1 with a constant), SUB/CLEAR/JLE 1, JGT 2, JLT/JGE/JEQ/JNE 2-5,
-COMPARE 3-12, INDEX 4, LOAD 6-8, STORE 10-12, CALL 3, RET 3, PUSH 11, POP 7.
+COMPARE 1-12, INDEX 4, LOAD 6-8, STORE 10-12, CALL 3, RET 3, PUSH 11, POP 7.
 """
 
 from __future__ import annotations

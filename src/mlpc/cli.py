@@ -121,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     asm = sub.add_parser("asm", help="print the SUBLEQ listing of a program",
                          description="Print the SUBLEQ listing of a program.")
     asm.add_argument("program", nargs="+", metavar="PROG")
+    asm.add_argument("--word-bits", type=int, choices=(16, 32), default=32,
+                     help="word size W (default 32)")
     _add_stack_option(asm)
     _add_inspection_commands(sub)
     return parser
@@ -275,7 +277,8 @@ def print_report(report: RunReport, as_json: bool, words: bool) -> None:
 
 
 def cmd_asm(args: argparse.Namespace) -> int:
-    image = load_program(args.program, CompileOptions(stack=args.stack)).image
+    options = CompileOptions(word_bits=args.word_bits, stack=args.stack)
+    image = load_program(args.program, options).image
     print(image.listing or disassemble(image.words, image.symbol_table()))
     return 0
 
