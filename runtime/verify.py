@@ -122,6 +122,9 @@ class OnnxStepper:
         self.memory_size = config.memory
         options = ort.SessionOptions()
         options.log_severity_level = 3
+        # one step per call is latency-bound: a single thread is about twice as fast
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(model.SerializeToString(), options,
                                             providers=["CPUExecutionProvider"])
         self.outputs = [o.name for o in self.session.get_outputs()]
@@ -146,7 +149,7 @@ class OnnxStepper:
         self.steps += 1 - int(self.state[0, self.budget_slot])
         self.tape_out.extend(int(w) for w in out["output_tape"][0, : int(out["output_length"][0])])
         pc = int(self.state[0, self.pc_slot]) - 1
-        return Snapshot(tuple(int(v) for v in out["memory"][0]),
+        return Snapshot(tuple(out["memory"][0].tolist()),
                         canonical_pc(pc, self.memory_size), Fault(int(out["fault"][0])),
                         self.steps, tuple(self.tape_out))
 
