@@ -210,8 +210,9 @@ def test_word_wrap_at_both_ends_on_the_layers(capsys: pytest.CaptureFixture[str]
         0, "agree: reference, numpy for 2 steps (fault)\n", "")
 
 
-@pytest.mark.xfail(reason="known onnx sparse-encoding bug at W=32: M[b] - M[a] = -2^32 + 2 "
-                   "gives 0 instead of 2 (the dense encoding and numpy are right)")
+@pytest.mark.xfail(reason="onnx sparse encoding at W=32: M[b] - M[a] = -2^32 + 2 gives 0, not "
+                   "2; onnxruntime's int64 ReduceSum accumulates in double (exact only up to "
+                   "2^53), the dense MatMul encoding and numpy are right")
 def test_word_wrap_at_both_ends_on_onnx(capsys: pytest.CaptureFixture[str],
                                         tmp_path: Path) -> None:
     prog = tmp_path / "wrap.sq"
