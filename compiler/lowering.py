@@ -455,10 +455,15 @@ class _Lowerer:
                 return f"{base}+{k}" if k else base
             self.emit(mc.Jmp(self.trap_stub(TRAP_INDEX, line), line=line))
             return base
-        i = self.value(e.index)
+        index, offset = e.index, 0
+        if isinstance(index, ast.Binary) and index.op in ("+", "-"):
+            k = self.constant(index.right)
+            if k is not None and abs(k) < 1 << 16:  # a[i + k]: the offset goes into INDEX
+                index, offset = index.left, (k if index.op == "+" else -k)
+        i = self.value(index)
         nptr = self.temp()
         self.emit(mc.Index(nptr, i, base, sym.size, self.trap_stub(TRAP_INDEX, line),
-                           line=line))
+                           offset, line=line))
         return _Pointer(nptr)
 
     def _index_load(self, e: ast.Index, dst: str | None) -> str:

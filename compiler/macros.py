@@ -264,17 +264,20 @@ class Store(Macro):
 
 @dataclass(frozen=True)
 class Index(Macro):
-    """nptr = -(address of base[index]) if 0 <= index < size, else goto `fail`: the bounds
-    check and the address in four SUBLEQ steps, for `Load`/`Store` with `negated`."""
+    """nptr = -(address of base[k]) for k = index + offset (wrapped) if 0 <= k < size, else
+    goto `fail`: the bounds check and the address in four SUBLEQ steps (five with an
+    offset, as in `a[i + 1]`), for `Load`/`Store` with `negated`."""
 
     nptr: str
     index: str
     base: str
     size: int
     fail: str
+    offset: int = 0
 
     def text(self) -> str:
-        return f"INDEX {self.nptr}, {self.base}[{self.index}] (size {self.size})"
+        k = self.index + (f"{self.offset:+d}" if self.offset else "")
+        return f"INDEX {self.nptr}, {self.base}[{k}] (size {self.size})"
 
     def reads(self) -> tuple[str, ...]:
         return (self.index,)
@@ -725,11 +728,15 @@ class _Expander:
     def _index(self, m: Index) -> None:
         ok = self.fresh("ix")
         self.op(m.nptr, m.nptr)
-        self.op(m.index, m.nptr, ok)  # -i <= 0: i >= 0 (or i = INT_MIN, caught next)
+        if m.offset:
+            self.op(m.index, m.nptr)
+            self.op(const(m.offset), m.nptr, ok)  # -k <= 0: k >= 0 (or INT_MIN)
+        else:
+            self.op(m.index, m.nptr, ok)  # -k <= 0: k >= 0 (or k = INT_MIN, caught next)
         self.op(Z, Z, m.fail)
         self.label(ok)
-        self.op(const(-m.size), m.nptr, m.fail)  # size - i <= 0: i >= size or INT_MIN
-        self.op(addr(m.base, m.size), m.nptr)  # -(base + i)
+        self.op(const(-m.size), m.nptr, m.fail)  # size - k <= 0: k >= size or INT_MIN
+        self.op(addr(m.base, m.size), m.nptr)  # -(base + k)
 
     def _call(self, m: Call) -> None:
         # the return-address cell holds minus the address: RET patches it in two steps

@@ -38,6 +38,8 @@ def _expr(depth: int) -> st.SearchStrategy[str]:
         st.tuples(st.sampled_from(["-", "!", "~"]), sub).map(lambda t: f"({t[0]}{t[1]})"),
         sub.map(lambda x: f"arr[{x} & 3]"),
         sub.map(lambda x: f"arr[({x}) % 5]"),
+        st.tuples(st.sampled_from(VARS + ("i1",)), st.sampled_from(["+", "-"]),
+                  st.integers(-2, 3)).map(lambda t: f"arr[{t[0]} {t[1]} {t[2]}]"),
         sub.map(lambda x: f"side({x})"),
         st.tuples(st.integers(0, 6), sub).map(lambda t: f"rec({t[0]}, {t[1]})"),
     )
@@ -46,6 +48,8 @@ def _expr(depth: int) -> st.SearchStrategy[str]:
 def _target() -> st.SearchStrategy[str]:
     return st.one_of(st.sampled_from(VARS),
                      _expr(1).map(lambda x: f"arr[{x} & 3]"),
+                     st.tuples(st.sampled_from(VARS), st.integers(-2, 3)).map(
+                         lambda t: f"arr[{t[0]} + {t[1]}]"),
                      st.integers(-1, 4).map(lambda k: f"arr[{k}]"))
 
 

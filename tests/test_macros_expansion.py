@@ -143,21 +143,25 @@ def test_load_store_through_pointers() -> None:
 
 
 @pytest.mark.parametrize("w", [16, 32])
-def test_index_checks_bounds_and_negates_the_address(w: int) -> None:
+@pytest.mark.parametrize("offset", [0, 1, -2, 3])
+def test_index_checks_bounds_and_negates_the_address(w: int, offset: int) -> None:
     lo, hi = -(1 << (w - 1)), (1 << (w - 1)) - 1
-    for i in [lo, lo + 1, -3, -1, 0, 1, 2, 3, 4, hi]:
-        code = [mc.Index("np", "i", "arr", 3, "bad"), mc.Load("y", "np", negated=True),
-                mc.Out("y"), mc.Store("np", mc.const(9), negated=True), mc.Halt(),
+    for i in [lo, lo + 1, lo + 2, -3, -1, 0, 1, 2, 3, 4, 5, hi - 2, hi - 1, hi]:
+        k = wrap_word(i + offset, w)  # the element a[i + offset] names
+        code = [mc.Index("np", "i", "arr", 3, "bad", offset),
+                mc.Load("y", "np", negated=True), mc.Out("y"),
+                mc.Store("np", mc.const(9), negated=True), mc.Halt(),
                 mc.Label("bad"), mc.Out(mc.const(-5)), mc.Halt()]
         data = (mc.DataCell("i", i), mc.DataCell("np"), mc.DataCell("y"),
                 mc.DataBlock("arr", (10, 11, 12)))
         state, labels = run(code, data, w)
         base = labels["arr"]
-        if 0 <= i < 3:
-            assert state.tape_out == [10 + i]
-            assert state.memory[labels["np"]] == -(base + i)
-            assert state.memory[base + i] == 9
-            assert state.steps == 4 + 6 + 1 + 10 + 1  # INDEX 4, LOAD 6, OUT, STORE 10, HALT
+        if 0 <= k < 3:
+            assert state.tape_out == [10 + k]
+            assert state.memory[labels["np"]] == -(base + k)
+            assert state.memory[base + k] == 9
+            # INDEX 4 (5 with an offset), LOAD 6, OUT, STORE 10, HALT
+            assert state.steps == 4 + (offset != 0) + 6 + 1 + 10 + 1
         else:
             assert state.tape_out == [-5], i
             assert state.memory[base:base + 3] == [10, 11, 12]
