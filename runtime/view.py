@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any
 
@@ -25,6 +26,7 @@ def view(model_path: str, port: int | None = None, browse: bool = True,
     until interrupted. Returns the exit status (0)."""
     netron = _netron()
     load_model_file(model_path)  # a one-line error for a missing or unreadable file
+    logging.getLogger("netron").setLevel(logging.WARNING)  # the line below says it once
     try:
         address = netron.start(model_path, address=(host, port) if port else None,
                                browse=browse)

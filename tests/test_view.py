@@ -11,12 +11,15 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import select
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -227,3 +230,33 @@ def test_view_port_in_use(capsys: pytest.CaptureFixture[str], tiny_model: Path) 
     err = capsys.readouterr().err
     assert err.startswith(f"error: Netron cannot listen on port {port}: ")
     assert err.count("\n") == 1
+
+
+@needs_netron
+def test_view_serves_the_model_and_stops_on_ctrl_c(tiny_model: Path) -> None:
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlpc.cli", "view", str(tiny_model), "--port", str(port),
+         "--no-browser"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        _wait_for_port(port, server, time.monotonic() + TIMEOUT)  # type: ignore[arg-type]
+        with urllib.request.urlopen(f"http://localhost:{port}/", timeout=10) as page:
+            assert page.status == 200
+            html = page.read().decode("utf-8", "replace")
+        found = re.search(r'<meta name="file" content="([^"]+)">', html)
+        assert found, "the page names no model file"
+        with urllib.request.urlopen(f"http://localhost:{port}{found.group(1)}",
+                                    timeout=10) as data:
+            assert data.read() == tiny_model.read_bytes()  # Netron serves the model file
+        server.send_signal(signal.SIGINT)
+        out, err = server.communicate(timeout=20)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+    assert server.returncode == 0
+    assert out == ""
+    assert err == (f"mlpc: Netron serves {tiny_model} at http://localhost:{port} "
+                   "(Ctrl-C to stop)\n")
