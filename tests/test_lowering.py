@@ -8,6 +8,7 @@ The helpers here (`compile_tl`, `run_image`, `run_tl`) are shared by the other
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -528,3 +529,28 @@ def test_case_at_sixteen_bits_matches_source_interpreter(case: TlCase) -> None:
     image = lower_program(checked, CompileOptions(word_bits=16))
     got = run_image(image, inputs, tape, 16, case.tape_out).report
     assert observable(got) == observable(expected)
+
+
+def test_spans_tile_the_code_and_shadowed_locals_get_their_own_cells() -> None:
+    source = """output r;
+func f(x) {
+    var y = x;
+    { var y = x * 2; r += y; }
+    return y;
+}
+{ var y = 5; r += f(y); }
+"""
+    image = compile_tl(source)
+    spans = sorted(image.spans, key=lambda s: s.start)
+    assert spans[0].start == 0
+    assert all(a.end == b.start for a, b in zip(spans, spans[1:], strict=False))  # tiled
+    code_end = spans[-1].end
+    rows = [re.match(r"^(?:\S+:)?\s*(\d+):(\s+-?\d+){3}", line)
+            for line in image.listing.splitlines()]
+    addresses = [int(m.group(1)) for m in rows if m and int(m.group(1)) < code_end]
+    assert addresses == list(range(0, code_end, 3))  # one listing line per instruction
+    symbols = dict(image.symbols)
+    assert {"f.x", "f.y", "f.y#2", "<main>.y", "r"} <= set(symbols)
+    assert len({symbols[n] for n in ("f.y", "f.y#2", "<main>.y")}) == 3
+    run = run_image(image)
+    assert run.report.outputs == (("r", 15),) == run_source_text(source).outputs
