@@ -204,3 +204,8 @@ def test_output_summary() -> None:
 def test_errors(capsys: pytest.CaptureFixture[str], args: list[str], status: int,
                 message: str) -> None:
     assert trace(capsys, HELLO, *args) == (status, "", message)
+
+
+def test_a_model_is_not_a_program(capsys: pytest.CaptureFixture[str]) -> None:
+    assert trace(capsys, "model.onnx") == (
+        2, "", "error: mlpc trace runs a program (.tl, .sq/.dec, .asm), not a compiled model\n")

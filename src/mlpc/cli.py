@@ -378,6 +378,9 @@ def _machine_run(args: argparse.Namespace
     stored, as `run` would prepare them."""
     from mlpc.runtime.engines import prepared_image
 
+    if any(path.endswith(".onnx") for path in args.program):
+        raise UsageError(f"mlpc {args.command} runs a program (.tl, .sq/.dec, .asm), not a "
+                         "compiled model")
     tape = parse_tape(args.tape or "")
     inputs = parse_inputs(args.input)
     program = load_program(args.program, CompileOptions(word_bits=args.word_bits,
