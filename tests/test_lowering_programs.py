@@ -19,6 +19,8 @@ output g0, g1, g2;
 var arr[4] = {5, -6, 7, 100};
 func side(x) { g2 += x; return g2 * 2 - x; }
 func rec(n, acc) { if (n <= 0) { return acc; } return rec(n - 1, acc + n * g1) + 1; }
+func rec2(a, b) { if (a <= 0) { return b; } return rec2(a - 1, b + 2) * 3 + a; }
+func sw(a, b, d) { if (d <= 0) { return a - b; } return sw(b, a, d - 1); }
 """
 
 
@@ -42,6 +44,8 @@ def _expr(depth: int) -> st.SearchStrategy[str]:
                   st.integers(-2, 3)).map(lambda t: f"arr[{t[0]} {t[1]} {t[2]}]"),
         sub.map(lambda x: f"side({x})"),
         st.tuples(st.integers(0, 6), sub).map(lambda t: f"rec({t[0]}, {t[1]})"),
+        st.tuples(st.integers(0, 5), sub).map(lambda t: f"rec2({t[0]}, {t[1]})"),
+        st.tuples(sub, sub, st.integers(0, 3)).map(lambda t: f"sw({t[0]}, {t[1]}, {t[2]})"),
     )
 
 
