@@ -1,0 +1,207 @@
+"""Differential tests: random `.tl` programs (tests/strategies.py) on every engine.
+
+The promise (SPEC section 3, "Exactness"): `source`, `reference`, `numpy` and `onnx` give
+the same named outputs, output tape, status and detail (trap kind and line, fault kind), and
+the three machine-level engines also the same step count and final memory.
+
+How a program is run (`run_everywhere`):
+- It is compiled once (`CompileOptions(stack=...)`: a small stack when its recursion is
+  bounded, so a runaway recursion overflows in few steps) and run on machines whose memory
+  is rounded up to a few sizes, with fixed tape capacities, so the network (which depends
+  only on memory, W and the tapes; `build_step_network` is cached) is shared by many
+  programs.
+- `source` and `reference` run to the end. The network engines run at most `net_steps`
+  SUBLEQ steps; a longer run is compared with the reference interpreter stopped after the
+  same number of steps (status "step-limit", same memory, tape and outputs), so every
+  program tests the network engines without rejection sampling.
+- Engines are called as `mlpc run` calls them: `get_engine(name)(RunRequest(...))`. The
+  final memory, which reports do not carry, is picked up on its way into the report.
+
+CI settings: `test_four_engines_agree` runs `FOUR_ENGINE_EXAMPLES` programs through all four
+engines; `test_source_and_reference_agree` runs many more (and larger) through the fast
+two. The `slow` variants run many more of each. Failures found once are kept in
+`REGRESSIONS` and run every time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from strategies import LARGE, SMALL, GeneratedProgram, tl_programs
+from tl_cases import random_program
+
+from mlpc.compiler.driver import CompileOptions, LoadedProgram
+from mlpc.runtime import engines as engines_module
+from mlpc.runtime import onnx_engine
+from mlpc.runtime.engines import RunRequest, get_engine
+from mlpc.runtime.machine import MachineConfig
+from mlpc.runtime.report import RunReport
+
+NET_STEPS = 1500  # SUBLEQ steps the network engines run per program (CI)
+SLOW_NET_STEPS = 6000
+FULL_STEPS = 5_000_000  # source and reference: every generated program ends well before
+MEMORY_SIZES = (512, 1024, 2048, 3072, 4096, 6144, 8192)
+TAPE_IN = 8
+TAPE_OUT = 48
+FOUR_ENGINE_EXAMPLES = 30
+TWO_ENGINE_EXAMPLES = 100
+
+_TMP = Path(tempfile.mkdtemp(prefix="mlpc-differential-"))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    report: RunReport
+    memory: tuple[int, ...] | None  # machine-level engines only
+
+
+def observable(report: RunReport) -> tuple[object, ...]:
+    """What every engine must agree on (source steps are not SUBLEQ steps)."""
+    return report.outputs, report.tape, report.status, report.detail
+
+
+def machine_level(outcome: Outcome) -> tuple[object, ...]:
+    return (*observable(outcome.report), outcome.report.steps, outcome.memory)
+
+
+@contextlib.contextmanager
+def capturing_memory() -> Iterator[list[tuple[int, ...]]]:
+    """Collect the final memory of each machine-level run made inside the block: the
+    reference and numpy engines pass it to `report_from_machine`, the onnx engine gets it
+    from `OnnxModel.run`."""
+    seen: list[tuple[int, ...]] = []
+    real_report = engines_module.report_from_machine
+    real_run = onnx_engine.OnnxModel.run
+
+    def report(image, result, engine):  # type: ignore[no-untyped-def]
+        seen.append(tuple(int(w) for w in result.memory))
+        return real_report(image, result, engine)
+
+    def run(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        batch = real_run(self, *args, **kwargs)
+        seen.append(tuple(int(w) for w in batch.memory[0]))
+        return batch
+
+    with mock.patch.object(engines_module, "report_from_machine", report), \
+            mock.patch.object(onnx_engine, "report_from_machine", report), \
+            mock.patch.object(onnx_engine.OnnxModel, "run", run):
+        yield seen
+
+
+def load(program: GeneratedProgram, stack: int | None = None) -> LoadedProgram:
+    path = _TMP / "random.tl"
+    path.write_text(program.source, encoding="utf-8")
+    return LoadedProgram([str(path)], CompileOptions(word_bits=program.word_bits, stack=stack))
+
+
+def stack_for(program: GeneratedProgram) -> int | None:
+    """A stack that holds the bounded recursion with room to spare: the default stack is
+    256 frames of the largest frame; this is `depth + 3` of them."""
+    loaded = load(program)
+    image = loaded.image
+    extra = image.min_memory - len(image.words) if image.min_memory else 0
+    if extra <= 0:
+        return None
+    frame = extra // 256
+    return frame * (program.recursion_depth + 3)
+
+
+def machine_for(loaded: LoadedProgram, word_bits: int) -> MachineConfig:
+    need = loaded.image.default_memory()
+    memory = next((m for m in MEMORY_SIZES if m >= need), need)
+    return MachineConfig(memory=memory, word_bits=word_bits, tape_in=TAPE_IN, tape_out=TAPE_OUT)
+
+
+def run_engine(name: str, loaded: LoadedProgram, program: GeneratedProgram,
+               config: MachineConfig, max_steps: int) -> Outcome:
+    request = RunRequest(loaded, config, program.tape, program.inputs, max_steps)
+    with capturing_memory() as seen:
+        report = get_engine(name)(request)
+    if name == "source":
+        assert seen == []
+        return Outcome(report, None)
+    assert len(seen) == 1, f"{name}: expected one final memory, saw {len(seen)}"
+    return Outcome(report, seen[0])
+
+
+def run_everywhere(program: GeneratedProgram, engines: tuple[str, ...] = (
+        "source", "reference", "numpy", "onnx"), net_steps: int = NET_STEPS) -> None:
+    """Run `program` on `engines` and assert that they agree (see the module docstring)."""
+    network = [e for e in engines if e in ("numpy", "onnx")]
+    loaded = load(program, stack_for(program) if network else None)
+    config = machine_for(loaded, program.word_bits)
+    where = f"\n--- program (W={program.word_bits}, inputs {program.inputs}, tape " \
+            f"{program.tape}, memory {config.memory}) ---\n{program.source}"
+    full = run_engine("reference", loaded, program, config, FULL_STEPS)
+    assert full.report.status != "step-limit", "generated program did not end" + where
+    if "source" in engines:
+        source = run_engine("source", loaded, program, config, FULL_STEPS)
+        assert observable(source.report) == observable(full.report), "source" + where
+    if not network:
+        return
+    if full.report.steps <= net_steps:
+        expected = full
+    else:
+        expected = run_engine("reference", loaded, program, config, net_steps)
+        assert expected.report.status == "step-limit"
+    for name in network:
+        got = run_engine(name, loaded, program, config, net_steps)
+        assert machine_level(got) == machine_level(expected), name + where
+
+
+# --- regressions: programs that once disagreed or broke the harness -----------------------
+
+REGRESSIONS: tuple[tuple[str, GeneratedProgram], ...] = ()
+
+_SETTINGS = dict(deadline=None, derandomize=False,
+                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                        HealthCheck.filter_too_much])
+
+
+@pytest.mark.parametrize("name, program", REGRESSIONS, ids=[n for n, _ in REGRESSIONS])
+def test_regression(name: str, program: GeneratedProgram) -> None:
+    run_everywhere(program)
+
+
+@settings(max_examples=FOUR_ENGINE_EXAMPLES, **_SETTINGS)
+@given(program=tl_programs(SMALL))
+def test_four_engines_agree(program: GeneratedProgram) -> None:
+    run_everywhere(program)
+
+
+@settings(max_examples=TWO_ENGINE_EXAMPLES, **_SETTINGS)
+@given(program=tl_programs(LARGE))
+def test_source_and_reference_agree(program: GeneratedProgram) -> None:
+    run_everywhere(program, ("source", "reference"))
+
+
+@pytest.mark.slow
+@settings(max_examples=400, **_SETTINGS)
+@given(program=tl_programs(SMALL))
+def test_four_engines_agree_many(program: GeneratedProgram) -> None:
+    run_everywhere(program, net_steps=SLOW_NET_STEPS)
+
+
+@pytest.mark.slow
+@settings(max_examples=3000, **_SETTINGS)
+@given(program=tl_programs(LARGE))
+def test_source_and_reference_agree_many(program: GeneratedProgram) -> None:
+    run_everywhere(program, ("source", "reference"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(12))
+def test_seeded_programs_on_the_network_engines(seed: int) -> None:
+    """The seeded programs of `tl_cases.random_program` (larger: thousands of words), their
+    first `NET_STEPS` steps on the network engines."""
+    base = random_program(seed, word_bits=16 if seed % 2 else 32)
+    program = GeneratedProgram(base.seed, base.source, base.inputs, base.tape, base.word_bits,
+                               recursion_depth=8)
+    run_everywhere(program)
