@@ -5,7 +5,8 @@ encoding/decoding around it become one self-contained ONNX model (SPEC section 4
                                         └── per step: output event ──┘ (scan outputs)
 
 The loop body contains only the network's operations: for a sparse factor
-`Gather(state, constant indices) * constant weights -> Reshape -> ReduceSum (+ bias)`, rows
+`GatherElements(state, constant indices) * constant weights -> Reshape -> MatMul(ones)
+(+ bias)`, rows
 grouped into buckets of equal padded width (`plan_buckets`); for a dense factor `MatMul`;
 and `Relu`. Taps off the state (the loop condition and the output events) use `Slice`,
 `ReduceMax` and `Cast`; they do not feed the next state. This module knows nothing about
@@ -233,11 +234,13 @@ class _StepEmitter:
             gathered = g.op("GatherElements", [v, self._expanded[idx]], f"{tag}/gather", axis=1)
             prod = gathered if val is None else g.op("Mul", [gathered, val], f"{tag}/mul")
             if bk.width > 1:
+                # row sums as a product with a vector of ones: onnxruntime's int64 MatMul is
+                # exact (and faster), its int64 ReduceSum is not (it is exact only to 2^53)
                 shape = self.shared(f"shape_{len(bk.rows)}x{bk.width}",
                                     np.array([0, len(bk.rows), bk.width], dtype=np.int64))
                 r = g.op("Reshape", [prod, shape], f"{tag}/rows")
-                axes = self.shared("axis2", np.array([2], dtype=np.int64))
-                prod = g.op("ReduceSum", [r, axes], f"{tag}/sum", keepdims=0)
+                ones = self.shared(f"ones_{bk.width}", np.ones(bk.width, dtype=np.int64))
+                prod = g.op("MatMul", [r, ones], f"{tag}/sum")
             parts.append(prod)
         cat = parts[0] if len(parts) == 1 else g.op("Concat", parts, f"s{step}/{f.name}/concat",
                                                     axis=1)

@@ -89,6 +89,43 @@ def test_wraparound_both_ends(bits: int) -> None:
     assert state.memory[9] == hi and state.memory[11] == lo and state.status == Status.HALTED
 
 
+@pytest.mark.parametrize("bits", [16, 32])
+def test_onnx_matches_reference_on_random_machines(bits: int) -> None:
+    """64 random machine states (edge-of-range words, I/O, faults, self-modification) in one
+    onnxruntime call through `resume_state`, each compared with the reference interpreter:
+    this exercises the exported encoding (not just the numpy layers) on extreme values."""
+    rng = np.random.default_rng(bits)
+    m, steps = 14, 30
+    cfg = MachineConfig(memory=m, word_bits=bits, tape_in=2, tape_out=3)
+    model = OnnxModel(compile_model(SubleqImage(words=(0, 0, -1)), cfg,
+                                    ExportOptions(unroll=4)))
+    layout = build_step_network(cfg).layout
+    lo, hi = cfg.word_min, cfg.word_max
+    edges = np.array([lo, lo + 1, hi, hi - 1, -1, 0, 1], dtype=np.int64)
+    states, expected = [], []
+    for _ in range(64):
+        image = rng.integers(-3, m + 3, size=m)
+        pick = rng.random(m)
+        image[pick < 0.25] = rng.choice(edges, size=int((pick < 0.25).sum()))
+        image[pick > 0.9] = rng.integers(lo, hi, size=int((pick > 0.9).sum()), endpoint=True)
+        tape = [int(v) for v in rng.choice(edges, size=int(rng.integers(0, 3)))]
+        words = [int(v) for v in image]
+        states.append(encode_state(layout, words, tape, steps))
+        expected.append(reference.run(cfg, initial_state(cfg, words, tape), steps))
+    names = [o.name for o in model.session.get_outputs()]
+    feeds = {"tape": np.zeros((64, 0), dtype=np.int64), "max_steps": np.array(steps),
+             "resume_state": np.stack(states)}
+    out = dict(zip(names, model.session.run(None, feeds), strict=True))
+    for i, state in enumerate(expected):
+        assert out["memory"][i].tolist() == state.memory, i
+        assert int(out["steps"][i]) == state.steps, i
+        assert int(out["fault"][i]) == state.fault, i
+        assert int(out["status"][i]) == {Status.RUNNING: 0, Status.HALTED: 1,
+                                         Status.FAULT: 2}[state.status], i
+        tape = out["output_tape"][i, : out["output_length"][i]].tolist()
+        assert tape == state.tape_out, i
+
+
 def test_every_fault_in_lockstep() -> None:
     cases = {
         Fault.PC_RANGE: [0, 0, 4, 0, 0],  # jumps to 4 > m-3
@@ -195,8 +232,8 @@ def test_weights_do_not_depend_on_the_program(subleq_corpus: Path) -> None:
     assert len(images) == 1
 
 
-ALLOWED_ON_STATE_PATH = {"GatherElements", "Mul", "Reshape", "ReduceSum", "Concat", "Add",
-                         "Relu", "MatMul", "Identity"}
+ALLOWED_ON_STATE_PATH = {"GatherElements", "Mul", "Reshape", "Concat", "Add", "Relu",
+                         "MatMul", "Identity"}
 ALLOWED_TAPS = {"Slice", "ReduceMax", "Cast", "Concat", "Identity"}
 
 
