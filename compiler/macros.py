@@ -792,9 +792,8 @@ class _Expander:
         self.op(Z, Z, HALT_ADDRESS)
 
     def _trap(self, m: Trap) -> None:
-        self.op(TRAP_CODE, TRAP_CODE)
+        # the trap cells are 0 until the one trap of a run: no need to clear them first
         self.op(const(-m.code), TRAP_CODE)
-        self.op(TRAP_LINE, TRAP_LINE)
         self.op(const(-m.line), TRAP_LINE)
         self.op(Z, Z, HALT_ADDRESS)
 
