@@ -94,7 +94,7 @@ def test_small_inputs_on_the_interpreters(name: str) -> None:
     check(run(name, "source", "small"), name, "small")
     report = run(name, "reference", "small")
     check(report, name, "small")
-    assert report.steps <= 4_000  # keeps the network engines' runs short
+    assert report.steps <= 6_000  # keeps the network engines' runs short (seconds)
 
 
 @pytest.mark.parametrize("engine", ["numpy", "onnx"])
