@@ -187,3 +187,13 @@ def test_header_run_lines_work(name: str, monkeypatch: pytest.MonkeyPatch,
             if dict(inputs) == dict(case.inputs) and tape == case.tape_words:
                 assert got["outputs"] == dict(case.outputs), line
                 assert tuple(got["tape"]) == case.out_words, line
+
+
+@pytest.mark.parametrize("engine", ["reference", "numpy", "onnx"])
+def test_hello_asm(engine: str) -> None:
+    """The hand-written SUBLEQ example (56 steps) on the machine-level engines."""
+    prog = load_program([str(EXAMPLES_DIR / "hello.asm")], CompileOptions())
+    report = get_engine(engine)(RunRequest(prog, machine_config(prog.image), max_steps=1000))
+    assert report.status == "halted"
+    assert report.text() == "Hello, World!\n"
+    assert report.steps == 56
