@@ -80,7 +80,7 @@ class OnnxModel:
         self.word_bits = int(meta["word_bits"])
         self.tape_in = int(meta["tape_in"])
         options = ort.SessionOptions()
-        options.log_severity_level = 3
+        options.log_severity_level = 4  # errors are reported as MlpcError
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = threads
@@ -89,6 +89,17 @@ class OnnxModel:
         except Exception as exc:  # onnxruntime raises its own exception types
             raise MlpcError(f"onnxruntime cannot load the model: {exc}") from None
         self._outputs = [o.name for o in self.session.get_outputs()]
+
+    def _fits(self, value: int) -> bool:
+        return -(1 << (self.word_bits - 1)) <= value < (1 << (self.word_bits - 1))
+
+    def _check_words(self, what: str, words: Sequence[int]) -> None:
+        """W-bit words only: the network is exact for those (nothing is silently wrapped)."""
+        low, high = -(1 << (self.word_bits - 1)), (1 << (self.word_bits - 1)) - 1
+        for k, w in enumerate(words):
+            if not self._fits(int(w)):
+                raise MlpcError(f"{what} word {k} is {int(w)}, outside the {self.word_bits}-bit "
+                                f"range [{low}, {high}]")
 
     def run(
         self,
@@ -106,12 +117,17 @@ class OnnxModel:
             if len(t) > self.tape_in:
                 raise MlpcError(f"input tape has {len(t)} words but its capacity is "
                                 f"{self.tape_in} (compile with --tape-in)")
+            self._check_words(f"input tape {i}" if batch > 1 else "input tape", t)
             tape[i, : len(t)] = t
         feeds: dict[str, np.ndarray] = {}
         for name in self.inputs:
             values = (inputs or {}).get(name)
             if values is None:
                 raise MlpcError(f"missing input: {name}")
+            for v in np.atleast_1d(np.asarray(values, dtype=object)):
+                if not self._fits(int(v)):
+                    raise MlpcError(f"input {name} = {int(v)} does not fit in {self.word_bits} "
+                                    "bits")
             feeds[name] = np.broadcast_to(np.asarray(values, dtype=np.int64), (batch,)).copy()
         collected: list[list[int]] = [[] for _ in range(batch)]
         done = np.zeros(batch, dtype=np.int64)
@@ -132,7 +148,12 @@ class OnnxModel:
                     call["resume_state"] = state
                 before = (state[:, self.budget_slot] if state is not None
                           else np.full(batch, min(this, max_steps), dtype=np.int64))
-                out = dict(zip(self._outputs, self.session.run(None, call), strict=True))
+                try:
+                    values = self.session.run(None, call)
+                except Exception as exc:  # onnxruntime raises its own exception types
+                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                    raise MlpcError(f"onnxruntime failed to run the model: {first}") from None
+                out = dict(zip(self._outputs, values, strict=True))
                 state = out["final_state"]
                 done += before - state[:, self.budget_slot]
                 lengths = out["output_length"]

@@ -223,7 +223,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     image = program.image
     config = machine_config(image, args.memory, args.word_bits, args.tape_in, args.tape_out)
     options = ExportOptions(unroll=args.unroll, weights=args.weights,
-                            default_max_steps=args.max_steps)
+                            default_max_steps=min(args.max_steps, INT64_MAX))
     if args.weights == "dense" and config.memory > DENSE_LIMIT:
         raise MlpcError(f"--weights dense is for memories up to {DENSE_LIMIT} words "
                         f"(this one has {config.memory}); use the sparse encoding")
@@ -464,9 +464,23 @@ DENSE_LIMIT = 512
 DEFAULT_UNROLL = 8  # compiler.export_onnx.ExportOptions.unroll, without importing onnx
 
 
+INT64_MAX = (1 << 63) - 1  # a model's default max_steps is an int64 (the budget saturates)
+
+
+def check_limits(args: argparse.Namespace) -> None:
+    """Refuse sizes mlpc cannot build before building (or allocating) anything."""
+    from mlpc.compiler.codegen import MAX_NETWORK_MEMORY
+
+    memory = getattr(args, "memory", None)
+    if memory is not None and memory > MAX_NETWORK_MEMORY:
+        raise MlpcError(f"--memory {memory} is too large: at most {MAX_NETWORK_MEMORY} words "
+                        "(the network's size grows with memory; this is mlpc's limit)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        check_limits(args)
         return COMMANDS[args.command](args)
     except MlpcError as err:
         print(err.render(), file=sys.stderr)
