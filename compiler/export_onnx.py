@@ -326,7 +326,9 @@ def build_model(
                       "tape_slots")
     too_long = g.op("Cast", [g.op("Greater", [tape_shape, g.const("tin1", np.array([tin]))],
                                   "tape_too_long")], "tape_too_long_i", to=TensorProto.INT64)
-    budget = g.op("Min", ["max_steps", g.const("max_budget", np.array(iface.max_budget))],
+    budget = g.op("Max", [g.op("Min", ["max_steps", g.const("max_budget",
+                                                         np.array(iface.max_budget))],
+                                "budget_capped"), g.const("no_budget", np.array(0))],
                   "budget0")
     scal = np.zeros(8, dtype=np.int64)
     order = ["pc1", "fault", "budget", "ip", "ol", "live", "oflag", "oval"]
@@ -390,8 +392,10 @@ def build_model(
         doc_string=f"{K} unrolled steps of the looped ReLU-MLP: {network.doc}",
     )
     kk = main.const("K", np.array(K, dtype=np.int64))
-    trips = g.op("Div", [g.op("Add", ["max_steps", g.const("K1", np.array(K - 1))], "ms_k"),
-                         kk], "trip_count")
+    # at least one iteration (a no-op without budget), so the event scan is never empty
+    trips = g.op("Max", [g.op("Div", [g.op("Add", [budget, g.const("K1", np.array(K - 1))],
+                                           "ms_k"), kk], "trips"),
+                         g.const("one_trip", np.array(1))], "trip_count")
     true = g.const("true", np.array(True))
     loop_out = ["final_state", "events_scan"]
     g.nodes.append(helper.make_node("Loop", [trips, true, x0], loop_out, name="loop",
@@ -433,7 +437,8 @@ def _decode(g: _Graph, iface: ModelInterface) -> list[onnx.ValueInfoProto]:
     fault = column(iface.index("fault"), "fault_code")
     budget = column(iface.index("budget"), "budget")
     g.nodes.append(helper.make_node("Identity", [fault], ["fault"], name="fault"))
-    ms = g.op("Min", ["max_steps", g.const("d_maxb", np.array(iface.max_budget))], "ms")
+    ms = g.op("Max", [g.op("Min", ["max_steps", g.const("d_maxb", np.array(iface.max_budget))],
+                           "ms_capped"), g.const("d_nob", np.array(0))], "ms")
     g.nodes.append(helper.make_node("Sub", [ms, budget], ["steps"], name="steps"))
     zero_s = g.const("d_zero_s", np.array(0, dtype=np.int64))
     faulted = g.op("Greater", [fault, zero_s], "faulted")

@@ -327,3 +327,15 @@ def test_step_limit_is_exact_for_any_unroll() -> None:
         model = OnnxModel(compile_model(image, cfg, ExportOptions(unroll=unroll)))
         run = model.run(max_steps=10)
         assert run.steps.tolist() == [10] and run.status.tolist() == [0]
+
+
+@pytest.mark.parametrize("max_steps", [0, -5, 1])
+def test_zero_and_negative_budgets_on_stock_onnxruntime(max_steps: int) -> None:
+    image = SubleqImage(words=(0, 0, 0))  # loops forever
+    cfg = MachineConfig(memory=3, tape_in=0, tape_out=0)
+    session = ort.InferenceSession(compile_model(image, cfg).SerializeToString())
+    names = [o.name for o in session.get_outputs()]
+    out = dict(zip(names, session.run(None, {"max_steps": np.array(max_steps)}), strict=True))
+    assert int(out["steps"][0]) == max(max_steps, 0)
+    assert int(out["status"][0]) == 0  # still running: the step limit
+    assert out["output_tape"].shape == (1, 0)

@@ -428,18 +428,13 @@ def test_memory_beyond_the_limit(workdir: Path, command: list[str], memory: int)
     assert not (workdir / "huge.onnx").exists()
 
 
-@pytest.mark.parametrize("engine", ["source", "reference", "numpy", pytest.param(
-    "onnx", marks=pytest.mark.xfail(strict=True, reason=(
-        "compiler/export_onnx.py: with max_steps = 0 the Loop runs no iteration and the "
-        "Reshape of the empty event scan to [0, -1, 2] fails in onnxruntime")))])
+@pytest.mark.parametrize("engine", ["source", "reference", "numpy", "onnx"])
 def test_max_steps_zero(workdir: Path, engine: str) -> None:
     r = mlpc(workdir, "run", "ok.tl", "--input", "a=1", "--engine", engine, "--max-steps", "0")
     assert (r.code, r.out) == (4, "o = 0\n")
     assert r.lines == ["mlpc: step-limit: stopped after 0 steps (max_steps)"]
 
 
-@pytest.mark.xfail(strict=True, reason="compiler/export_onnx.py: a model run with max_steps = 0 "
-                   "fails in stock onnxruntime (Reshape of the empty event scan)")
 def test_stock_onnxruntime_max_steps_zero(models: Path) -> None:
     import numpy as np
     import onnxruntime as ort
