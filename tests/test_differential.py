@@ -158,7 +158,42 @@ def run_everywhere(program: GeneratedProgram, engines: tuple[str, ...] = (
 
 # --- regressions: programs that once disagreed or broke the harness -----------------------
 
-REGRESSIONS: tuple[tuple[str, GeneratedProgram], ...] = ()
+def _program(source: str, inputs: tuple[int, int] = (0, 0), tape: tuple[int, ...] = (),
+             word_bits: int = 32, recursion_depth: int = 0) -> GeneratedProgram:
+    return GeneratedProgram(0, source, (("x0", inputs[0]), ("x1", inputs[1])), tape,
+                            word_bits, recursion_depth)
+
+
+# Hand-picked shapes kept as fixed examples (every run, whatever hypothesis draws): edge
+# operands, each trap kind, an exhausted tape, a full output tape. New shrunk failures go here.
+REGRESSIONS: tuple[tuple[str, GeneratedProgram], ...] = (
+    ("edges_w32", _program(
+        "input x0, x1;\noutput o0, o1, o2;\n"
+        "o0 = (x0 / -1) + (x0 % -1) + (x1 >> 31) + (x1 << 31);\n"
+        "o1 = (x0 - 1) * (x1 + 1) ^ ~x0;\no2 = read() + read() + read();\n",
+        (-(1 << 31), (1 << 31) - 1), (5, -(1 << 31)))),
+    ("edges_w16", _program(
+        "input x0, x1;\noutput o0, o1, o2;\no0 = x0 * x1 / 3;\no1 = x0 % 7 | x1 & 0x7F;\n"
+        "o2 = -x0 >> 3;\nprint(x0, ' ', x1, \"\\n\");\n",
+        (-(1 << 15), (1 << 15) - 1), (), 16)),
+    ("index_trap", _program(
+        "input x0, x1;\noutput o0, o1, o2;\nvar arr[4] = {1, 2, 3, 4};\n"
+        "for (var i = 0; i < 6; i += 1) {\n    o0 += arr[i];\n    write(o0);\n}\n", (0, 0))),
+    ("division_trap", _program(
+        "input x0, x1;\noutput o0, o1, o2;\no0 = 7;\no1 = o0 % x1;\no2 = 1;\n", (3, 0))),
+    ("assert_trap", _program(
+        "input x0, x1;\noutput o0, o1, o2;\nprint(\"a\");\nassert(x0 == x1);\no0 = 1;\n",
+        (1, 2))),
+    ("stack_overflow", _program(
+        "input x0, x1;\noutput o0, o1, o2;\nfunc down(n) {\n    if (n == 12345) { return 0; }\n"
+        "    return down(n + 1) + 1;\n}\no0 = 5;\no1 = down(x0 & 1);\n", (0, 0))),
+    ("bounded_recursion", _program(
+        "input x0, x1;\noutput o0, o1, o2;\nfunc rec(n, a) {\n    if (n <= 0) { return a; }\n"
+        "    return rec(n - 1, a * 3 + n) + 1;\n}\no0 = rec((x0 > 0) + (x0 > 5), x1);\n",
+        (7, -5), (), 32, 2)),
+    ("output_tape_full", _program(
+        "input x0, x1;\noutput o0, o1, o2;\nwhile (o0 < 60) { write(o0); o0 += 1; }\n")),
+)
 
 _SETTINGS = dict(deadline=None, derandomize=False,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -205,3 +240,90 @@ def test_seeded_programs_on_the_network_engines(seed: int) -> None:
     program = GeneratedProgram(base.seed, base.source, base.inputs, base.tape, base.word_bits,
                                recursion_depth=8)
     run_everywhere(program)
+
+
+# --- the tests can fail: a deliberately broken engine is caught ----------------------------
+
+
+@contextlib.contextmanager
+def broken_numpy_engine() -> Iterator[None]:
+    """The numpy executor flips bit 0 of the last memory word after its first step."""
+    from mlpc.runtime.numpy_exec import NumpyExecutor
+
+    real_step = NumpyExecutor.step
+
+    def step(self, x):  # type: ignore[no-untyped-def]
+        y = real_step(self, x)
+        if not getattr(self, "_flipped", False):
+            self._flipped = True
+            names = self.network.state_names
+            last = max(i for i, name in enumerate(names) if name.startswith("u["))
+            y = y.copy()
+            y[:, last] ^= 1  # the word's offset encoding u = M + 2^(W-1): M changes by +-1
+        return y
+
+    with mock.patch.object(NumpyExecutor, "step", step):
+        yield
+
+
+@contextlib.contextmanager
+def broken_reference_engine() -> Iterator[None]:
+    """The reference interpreter flips bit 0 of the first named output's word after the
+    program's last step."""
+    from mlpc.runtime import reference
+
+    real_run = engines_module.run_reference
+    real_step_run = reference.run
+
+    def run_reference(request):  # type: ignore[no-untyped-def]
+        address = request.program.image.outputs[0][1]
+
+        def run(config, state, max_steps):  # type: ignore[no-untyped-def]
+            result = real_step_run(config, state, max_steps)
+            if state.pc < 0:
+                state.memory[address] ^= 1
+            return result
+
+        with mock.patch.object(reference, "run", run):
+            return real_run(request)
+
+    with mock.patch.object(engines_module, "run_reference", run_reference):
+        yield
+
+
+def _failure(test: object, *args: object) -> str:
+    """The first line of the comparison that failed ("" if the test passed): `run_everywhere`
+    names the engine that disagreed with the reference interpreter."""
+    try:
+        test(*args)  # type: ignore[operator]
+    except AssertionError as exc:
+        return str(exc).splitlines()[0]
+    return ""
+
+
+def test_differential_detects_a_broken_engine() -> None:
+    """Every differential test fails when one engine is broken: the numpy executor flipping
+    one bit of one memory word after step 1 (seen through the final memory), or the
+    reference interpreter flipping one bit of the first output's word after the last step
+    (seen by the source comparison). Each test is run as it is (the hypothesis tests with
+    their strategy, a few examples and no shrinking), and each must fail."""
+    from hypothesis import Phase
+
+    quick = settings(max_examples=2, phases=[Phase.generate], database=None, deadline=None,
+                     suppress_health_check=list(HealthCheck))
+    four = given(program=tl_programs(SMALL))(
+        quick(test_four_engines_agree.hypothesis.inner_test))  # type: ignore[attr-defined]
+    two = given(program=tl_programs(LARGE))(
+        quick(test_source_and_reference_agree.hypothesis.inner_test))  # type: ignore[attr-defined]
+    sample = dict(REGRESSIONS)["division_trap"]
+    # sanity: unbroken, the tests pass
+    assert _failure(test_regression, "division_trap", sample) == ""
+    with broken_numpy_engine():
+        assert _failure(test_regression, "division_trap", sample) == "numpy"
+        assert _failure(four) == "numpy"
+        assert _failure(run_everywhere, sample, ("reference", "numpy")) == "numpy"
+    with broken_reference_engine():
+        assert _failure(test_regression, "division_trap", sample) == "source"
+        assert _failure(four) == "source"
+        assert _failure(two) == "source"
+        assert _failure(run_everywhere, sample, ("reference", "onnx")) == "onnx"
