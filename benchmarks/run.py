@@ -1,8 +1,8 @@
 """The benchmark: every example program and the public SUBLEQ corpus, compiled and run on
 every machine-level engine, in one command.
 
-    python benchmarks/run.py            # all 17 programs (4.5 CPU-minutes on two cores)
-    python benchmarks/run.py --quick    # 6 programs, shorter windows (under 1 CPU-minute)
+    python benchmarks/run.py            # all 17 programs: 13 minutes on 2 busy cores
+    python benchmarks/run.py --quick    # 6 programs, shorter windows: 28 s of CPU time
 
 For each program (the `examples/*.tl` on their default inputs from `examples/expected.py`,
 then `hello.dec`, `hi.dec`, `beer.dec` and `self.dec hello.dec` from
