@@ -548,6 +548,7 @@ def state_of(layout: StateLayout, x: np.ndarray, tape_out: Sequence[int], max_st
 
 def model_interface(step: StepNetwork, image: SubleqImage) -> ModelInterface:
     """Describe the state vector to the (SUBLEQ-agnostic) ONNX exporter."""
+    from mlpc.compiler.driver import tensor_name
     from mlpc.compiler.export_onnx import ModelInterface
 
     layout = step.layout
@@ -561,8 +562,8 @@ def model_interface(step: StepNetwork, image: SubleqImage) -> ModelInterface:
         tape_capacity=cfg.tape_in,
         tape_start=layout.tape.start,
         slot=tuple((name, layout.index(name)) for name in SCALARS),
-        inputs=tuple(image.inputs),
-        outputs=tuple(image.outputs),
+        inputs=tuple((tensor_name(n, "input"), a) for n, a in image.inputs),
+        outputs=tuple((tensor_name(n, "output"), a) for n, a in image.outputs),
         trap_code_address=trap.code_address if trap else -1,
         trap_line_address=trap.line_address if trap else -1,
         tape_overflow_fault=int(Fault.TAPE_TOO_LONG),

@@ -115,10 +115,17 @@ def machine_config(
     )
 
 
-RESERVED_OUTPUTS = (
+RESERVED_TENSORS = (
     "output_tape", "output_length", "status", "fault", "steps", "memory", "final_state",
     "trap", "trap_line", "tape", "max_steps", "resume_state",
 )
+
+
+def tensor_name(name: str, kind: str) -> str:
+    """The ONNX tensor of a program input or output: its own name, or `input.NAME` /
+    `output.NAME` when the name is one of the model's own tensors (`.tl` names have no dot,
+    so these cannot clash)."""
+    return f"{kind}.{name}" if name in RESERVED_TENSORS else name
 
 
 def compile_model(
@@ -132,9 +139,6 @@ def compile_model(
 
     options = options or ExportOptions()
 
-    for name, _ in (*image.inputs, *image.outputs):
-        if name in RESERVED_OUTPUTS:
-            raise MlpcError(f"program input/output name {name!r} clashes with a model tensor")
     try:
         step = build_step_network(config)
     except ValueError as exc:
@@ -171,6 +175,10 @@ def compile_model(
         "memory_map": json.dumps(dict(image.symbols)),
         "inputs": json.dumps(dict(image.inputs)),
         "outputs": json.dumps(dict(image.outputs)),
+        "tensor_names": json.dumps(
+            {"inputs": {n: tensor_name(n, "input") for n, _ in image.inputs},
+             "outputs": {n: tensor_name(n, "output") for n, _ in image.outputs}}
+        ),
         "trap": json.dumps(
             None if image.trap is None
             else {"code_address": image.trap.code_address,

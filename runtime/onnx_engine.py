@@ -77,6 +77,9 @@ class OnnxModel:
         self.budget_slot = int(layout["scalars"]["budget"])
         self.inputs = tuple(json.loads(meta["inputs"]))
         self.output_names = tuple(json.loads(meta["outputs"]))
+        tensors = json.loads(meta.get("tensor_names", '{"inputs": {}, "outputs": {}}'))
+        self._input_tensor = {n: tensors["inputs"].get(n, n) for n in self.inputs}
+        self._output_tensor = {n: tensors["outputs"].get(n, n) for n in self.output_names}
         self.word_bits = int(meta["word_bits"])
         self.tape_in = int(meta["tape_in"])
         options = ort.SessionOptions()
@@ -128,7 +131,8 @@ class OnnxModel:
                 if not self._fits(int(v)):
                     raise MlpcError(f"input {name} = {int(v)} does not fit in {self.word_bits} "
                                     "bits")
-            feeds[name] = np.broadcast_to(np.asarray(values, dtype=np.int64), (batch,)).copy()
+            feeds[self._input_tensor[name]] = np.broadcast_to(
+                np.asarray(values, dtype=np.int64), (batch,)).copy()
         collected: list[list[int]] = [[] for _ in range(batch)]
         done = np.zeros(batch, dtype=np.int64)
         state = None
@@ -170,7 +174,7 @@ class OnnxModel:
             steps=done,
             memory=result["memory"],
             tapes=tuple(tuple(c) for c in collected),
-            outputs=tuple((n, result[n]) for n in self.output_names),
+            outputs=tuple((n, result[self._output_tensor[n]]) for n in self.output_names),
             trap=result.get("trap"),
             trap_line=result.get("trap_line"),
         )

@@ -339,3 +339,20 @@ def test_zero_and_negative_budgets_on_stock_onnxruntime(max_steps: int) -> None:
     assert int(out["steps"][0]) == max(max_steps, 0)
     assert int(out["status"][0]) == 0  # still running: the step limit
     assert out["output_tape"].shape == (1, 0)
+
+
+def test_program_names_that_clash_with_model_tensors(tmp_path: Path) -> None:
+    """A program output called `steps` (a model output) becomes the tensor `output.steps`."""
+    from mlpc.compiler.driver import CompileOptions, load_program
+
+    src = tmp_path / "clash.tl"
+    src.write_text("input status;\noutput steps;\nsteps = status + 3;\n")
+    image = load_program([str(src)], CompileOptions()).image
+    model = compile_model(image, machine_config(image))
+    session = ort.InferenceSession(model.SerializeToString())
+    assert "input.status" in [i.name for i in session.get_inputs()]
+    names = [o.name for o in session.get_outputs()]
+    out = dict(zip(names, session.run(None, {"input.status": np.array([4, 40])}), strict=True))
+    assert out["output.steps"].tolist() == [7, 43]
+    run = OnnxModel(model).run(inputs={"status": [4]})
+    assert run.report().outputs == (("steps", 7),)
