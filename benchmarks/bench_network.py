@@ -30,6 +30,9 @@ from mlpc.runtime.machine import MachineConfig, initial_state
 from mlpc.runtime.numpy_exec import NumpyExecutor
 from mlpc.runtime.onnx_engine import OnnxModel
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import best_time  # noqa: E402  (benchmarks/run.py, the benchmark suite)
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "subleq-corpus"
 
@@ -54,17 +57,7 @@ def sizes(memories: list[int]) -> list[dict]:
 
 def timed(fn, min_seconds: float = 0.5) -> float:
     """Best-of-runs wall time of fn() (repeats until min_seconds have passed)."""
-    best = float("inf")
-    spent = 0.0
-    runs = 0
-    while spent < min_seconds or runs < 2:
-        t = time.perf_counter()
-        fn()
-        dt = time.perf_counter() - t
-        best = min(best, dt)
-        spent += dt
-        runs += 1
-    return best
+    return best_time(fn, min_seconds)
 
 
 def speeds(names: list[str], unroll: int, threads: int, window: int) -> dict:
