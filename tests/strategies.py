@@ -18,7 +18,9 @@ counted loops) to a generator hypothesis drives and shrinks, with more construct
   overflow trap: it has no side effects, so every engine stops in the same state no matter
   how deep its stack is);
 - `read()` (also past the end of the tape), `write(e)`, `print` of strings with escapes
-  and of integers, `x = read();`; division by zero (a trap) now and then.
+  and of integers, `x = read();`; division by zero (a trap) now and then;
+- now and then an operator on a line of its own, so the line a trap reports is the
+  operator's, not the statement's.
 
 Every program terminates: loop counters are never assigned in their bodies and loops run at
 most `loop_max` times; recursion depth is bounded by a comparison sum.
@@ -154,6 +156,8 @@ class _Gen:
                 right = f"({right} != 0) + 2"  # not zero: most runs go on past it
             elif op == "<<":
                 right = f"({right} > 0) + {self.pick(('1', '3', str(self.w - 1), str(self.w)))}"
+            if self.flag(6):  # the operator on a line of its own: trap lines must follow it
+                return f"({left}\n    {op}\n    {right})"
             return f"({left} {op} {right})"
         if kind <= 8:
             op = self.pick(_UNARY_OPS)
@@ -176,6 +180,8 @@ class _Gen:
     def index(self, scalars: list[str]) -> str:
         kind = self.upto(19)
         size = self.array_size
+        if kind >= 18 and self.flag(60):
+            kind = 0  # out of range in about 4% of the indices
         if kind <= 5:
             return str(self.upto(size - 1))
         if kind <= 10:
