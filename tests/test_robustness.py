@@ -393,6 +393,18 @@ def test_bad_models(models: Path, name: str, command: list[str]) -> None:
 
 
 @pytest.mark.parametrize("args, code, fragment", [
+    (["view", "nothere.onnx"], 1, "no such file"),
+    (["view", "truncated.onnx"], 1, "not a readable ONNX model"),
+    (["view", "adir.onnx"], 1, "directory"),
+    (["view", "echo.onnx", "--port", "99999999", "--no-browser"], 2, "--port"),
+    (["view", "echo.onnx", "--port", "0", "--no-browser"], 2, "--port"),
+])
+def test_view_errors(models: Path, args: list[str], code: int, fragment: str) -> None:
+    r = mlpc(models, *args)
+    assert_error(r, code, fragment)
+
+
+@pytest.mark.parametrize("args, code, fragment", [
     (["--tape", "1,2147483648"], 1, "2147483648"),
     (["--tape", "99999999999999999999999"], 1, "99999999999999999999999"),
     (["--input", "zz=1"], 1, "unknown input 'zz'"),

@@ -46,6 +46,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    value = _int_arg(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number (1-65535): {text!r}")
+    return value
+
+
 def _non_negative(text: str) -> int:
     value = _int_arg(text)
     if value < 0:
@@ -361,7 +368,7 @@ def _add_inspection_commands(sub: argparse._SubParsersAction) -> None:  # type: 
                           epilog="exit status: 0 after Ctrl-C, 1 when the model cannot be "
                           "read, Netron is not installed or the port is taken, 2 usage errors.")
     view.add_argument("model", metavar="MODEL.onnx")
-    view.add_argument("--port", type=_positive, metavar="P",
+    view.add_argument("--port", type=_port, metavar="P",
                       help="port to serve on (default: 8080 or a free one)")
     view.add_argument("--no-browser", action="store_true",
                       help="only serve; do not open a browser")
