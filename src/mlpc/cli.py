@@ -471,6 +471,7 @@ DENSE_LIMIT = 512
 DEFAULT_UNROLL = 8  # compiler.export_onnx.ExportOptions.unroll, without importing onnx
 
 
+MAX_UNROLL = 1024
 INT64_MAX = (1 << 63) - 1  # a model's default max_steps is an int64 (the budget saturates)
 
 
@@ -482,6 +483,14 @@ def check_limits(args: argparse.Namespace) -> None:
     if memory is not None and memory > MAX_NETWORK_MEMORY:
         raise MlpcError(f"--memory {memory} is too large: at most {MAX_NETWORK_MEMORY} words "
                         "(the network's size grows with memory; this is mlpc's limit)")
+    tape_in = getattr(args, "tape_in", None)
+    if tape_in is not None and tape_in > MAX_NETWORK_MEMORY:
+        raise MlpcError(f"--tape-in {tape_in} is too large: at most {MAX_NETWORK_MEMORY} words "
+                        "(the input tape is part of the network's state)")
+    unroll = getattr(args, "unroll", None)
+    if unroll is not None and unroll > MAX_UNROLL:
+        raise MlpcError(f"--unroll {unroll} is too large: at most {MAX_UNROLL} steps per Loop "
+                        "iteration (the Loop body holds a copy of the network per step)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
