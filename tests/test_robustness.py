@@ -440,6 +440,20 @@ def test_memory_beyond_the_limit(workdir: Path, command: list[str], memory: int)
     assert not (workdir / "huge.onnx").exists()
 
 
+@pytest.mark.parametrize("args, fragment", [
+    (["run", "ok.tl", "--input", "a=1", "--tape-in", "99999999999"],
+     f"--tape-in 99999999999 is too large: at most {MAX_NETWORK_MEMORY} words"),
+    (["compile", "ok.tl", "-o", "huge.onnx", "--tape-in", str(MAX_NETWORK_MEMORY + 1)],
+     "--tape-in"),
+    (["compile", "ok.tl", "-o", "huge.onnx", "--unroll", "99999999999"],
+     "--unroll 99999999999 is too large: at most 1024"),
+])
+def test_other_sizes_beyond_the_limits(workdir: Path, args: list[str], fragment: str) -> None:
+    r = mlpc(workdir, *args)
+    assert_error(r, 1, fragment)
+    assert not (workdir / "huge.onnx").exists()
+
+
 @pytest.mark.parametrize("engine", ["source", "reference", "numpy", "onnx"])
 def test_max_steps_zero(workdir: Path, engine: str) -> None:
     r = mlpc(workdir, "run", "ok.tl", "--input", "a=1", "--engine", engine, "--max-steps", "0")
