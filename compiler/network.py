@@ -175,10 +175,20 @@ def const(value: int) -> Expr:
 
 
 def total(exprs: Iterable[Expr]) -> Expr:
-    acc = const(0)
+    """The sum of many expressions, accumulated in place (repeated `+` would copy the
+    growing term dictionary each time: quadratic in the number of terms)."""
+    space: Space | None = None
+    terms: dict[int, int] = {}
+    constant = 0
     for e in exprs:
-        acc = acc + e
-    return acc
+        if e.space is not None:
+            if space is not None and e.space is not space:
+                raise ValueError(f"mixing slots of {space.name} and {e.space.name}")
+            space = e.space
+        for k, v in e.terms.items():
+            terms[k] = terms.get(k, 0) + v
+        constant += e.const
+    return Expr(space, terms, constant)
 
 
 @dataclass
