@@ -24,8 +24,8 @@ def view(model_path: str, port: int | None = None, browse: bool = True,
          host: str = "localhost") -> int:
     """Serve `model_path` with Netron, open a browser unless `browse` is false, and wait
     until interrupted. Returns the exit status (0)."""
+    load_model_file(model_path)  # a one-line error for a missing or unreadable file, first
     netron = _netron()
-    load_model_file(model_path)  # a one-line error for a missing or unreadable file
     logging.getLogger("netron").setLevel(logging.WARNING)  # the line below says it once
     try:
         address = netron.start(model_path, address=(host, port) if port else None,
