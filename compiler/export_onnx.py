@@ -234,13 +234,17 @@ class _StepEmitter:
             gathered = g.op("GatherElements", [v, self._expanded[idx]], f"{tag}/gather", axis=1)
             prod = gathered if val is None else g.op("Mul", [gathered, val], f"{tag}/mul")
             if bk.width > 1:
-                # row sums as a product with a vector of ones: onnxruntime's int64 MatMul is
-                # exact (and faster), its int64 ReduceSum is not (it is exact only to 2^53)
+                # row sums as a product with a column of ones: onnxruntime's int64 MatMul is
+                # exact (and faster), its int64 ReduceSum is not (it is exact only to 2^53);
+                # a (w, 1) column is ~4x faster than a 1-D vector of ones (measured)
                 shape = self.shared(f"shape_{len(bk.rows)}x{bk.width}",
                                     np.array([0, len(bk.rows), bk.width], dtype=np.int64))
                 r = g.op("Reshape", [prod, shape], f"{tag}/rows")
-                ones = self.shared(f"ones_{bk.width}", np.ones(bk.width, dtype=np.int64))
-                prod = g.op("MatMul", [r, ones], f"{tag}/sum")
+                ones = self.shared(f"ones_{bk.width}", np.ones((bk.width, 1), dtype=np.int64))
+                col = g.op("MatMul", [r, ones], f"{tag}/sum")
+                flat = self.shared(f"shape_{len(bk.rows)}",
+                                   np.array([0, len(bk.rows)], dtype=np.int64))
+                prod = g.op("Reshape", [col, flat], f"{tag}/flat")
             parts.append(prod)
         cat = parts[0] if len(parts) == 1 else g.op("Concat", parts, f"s{step}/{f.name}/concat",
                                                     axis=1)
