@@ -245,17 +245,25 @@ def _sar(w: int) -> Routine:
         Sub(i, const(1)),
         Jump("gt", i, skip1),
         Jmp(done),
-        Label(lp),
-        Add(r, r),
-        Jump("ge", a, nob),
-        Sub(r, const(-1)),
-        Label(nob),
-        Add(a, a),
-        Sub(i, const(1)),
-        Jump("gt", i, lp),
+        *_take_top_bits(r, a, i, lp, nob),
         Label(done),
     ]
     return _build("sar", ("a", "k"), ("r",), ("i",), body)
+
+
+def _take_top_bits(r: str, a: str, count: str, loop: str, no_bit: str
+                   ) -> list[Macro]:
+    """While `count` > 0: r = 2r + (top bit of a), a <<= 1, count -= 1 (sar and low)."""
+    return [
+        Label(loop),
+        Add(r, r),
+        Jump("ge", a, no_bit),
+        Sub(r, const(-1)),
+        Label(no_bit),
+        Add(a, a),
+        Sub(count, const(1)),
+        Jump("gt", count, loop),
+    ]
 
 
 _BITWISE = ("and", "or", "xor")
@@ -302,14 +310,7 @@ def _low(w: int) -> Routine:
         Jump("gt", s, skip),
         Label(take),
         Clear(r),
-        Label(lp),
-        Add(r, r),
-        Jump("ge", a, nob),
-        Sub(r, const(-1)),
-        Label(nob),
-        Add(a, a),
-        Sub(k, const(1)),
-        Jump("gt", k, lp),
+        *_take_top_bits(r, a, k, lp, nob),
     ]
     return _build("low", ("a", "s", "k"), ("r",), (), body)
 
