@@ -17,12 +17,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from mlpc.compiler.codegen import build_step_network, encode_state
+from mlpc.compiler.codegen import MAX_BUDGET, build_step_network, decode_state, encode_state
 from mlpc.compiler.driver import compile_model
-from mlpc.compiler.export_onnx import ExportOptions
 from mlpc.errors import MlpcError
 from mlpc.runtime.engines import RunRequest, prepared_image
-from mlpc.runtime.machine import Fault, RunResult
+from mlpc.runtime.machine import Fault, RunResult, initial_state
 from mlpc.runtime.numpy_exec import NumpyExecutor
 from mlpc.runtime.progress import Progress
 from mlpc.runtime.report import TRAP_KINDS, RunReport, report_from_machine
@@ -192,14 +191,10 @@ def load_model_file(path: str) -> onnx.ModelProto:
         raise MlpcError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
 
 
-def export_options_for(request: RunRequest) -> ExportOptions:
-    return ExportOptions()
-
-
 def run_onnx(request: RunRequest) -> RunReport:
     """Compile the program's image for the request's machine and run it in onnxruntime."""
     image = request.program.image
-    model = OnnxModel(compile_model(image, request.config, export_options_for(request)))
+    model = OnnxModel(compile_model(image, request.config))
     run = model.run(
         inputs={name: [value] for name, value in request.inputs},
         tapes=(request.tape,),
@@ -214,8 +209,6 @@ def run_numpy(request: RunRequest) -> RunReport:
     image = request.program.image
     config = request.config
     words = prepared_image(request)
-    from mlpc.runtime.machine import initial_state
-
     state0 = initial_state(config, words, request.tape)  # validates sizes and ranges
     step = build_step_network(config)
     executor = NumpyExecutor(step.network)
@@ -236,13 +229,11 @@ def run_numpy(request: RunRequest) -> RunReport:
                 progress.update(request.max_steps - int(x[0, layout.index("budget")]))
             if not x[0, live]:
                 break
-    from mlpc.compiler.codegen import decode_state
-
     d = decode_state(layout, x[0])
     result = RunResult(
         status=d.status,
         fault=d.fault,
-        steps=min(request.max_steps, (1 << 62) - 1) - d.budget,
+        steps=min(request.max_steps, MAX_BUDGET) - d.budget,
         tape_out=tuple(tape_out),
         memory=d.memory,
         pc=d.pc,
