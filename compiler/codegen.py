@@ -1,45 +1,54 @@
-"""Codegen: the universal SUBLEQ step as a 3-ReLU-layer MLP, with state encoding/decoding.
+"""Codegen: the universal SUBLEQ step as a 3-ReLU-layer MLP of unit families.
 
 The weights depend only on `MachineConfig` (m, W, tape capacities): the program is data in
 the state vector, so two programs of the same size run on byte-identical weights, and
 self-modifying code works because code is memory.
 
-State vector (every slot non-negative, so carrying a slot through a layer is one ReLU unit):
+State (every slot non-negative, so carrying a slot through a ReLU is the identity):
 
-    u[j]   = M[j] + H                 memory, H = 2^(W-1), in [0, 2^W)
-    pc1    = pc + 1                   pc clamped to [-1, m]; -1 = halted
-    fault  = fault code (0 = none)    see `runtime.machine.Fault`
-    budget = steps still allowed      the step limit, exact for any unroll factor
-    ip     = input position           in [0, Tin]
-    ol     = output length            in [0, Tout]
+    V[j]   = M[j] + H  for j < m, tape[j-m] + H for m <= j < n = m + Tin   (H = 2^(W-1))
+             the memory *before* the pending write, then the input tape (padded with -1)
+    pc1    = pc + 1                  pc clamped to [-1, m]; -1 = halted
+    fault  = fault code (0 = none)   see `runtime.machine.Fault`
+    budget = steps still allowed     the step limit, exact for any unroll factor
+    ip, ol = input position, output length
     live   = 1 if the machine was running at the start of the last step
-    oflag, oval = the last step's output event (flag, word + H): the runner appends `oval - H`
-                  to the output tape when `oflag` is 1, so the output tape costs no width
-    t[k]   = tape[k] + H              input tape, padded with -1 (end of tape) to Tin words
+    oflag, oval = the last step's output event (flag, word + H)
+    wa2, wo, wv = the pending write: address + 2, old and new word + H. The machine's memory
+             is V with M[wa] = wv - H; no write pending is wv == wo.
 
-One step, in three ReLU layers (the floor: fetch -> read operands -> write and branch):
+One step, in three ReLU layers. S is a power of two with S >= 2^W and S > H + m + 2, so
+every per-word quantity q below satisfies 0 <= q < S, and every unit family is one formula
+over the word index j (the families are what the exporter turns into a few elementwise ops):
 
-    layer 1  fetch.  From pc: a' = max(M[pc], -2), b' = max(M[pc+1], -2),
-             c' = clamp(M[pc+2], -1, m-2), and the input word t[ip]. Each is a sum over j of
-             [pc+o == j] * phi(M[j]): the product of an address indicator and a piecewise-linear
-             function of a bounded integer, formed in ONE ReLU layer directly from the scalars
-             (formula at `_gated_relu_read`). Clamping the operands keeps every later product
-             inside int64; the clamps lose nothing: a' = -2 and b' = -2 mean "below -1"
-             (a fault), c' = -1 means "halt", c' = m-2 means "past the last instruction".
-    layer 2  read.   M[a'] and M[b'] by the same indicator products over u[j]; ramps
-             relu(a'-k), relu(b'-k) give the indicators [b'==j] for the write, the modes
-             (input a'==-1, output b'==-1) and the range faults.
-    layer 3  write.  u[b] += g_j * (wrap(M[b]-M[a]) + H - u[j]) (or the input word), gated by
-             g_j = [b==j] + ok - ... which is 1 for the written cell and <= 0 elsewhere, in one
-             layer: relu(x + X(g-1)) - relu(-x + X(g-1)) = g*x for g in {1} or g <= 0, |x| <= X.
-             The W-bit wrap is two gated steps of the difference. The next pc is pc + 3 or c'
-             chosen by [wrap(d) <= 0] = [d >= -H] - [d >= 1] + [d >= H], a sum of steps of the
-             difference d multiplied into (c' - pc - 3) by gated half-tents. Faults, the budget,
-             the tapes' positions and the output event are a few scalar units.
+    layer 1  fetch and write back.  Half-tent families over j, with d = pc + o - j:
+               T_o[j]  = relu(V[j] + S d)                  o = 1, 2
+               L_o[j]  = relu(V[j] - H + 2 + S d)           o = 0, 1   (lower clamp)
+               U_o[j]  = relu(V[j] - H - m + S d)           o = 0, 1   (upper clamp)
+               I_o[j]  = relu(V[j] + S (m + ip - o - j))    o = 0, 1   (the input word)
+               A_o[j]  = relu(wv + S (wa - o - j)),  B_o[j] = relu(wo + S (wa - o - j))
+             Summed over j, every excess past the word (S per step of d) is a linear function
+             of clamp(pc + o, 0, n), so each sum is one word plus scalar ramps:
+               sum_j (L_o - U_o) = clamp(M[pc+o], -2, m) + 2 + (m + 2) clamp(pc + o, 0, n)
+               sum_j (T_2 - T_1) = M[pc+2] + H + S clamp(pc + 2, 0, n)
+               sum_j (I_0 - I_1) = tape[ip] + H + S (m + ip)
+             and the pending write lands: M'[j] = V[j] + A_0 - A_1 - B_0 + B_1
+             = V[j] + [wa == j] (wv - wo). The fetch reads V (before the write), so the
+             operands are corrected by scalar units: [wa == pc+o] (f(wv) - f(wo)).
+    layer 2  read.   M'[a] + H = sum_j relu(M'[j] + S (a - j)) - relu(M'[j] + S (a-1-j))
+             - S relu(a), the same for b; ramps of a and b give the modes (input a = -1,
+             output b = -1) and the range faults; c is clamped to [-1, m-2].
+    layer 3  decide. The new word is a scalar: wrap(M[b] - M[a]) (or the input word) as
+             gated units g x = relu(x + X (g-1)) - relu(-x + X (g-1)) for g = 1 or g <= 0,
+             |x| <= X; it becomes the next pending write (b, M[b], new). The next pc is pc + 3
+             or c by [wrap(d) <= 0] = [d >= -H] - [d >= 1] + [d >= H] multiplied into c - pc - 3
+             by gated half-tents. Faults, the budget, the tapes and the output event are a few
+             scalar units.
 
-Each quantity handed from one layer to the next is declared with its range next to the
-formula that guarantees it; `compiler.network.Space.unit` proves |pre-activation| < 2^63 for
-every unit from those ranges by interval arithmetic.
+Per memory word: 10 units in layer 1, 4 in layer 2, none in layer 3 (the memory passes
+through layers 2 and 3 unchanged, which a ReLU of a non-negative value is). Every quantity
+handed from one space to the next is declared with its range next to the formula that
+guarantees it; `compiler.network.SpaceBuilder` proves every pre-activation's bound.
 """
 
 from __future__ import annotations
@@ -52,19 +61,21 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mlpc.compiler.image import SubleqImage
-from mlpc.compiler.network import Expr, Network, Space, assemble, linear_space, relu_space, total
+from mlpc.compiler.network import Lin, Network, Space, SpaceBuilder, flat_names, state_space
 from mlpc.runtime.machine import Fault, MachineConfig, MachineState, Status
 
 if TYPE_CHECKING:
     from mlpc.compiler.export_onnx import ModelInterface
 
-MAX_BUDGET = (1 << 62) - 1
-MAX_NETWORK_MEMORY = 1 << 16  # ~6.4M non-zero weights; building takes ~30 s
+MAX_BUDGET = (1 << 50) - 1  # below 2^53: the budget is a float64-exact value too
+MAX_NETWORK_MEMORY = 1 << 16
+SCALARS = ("pc1", "fault", "budget", "ip", "ol", "live", "oflag", "oval", "wa2", "wo", "wv")
 
 
 @dataclass(frozen=True)
 class StateLayout:
-    """Where each part of the machine state lives in the state vector."""
+    """Where each part of the machine state lives in the flat state vector
+    [V (memory then tape), scalars]."""
 
     config: MachineConfig
     names: tuple[str, ...]
@@ -82,11 +93,11 @@ class StateLayout:
 
     @property
     def tape(self) -> slice:
-        start = self.index("oval") + 1
-        return slice(start, start + self.config.tape_in)
+        return slice(self.config.memory, self.config.memory + self.config.tape_in)
 
-
-SCALARS = ("pc1", "fault", "budget", "ip", "ol", "live", "oflag", "oval")
+    @property
+    def scalars(self) -> slice:
+        return slice(self.config.memory + self.config.tape_in, self.size)
 
 
 @dataclass(frozen=True)
@@ -106,381 +117,333 @@ def build_step_network(config: MachineConfig) -> StepNetwork:
             f"memory of {config.memory} words is larger than the network supports "
             f"({MAX_NETWORK_MEMORY})"
         )
-    g = _Gen(config)
-    network = g.build()
-    return StepNetwork(network, StateLayout(config, network.state_names))
+    network = _Gen(config).build()
+    return StepNetwork(network, StateLayout(config, flat_names(network.state)))
+
+
+def multiplier(config: MachineConfig) -> int:
+    """S: a power of two above every per-word quantity (words + H, clamps of words)."""
+    H = 1 << (config.word_bits - 1)
+    S = 1 << config.word_bits
+    while S <= H + config.memory + 2:
+        S *= 2
+    return S
 
 
 class _Gen:
-    """The construction, one method per layer. Notation as in the module docstring."""
+    """The construction, one method per space. Notation as in the module docstring."""
 
     def __init__(self, config: MachineConfig) -> None:
         self.cfg = config
         self.m = config.memory
         self.W = config.word_bits
         self.H = 1 << (self.W - 1)
-        self.S = 1 << self.W  # > every offset word u in [0, 2^W)
+        self.top = (1 << self.W) - 1  # the largest word + H
+        self.S = multiplier(config)
         self.tin = config.tape_in
         self.tout = config.tape_out
+        self.n = self.m + self.tin
 
-    # ---- the state --------------------------------------------------------------------------
     def state(self) -> Space:
-        x = Space("state", doc="machine state")
-        m, top = self.m, self.S - 1
-        self.u = [x.input(f"u[{j}]", 0, top) for j in range(m)]
-        self.pc1 = x.input("pc1", 0, m + 1)
-        self.fault = x.input("fault", 0, max(Fault))
-        self.budget = x.input("budget", 0, MAX_BUDGET)
-        self.ip = x.input("ip", 0, self.tin)
-        self.ol = x.input("ol", 0, self.tout)
-        x.input("live", 0, 1)
-        x.input("oflag", 0, 1)
-        x.input("oval", 0, top)
-        self.t = [x.input(f"t[{k}]", 0, top) for k in range(self.tin)]
-        return x
+        m, top = self.m, self.top
+        return state_space(
+            scalars=(
+                ("pc1", 0, m + 1), ("fault", 0, max(Fault)), ("budget", 0, MAX_BUDGET),
+                ("ip", 0, self.tin), ("ol", 0, self.tout), ("live", 0, 1), ("oflag", 0, 1),
+                ("oval", 0, top), ("wa2", 0, m + 2), ("wo", 0, top), ("wv", 0, top),
+            ),
+            families=(("V", self.n, 0, top),),
+            doc="machine state: memory and tape words + H, then the scalars",
+        )
 
     def build(self) -> Network:
         x = self.state()
         h1 = self.layer1_fetch(x)
-        z2 = self.bottleneck2(h1)
+        z2 = self.fetched(h1)
         h2 = self.layer2_read(z2)
-        z3 = self.bottleneck3(h2)
-        h3 = self.layer3_write(z3)
-        out = self.next_state(h3, x)
-        return assemble(
-            [h1, z2, h2, z3, h3, out],
-            x,
-            layer_docs=(
-                "fetch: a, b, c at pc (clamped) and the input word at ip",
-                "read: M[a], M[b]; indicators of b; modes and range faults",
-                "write M[b], choose the next pc, faults, tapes, budget",
-                "next state",
-            ),
+        z3 = self.operands(h2)
+        h3 = self.layer3_decide(z3)
+        z4 = self.decided(h3)
+        out = self.next_state(z4)
+        assert flat_names(out) == flat_names(x)
+        return Network(
+            x, (h1, z2, h2, z3, h3, z4, out),
             doc=f"one SUBLEQ step, m={self.m}, W={self.W}, tape_in={self.tin}, "
             f"tape_out={self.tout}",
+            layer_docs=(
+                "fetch a, b, c at pc (clamped) and the input word at ip; land the pending write",
+                "read M[a], M[b]; modes and range faults",
+                "new word of M[b] (the next pending write), next pc, faults, tapes, budget",
+                "next state",
+            ),
         )
 
-    # ---- layer 1: fetch ---------------------------------------------------------------------
+    # ---- layer 1: fetch and write back --------------------------------------------------------
     def layer1_fetch(self, x: Space) -> Space:
-        h = relu_space("layer1", x, doc="fetch")
-        m, H = self.m, self.H
-        pc = self.pc1 - 1
-        self.h1_u = [h.unit(f"u[{j}]", self.u[j]) for j in range(m)]
-        self.h1_t = [h.unit(f"t[{k}]", self.t[k]) for k in range(self.tin)]
-        # ramps R(k) = relu(pc - k): [pc == k] = R(k-1) - 2R(k) + R(k+1), [pc >= k] = R(k-1) - R(k)
-        self.R = {k: h.unit(f"pc_ramp[{k}]", pc - k) for k in range(-3, m + 1)}
-        # operands, each sum_j [pc + o == j] * phi(M[j]) with phi a clamp (see _gated_relu_read)
-        Y = H + m + 2  # >= |y| for every y = M[j] + shift below
-        self.fetch_units: dict[str, list[tuple[Expr, Expr]]] = {}
-        for tag, offset, shift in (("a", 0, 2), ("b", 1, 2), ("c_lo", 2, 1), ("c_hi", 2, 2 - m)):
-            pairs = []
-            for j in range(m):
-                y = self.u[j] - H + shift  # = M[j] + shift
-                d = pc + offset - j
-                first = h.unit(f"fetch_{tag}[{j}].0", y + Y * d)
-                second = h.unit(f"fetch_{tag}[{j}].1", y + Y + 2 * Y * (d - 1))
-                pairs.append((first, second))
-            self.fetch_units[tag] = pairs
-        self.Y = Y
-        # input word t[ip]: half-tents over the tape, ramps RI(k) = relu(ip - k)
-        self.RI = {k: h.unit(f"ip_ramp[{k}]", self.ip - k) for k in range(-1, self.tin + 1)}
-        self.tape_units = [
-            (
-                h.unit(f"tape_read[{k}].0", self.t[k] + self.S * (self.ip - k)),
-                h.unit(f"tape_read[{k}].1", self.t[k] + self.S * (self.ip - k - 1)),
-            )
-            for k in range(self.tin)
-        ]
-        self.h1_ip = h.unit("ip", self.ip)
-        self.h1_ol = h.unit("ol", self.ol)
-        self.h1_fault = h.unit("fault", self.fault)
-        self.h1_fault_m1 = h.unit("fault_ramp1", self.fault - 1)
-        self.h1_budget = h.unit("budget", self.budget)
-        self.h1_budget_m1 = h.unit("budget_ramp1", self.budget - 1)
-        self.h1_ol_full = (
-            h.unit("ol_ramp.0", self.ol - self.tout + 1),
-            h.unit("ol_ramp.1", self.ol - self.tout),
-        )
-        return h
+        b = SpaceBuilder("layer1", True, x, doc="fetch and write back")
+        m, n, H, S = self.m, self.n, self.H, self.S
+        V, pc, wa = b.v("V"), b.s("pc1") - 1, b.s("wa2") - 2
+        jS = Lin(slope=-S)  # -S j
+        for o in (1, 2):
+            b.unit(f"T{o}", V + S * (pc + o) + jS, "relu(V[j] + S (pc + o - j))")
+        for o in (0, 1):
+            b.unit(f"L{o}", V + (2 - H) + S * (pc + o) + jS, "lower clamp of M[pc + o]")
+            b.unit(f"U{o}", V - (H + m) + S * (pc + o) + jS, "upper clamp of M[pc + o]")
+        ip = b.s("ip")
+        for o in (0, 1):
+            b.unit(f"I{o}", V + S * (ip + m - o) + jS, "the input word tape[ip]")
+        for o in (0, 1):
+            b.unit(f"A{o}", b.s("wv") + S * (wa - o) + jS, "pending write: new word",
+                   length=n)
+            b.unit(f"B{o}", b.s("wo") + S * (wa - o) + jS, "pending write: old word",
+                   length=n)
+        b.unit("V", V)
+        # clamp(pc + o, 0, n) = relu(pc + o) - relu(pc + o - n)
+        for o in range(4):
+            b.unit(f"pc_ramp{o}", pc + o)
+            b.unit(f"pc_ramp{o}_n", pc + o - n)
+        self._forwarding_units(b, pc, wa)
+        b.unit("ip_full", ip - self.tin + 1)  # [ip >= Tin], ip <= Tin
+        for name in ("pc1", "fault", "budget", "ip", "ol"):
+            b.unit(name, b.s(name))
+        b.unit("fault_ramp1", b.s("fault") - 1)
+        b.unit("budget_ramp1", b.s("budget") - 1)
+        b.unit("pc_ramp0_only", pc)  # relu(pc): [pc >= 0] = pc1 - relu(pc)
+        b.unit("pc_fault0", pc - m + 3)
+        b.unit("pc_fault1", pc - m + 2)
+        b.unit("ol_full", b.s("ol") - self.tout + 1)  # [ol >= Tout], ol <= Tout
+        return b.build()
 
-    def _eq_pc(self, k: int) -> Expr:
-        """[pc == k] for integer pc in [-1, m]."""
-        R = self.R
-        return R[k - 1] - 2 * R[k] + R[k + 1]
+    def _forwarding_units(self, b: SpaceBuilder, pc: Lin, wa: Lin) -> None:
+        """[wa == pc + o] (f(wv) - f(wo)) for the fetched words: the pending write is not in
+        V yet. For an integer e and |y| < S:
+            [e == 0] relu(y) = relu(y + S e) - relu(y + S + 2S (e-1)) + S relu(e-1)
+        (the S relu(e-1) terms cancel in every difference f(wv) - f(wo) below), and for
+        0 <= q < S: [e == 0] q - S [e >= 1]... differences of half-tents, as in layer 1."""
+        S, H, m = self.S, self.H, self.m
+        for o in (0, 1):
+            e = wa - pc - o
+            for word in ("wv", "wo"):
+                w = b.s(word)
+                for tag, y in (("lo", w + (2 - H)), ("hi", w - (H + m))):
+                    b.unit(f"fw{o}_{word}_{tag}.0", y + S * e)
+                    b.unit(f"fw{o}_{word}_{tag}.1", y + S + 2 * S * (e - 1))
+        e = wa - pc - 2
+        for word in ("wv", "wo"):
+            w = b.s(word)
+            b.unit(f"fw2_{word}.0", w + S * e)
+            b.unit(f"fw2_{word}.1", w + S * (e - 1))
 
-    def _gated_relu_read(self, tag: str, offset: int) -> Expr:
-        """sum_j [pc + offset == j] * relu(y_j), |y_j| <= Y, from the layer-1 units.
+    # ---- between layers 1 and 2 -------------------------------------------------------------------
+    def fetched(self, h: Space) -> Space:
+        z = SpaceBuilder("fetched", False, h, doc="fetched operands, the written memory")
+        m, H, S, top = self.m, self.H, self.S, self.top
+        s = z.s
+        z.linear("M", z.v("V") + z.v("A0") - z.v("A1") - z.v("B0") + z.v("B1"), 0, top,
+                 "memory (and tape) with the pending write landed")
 
-        With d = pc + offset - j (an integer), S1 = Y and S2 = 2Y:
-            [d == 0] relu(y) = relu(y + S1 d) - relu(y + Y + S2 (d-1))
-                               + S2 relu(d-1) + Y [d >= 1] - S1 relu(d)
-        because relu(y + S1 d) is 0 for d <= -1 and y + S1 d for d >= 1, and
-        relu(y + Y + S2 (d-1)) - S2 relu(d-1) = [d >= 1] (y + Y) (a half-tent: y + Y in [0, 2Y]).
-        relu(d) = R(j - offset), relu(d-1) = R(j - offset + 1).
-        """
-        Y, R = self.Y, self.R
-        terms = []
-        for j, (first, second) in enumerate(self.fetch_units[tag]):
-            k = j - offset
-            ramps = 2 * Y * R[k + 1] + Y * (R[k] - R[k + 1]) - Y * R[k]
-            terms.append(first - second + ramps)
-        return total(terms)
+        def n1(o: int) -> Lin:  # clamp(pc + o, 0, n) = #{j < n : pc + o - j >= 1}
+            return s(f"pc_ramp{o}") - s(f"pc_ramp{o}_n")
 
-    # ---- between layers 1 and 2 -------------------------------------------------------------
-    def bottleneck2(self, h1: Space) -> Space:
-        z = linear_space("fetched", h1, doc="fetched operands and flags")
-        m, H, top = self.m, self.H, self.S - 1
-        R = self.R
-        self.z2_u = [z.linear(f"u[{j}]", self.h1_u[j], 0, top) for j in range(m)]
-        self.z2_t = [z.linear(f"t[{k}]", self.h1_t[k], 0, top) for k in range(self.tin)]
-        # a' = max(M[pc], -2) = -2 + relu(M[pc] + 2); 0 when pc is outside [0, m)
-        a = total(-2 * self._eq_pc(j) for j in range(m)) + self._gated_relu_read("a", 0)
-        b = total(-2 * self._eq_pc(j - 1) for j in range(m)) + self._gated_relu_read("b", 1)
-        # c' = clamp(M[pc+2], -1, m-2) = -1 + relu(M + 1) - relu(M - (m-2))
-        c = (
-            total(-1 * self._eq_pc(j - 2) for j in range(m))
-            + self._gated_relu_read("c_lo", 2)
-            - self._gated_relu_read("c_hi", 2)
-        )
-        self.z2_a = z.linear("a", a, -2, H - 1)
-        self.z2_b = z.linear("b", b, -2, H - 1)
-        self.z2_c = z.linear("c", c, -1, m - 2)
-        # input word + H: half-tent pairs [ip == k] t[k]; past the tape the word is -1
-        S, RI = self.S, self.RI
-        word = total(
-            first - S * RI[k] - second + S * RI[k + 1]
-            for k, (first, second) in enumerate(self.tape_units)
-        )
-        ip_full = RI[self.tin - 1] - RI[self.tin]  # [ip >= Tin]
-        self.z2_in = z.linear("in_word", word + (H - 1) * ip_full, 0, top)
-        self.z2_ip_full = z.linear("ip_full", ip_full, 0, 1)
-        self.z2_pc1 = z.linear("pc1", R[-1], 0, m + 1)  # relu(pc + 1) = pc1
-        self.z2_pc_ge0 = z.linear("pc_ge0", R[-1] - R[0], 0, 1)
-        self.z2_pc_fault = z.linear("pc_fault", R[m - 3] - R[m - 2], 0, 1)  # [pc >= m-2]
-        self.z2_fault = z.linear("fault", self.h1_fault, 0, max(Fault))
-        self.z2_fault_ge1 = z.linear("fault_ge1", self.h1_fault - self.h1_fault_m1, 0, 1)
-        self.z2_budget = z.linear("budget", self.h1_budget, 0, MAX_BUDGET)
-        self.z2_budget_ge1 = z.linear("budget_ge1", self.h1_budget - self.h1_budget_m1, 0, 1)
-        self.z2_ip = z.linear("ip", self.h1_ip, 0, self.tin)
-        self.z2_ol = z.linear("ol", self.h1_ol, 0, self.tout)
-        full0, full1 = self.h1_ol_full
-        self.z2_ol_full = z.linear("ol_full", full0 - full1, 0, 1)
-        return z
+        def fw(o: int, word: str, tag: str) -> Lin:  # [wa == pc + o] relu(y)
+            return s(f"fw{o}_{word}_{tag}.0") - s(f"fw{o}_{word}_{tag}.1")
 
-    # ---- layer 2: read ----------------------------------------------------------------------
+        for o, name in ((0, "a"), (1, "b")):
+            fetched = z.sum(z.v(f"L{o}") - z.v(f"U{o}"), 0, m + 2)
+            in_range = n1(o + 1) - n1(o)  # [0 <= pc + o < n]
+            forward = (fw(o, "wv", "lo") - fw(o, "wv", "hi")
+                       - fw(o, "wo", "lo") + fw(o, "wo", "hi"))
+            z.linear(name, fetched - (m + 2) * n1(o) - 2 * in_range + forward, -2, m,
+                     f"clamp(M'[pc + {o}], -2, m); 0 when pc + {o} is outside")
+        forward_c = (s("fw2_wv.0") - s("fw2_wv.1")) - (s("fw2_wo.0") - s("fw2_wo.1"))
+        c = z.sum(z.v("T2") - z.v("T1"), 0, S) - S * n1(2) - H * (n1(3) - n1(2)) + forward_c
+        z.linear("c", c, -H, H - 1, "M'[pc + 2]")
+        word = z.sum(z.v("I0") - z.v("I1"), 0, S) - S * (s("ip") + m)
+        z.linear("in_word", word + (H - 1) * s("ip_full"), 0, top, "tape[ip] + H, or -1 + H")
+        z.linear("ip_full", s("ip_full"), 0, 1)
+        z.linear("pc1", s("pc1"), 0, m + 1)
+        z.linear("pc_ge0", s("pc1") - s("pc_ramp0_only"), 0, 1)
+        z.linear("pc_fault", s("pc_fault0") - s("pc_fault1"), 0, 1, "[pc >= m-2]")
+        z.linear("fault", s("fault"), 0, max(Fault))
+        z.linear("fault_ge1", s("fault") - s("fault_ramp1"), 0, 1)
+        z.linear("budget", s("budget"), 0, MAX_BUDGET)
+        z.linear("budget_ge1", s("budget") - s("budget_ramp1"), 0, 1)
+        z.linear("ip", s("ip"), 0, self.tin)
+        z.linear("ol", s("ol"), 0, self.tout)
+        z.linear("ol_full", s("ol_full"), 0, 1)
+        return z.build()
+
+    # ---- layer 2: read -----------------------------------------------------------------------------
     def layer2_read(self, z: Space) -> Space:
-        h = relu_space("layer2", z, doc="read")
+        b = SpaceBuilder("layer2", True, z, doc="read")
         m, S = self.m, self.S
-        a, b = self.z2_a, self.z2_b
-        self.h2_u = [h.unit(f"u[{j}]", self.z2_u[j]) for j in range(m)]
-        self.h2_t = [h.unit(f"t[{k}]", self.z2_t[k]) for k in range(self.tin)]
-        self.RA = {k: h.unit(f"a_ramp[{k}]", a - k) for k in range(-2, m + 1)}
-        self.RB = {k: h.unit(f"b_ramp[{k}]", b - k) for k in range(-2, m + 1)}
-        # M[a] + H = sum_j [a == j] u[j] with half-tents (u in [0, S)); the largest
-        # pre-activation is u + S(a - j) <= (2^W - 1) + 2^W (H - 1) = 2^(2W-1) - 1 < 2^63
-        self.read_units = {
-            name: [
-                (
-                    h.unit(f"read_{name}[{j}].0", self.z2_u[j] + S * (addr - j)),
-                    h.unit(f"read_{name}[{j}].1", self.z2_u[j] + S * (addr - j - 1)),
-                )
-                for j in range(m)
-            ]
-            for name, addr in (("a", a), ("b", b))
-        }
-        # a' = b' = -1 (input and output at once): relu(-a' - b' - 1) is 1 there and 0 for
-        # every other pair with a', b' >= -1 (pairs with -2 are range faults anyway)
-        self.h2_io_both = h.unit("io_both", -a - b - 1)
-        self.h2_act = h.unit(
-            "active", self.z2_pc_ge0 + self.z2_budget_ge1 - self.z2_fault_ge1 - 1
-        )  # [pc >= 0 and budget >= 1 and fault == 0]
-        self.h2_carry = {
-            name: h.unit(name, expr)
-            for name, expr in (
-                ("pc1", self.z2_pc1),
-                ("fault", self.z2_fault),
-                ("budget", self.z2_budget),
-                ("ip", self.z2_ip),
-                ("ol", self.z2_ol),
-                ("in_word", self.z2_in),
-                ("c1", self.z2_c + 1),
-                ("pc_fault", self.z2_pc_fault),
-                ("ip_full", self.z2_ip_full),
-                ("ol_full", self.z2_ol_full),
-            )
-        }
-        return h
+        M, jS = b.v("M"), Lin(slope=-S)
+        a, bb = b.s("a"), b.s("b")
+        for name, addr in (("a", a), ("b", bb)):
+            b.unit(f"R{name}0", M + S * addr + jS, f"relu(M'[j] + S ({name} - j))")
+            b.unit(f"R{name}1", M + S * (addr - 1) + jS)
+            for k in (-1, 0, m - 1, m):
+                b.unit(f"{name}_ramp[{k}]", addr - k)
+        b.unit("M", M)
+        b.unit("a2", a + 2)
+        b.unit("b2", bb + 2)
+        c = b.s("c")
+        b.unit("c_lo", c + 1)
+        b.unit("c_hi", c - (m - 2))
+        # a = b = -1 (input and output at once): relu(-a - b - 1) is 1 there and 0 for every
+        # other pair with a, b >= -1 (pairs with -2 are range faults anyway)
+        b.unit("io_both", -a - bb - 1)
+        b.unit("active", b.s("pc_ge0") + b.s("budget_ge1") - b.s("fault_ge1") - 1)
+        for name in ("pc1", "fault", "budget", "ip", "ol", "in_word", "pc_fault", "ip_full",
+                     "ol_full"):
+            b.unit(name, b.s(name))
+        return b.build()
 
-    def _read(self, name: str, ramps: dict[int, Expr]) -> Expr:
-        """sum_j [addr == j] u[j] = sum_j [d >= 0] u - [d >= 1] u with d = addr - j and
-        [d >= 0] q = relu(q + S d) - S relu(d) for q in [0, S]."""
-        S = self.S
-        return total(
-            first - S * ramps[j] - second + S * ramps[j + 1]
-            for j, (first, second) in enumerate(self.read_units[name])
-        )
+    # ---- between layers 2 and 3 -------------------------------------------------------------------
+    def operands(self, h: Space) -> Space:
+        z = SpaceBuilder("operands", False, h, doc="operands, modes, gates")
+        m, S, top = self.m, self.S, self.top
+        s = z.s
+        z.linear("M", z.v("M"), 0, top)
+        reads = {}
+        for name in ("a", "b"):
+            read = z.sum(z.v(f"R{name}0") - z.v(f"R{name}1"), 0, S) - S * s(f"{name}_ramp[0]")
+            z.linear(f"mem_{name}", read, 0, top, f"M'[{name}] + H, or 0")
+            reads[name] = read
 
-    # ---- between layers 2 and 3 -------------------------------------------------------------
-    def bottleneck3(self, h2: Space) -> Space:
-        z = linear_space("operands", h2, doc="operands, modes, gates")
-        m, top = self.m, self.S - 1
-        RA, RB = self.RA, self.RB
-        self.z3_u = [z.linear(f"u[{j}]", self.h2_u[j], 0, top) for j in range(m)]
-        self.z3_t = [z.linear(f"t[{k}]", self.h2_t[k], 0, top) for k in range(self.tin)]
-        self.z3_eq_b = [
-            z.linear(f"b_is[{j}]", RB[j - 1] - 2 * RB[j] + RB[j + 1], 0, 1) for j in range(m)
-        ]
-        qa = self._read("a", RA)
-        qb = self._read("b", RB)
-        self.z3_qa = z.linear("mem_a", qa, 0, top)  # M[a] + H (0 if a is not an address)
-        self.z3_diff = z.linear("diff", qb - qa, -top, top)  # M[b] - M[a] in subleq mode
-        is_in = RA[-2] - 2 * RA[-1] + RA[0]  # [a' == -1]
-        is_out = RB[-2] - 2 * RB[-1] + RB[0]  # [b' == -1]
-        a_fault = 1 - (RA[-2] - RA[-1]) + (RA[m - 1] - RA[m])  # [a' <= -2] + [a' >= m]
-        b_fault = 1 - (RB[-2] - RB[-1]) + (RB[m - 1] - RB[m])
-        carry = self.h2_carry
-        self.z3_is_in = z.linear("is_input", is_in, 0, 1)
-        self.z3_is_out = z.linear("is_output", is_out, 0, 1)
-        self.z3_a_fault = z.linear("a_fault", a_fault, 0, 1)
-        self.z3_b_fault = z.linear("b_fault", b_fault, 0, 1)
-        self.z3_io = z.linear("io_both", self.h2_io_both, 0, 3)
-        self.z3_act = z.linear("active", self.h2_act, 0, 1)
+        def ramp(name: str, k: int) -> Lin:  # relu(addr - k)
+            return s(f"{name}_ramp[{k}]")
+
+        # with addr in [-2, m]: [addr == -1] = (addr + 2) - 2 relu(addr + 1) + relu(addr),
+        # [addr <= -2] + [addr >= m] = 1 - [addr >= -1] + [addr >= m]
+        a_plus2, b_plus2 = s("a2"), s("b2")
+        is_in = a_plus2 - 2 * ramp("a", -1) + ramp("a", 0)
+        is_out = b_plus2 - 2 * ramp("b", -1) + ramp("b", 0)
+        a_fault = 1 - (a_plus2 - ramp("a", -1)) + (ramp("a", m - 1) - ramp("a", m))
+        b_fault = 1 - (b_plus2 - ramp("b", -1)) + (ramp("b", m - 1) - ramp("b", m))
+        z.linear("diff", reads["b"] - reads["a"], -top, top, "M[b] - M[a]")
+        z.linear("is_input", is_in, 0, 1)
+        z.linear("is_output", is_out, 0, 1)
+        z.linear("a_fault", a_fault, 0, 1)
+        z.linear("b_fault", b_fault, 0, 1)
+        z.linear("io_both", s("io_both"), 0, 3)
+        z.linear("active", s("active"), 0, 1)
         # ok = 1 exactly when the machine runs this step without a fault of pc, a, b or io;
         # otherwise ok <= 0 (every term after `active` is >= 0)
-        self.z3_ok = z.linear(
-            "ok",
-            self.h2_act - carry["pc_fault"] - a_fault - b_fault - self.h2_io_both,
-            -6,
-            1,
-        )
-        self.z3_pc_fault = z.linear("pc_fault", carry["pc_fault"], 0, 1)
-        self.z3_in = z.linear("in_word", carry["in_word"], 0, top)
-        self.z3_c1 = z.linear("c1", carry["c1"], 0, self.m - 1)
-        self.z3_pc1 = z.linear("pc1", carry["pc1"], 0, m + 1)
-        self.z3_fault = z.linear("fault", carry["fault"], 0, max(Fault))
-        self.z3_budget = z.linear("budget", carry["budget"], 0, MAX_BUDGET)
-        self.z3_ip = z.linear("ip", carry["ip"], 0, self.tin)
-        self.z3_ol = z.linear("ol", carry["ol"], 0, self.tout)
-        self.z3_ip_full = z.linear("ip_full", carry["ip_full"], 0, 1)
-        self.z3_ol_full = z.linear("ol_full", carry["ol_full"], 0, 1)
-        return z
+        z.linear("ok", s("active") - s("pc_fault") - a_fault - b_fault - s("io_both"), -6, 1)
+        z.linear("c1", s("c_lo") - s("c_hi"), 0, m - 1, "clamp(c, -1, m-2) + 1")
+        z.linear("b2", s("b2"), 0, m + 2)
+        for name, hi in (("pc_fault", 1), ("in_word", top), ("pc1", m + 1),
+                         ("fault", max(Fault)), ("budget", MAX_BUDGET), ("ip", self.tin),
+                         ("ol", self.tout), ("ip_full", 1), ("ol_full", 1)):
+            z.linear(name, s(name), 0, hi)
+        return z.build()
 
-    # ---- layer 3: write, branch, bookkeeping ------------------------------------------------
-    def layer3_write(self, z: Space) -> Space:
-        h = relu_space("layer3", z, doc="write")
-        m, H, S = self.m, self.H, self.S
-        ok, is_in, is_out = self.z3_ok, self.z3_is_in, self.z3_is_out
-        diff = self.z3_diff
-        X = 2 * S  # >= |x| for every gated value x below
-        Z = S  # >= diff - H + 1 and >= -diff - H
-        self.h3_u = [h.unit(f"u[{j}]", self.z3_u[j]) for j in range(m)]
-        self.h3_t = [h.unit(f"t[{k}]", self.z3_t[k]) for k in range(self.tin)]
-        self.write_units = []
-        for j in range(m):
-            g_sub = self.z3_eq_b[j] + ok - is_in - 1  # 1 iff subleq writes cell j, else <= 0
-            g_in = self.z3_eq_b[j] + ok + is_in - 2  # 1 iff input writes cell j, else <= 0
-            x_sub = diff + H - self.z3_u[j]
-            x_in = self.z3_in - self.z3_u[j]
-            self.write_units.append(
-                (
-                    h.unit(f"sub[{j}].+", x_sub + X * (g_sub - 1)),
-                    h.unit(f"sub[{j}].-", -x_sub + X * (g_sub - 1)),
-                    h.unit(f"wrap_hi[{j}].0", diff - H + 1 + Z * (g_sub - 1)),
-                    h.unit(f"wrap_hi[{j}].1", diff - H + Z * (g_sub - 1)),
-                    h.unit(f"wrap_lo[{j}].0", -diff - H + Z * (g_sub - 1)),
-                    h.unit(f"wrap_lo[{j}].1", -diff - H - 1 + Z * (g_sub - 1)),
-                    h.unit(f"in[{j}].+", x_in + X * (g_in - 1)),
-                    h.unit(f"in[{j}].-", -x_in + X * (g_in - 1)),
-                )
-            )
-        # scalars
-        act = self.z3_act
-        self.h3_ok = h.unit("ok", ok)
-        self.h3_out_full = h.unit("out_full", is_out + self.z3_ol_full + ok - 2)
-        self.h3_out_write = h.unit("out_write", ok + is_out - self.z3_ol_full - 1)
-        self.h3_out_val = h.unit(
-            "out_val", self.z3_qa + X * (ok + is_out - self.z3_ol_full - 2)
-        )  # (M[a] + H) gated by out_write
-        self.h3_in_next = h.unit("in_next", ok + is_in - self.z3_ip_full - 1)
-        pcf, af, bf = self.z3_pc_fault, self.z3_a_fault, self.z3_b_fault
-        self.h3_faults = (
-            h.unit("fault_pc", act + pcf - 1),
-            h.unit("fault_a", act + af - pcf - 1),
-            h.unit("fault_b", act + bf - pcf - af - 1),
-            h.unit("fault_io", act + self.z3_io - 4 * (pcf + af + bf) - 1),
-        )
-        self.h3_live = h.unit("live", act)
-        self.h3_carry = {
-            name: h.unit(name, expr)
-            for name, expr in (
-                ("pc1", self.z3_pc1),
-                ("fault", self.z3_fault),
-                ("budget", self.z3_budget),
-                ("ip", self.z3_ip),
-                ("ol", self.z3_ol),
-            )
-        }
+    # ---- layer 3: decide --------------------------------------------------------------------------
+    def layer3_decide(self, z: Space) -> Space:
+        b = SpaceBuilder("layer3", True, z, doc="decide")
+        m, H = self.m, self.H
+        s = b.s
+        Sw = 1 << self.W
+        ok, is_in, is_out = s("ok"), s("is_input"), s("is_output")
+        diff, qa, qb = s("diff"), s("mem_a"), s("mem_b")
+        b.unit("M", b.v("M"))
+        g_sub = ok - is_in - is_out  # 1 iff a subleq instruction runs, else <= 0
+        g_in = ok + is_in - 1  # 1 iff an input instruction runs, else <= 0
+        # the new word of M[b] minus the old: subleq  -M[a] + S_w ([d <= -H-1] - [d >= H]),
+        # input  in_word - M[b]; each gated: g x = relu(x + X(g-1)) - relu(-x + X(g-1))
+        x_sub = H - qa
+        b.unit("sub.+", x_sub + H * (g_sub - 1))
+        b.unit("sub.-", -x_sub + H * (g_sub - 1))
+        b.unit("wrap_hi.0", diff - H + 1 + H * (g_sub - 1))
+        b.unit("wrap_hi.1", diff - H + H * (g_sub - 1))
+        b.unit("wrap_lo.0", -diff - H + H * (g_sub - 1))
+        b.unit("wrap_lo.1", -diff - H - 1 + H * (g_sub - 1))
+        x_in = s("in_word") - qb
+        b.unit("in.+", x_in + Sw * (g_in - 1))
+        b.unit("in.-", -x_in + Sw * (g_in - 1))
+        b.unit("mem_b", qb)
+        b.unit("b2", s("b2"))
+        # output, faults, bookkeeping
+        b.unit("ok", ok)
+        b.unit("out_full", is_out + s("ol_full") + ok - 2)
+        b.unit("out_write", ok + is_out - s("ol_full") - 1)
+        b.unit("out_val", qa + 2 * Sw * (ok + is_out - s("ol_full") - 2))  # M[a]+H, gated
+        b.unit("in_next", ok + is_in - s("ip_full") - 1)
+        act, pcf, af, bf = s("active"), s("pc_fault"), s("a_fault"), s("b_fault")
+        b.unit("fault_pc", act + pcf - 1)
+        b.unit("fault_a", act + af - pcf - 1)
+        b.unit("fault_b", act + bf - pcf - af - 1)
+        b.unit("fault_io", act + s("io_both") - 4 * (pcf + af + bf) - 1)
+        b.unit("live", act)
+        for name in ("pc1", "fault", "budget", "ip", "ol"):
+            b.unit(name, s(name))
         # branch: [wrap(diff) <= 0] = [diff >= -H] - [diff >= 1] + [diff >= H], each step
-        # gated by g = ok - is_in - is_out (1 iff a subleq instruction runs) and multiplied by
-        # y = c' - pc - 3 in [-Yj, Yj]: with q = y + Yj in [0, 2Yj] and e = diff - K,
+        # gated by g_sub and multiplied by y = c' - pc - 3 in [-Yj, Yj]: with q = y + Yj in
+        # [0, 2Yj] and e = diff - K (|e| <= E),
         #   g [e >= 0] q = relu(q + S3 e + G(g-1)) - S3 relu(e + G'(g-1))
         #   g [e >= 0]   = relu(e + 1 + G'(g-1)) - relu(e + G'(g-1))
-        g = ok - is_in - is_out
+        # with G = 2Yj + S3 E and G' = E + 1 (so both are 0 when g <= 0)
         Yj = m + 4
         S3 = 2 * Yj
-        E = 2 * S  # > |e| for every K below
-        G = 2 * Yj + S3 * E
-        G1 = E + 1
-        y = self.z3_c1 - self.z3_pc1 - 3  # c' + 1 - (pc + 1) - 3
-        q = y + Yj
-        self.jump_units = []
+        q = s("c1") - s("pc1") - 3 + Yj
+        self.jumps = []
         for sign, K in ((1, -H), (-1, 1), (1, H)):
             e = diff - K
-            self.jump_units.append(
-                (
-                    sign,
-                    h.unit(f"jump[{K}].q", q + S3 * e + G * (g - 1)),
-                    h.unit(f"jump[{K}].0", e + G1 * (g - 1)),
-                    h.unit(f"jump[{K}].1", e + 1 + G1 * (g - 1)),
-                )
-            )
+            E = max(abs(-(Sw - 1) - K), abs(Sw - 1 - K))
+            G, G1 = 2 * Yj + S3 * E, E + 1
+            b.unit(f"jump[{K}].q", q + S3 * e + G * (g_sub - 1))
+            b.unit(f"jump[{K}].0", e + G1 * (g_sub - 1))
+            b.unit(f"jump[{K}].1", e + 1 + G1 * (g_sub - 1))
+            self.jumps.append((sign, K))
         self.S3, self.Yj = S3, Yj
-        return h
+        return b.build()
 
-    def next_state(self, h3: Space, x: Space) -> Space:
-        out = linear_space("next_state", h3, doc="the next machine state")
-        S, m = self.S, self.m
-        top = S - 1
-        carry = self.h3_carry
-        executed = self.h3_ok - self.h3_out_full
-        for j in range(m):
-            s_p, s_m, hi0, hi1, lo0, lo1, in_p, in_m = self.write_units[j]
-            new_u = self.h3_u[j] + s_p - s_m + S * (lo0 - lo1) - S * (hi0 - hi1) + in_p - in_m
-            out.linear(f"u[{j}]", new_u, 0, top)
-        jump = total(
-            sign * (qu - (self.S3 - self.Yj) * e0 - self.Yj * e1)
-            for sign, qu, e0, e1 in self.jump_units
-        )
-        out.linear("pc1", carry["pc1"] + 3 * executed + jump, 0, m + 1)
-        fp, fa, fb, fio = self.h3_faults
+    def decided(self, h: Space) -> Space:
+        """The wrap of the new word as one number before it is multiplied by 2^W: each wrap
+        unit alone can reach H, so 2^W times it would not be float64-exact (an extra factor
+        of the last affine map, not an extra layer)."""
+        z = SpaceBuilder("decided", False, h, doc="wrap of the new word")
+        s = z.s
+        z.linear("M", z.v("M"), 0, self.top)
+        z.linear("wrap", (s("wrap_lo.0") - s("wrap_lo.1")) - (s("wrap_hi.0") - s("wrap_hi.1")),
+                 -1, 1, "[d <= -H-1] - [d >= H] for a subleq write, else 0")
+        for d in h.scalars:
+            if not d.name.startswith("wrap_"):
+                z.linear(d.name, s(d.name), d.lo, d.hi)
+        return z.build()
+
+    def next_state(self, h: Space) -> Space:
+        z = SpaceBuilder("next_state", False, h, doc="the next machine state")
+        m, top = self.m, self.top
+        s = z.s
+        Sw = 1 << self.W
+        z.linear("V", z.v("M"), 0, top)
+        executed = s("ok") - s("out_full")
+        jump = Lin()
+        for sign, K in self.jumps:
+            jump = jump + sign * (s(f"jump[{K}].q") - (self.S3 - self.Yj) * s(f"jump[{K}].0")
+                                  - self.Yj * s(f"jump[{K}].1"))
+        z.linear("pc1", s("pc1") + 3 * executed + jump, 0, m + 1)
         fault_code = (
-            Fault.PC_RANGE * fp
-            + Fault.A_RANGE * fa
-            + Fault.B_RANGE * fb
-            + Fault.IO_BOTH * fio
-            + Fault.OUTPUT_FULL * self.h3_out_full
+            int(Fault.PC_RANGE) * s("fault_pc")
+            + int(Fault.A_RANGE) * s("fault_a")
+            + int(Fault.B_RANGE) * s("fault_b")
+            + int(Fault.IO_BOTH) * s("fault_io")
+            + int(Fault.OUTPUT_FULL) * s("out_full")
         )
-        out.linear("fault", carry["fault"] + fault_code, 0, max(Fault))
-        out.linear("budget", carry["budget"] - executed, 0, MAX_BUDGET)
-        out.linear("ip", carry["ip"] + self.h3_in_next, 0, self.tin)
-        out.linear("ol", carry["ol"] + self.h3_out_write, 0, self.tout)
-        out.linear("live", self.h3_live, 0, 1)
-        out.linear("oflag", self.h3_out_write, 0, 1)
-        out.linear("oval", self.h3_out_val, 0, top)
-        for k in range(self.tin):
-            out.linear(f"t[{k}]", self.h3_t[k], 0, top)
-        assert out.names == x.names
-        return out
+        z.linear("fault", s("fault") + fault_code, 0, max(Fault))
+        z.linear("budget", s("budget") - executed, 0, MAX_BUDGET)
+        z.linear("ip", s("ip") + s("in_next"), 0, self.tin)
+        z.linear("ol", s("ol") + s("out_write"), 0, self.tout)
+        z.linear("live", s("live"), 0, 1)
+        z.linear("oflag", s("out_write"), 0, 1)
+        z.linear("oval", s("out_val"), 0, top)
+        z.linear("wa2", s("b2"), 0, m + 2)
+        z.linear("wo", s("mem_b"), 0, top)
+        new = s("mem_b") + s("sub.+") - s("sub.-") + Sw * s("wrap") + s("in.+") - s("in.-")
+        z.linear("wv", new, 0, top, "the new word of M[b] + H (M[b] + H when nothing is written)")
+        return z.build()
 
 
 # ---- encoding and decoding ------------------------------------------------------------------
@@ -489,18 +452,19 @@ class _Gen:
 def encode_state(
     layout: StateLayout, memory: Sequence[int], tape: Sequence[int], max_steps: int
 ) -> np.ndarray:
-    """The initial state vector: memory at pc = 0, the tape padded with -1 (end of tape)."""
+    """The initial state vector: memory at pc = 0, the tape padded with -1 (end of tape), no
+    pending write."""
     cfg = layout.config
     H = 1 << (cfg.word_bits - 1)
     if len(tape) > cfg.tape_in:
         raise ValueError("tape longer than its capacity")
     x = np.zeros(layout.size, dtype=np.int64)
     x[layout.memory] = np.asarray(memory, dtype=np.int64) + H
-    x[layout.index("pc1")] = 1
-    x[layout.index("budget")] = min(max_steps, MAX_BUDGET)
-    x[layout.index("live")] = 1
     padded = list(tape) + [-1] * (cfg.tape_in - len(tape))
     x[layout.tape] = np.asarray(padded, dtype=np.int64) + H
+    x[layout.index("pc1")] = 1
+    x[layout.index("budget")] = min(max(max_steps, 0), MAX_BUDGET)
+    x[layout.index("live")] = 1
     return x
 
 
@@ -520,12 +484,17 @@ class DecodedState:
 
 
 def decode_state(layout: StateLayout, x: np.ndarray) -> DecodedState:
+    """The machine state a state vector stands for (the pending write landed)."""
     cfg = layout.config
     H = 1 << (cfg.word_bits - 1)
-    memory = tuple(int(v) - H for v in x[layout.memory])
+    words = [int(v) - H for v in x[layout.memory]]
+    wa = int(x[layout.index("wa2")]) - 2
+    wo, wv = int(x[layout.index("wo")]), int(x[layout.index("wv")])
+    if wv != wo and 0 <= wa < cfg.memory:
+        words[wa] = wv - H
     flag = int(x[layout.index("oflag")])
     return DecodedState(
-        memory=memory,
+        memory=tuple(words),
         pc=int(x[layout.index("pc1")]) - 1,
         fault=Fault(int(x[layout.index("fault")])),
         budget=int(x[layout.index("budget")]),
@@ -562,10 +531,12 @@ def model_interface(step: StepNetwork, image: SubleqImage) -> ModelInterface:
         tape_capacity=cfg.tape_in,
         tape_start=layout.tape.start,
         slot=tuple((name, layout.index(name)) for name in SCALARS),
+        initial_scalars=(("pc1", 1), ("live", 1)),
         inputs=tuple((tensor_name(n, "input"), a) for n, a in image.inputs),
         outputs=tuple((tensor_name(n, "output"), a) for n, a in image.outputs),
         trap_code_address=trap.code_address if trap else -1,
         trap_line_address=trap.line_address if trap else -1,
         tape_overflow_fault=int(Fault.TAPE_TOO_LONG),
         max_budget=MAX_BUDGET,
+        pending_write=("wa2", "wo", "wv"),
     )

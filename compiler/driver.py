@@ -135,15 +135,18 @@ def compile_model(
     from mlpc import __version__
     from mlpc.compiler.assembler import disassemble
     from mlpc.compiler.codegen import build_step_network, model_interface
-    from mlpc.compiler.export_onnx import ExportOptions, build_model
+    from mlpc.compiler.export_onnx import ExportOptions, build_model, check_options
+    from mlpc.compiler.sparse import lower_to_sparse
 
     options = options or ExportOptions()
 
     try:
         step = build_step_network(config)
+        check_options(step.network, options)
     except ValueError as exc:
         raise MlpcError(str(exc)) from None
     net = step.network
+    sparse = lower_to_sparse(net)
     metadata = {
         "mlpc_version": __version__,
         "memory_words": str(config.memory),
@@ -153,24 +156,12 @@ def compile_model(
         "relu_layers_per_step": str(net.relu_layers),
         "unroll": str(options.unroll),
         "weights": options.weights,
-        "nonzero_weights": str(net.nnz),
-        "layers": json.dumps(
-            [
-                {
-                    "name": layer.name,
-                    "relu": layer.relu,
-                    "width": layer.width,
-                    "nonzeros": layer.nnz,
-                    "dense_params": layer.dense_params,
-                    "factors": [[f.name, f.n_in, f.n_out, f.nnz] for f in layer.factors],
-                    "doc": layer.doc,
-                }
-                for layer in net.layers
-            ]
-        ),
+        "dtype": options.dtype,
+        "nonzero_weights": str(sparse.nnz),
+        "layers": json.dumps(layer_summary(net)),
         "state_layout": json.dumps(
             {"n_state": step.layout.size, "scalars": {s: step.layout.index(s) for s in SCALARS},
-             "tape_start": step.layout.tape.start}
+             "tape_start": step.layout.tape.start, "pending_write": ["wa2", "wo", "wv"]}
         ),
         "memory_map": json.dumps(dict(image.symbols)),
         "inputs": json.dumps(dict(image.inputs)),
@@ -190,6 +181,30 @@ def compile_model(
     }
     doc = (
         f"mlpc: {image.source_path} as a looped ReLU-MLP ({net.relu_layers} ReLU layers per "
-        f"SUBLEQ step, m={config.memory}, W={config.word_bits})"
+        f"SUBLEQ step, m={config.memory}, W={config.word_bits}, {options.dtype})"
     )
     return build_model(net, model_interface(step, image), options, tuple(metadata.items()), doc)
+
+
+def layer_summary(network: Any) -> list[dict[str, Any]]:
+    """Each layer of the step (its linear spaces, then the ReLU that closes it): width,
+    non-zero weights of its sparse form, units per family and scalars, for the metadata."""
+    from mlpc.compiler.sparse import lower_to_sparse
+
+    sparse = lower_to_sparse(network)
+    out = []
+    for group, layer in zip(network.layers(), sparse.layers, strict=True):
+        last = group[-1]
+        out.append({
+            "name": layer.name,
+            "relu": layer.relu,
+            "width": layer.width,
+            "nonzeros": layer.nnz,
+            "dense_params": layer.dense_params,
+            "families": [[d.name, d.length] for d in last.families],
+            "computed_families": sum(1 for d in last.families if not d.passthrough),
+            "scalars": len(last.scalars),
+            "factors": [[f.name, f.n_in, f.n_out, f.nnz] for f in layer.factors],
+            "doc": layer.doc,
+        })
+    return out

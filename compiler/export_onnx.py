@@ -1,16 +1,22 @@
-"""The ONNX exporter: a `Network` (layers of sparse int64 affine maps and ReLUs) and the
-encoding/decoding around it become one self-contained ONNX model (SPEC section 4).
+"""The ONNX exporter: a `Network` and the encoding/decoding around it become one
+self-contained ONNX model (SPEC section 4).
 
-    inputs ──encode──> state ──Loop[ K x (layer, layer, ...) ]──> state ──decode──> outputs
-                                        └── per step: output event ──┘ (scan outputs)
+    inputs ──encode──> state ──Loop[ K x step ]──> state ──decode──> outputs
+                                  └── per step: output event ──┘ (scan outputs)
 
-The loop body contains only the network's operations: for a sparse factor
-`GatherElements(state, constant indices) * constant weights -> Reshape -> MatMul(ones)
-(+ bias)`, rows
-grouped into buckets of equal padded width (`plan_buckets`); for a dense factor `MatMul`;
-and `Relu`. Taps off the state (the loop condition and the output events) use `Slice`,
-`ReduceMax` and `Cast`; they do not feed the next state. This module knows nothing about
-SUBLEQ: what the state means is described by `ModelInterface`, built by the caller.
+Three encodings of the same network, chosen by `ExportOptions.weights`:
+- `families` (default): the network's own structure. A space's scalars are one `MatMul`
+  with a constant matrix; its families that share a formula's vector part are one stacked
+  tensor `[batch, k, n]` (vector part `[batch, 1, n]` + per-family scalar part
+  `[batch, k, 1]`, then `Max(., 0)`); a reduction over j is a `MatMul` of the stacked
+  families with a constant combination (float64: per word first) and a column of ones.
+  int64 or float64 (`dtype`).
+- `sparse`: the network lowered to sparse matrices (`compiler/sparse.py`), each applied as
+  `GatherElements` of constant indices, `Mul` by the weights and row sums by `MatMul`.
+- `dense`: the lowered matrices as dense `MatMul`s.
+Inside the Loop only affine maps with constant weights and ReLU appear; taps off the state
+(the loop condition and the output events) use `Slice`, `ReduceMax` and `Cast`. This module
+knows nothing about SUBLEQ: what the state means is described by `ModelInterface`.
 """
 
 from __future__ import annotations
@@ -22,46 +28,372 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from mlpc.compiler.network import Network, SparseLinear
+from mlpc.compiler.network import FLOAT64_EXACT, Definition, Network, Space
+from mlpc.compiler.sparse import SparseLinear, SparseNetwork, lower_to_sparse
 
 OPSET = 18
 DEFAULT_MAX_STEPS = 10_000_000
+WEIGHTS = ("families", "sparse", "dense")
+DTYPES = ("int64", "float64")
+MAX_DENSE_ELEMENTS = 1 << 25  # 256 MB of int64 weights
+
+
+class ExportError(ValueError):
+    """The network cannot be exported with these options (the message says why)."""
 
 
 @dataclass(frozen=True)
 class ModelInterface:
-    """What the exporter needs to know about the state vector, as plain numbers."""
+    """What the exporter needs to know about the state vector, as plain numbers. The flat
+    state is [families (the first `memory` words are memory + offset, then the tape), the
+    scalars named in `slot`, in order]."""
 
     n_state: int
     memory: int  # the first `memory` slots hold memory words + `offset`
     offset: int  # H = 2^(W-1)
     image: tuple[int, ...]  # the program's words (rest of memory zero)
     tape_capacity: int
-    tape_start: int  # first tape slot (tape words + offset, padded with -1 + offset); the
-    # state is [memory, the 8 scalars of `slot` in order, tape]
-    slot: tuple[tuple[str, int], ...]  # scalar slot name -> index: pc1 fault budget ip ol
-    # live oflag oval
+    tape_start: int  # first tape slot (tape words + offset, padded with -1 + offset)
+    slot: tuple[tuple[str, int], ...]  # scalar name -> index in the flat state
+    initial_scalars: tuple[tuple[str, int], ...]  # scalars that do not start at 0
     inputs: tuple[tuple[str, int], ...]  # program input name -> memory address
     outputs: tuple[tuple[str, int], ...]  # program output name -> memory address
     trap_code_address: int  # -1 when the program has no traps
     trap_line_address: int
     tape_overflow_fault: int
     max_budget: int
+    pending_write: tuple[str, str, str]  # scalars: address + 2, old word + H, new word + H
 
     def index(self, name: str) -> int:
         return dict(self.slot)[name]
+
+    @property
+    def scalars_start(self) -> int:
+        return min(i for _, i in self.slot)
 
 
 @dataclass(frozen=True)
 class ExportOptions:
     unroll: int = 8  # SUBLEQ steps per Loop iteration
-    weights: str = "sparse"  # "sparse" or "dense"
+    weights: str = "families"  # one of WEIGHTS
+    dtype: str = "int64"  # one of DTYPES (float64: families only)
     default_max_steps: int = DEFAULT_MAX_STEPS
-    op_cost: int = 20000  # padding elements worth one extra op, for bucket planning
+    op_cost: int = 20000  # padding elements worth one extra op, for sparse bucket planning
 
 
-# ---- sparse factors as buckets of equal-width rows ------------------------------------------
+def check_options(network: Network, options: ExportOptions) -> None:
+    """Refuse what cannot be exported exactly, with a one-line reason."""
+    if options.weights not in WEIGHTS:
+        raise ExportError(f"unknown weights encoding {options.weights!r}")
+    if options.dtype not in DTYPES:
+        raise ExportError(f"unknown dtype {options.dtype!r}")
+    if options.dtype == "float64":
+        if options.weights != "families":
+            raise ExportError("float64 needs --weights families (a sparse or dense row sum "
+                              "adds terms whose partial sums pass 2^53)")
+        worst = network.max_magnitude()
+        if worst >= FLOAT64_EXACT:
+            raise ExportError(f"float64 is not exact for this machine: a partial sum can "
+                              f"reach {worst} >= 2^53 (use int64)")
+    if options.weights == "dense":
+        elements = sum(f.n_in * f.n_out for f in lower_to_sparse(network).factors())
+        if elements > MAX_DENSE_ELEMENTS:
+            raise ExportError(f"dense weights would have {elements:,} entries "
+                              f"(more than {MAX_DENSE_ELEMENTS:,}); use --weights families")
 
+
+# ---- graph building helpers ------------------------------------------------------------------
+
+
+class _Graph:
+    """Collects nodes, initializers and value names for one (sub)graph."""
+
+    def __init__(self, prefix: str = "") -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[onnx.TensorProto] = []
+        self.prefix = prefix
+        self._n = 0
+        self._consts: dict[tuple, str] = {}
+
+    def name(self, hint: str) -> str:
+        self._n += 1
+        return f"{self.prefix}{hint}#{self._n}"
+
+    def const(self, hint: str, array: np.ndarray | int | bool, doc: str = "") -> str:
+        arr = np.asarray(array)
+        key = (arr.dtype.str, arr.shape, arr.tobytes())
+        if key in self._consts and not doc:
+            return self._consts[key]
+        name = self.name(hint)
+        t = numpy_helper.from_array(arr, name)
+        if doc:
+            t.doc_string = doc
+        self.inits.append(t)
+        if not doc:
+            self._consts[key] = name
+        return name
+
+    def op(self, op_type: str, inputs: Sequence[str], hint: str, doc: str = "", **attrs: object
+           ) -> str:
+        out = self.name(hint)
+        node = helper.make_node(op_type, list(inputs), [out], name=out, **attrs)
+        if doc:
+            node.doc_string = doc
+        self.nodes.append(node)
+        return out
+
+
+# ---- the families encoding -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Ref:
+    """Where a family's values live: `tensor` is [batch, k, n]; `index` picks one of the k
+    (None: k is 1 and the tensor is the family itself)."""
+
+    tensor: str
+    index: int | None
+    k: int
+    n: int
+
+
+class _FamilyEmitter:
+    """Emits one step of the family form. Weights are initializers of the main graph,
+    shared by the K unrolled steps. Carried state: `V` families [batch, 1, n] each, and the
+    scalars [batch, ns]."""
+
+    def __init__(self, network: Network, main: _Graph, dtype: str) -> None:
+        self.network = network
+        self.main = main
+        self.np_dtype = np.float64 if dtype == "float64" else np.int64
+        self.onnx_dtype = TensorProto.DOUBLE if dtype == "float64" else TensorProto.INT64
+        self.combine_first = dtype == "float64"  # float64: no sum of a whole family
+        self.zero = main.const("zero", np.array(0, dtype=self.np_dtype))
+
+    def c(self, hint: str, array: np.ndarray) -> str:
+        return self.main.const(hint, np.asarray(array).astype(self.np_dtype))
+
+    def emit(self, g: _Graph, families: dict[str, str], scalars: str, step: int
+             ) -> tuple[dict[str, str], str]:
+        lengths = {d.name: d.length for d in self.network.state.families}
+        env = {name: _Ref(t, None, 1, lengths[name]) for name, t in families.items()}
+        source = self.network.state
+        for space in self.network.spaces:
+            env, scalars = self._space(g, space, source, env, scalars, f"s{step}/{space.name}")
+            source = space
+        out = {}
+        for d in self.network.state.families:
+            ref = env[d.name]
+            out[d.name] = ref.tensor if ref.index is None else self._pick(g, ref, d.name)
+        return out, scalars
+
+    def _pick(self, g: _Graph, ref: _Ref, hint: str) -> str:
+        assert ref.index is not None
+        i = ref.index
+        return g.op("Slice", [ref.tensor, self.main.const("i0", np.array([i])),
+                              self.main.const("i1", np.array([i + 1])),
+                              self.main.const("axis1", np.array([1]))], hint)
+
+    def _space(self, g: _Graph, space: Space, source: Space, env: dict[str, _Ref],
+               scalars: str, tag: str) -> tuple[dict[str, _Ref], str]:
+        src = {d.name: k for k, d in enumerate(source.scalars)}
+        new_env: dict[str, _Ref] = {}
+        pending: dict[tuple, list[Definition]] = {}
+        for d in space.families:
+            if d.passthrough and (space.relu or not d.expr.scalars):
+                new_env[d.name] = env[d.expr.vectors[0][0]]
+            elif space.relu:
+                key = (d.expr.vectors, d.expr.slope, d.length)
+                pending.setdefault(key, []).append(d)
+            else:
+                new_env[d.name] = _Ref(self._linear_family(g, d, env, scalars, src, tag), None,
+                                       1, d.length)
+        for i, group in enumerate(pending.values()):
+            stacked = self._stack(g, group, env, scalars, src, f"{tag}/stack{i}", space.doc)
+            for k, d in enumerate(group):
+                new_env[d.name] = _Ref(stacked, k, len(group), d.length)
+        out = self._scalars(g, space, env, scalars, src, tag)
+        return new_env, out
+
+    def _vector_part(self, g: _Graph, expr_vectors: tuple[tuple[str, int], ...], slope: int,
+                     length: int, env: dict[str, _Ref], tag: str) -> str | None:
+        """sum c * family[j] + slope * j as a [batch, 1, n] tensor (None if zero)."""
+        v = self._combine(g, expr_vectors, env, tag)
+        if slope:
+            ramp = self.c("slope", slope * np.arange(length).reshape(1, 1, length))
+            v = ramp if v is None else g.op("Add", [v, ramp], f"{tag}/plus_slope")
+        return v
+
+    def _combine(self, g: _Graph, terms: tuple[tuple[str, int], ...], env: dict[str, _Ref],
+                 tag: str) -> str | None:
+        by_tensor: dict[str, list[tuple[_Ref, int]]] = {}
+        for name, c in terms:
+            ref = env[name]
+            by_tensor.setdefault(ref.tensor, []).append((ref, c))
+        parts = []
+        for tensor, members in by_tensor.items():
+            if len(members) == 1 and members[0][0].index is None:
+                c = members[0][1]
+                parts.append(tensor if c == 1 else
+                             g.op("Mul", [tensor, self.c("coeff", np.array(c))], f"{tag}/scale"))
+                continue
+            row = np.zeros((1, members[0][0].k))
+            for ref, c in members:
+                row[0, ref.index or 0] += c
+            parts.append(g.op("MatMul", [self.c("combination", row), tensor], f"{tag}/combine"))
+        total = None
+        for p in parts:
+            total = p if total is None else g.op("Add", [total, p], f"{tag}/add")
+        return total
+
+    def _scalar_parts(self, g: _Graph, defs: Sequence[Definition], scalars: str,
+                      src: dict[str, int], tag: str) -> str:
+        """const + sum c * scalar of each definition: [batch, len(defs)]."""
+        w = np.zeros((len(src), len(defs)))
+        bias = np.zeros(len(defs))
+        for k, d in enumerate(defs):
+            bias[k] = d.expr.const
+            for name, c in d.expr.scalars:
+                w[src[name], k] += c
+        out = g.op("MatMul", [scalars, self.c("weights", w)], f"{tag}/matmul")
+        if np.any(bias):
+            out = g.op("Add", [out, self.c("bias", bias)], f"{tag}/bias")
+        return out
+
+    def _stack(self, g: _Graph, group: list[Definition], env: dict[str, _Ref], scalars: str,
+               src: dict[str, int], tag: str, doc: str) -> str:
+        d0 = group[0]
+        vec = self._vector_part(g, d0.expr.vectors, d0.expr.slope, d0.length, env, tag)
+        part = self._scalar_parts(g, group, scalars, src, tag)
+        col = g.op("Unsqueeze", [part, self.main.const("axis2", np.array([2]))], f"{tag}/col")
+        pre = col if vec is None else g.op("Add", [vec, col], f"{tag}/pre")
+        names = ", ".join(d.name for d in group)
+        return g.op("Max", [pre, self.zero], f"{tag}/relu", doc=f"ReLU units {names}: {doc}")
+
+    def _linear_family(self, g: _Graph, d: Definition, env: dict[str, _Ref], scalars: str,
+                       src: dict[str, int], tag: str) -> str:
+        v = self._vector_part(g, d.expr.vectors, d.expr.slope, d.length, env, f"{tag}/{d.name}")
+        if d.expr.scalars or d.expr.const:
+            part = self._scalar_parts(g, [d], scalars, src, f"{tag}/{d.name}")
+            col = g.op("Unsqueeze", [part, self.main.const("axis2", np.array([2]))],
+                       f"{tag}/{d.name}/col")
+            v = col if v is None else g.op("Add", [v, col], f"{tag}/{d.name}/plus")
+        assert v is not None
+        return v
+
+    def _scalars(self, g: _Graph, space: Space, env: dict[str, _Ref], scalars: str,
+                 src: dict[str, int], tag: str) -> str:
+        out = self._scalar_parts(g, space.scalars, scalars, src, f"{tag}/scalars")
+        for ref, rows in self._reductions(space, env).values():
+            out = g.op("Add", [out, self._reduce(g, ref, rows, len(space.scalars), tag)],
+                       f"{tag}/plus_sums")
+        if space.relu:
+            out = g.op("Max", [out, self.zero], f"{tag}/relu_scalars", doc=space.doc)
+        return out
+
+    def _reductions(self, space: Space, env: dict[str, _Ref]
+                    ) -> dict[str, tuple[_Ref, list[tuple[np.ndarray, int]]]]:
+        """For each stacked tensor: (combination over its k families, output scalar)."""
+        found: dict[str, tuple[_Ref, list[tuple[np.ndarray, int]]]] = {}
+        for out, d in enumerate(space.scalars):
+            for red in d.expr.sums:
+                first = env[red.terms[0][0]]
+                comb = np.zeros(first.k)
+                for name, c in red.terms:
+                    ref = env[name]
+                    if ref.tensor != first.tensor:
+                        raise ExportError(f"{space.name}.{d.name}: a reduction over families "
+                                          "of different stacks")
+                    comb[ref.index or 0] += c
+                found.setdefault(first.tensor, (first, []))[1].append((comb, out))
+        return found
+
+    def _reduce(self, g: _Graph, ref: _Ref, rows: list[tuple[np.ndarray, int]], n_out: int,
+                tag: str) -> str:
+        """sum over j of the combinations, placed into the output scalars: [batch, n_out]."""
+        tensor, k = ref.tensor, ref.k
+        ones = self.c("ones", np.ones((ref.n, 1)))
+        if self.combine_first:
+            comb = np.stack([c for c, _ in rows])  # (r, k)
+            words = g.op("MatMul", [self.c("combination", comb), tensor], f"{tag}/words")
+            sums = g.op("MatMul", [words, ones], f"{tag}/sums")
+            place = np.zeros((len(rows), n_out))
+            for r, (_, out) in enumerate(rows):
+                place[r, out] += 1
+        else:  # int64: sums of whole families wrap modulo 2^64 and still combine exactly
+            sums = g.op("MatMul", [tensor, ones], f"{tag}/sums")
+            place = np.zeros((k, n_out))
+            for comb, out in rows:
+                place[:, out] += comb
+        flat = g.op("Reshape", [sums, self.main.const("shape", np.array([0, -1]))],
+                    f"{tag}/sums_flat")
+        return g.op("MatMul", [flat, self.c("placement", place)], f"{tag}/sums_placed")
+
+
+class _FamilyLoop:
+    """The families encoding as loop-carried tensors: each state family [batch, 1, n] and
+    the scalars [batch, ns], in the model's dtype."""
+
+    def __init__(self, network: Network, main: _Graph, dtype: str) -> None:
+        self.network = network
+        self.emitter = _FamilyEmitter(network, main, dtype)
+        self.main = main
+        self.dtype = dtype
+        self.names = [d.name for d in network.state.families] + ["scalars"]
+        self.n_families = sum(d.length for d in network.state.families)
+
+    def value_infos(self, suffix: str) -> list[onnx.ValueInfoProto]:
+        t = self.emitter.onnx_dtype
+        infos = [helper.make_tensor_value_info(f"{d.name}{suffix}", t, ["batch", 1, d.length])
+                 for d in self.network.state.families]
+        infos.append(helper.make_tensor_value_info(
+            f"scalars{suffix}", t, ["batch", len(self.network.state.scalars)]))
+        return infos
+
+    def split(self, g: _Graph, x0: str) -> list[str]:
+        out, at = [], 0
+        cast = self.dtype == "float64"
+        x = g.op("Cast", [x0], "state_as_float", to=TensorProto.DOUBLE) if cast else x0
+        for d in self.network.state.families:
+            part = _columns(g, x, at, at + d.length, f"initial_{d.name}")
+            out.append(g.op("Unsqueeze", [part, g.const("axis1", np.array([1]))],
+                            f"initial_{d.name}_3d"))
+            at += d.length
+        out.append(_columns(g, x, at, at + len(self.network.state.scalars), "initial_scalars"))
+        return out
+
+    def emit(self, g: _Graph, carried: list[str], step: int) -> list[str]:
+        families = dict(zip(self.names[:-1], carried[:-1], strict=True))
+        new, scalars = self.emitter.emit(g, families, carried[-1], step)
+        return [new[n] for n in self.names[:-1]] + [scalars]
+
+    def tap(self, g: _Graph, carried: list[str], start: int, end: int, hint: str) -> str:
+        """Flat state slots [start, end) (scalars only) as int64."""
+        cols = _columns(g, carried[-1], start - self.n_families, end - self.n_families, hint,
+                        self.main)
+        if self.dtype == "float64":
+            cols = g.op("Cast", [cols], f"{hint}_int", to=TensorProto.INT64)
+        return cols
+
+    def join(self, g: _Graph, finals: list[str]) -> str:
+        parts = [g.op("Reshape", [v, g.const("flat2", np.array([0, -1]))], f"final_{n}")
+                 for n, v in zip(self.names[:-1], finals[:-1], strict=True)]
+        x = g.op("Concat", parts + [finals[-1]], "final_state_raw", axis=1)
+        if self.dtype == "float64":
+            x = g.op("Cast", [x], "final_state_int", to=TensorProto.INT64)
+        return x
+
+
+def _columns(g: _Graph, x: str, start: int, end: int, hint: str, consts: _Graph | None = None
+             ) -> str:
+    """Columns [start, end) of a [batch, n] tensor (constants in `consts`, default `g`)."""
+    c = consts or g
+    return g.op("Slice", [x, c.const("c_start", np.array([start])),
+                          c.const("c_end", np.array([end])),
+                          c.const("axis1", np.array([1]))], hint)
+
+
+# ---- the sparse and dense encodings -------------------------------------------------------------
 
 @dataclass(frozen=True, eq=False)
 class Bucket:
@@ -110,50 +442,13 @@ def sparse_buckets(f: SparseLinear, op_cost: int) -> list[Bucket]:
             vals[i, :n] = f.vals[starts[r] : starts[r] + n]
         buckets.append(Bucket(np.asarray(rows, dtype=np.int64), width, cols.ravel(), vals.ravel()))
     return buckets
-
-
-# ---- graph building helpers ------------------------------------------------------------------
-
-
-class _Graph:
-    """Collects nodes, initializers and value names for one (sub)graph."""
-
-    def __init__(self, prefix: str = "") -> None:
-        self.nodes: list[onnx.NodeProto] = []
-        self.inits: list[onnx.TensorProto] = []
-        self.prefix = prefix
-        self._n = 0
-
-    def name(self, hint: str) -> str:
-        self._n += 1
-        return f"{self.prefix}{hint}#{self._n}"
-
-    def const(self, hint: str, array: np.ndarray | int | bool, doc: str = "") -> str:
-        name = self.name(hint)
-        arr = np.asarray(array)
-        t = numpy_helper.from_array(arr, name)
-        if doc:
-            t.doc_string = doc
-        self.inits.append(t)
-        return name
-
-    def op(self, op_type: str, inputs: Sequence[str], hint: str, doc: str = "", **attrs: object
-           ) -> str:
-        out = self.name(hint)
-        node = helper.make_node(op_type, list(inputs), [out], name=out, **attrs)
-        if doc:
-            node.doc_string = doc
-        self.nodes.append(node)
-        return out
-
-
 class _StepEmitter:
     """Emits one network step into a graph. Weights are initializers of the main graph,
     shared by the K unrolled steps. Sparse factors gather with `GatherElements`, whose index
     tensors must have the batch dimension: each constant index row is expanded to the batch
     once, before the Loop (`expand_indices`), and the body reads those loop-invariant values."""
 
-    def __init__(self, network: Network, main: _Graph, options: ExportOptions) -> None:
+    def __init__(self, network: SparseNetwork, main: _Graph, options: ExportOptions) -> None:
         self.network = network
         self.options = options
         self.main = main
@@ -251,6 +546,32 @@ class _StepEmitter:
         return g.op("Add", [cat, bias], f"s{step}/{f.name}", doc=f.doc)
 
 
+
+
+class _SparseLoop:
+    """The sparse and dense encodings: one loop-carried int64 state [batch, n_state]."""
+
+    def __init__(self, network: Network, main: _Graph, options: ExportOptions) -> None:
+        self.emitter = _StepEmitter(lower_to_sparse(network), main, options)
+        self.main = main
+        self.n = network.n_state
+
+    def value_infos(self, suffix: str) -> list[onnx.ValueInfoProto]:
+        return [_i64(f"state{suffix}", ["batch", self.n])]
+
+    def split(self, g: _Graph, x0: str) -> list[str]:
+        return [x0]
+
+    def emit(self, g: _Graph, carried: list[str], step: int) -> list[str]:
+        return [self.emitter.emit(g, carried[0], step)]
+
+    def tap(self, g: _Graph, carried: list[str], start: int, end: int, hint: str) -> str:
+        return _columns(g, carried[0], start, end, hint, self.main)
+
+    def join(self, g: _Graph, finals: list[str]) -> str:
+        return finals[0]
+
+
 # ---- the model -------------------------------------------------------------------------------
 
 
@@ -267,13 +588,33 @@ def build_model(
 ) -> onnx.ModelProto:
     """The whole model: encode the inputs, loop the step, decode the final state."""
     options = options or ExportOptions()
+    check_options(network, options)
     main = _Graph()
-    emitter = _StepEmitter(network, main, options)
-    K = options.unroll
-    n = iface.n_state
-    H = iface.offset
+    if options.weights == "families":
+        loop: _FamilyLoop | _SparseLoop = _FamilyLoop(network, main, options.dtype)
+    else:
+        loop = _SparseLoop(network, main, options)
+    inputs, defaults = _graph_inputs(iface, options)
+    x0, batch, budget = _encode(main, iface)
+    if isinstance(loop, _SparseLoop):
+        loop.emitter.expand_indices(main, batch)
+    _loop(main, loop, iface, options, x0, budget, network.doc)
+    outputs = _decode(main, iface)
+    graph = helper.make_graph(main.nodes, "mlpc", inputs, outputs,
+                              initializer=defaults + main.inits, doc_string=doc)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="mlpc", doc_string=doc)
+    model.ir_version = 9
+    for key, value in metadata:
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    return model
 
-    # --- graph inputs (with defaults) -------------------------------------------------------
+
+def _graph_inputs(iface: ModelInterface, options: ExportOptions
+                  ) -> tuple[list[onnx.ValueInfoProto], list[onnx.TensorProto]]:
+    """The program's named inputs, and `tape`, `max_steps`, `resume_state` with defaults."""
+    n = iface.n_state
     inputs = [_i64(name, ["batch"]) for name, _ in iface.inputs]
     inputs += [
         _i64("tape", ["batch", "tape_length"]),
@@ -292,17 +633,19 @@ def build_model(
     )
     for t, d in zip(defaults, docs, strict=True):
         t.doc_string = d
+    return inputs, defaults
 
-    # --- encode -----------------------------------------------------------------------------
-    g = main
+
+def _encode(g: _Graph, iface: ModelInterface) -> tuple[str, str, str]:
+    """The initial flat state [batch, n_state] (or `resume_state`), the batch size and the
+    step budget."""
+    H = iface.offset
     one = g.const("one", np.array([1], dtype=np.int64))
-    zero1 = g.const("zero", np.array([0], dtype=np.int64))
-    batch_dims = [g.op("Shape", ["tape"], "tape_shape", start=0, end=1)]
+    zero1 = g.const("zero1", np.array([0], dtype=np.int64))
+    batch = g.op("Shape", ["tape"], "tape_shape", start=0, end=1)
     for name, _ in iface.inputs:
-        batch_dims.append(g.op("Shape", [name], f"{name}_shape", start=0, end=1))
-    batch = batch_dims[0]
-    for d in batch_dims[1:]:
-        batch = g.op("Max", [batch, d], "batch")
+        batch = g.op("Max", [batch, g.op("Shape", [name], f"{name}_shape", start=0, end=1)],
+                     "batch")
     image = np.zeros(iface.memory, dtype=np.int64)
     image[: len(iface.image)] = iface.image
     mem = g.const("image", (image + H)[None, :], doc="the program's memory image + H")
@@ -313,116 +656,97 @@ def build_model(
         delta = g.op("Sub", [col, g.const(f"{name}_old", np.array(image[addr]))], f"{name}_delta")
         mem = g.op("Add", [mem, g.op("Mul", [delta, g.const(f"{name}_at", onehot)],
                                      f"{name}_placed")], f"memory_with_{name}")
-    bshape_m = g.op("Concat", [batch, g.const("m", np.array([iface.memory]))], "mem_shape",
-                    axis=0)
-    mem = g.op("Expand", [mem, bshape_m], "initial_memory")
+    mem = g.op("Expand", [mem, g.op("Concat", [batch, g.const("m", np.array([iface.memory]))],
+                                    "mem_shape", axis=0)], "initial_memory")
     tin = iface.tape_capacity
-    tape_shape = g.op("Shape", ["tape"], "tape_len", start=1, end=2)
-    bshape_t = g.op("Concat", [batch, tape_shape], "tape_shape_b", axis=0)
-    tape_b = g.op("Expand", ["tape", bshape_t], "tape_batched")
-    fill_shape = g.op("Concat", [batch, g.const("tin", np.array([tin]))], "fill_shape", axis=0)
-    fill = g.op("ConstantOfShape", [fill_shape], "tape_fill",
+    tape_len = g.op("Shape", ["tape"], "tape_len", start=1, end=2)
+    tape_b = g.op("Expand", ["tape", g.op("Concat", [batch, tape_len], "tape_shape_b", axis=0)],
+                  "tape_batched")
+    fill = g.op("ConstantOfShape", [g.op("Concat", [batch, g.const("tin", np.array([tin]))],
+                                         "fill_shape", axis=0)], "tape_fill",
                 value=numpy_helper.from_array(np.array([-1], dtype=np.int64)))
     padded = g.op("Concat", [tape_b, fill], "tape_padded", axis=1)
-    tape_words = g.op("Slice", [padded, zero1, g.const("tin_end", np.array([tin])),
-                                one], "tape_words")
+    tape_words = g.op("Slice", [padded, zero1, g.const("tin_end", np.array([tin])), one],
+                      "tape_words")
     tape_slots = g.op("Add", [tape_words, g.const("H", np.array(H, dtype=np.int64))],
                       "tape_slots")
-    too_long = g.op("Cast", [g.op("Greater", [tape_shape, g.const("tin1", np.array([tin]))],
+    too_long = g.op("Cast", [g.op("Greater", [tape_len, g.const("tin1", np.array([tin]))],
                                   "tape_too_long")], "tape_too_long_i", to=TensorProto.INT64)
     budget = g.op("Max", [g.op("Min", ["max_steps", g.const("max_budget",
                                                          np.array(iface.max_budget))],
                                 "budget_capped"), g.const("no_budget", np.array(0))],
                   "budget0")
-    scal = np.zeros(8, dtype=np.int64)
-    order = ["pc1", "fault", "budget", "ip", "ol", "live", "oflag", "oval"]
-    base = {"pc1": 1, "live": 1}
-    for i, s in enumerate(order):
-        scal[i] = base.get(s, 0)
-        assert iface.index(s) == iface.memory + i
-    scal_row = g.const("scalars0", scal[None, :])
-    fault_col = np.zeros((1, 8), dtype=np.int64)
-    fault_col[0, 1] = iface.tape_overflow_fault
-    budget_col = np.zeros((1, 8), dtype=np.int64)
-    budget_col[0, 2] = 1
-    scal_b = g.op("Add", [scal_row, g.op("Mul", [g.op("Unsqueeze", [too_long, zero1], "tl2"),
-                                                  g.const("fault_col", fault_col)], "f0")],
-                  "scalars_f")
-    scal_b = g.op("Add", [scal_b, g.op("Mul", [budget, g.const("budget_col", budget_col)],
-                                       "b0")], "scalars_fb")
-    shape8 = g.op("Concat", [batch, g.const("eight", np.array([8]))], "scal_shape", axis=0)
-    scal_b = g.op("Expand", [scal_b, shape8], "initial_scalars")
-    assert iface.tape_start == iface.memory + len(order)
-    x0 = g.op("Concat", [mem, scal_b, tape_slots], "encoded_state", axis=1)
-    both = g.op("Concat", ["resume_state", x0], "resume_or_encoded", axis=0)
-    x0 = g.op("Slice", [both, zero1, batch, zero1], "initial_state")
-    emitter.expand_indices(g, batch)
+    names = [name for name, _ in iface.slot]
+    start = iface.scalars_start
+    assert [i for _, i in iface.slot] == list(range(start, start + len(names)))
+    assert iface.tape_start == iface.memory and start == iface.memory + tin
 
-    # --- the loop -----------------------------------------------------------------------------
+    def column(name: str, value: int = 1) -> np.ndarray:
+        row = np.zeros((1, len(names)), dtype=np.int64)
+        row[0, names.index(name)] = value
+        return row
+
+    base = sum((column(n, v) for n, v in iface.initial_scalars), np.zeros((1, len(names)),
+                                                                          dtype=np.int64))
+    fault = g.op("Mul", [g.op("Unsqueeze", [too_long, zero1], "too_long_col"),
+                         g.const("fault_col", column("fault", iface.tape_overflow_fault))],
+                 "initial_fault")
+    steps = g.op("Mul", [budget, g.const("budget_col", column("budget"))], "initial_budget")
+    scal = g.op("Add", [g.op("Add", [g.const("scalars0", base), fault], "scalars_f"), steps],
+                "scalars_fb")
+    scal = g.op("Expand", [scal, g.op("Concat", [batch, g.const("ns", np.array([len(names)]))],
+                                      "scal_shape", axis=0)], "initial_scalars")
+    x0 = g.op("Concat", [mem, tape_slots, scal], "encoded_state", axis=1)
+    both = g.op("Concat", ["resume_state", x0], "resume_or_encoded", axis=0)
+    return g.op("Slice", [both, zero1, batch, zero1], "initial_state"), batch, budget
+
+
+def _loop(g: _Graph, loop: _FamilyLoop | _SparseLoop, iface: ModelInterface,
+          options: ExportOptions, x0: str, budget: str, doc: str) -> None:
+    """The Loop node: K unrolled steps per iteration, until no item runs; outputs
+    `final_state` and the scan of output events (flag, word + H) per step."""
+    K = options.unroll
     body = _Graph("")
-    v = "state_in"
-    events_per_step = []
+    carried = [f"{name}_in" for name in _carried_names(loop)]
+    events = []
     oflag, oval, live = iface.index("oflag"), iface.index("oval"), iface.index("live")
-    ev_start = main.const("ev_start", np.array([oflag], dtype=np.int64))
-    ev_end = main.const("ev_end", np.array([oval + 1], dtype=np.int64))
-    axis1 = main.const("axis1", np.array([1], dtype=np.int64))
+    assert oval == oflag + 1
     for k in range(K):
-        v = emitter.emit(body, v, k)
-        ev = body.op("Slice", [v, ev_start, ev_end, axis1], f"s{k}/output_event")
-        events_per_step.append(ev)
-    live_s = main.const("live_start", np.array([live], dtype=np.int64))
-    live_e = main.const("live_end", np.array([live + 1], dtype=np.int64))
-    live_col = body.op("Slice", [v, live_s, live_e, axis1], "live")
+        carried = loop.emit(body, carried, k)
+        events.append(loop.tap(body, carried, oflag, oval + 1, f"s{k}/output_event"))
+    live_col = loop.tap(body, carried, live, live + 1, "live")
     any_live = body.op("ReduceMax", [live_col], "any_live", keepdims=0)
     cond = body.op("Cast", [any_live], "cond", to=TensorProto.BOOL)
-    events = (body.op("Concat", events_per_step, "events", axis=1) if K > 1
-              else events_per_step[0])
-    body.nodes.append(helper.make_node("Identity", [v], ["state_out"], name="state_out"))
+    ev = body.op("Concat", events, "events", axis=1) if K > 1 else events[0]
+    outs = [f"{name}_out" for name in _carried_names(loop)]
+    for value, name in zip(carried, outs, strict=True):
+        body.nodes.append(helper.make_node("Identity", [value], [name], name=name))
     body.nodes.append(helper.make_node("Identity", [cond], ["cond_out"], name="cond_out"))
-    body.nodes.append(helper.make_node("Identity", [events], ["events_out"], name="events_out"))
+    body.nodes.append(helper.make_node("Identity", [ev], ["events_out"], name="events_out"))
     body_graph = helper.make_graph(
-        body.nodes,
-        "subleq_step",
-        [
-            helper.make_tensor_value_info("iteration", TensorProto.INT64, []),
-            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
-            _i64("state_in", ["batch", n]),
-        ],
-        [
-            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
-            _i64("state_out", ["batch", n]),
-            _i64("events_out", ["batch", 2 * K]),
-        ],
-        doc_string=f"{K} unrolled steps of the looped ReLU-MLP: {network.doc}",
+        body.nodes, "subleq_step",
+        [helper.make_tensor_value_info("iteration", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, [])]
+        + loop.value_infos("_in"),
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, [])]
+        + loop.value_infos("_out") + [_i64("events_out", ["batch", 2 * K])],
+        doc_string=f"{K} unrolled steps of the looped ReLU-MLP: {doc}",
     )
-    kk = main.const("K", np.array(K, dtype=np.int64))
     # at least one iteration (a no-op without budget), so the event scan is never empty
     trips = g.op("Max", [g.op("Div", [g.op("Add", [budget, g.const("K1", np.array(K - 1))],
-                                           "ms_k"), kk], "trips"),
+                                           "ms_k"), g.const("K", np.array(K))], "trips"),
                          g.const("one_trip", np.array(1))], "trip_count")
-    true = g.const("true", np.array(True))
-    loop_out = ["final_state", "events_scan"]
-    g.nodes.append(helper.make_node("Loop", [trips, true, x0], loop_out, name="loop",
-                                    body=body_graph,
+    initial = loop.split(g, x0)
+    finals = [f"loop_final_{name}" for name in _carried_names(loop)]
+    g.nodes.append(helper.make_node("Loop", [trips, g.const("true", np.array(True)), *initial],
+                                    [*finals, "events_scan"], name="loop", body=body_graph,
                                     doc_string="iterate the step until no batch item runs"))
+    g.nodes.append(helper.make_node("Identity", [loop.join(g, finals)], ["final_state"],
+                                    name="final_state"))
 
-    # --- decode -------------------------------------------------------------------------------
-    outputs = _decode(g, iface)
-    graph = helper.make_graph(
-        g.nodes,
-        "mlpc",
-        inputs,
-        outputs,
-        initializer=defaults + g.inits,
-        doc_string=doc,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="mlpc", doc_string=doc)
-    model.ir_version = 9
-    for key, value in metadata:
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    return model
+
+def _carried_names(loop: _FamilyLoop | _SparseLoop) -> list[str]:
+    return [info.name.removesuffix("_in") for info in loop.value_infos("_in")]
 
 
 def _decode(g: _Graph, iface: ModelInterface) -> list[onnx.ValueInfoProto]:
@@ -435,8 +759,16 @@ def _decode(g: _Graph, iface: ModelInterface) -> list[onnx.ValueInfoProto]:
 
     hconst = g.const("d_H", np.array(H, dtype=np.int64))
     mem_u = g.op("Slice", ["final_state", zero, g.const("d_m", np.array([iface.memory])), one],
-                 "memory_u")
-    g.nodes.append(helper.make_node("Sub", [mem_u, hconst], ["memory"], name="memory"))
+                 "memory_before_write")
+    # the pending write lands: M[wa] = wv - H where wa = wa2 - 2 (no write: wv == wo)
+    wa2, wo, wv = (g.op("Unsqueeze", [column(iface.index(n), n), one], f"{n}_col")
+                   for n in iface.pending_write)
+    at = g.op("Equal", [g.const("d_addresses", np.arange(iface.memory)[None, :] + 2), wa2],
+              "write_at")
+    delta = g.op("Mul", [g.op("Cast", [at], "write_at_i", to=TensorProto.INT64),
+                         g.op("Sub", [wv, wo], "write_delta")], "write_delta_at")
+    mem_w = g.op("Add", [mem_u, delta], "memory_written")
+    g.nodes.append(helper.make_node("Sub", [mem_w, hconst], ["memory"], name="memory"))
     pc1 = column(iface.index("pc1"), "pc1")
     fault = column(iface.index("fault"), "fault_code")
     budget = column(iface.index("budget"), "budget")
@@ -462,30 +794,7 @@ def _decode(g: _Graph, iface: ModelInterface) -> list[onnx.ValueInfoProto]:
         g.nodes.append(helper.make_node("Where", [trapped, line, zero_s], ["trap_line"],
                                         name="trap_line"))
     g.nodes.append(helper.make_node("Identity", [status], ["status"], name="status"))
-    # output tape: events_scan is (iterations, batch, 2K) = K (flag, word+H) pairs per row
-    ev = g.op("Transpose", ["events_scan"], "events_bt", perm=[1, 0, 2])
-    pairs = g.op("Reshape", [ev, g.const("ev_shape", np.array([0, -1, 2]))], "event_pairs")
-    flag = g.op("Gather", [pairs, g.const("e0", np.array(0))], "event_flag", axis=2)
-    word = g.op("Sub", [g.op("Gather", [pairs, g.const("e1", np.array(1))], "event_val",
-                             axis=2), hconst], "event_word")
-    pos = g.op("Sub", [g.op("CumSum", [flag, g.const("e_ax", np.array(1))], "event_pos1"),
-                       one], "event_pos")
-    n_events = g.op("Shape", [flag], "n_events", start=1, end=2)
-    dump = n_events  # unflagged events go to a column past every real position
-    target = g.op("Where", [g.op("Cast", [flag], "flag_b", to=TensorProto.BOOL), pos,
-                            g.op("Squeeze", [dump], "dump")], "event_target")
-    width = g.op("Add", [n_events, one], "tape_width")
-    tshape = g.op("Concat", [g.op("Shape", [flag], "b_dim", start=0, end=1), width],
-                  "tape_shape_out", axis=0)
-    blank = g.op("ConstantOfShape", [tshape], "tape_blank",
-                 value=numpy_helper.from_array(np.array([0], dtype=np.int64)))
-    scattered = g.op("ScatterElements", [blank, target, word], "tape_scattered", axis=1)
-    length = g.op("ReduceSum", [flag, one], "out_len", keepdims=0)
-    g.nodes.append(helper.make_node("Identity", [length], ["output_length"],
-                                    name="output_length"))
-    longest = g.op("ReduceMax", [length], "longest", keepdims=1)
-    g.nodes.append(helper.make_node("Slice", [scattered, zero, longest, one], ["output_tape"],
-                                    name="output_tape"))
+    _decode_output_tape(g, H, one, zero)
     outs = [
         _i64("output_tape", ["batch", "output_words"]),
         _i64("output_length", ["batch"]),
@@ -503,3 +812,32 @@ def _decode(g: _Graph, iface: ModelInterface) -> list[onnx.ValueInfoProto]:
                                         [name], name=f"output {name}", axis=1))
         outs.append(_i64(name, ["batch"]))
     return outs
+
+
+def _decode_output_tape(g: _Graph, H: int, one: str, zero: str) -> None:
+    """events_scan is (iterations, batch, 2K) = K (flag, word + H) pairs per row: the
+    flagged words, in order, become `output_tape` and `output_length`."""
+    hconst = g.const("d_H", np.array(H, dtype=np.int64))
+    ev = g.op("Transpose", ["events_scan"], "events_bt", perm=[1, 0, 2])
+    pairs = g.op("Reshape", [ev, g.const("ev_shape", np.array([0, -1, 2]))], "event_pairs")
+    flag = g.op("Gather", [pairs, g.const("e0", np.array(0))], "event_flag", axis=2)
+    word = g.op("Sub", [g.op("Gather", [pairs, g.const("e1", np.array(1))], "event_val",
+                             axis=2), hconst], "event_word")
+    pos = g.op("Sub", [g.op("CumSum", [flag, g.const("e_ax", np.array(1))], "event_pos1"),
+                       one], "event_pos")
+    n_events = g.op("Shape", [flag], "n_events", start=1, end=2)
+    # unflagged events go to a column past every real position
+    target = g.op("Where", [g.op("Cast", [flag], "flag_b", to=TensorProto.BOOL), pos,
+                            g.op("Squeeze", [n_events], "dump")], "event_target")
+    width = g.op("Add", [n_events, one], "tape_width")
+    tshape = g.op("Concat", [g.op("Shape", [flag], "b_dim", start=0, end=1), width],
+                  "tape_shape_out", axis=0)
+    blank = g.op("ConstantOfShape", [tshape], "tape_blank",
+                 value=numpy_helper.from_array(np.array([0], dtype=np.int64)))
+    scattered = g.op("ScatterElements", [blank, target, word], "tape_scattered", axis=1)
+    length = g.op("ReduceSum", [flag, one], "out_len", keepdims=0)
+    g.nodes.append(helper.make_node("Identity", [length], ["output_length"],
+                                    name="output_length"))
+    longest = g.op("ReduceMax", [length], "longest", keepdims=1)
+    g.nodes.append(helper.make_node("Slice", [scattered, zero, longest, one], ["output_tape"],
+                                    name="output_tape"))

@@ -1,314 +1,357 @@
-"""The network as data: sparse affine maps, ReLU layers, and a small builder for them.
+"""The network as data: spaces of scalar units and families of units over an index.
 
 Nothing in this module knows about SUBLEQ. A `Network` is the step function
 
     F(x) = A_L(ReLU(A_{L-1}( ... ReLU(A_1 x) ... )))
 
-where every affine map `A_l` is stored as a product of sparse factors (`SparseLinear`, each
-`y = W x + b` with integer weights). Factoring a map through a narrow intermediate vector is
-what keeps the number of non-zero weights linear in the width: a scalar that many units read
-(an address, say) is summed once into the intermediate vector instead of once per unit. A
-product of affine maps is an affine map, so the function is exactly an MLP of
-`relu_layers` ReLU layers with no skip connections.
+written as a chain of `Space`s. Each space defines its quantities from the previous space:
+a *scalar* is `const + sum c * scalar + sum of reductions`, a *family* is a vector of units
+indexed by j in [0, length) with one formula for all of them,
 
-Arithmetic is int64. Two's-complement int64 addition and multiplication are exact modulo
-2^64, so a linear map's output is exact whenever its true value lies in [-2^63, 2^63), no
-matter how large the partial sums get. The only non-linear operation, ReLU, needs the true
-sign of its input, so the proof obligation is: every pre-activation lies in [-2^63, 2^63).
-`Builder` checks that obligation by interval arithmetic when it builds each unit, from the
-declared range of every intermediate quantity (declared by the code generator next to the
-formula that guarantees it, and checked at run time by `runtime/numpy_exec.py` in tests).
+    family[j] = const + slope * j + sum c * vector[j] + sum c * scalar        (broadcast)
+
+and a *reduction* is `sum over j of (sum_t c_t * family_t[j])`: the per-word combination is
+formed first, then summed. A ReLU space applies ReLU to every definition; a linear space does
+not. Every definition is an affine map of the previous space with constant integer weights,
+so the chain is exactly an MLP: consecutive linear spaces are factors of one affine map and
+each ReLU space closes a layer.
+
+Exactness (the proof obligation checked here, when a space is built):
+- int64: two's-complement addition and multiplication are exact modulo 2^64, so every value
+  that is *used* must lie in [-2^63, 2^63): each ReLU pre-activation (interval arithmetic
+  from the declared ranges of its sources) and each declared range of a linear quantity.
+- float64: integers are exact below 2^53, and a sum is exact only while every partial sum is,
+  in whatever order an executor adds the terms. The bound checked is therefore the sum of the
+  absolute values of all terms (`magnitude`), for every definition and for every per-word
+  combination inside a reduction; `max_magnitude` reports the largest, and the exporter
+  refuses float64 when it reaches 2^53.
+Linear quantities have ranges *declared* by the code generator next to the formula that
+guarantees them (the interval of their expression is far too loose because terms cancel);
+`runtime/numpy_exec.py` checks every declared range at run time in the tests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-import numpy as np
-
 INT64_LIMIT = 1 << 63
+FLOAT64_EXACT = 1 << 53
 
 
 class RangeError(ValueError):
-    """A pre-activation could leave the int64 range: the construction would not be exact."""
+    """A value could leave the exactly representable range: the construction is not exact."""
 
 
-@dataclass(frozen=True, eq=False)
-class SparseLinear:
-    """`y = W x + b` with `W[rows[i], cols[i]] = vals[i]` (int64; duplicates are summed)."""
+# ---- the IR ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reduction:
+    """`sum over j in [0, length) of sum_t coeff_t * family_t[j]`, with the declared range
+    [lo, hi] of one word's combination `sum_t coeff_t * family_t[j]`."""
+
+    terms: tuple[tuple[str, int], ...]
+    length: int
+    lo: int
+    hi: int
+
+
+@dataclass(frozen=True)
+class Lin:
+    """A linear expression over the previous space. With `vectors` or `slope` it is a family
+    expression (indexed by j); otherwise a scalar expression (which may hold reductions)."""
+
+    const: int = 0
+    scalars: tuple[tuple[str, int], ...] = ()
+    vectors: tuple[tuple[str, int], ...] = ()
+    slope: int = 0
+    sums: tuple[Reduction, ...] = ()
+
+    @property
+    def is_family(self) -> bool:
+        return bool(self.vectors) or self.slope != 0
+
+    def _merge(self, other: Lin | int, sign: int) -> Lin:
+        if isinstance(other, int):
+            return Lin(self.const + sign * other, self.scalars, self.vectors, self.slope,
+                       self.sums)
+        if (self.sums or other.sums) and (self.is_family or other.is_family):
+            raise ValueError("a reduction is a scalar: it cannot be part of a family")
+        return Lin(
+            self.const + sign * other.const,
+            _add_terms(self.scalars, other.scalars, sign),
+            _add_terms(self.vectors, other.vectors, sign),
+            self.slope + sign * other.slope,
+            self.sums + tuple(_scale_sum(s, sign) for s in other.sums),
+        )
+
+    def __add__(self, other: Lin | int) -> Lin:
+        return self._merge(other, 1)
+
+    __radd__ = __add__
+
+    def __sub__(self, other: Lin | int) -> Lin:
+        return self._merge(other, -1)
+
+    def __rsub__(self, other: int) -> Lin:
+        return (-self)._merge(other, 1)
+
+    def __neg__(self) -> Lin:
+        return self * -1
+
+    def __mul__(self, k: int) -> Lin:
+        if not isinstance(k, int):
+            return NotImplemented
+        return Lin(self.const * k, tuple((n, c * k) for n, c in self.scalars),
+                   tuple((n, c * k) for n, c in self.vectors), self.slope * k,
+                   tuple(_scale_sum(s, k) for s in self.sums))
+
+    __rmul__ = __mul__
+
+
+def _add_terms(a: tuple[tuple[str, int], ...], b: tuple[tuple[str, int], ...], sign: int
+               ) -> tuple[tuple[str, int], ...]:
+    out = dict(a)
+    for name, c in b:
+        out[name] = out.get(name, 0) + sign * c
+    return tuple((n, c) for n, c in out.items() if c != 0)
+
+
+def _scale_sum(s: Reduction, k: int) -> Reduction:
+    lo, hi = sorted((s.lo * k, s.hi * k))
+    return Reduction(tuple((n, c * k) for n, c in s.terms), s.length, lo, hi)
+
+
+@dataclass(frozen=True)
+class Definition:
+    """One quantity of a space: a scalar (`length == 0`) or a family of `length` units.
+    `lo`/`hi` bound its value (proven for ReLU units, declared for linear quantities);
+    `pre_lo`/`pre_hi` bound a ReLU unit's pre-activation. `magnitude` bounds every partial
+    sum of its expression (see the module docstring)."""
 
     name: str
-    n_in: int
-    n_out: int
-    rows: np.ndarray
-    cols: np.ndarray
-    vals: np.ndarray
-    bias: np.ndarray
-    out_names: tuple[str, ...]
-    out_lo: np.ndarray  # proven (ReLU pre-activations) or declared bounds of each output
-    out_hi: np.ndarray
+    length: int
+    expr: Lin
+    lo: int
+    hi: int
+    pre_lo: int
+    pre_hi: int
+    magnitude: int
     doc: str = ""
 
     @property
-    def nnz(self) -> int:
-        return int(self.vals.size)
+    def is_family(self) -> bool:
+        return self.length > 0
 
-    def dense(self) -> np.ndarray:
-        """The (n_out, n_in) weight matrix."""
-        w = np.zeros((self.n_out, self.n_in), dtype=np.int64)
-        np.add.at(w, (self.rows, self.cols), self.vals)
-        return w
+    @property
+    def passthrough(self) -> bool:
+        """relu(x) of a non-negative source quantity x (or a linear copy): the value is the
+        source's own, so an executor may reuse it instead of computing anything."""
+        e = self.expr
+        one = e.scalars if not self.is_family else e.vectors
+        other = e.vectors if not self.is_family else e.scalars
+        return (e.const == 0 and e.slope == 0 and not e.sums and not other
+                and len(one) == 1 and one[0][1] == 1 and self.pre_lo >= 0)
 
-    def row_counts(self) -> np.ndarray:
-        return np.bincount(self.rows, minlength=self.n_out)
 
-
-@dataclass(frozen=True, eq=False)
-class Layer:
-    """One layer: its affine map (the product of `factors`, applied in order), then ReLU."""
+@dataclass(frozen=True)
+class Space:
+    """A vector of quantities defined from the previous space (ReLU applied if `relu`)."""
 
     name: str
-    factors: tuple[SparseLinear, ...]
     relu: bool
+    scalars: tuple[Definition, ...]
+    families: tuple[Definition, ...]
     doc: str = ""
+
+    def definitions(self) -> Iterator[Definition]:
+        yield from self.families
+        yield from self.scalars
 
     @property
     def width(self) -> int:
-        return self.factors[-1].n_out
-
-    @property
-    def nnz(self) -> int:
-        return sum(f.nnz for f in self.factors)
-
-    @property
-    def dense_params(self) -> int:
-        """Weights of the equivalent dense layer (input width x output width)."""
-        return self.factors[0].n_in * self.factors[-1].n_out
+        return sum(d.length for d in self.families) + len(self.scalars)
 
 
 @dataclass(frozen=True, eq=False)
 class Network:
-    """A looped MLP step: `layers` map a state vector of `n_state` int64s to the next one."""
+    """A looped MLP step: `spaces` map the state space to the next state (the last space is
+    linear and defines exactly the state's quantities, in order)."""
 
-    layers: tuple[Layer, ...]
-    state_names: tuple[str, ...]
+    state: Space  # definitions with empty expressions: the declared ranges of the state
+    spaces: tuple[Space, ...]
     doc: str = ""
-
-    @property
-    def n_state(self) -> int:
-        return len(self.state_names)
+    layer_docs: tuple[str, ...] = ()
 
     @property
     def relu_layers(self) -> int:
-        return sum(1 for layer in self.layers if layer.relu)
+        return sum(1 for s in self.spaces if s.relu)
 
     @property
-    def nnz(self) -> int:
-        return sum(layer.nnz for layer in self.layers)
+    def state_names(self) -> tuple[str, ...]:
+        return flat_names(self.state)
 
-    def factors(self) -> Iterable[SparseLinear]:
-        for layer in self.layers:
-            yield from layer.factors
+    @property
+    def n_state(self) -> int:
+        return self.state.width
 
+    def layers(self) -> list[tuple[Space, ...]]:
+        """Spaces grouped into layers: linear spaces then the ReLU space that closes them;
+        the last group (the map to the next state) has no ReLU."""
+        groups: list[tuple[Space, ...]] = []
+        pending: list[Space] = []
+        for s in self.spaces:
+            pending.append(s)
+            if s.relu:
+                groups.append(tuple(pending))
+                pending = []
+        groups.append(tuple(pending))
+        return groups
 
-# --------------------------------------------------------------------------------------------
-# The builder: linear expressions over named slots, spaces of slots, and maps between them.
-
-
-class Expr:
-    """A linear expression `const + sum(coeff * slot)` over the slots of one `Space`."""
-
-    __slots__ = ("space", "terms", "const")
-
-    def __init__(self, space: Space | None, terms: dict[int, int] | None = None, const: int = 0):
-        self.space = space
-        self.terms = terms or {}
-        self.const = const
-
-    def _combine(self, other: Expr | int, sign: int) -> Expr:
-        if isinstance(other, int):
-            return Expr(self.space, dict(self.terms), self.const + sign * other)
-        space = self.space if self.space is not None else other.space
-        if self.space is not None and other.space is not None and self.space is not other.space:
-            raise ValueError(f"mixing slots of {self.space.name} and {other.space.name}")
-        terms = dict(self.terms)
-        for k, v in other.terms.items():
-            terms[k] = terms.get(k, 0) + sign * v
-        return Expr(space, terms, self.const + sign * other.const)
-
-    def __add__(self, other: Expr | int) -> Expr:
-        return self._combine(other, 1)
-
-    __radd__ = __add__
-
-    def __sub__(self, other: Expr | int) -> Expr:
-        return self._combine(other, -1)
-
-    def __rsub__(self, other: int) -> Expr:
-        return (-self)._combine(other, 1)
-
-    def __neg__(self) -> Expr:
-        return self * -1
-
-    def __mul__(self, k: int) -> Expr:
-        if not isinstance(k, int):
-            return NotImplemented
-        return Expr(self.space, {i: v * k for i, v in self.terms.items()}, self.const * k)
-
-    __rmul__ = __mul__
-
-    def bounds(self) -> tuple[int, int]:
-        """Interval of the expression's value from the declared ranges of its slots."""
-        lo = hi = self.const
-        if self.space is None:
-            return lo, hi
-        for i, c in self.terms.items():
-            a, b = self.space.lo[i] * c, self.space.hi[i] * c
-            lo += min(a, b)
-            hi += max(a, b)
-        return lo, hi
+    def max_magnitude(self) -> int:
+        """The largest value any partial sum of any definition can reach."""
+        worst = max(max(abs(d.lo), abs(d.hi)) for d in self.state.definitions())
+        for s in self.spaces:
+            for d in s.definitions():
+                worst = max(worst, d.magnitude, abs(d.lo), abs(d.hi))
+        return worst
 
 
-def const(value: int) -> Expr:
-    return Expr(None, {}, value)
+def flat_names(space: Space) -> tuple[str, ...]:
+    """The names of a space's slots when it is written as one flat vector: every family
+    element `name[j]` in order, then the scalars."""
+    names: list[str] = []
+    for d in space.families:
+        names.extend(f"{d.name}[{j}]" for j in range(d.length))
+    names.extend(d.name for d in space.scalars)
+    return tuple(names)
 
 
-def total(exprs: Iterable[Expr]) -> Expr:
-    """The sum of many expressions, accumulated in place (repeated `+` would copy the
-    growing term dictionary each time: quadratic in the number of terms)."""
-    space: Space | None = None
-    terms: dict[int, int] = {}
-    constant = 0
-    for e in exprs:
-        if e.space is not None:
-            if space is not None and e.space is not space:
-                raise ValueError(f"mixing slots of {space.name} and {e.space.name}")
-            space = e.space
-        for k, v in e.terms.items():
-            terms[k] = terms.get(k, 0) + v
-        constant += e.const
-    return Expr(space, terms, constant)
+# ---- building spaces ---------------------------------------------------------------------------
 
 
 @dataclass
-class Space:
-    """A vector of named slots. Slots of a ReLU space hold `relu(expr)`; slots of a linear
-    space hold `expr` (over the previous space); the input space has no definitions."""
+class SpaceBuilder:
+    """Collects the definitions of one space over `source` and proves their bounds."""
 
     name: str
-    relu: bool = False
-    source: Space | None = None
-    names: list[str] = field(default_factory=list)
-    lo: list[int] = field(default_factory=list)
-    hi: list[int] = field(default_factory=list)
-    defs: list[Expr] = field(default_factory=list)
+    relu: bool
+    source: Space
     doc: str = ""
+    scalars: list[Definition] = field(default_factory=list)
+    families: list[Definition] = field(default_factory=list)
 
-    def __len__(self) -> int:
-        return len(self.names)
+    def __post_init__(self) -> None:
+        self._ranges: dict[str, tuple[int, int, int]] = {
+            d.name: (d.lo, d.hi, d.length) for d in self.source.definitions()
+        }
+        self._names: set[str] = set()
 
-    def _new(self, name: str, lo: int, hi: int) -> Expr:
-        self.names.append(name)
-        self.lo.append(lo)
-        self.hi.append(hi)
-        return Expr(self, {len(self.names) - 1: 1})
+    # references to the source space
+    def s(self, name: str) -> Lin:
+        """A scalar of the source space."""
+        if self._ranges[name][2]:
+            raise ValueError(f"{name} is a family, not a scalar")
+        return Lin(scalars=((name, 1),))
 
-    def input(self, name: str, lo: int, hi: int) -> Expr:
-        """A slot of the input (state) space with its declared range."""
-        assert self.source is None
-        return self._new(name, lo, hi)
+    def v(self, name: str) -> Lin:
+        """A family of the source space, as the family expression `name[j]`."""
+        if not self._ranges[name][2]:
+            raise ValueError(f"{name} is a scalar, not a family")
+        return Lin(vectors=((name, 1),))
 
-    def unit(self, name: str, pre: Expr) -> Expr:
-        """A ReLU unit `relu(pre)`; checks that `pre` stays inside int64."""
-        assert self.relu and self._over_source(pre)
-        lo, hi = pre.bounds()
-        if lo < -INT64_LIMIT or hi >= INT64_LIMIT:
-            raise RangeError(f"{self.name}.{name}: pre-activation range [{lo}, {hi}] exceeds int64")
-        self.defs.append(pre)
-        return self._new(name, max(lo, 0), max(hi, 0))
+    def sum(self, expr: Lin, lo: int, hi: int) -> Lin:
+        """`sum over j of expr[j]` for a family expression over source families (no scalar
+        part, no slope), with the declared range [lo, hi] of one word's `expr[j]`."""
+        if expr.scalars or expr.slope or expr.const or expr.sums or not expr.vectors:
+            raise ValueError("a reduction sums a combination of families only")
+        length = self._length(expr)
+        return Lin(sums=(Reduction(expr.vectors, length, lo, hi),))
 
-    def linear(self, name: str, expr: Expr, lo: int, hi: int) -> Expr:
-        """A slot holding `expr` (no ReLU), with its range declared by the caller: the
-        interval bound of `expr` is usually far too loose because its terms cancel."""
-        assert not self.relu and self._over_source(expr)
-        if lo < -INT64_LIMIT or hi >= INT64_LIMIT:
-            raise RangeError(f"{self.name}.{name}: declared range [{lo}, {hi}] exceeds int64")
-        self.defs.append(expr)
-        return self._new(name, lo, hi)
+    # definitions
+    def unit(self, name: str, expr: Lin, doc: str = "", length: int | None = None) -> Lin:
+        """A ReLU unit (a scalar) or family of ReLU units; bounds are proven. `length` is
+        needed only by a family with no source family in its formula (const + slope j + ...)."""
+        assert self.relu
+        return self._define(name, expr, None, doc, length)
 
-    def _over_source(self, e: Expr) -> bool:
-        return e.space is None or e.space is self.source
+    def linear(self, name: str, expr: Lin, lo: int, hi: int, doc: str = "") -> Lin:
+        """A linear quantity with its declared range [lo, hi]."""
+        assert not self.relu
+        return self._define(name, expr, (lo, hi), doc)
 
-    def to_linear(self, doc: str = "") -> SparseLinear:
-        """This space's definitions as one sparse affine map from its source space."""
-        assert self.source is not None
-        rows: list[int] = []
-        cols: list[int] = []
-        vals: list[int] = []
-        bias = np.zeros(len(self), dtype=np.int64)
-        if self.relu:
-            bounds = [e.bounds() for e in self.defs]
-            out_lo = np.asarray([lo for lo, _ in bounds], dtype=np.int64)
-            out_hi = np.asarray([hi for _, hi in bounds], dtype=np.int64)
+    def _define(self, name: str, expr: Lin, declared: tuple[int, int] | None, doc: str,
+                length: int | None = None) -> Lin:
+        if name in self._names:
+            raise ValueError(f"{self.name}: {name} defined twice")
+        self._names.add(name)
+        if length is None:
+            length = self._length(expr) if expr.is_family else 0
+        elif expr.vectors and self._length(expr) != length:
+            raise ValueError(f"{self.name}.{name}: length {length} differs from its families'")
+        pre_lo, pre_hi = self._interval(expr, length)
+        where = f"{self.name}.{name}"
+        if pre_lo < -INT64_LIMIT or pre_hi >= INT64_LIMIT:
+            if declared is None:
+                raise RangeError(f"{where}: pre-activation range [{pre_lo}, {pre_hi}] "
+                                 "exceeds int64")
+        if declared is None:
+            lo, hi = max(pre_lo, 0), max(pre_hi, 0)
         else:
-            out_lo = np.asarray(self.lo, dtype=np.int64)
-            out_hi = np.asarray(self.hi, dtype=np.int64)
-        for r, e in enumerate(self.defs):
-            bias[r] = e.const
-            for c, v in sorted(e.terms.items()):
-                if v != 0:
-                    rows.append(r)
-                    cols.append(c)
-                    vals.append(v)
-        return SparseLinear(
-            name=self.name,
-            n_in=len(self.source),
-            n_out=len(self),
-            rows=np.asarray(rows, dtype=np.int64),
-            cols=np.asarray(cols, dtype=np.int64),
-            vals=np.asarray(vals, dtype=np.int64),
-            bias=bias,
-            out_names=tuple(self.names),
-            out_lo=out_lo,
-            out_hi=out_hi,
-            doc=doc or self.doc,
-        )
+            lo, hi = declared
+            if lo < -INT64_LIMIT or hi >= INT64_LIMIT:
+                raise RangeError(f"{where}: declared range [{lo}, {hi}] exceeds int64")
+        d = Definition(name, length, expr, lo, hi, pre_lo, pre_hi,
+                       self._magnitude(expr, length), doc)
+        (self.families if length else self.scalars).append(d)
+        return Lin(vectors=((name, 1),)) if length else Lin(scalars=((name, 1),))
+
+    def _length(self, expr: Lin) -> int:
+        lengths = {self._ranges[n][2] for n, _ in expr.vectors}
+        if len(lengths) > 1:
+            raise ValueError(f"{self.name}: families of different lengths {sorted(lengths)}")
+        if not lengths:
+            raise ValueError(f"{self.name}: a family expression needs a family (its length)")
+        return lengths.pop()
+
+    def _bound(self, name: str, c: int) -> tuple[int, int]:
+        lo, hi, _ = self._ranges[name]
+        a, b = lo * c, hi * c
+        return min(a, b), max(a, b)
+
+    def _interval(self, expr: Lin, length: int) -> tuple[int, int]:
+        lo = hi = expr.const
+        for name, c in expr.scalars + expr.vectors:
+            a, b = self._bound(name, c)
+            lo, hi = lo + a, hi + b
+        if expr.slope:
+            a, b = sorted((0, expr.slope * (length - 1)))
+            lo, hi = lo + a, hi + b
+        for s in expr.sums:
+            lo, hi = lo + s.length * s.lo, hi + s.length * s.hi
+        return lo, hi
+
+    def _magnitude(self, expr: Lin, length: int) -> int:
+        total = abs(expr.const) + abs(expr.slope) * max(length - 1, 0)
+        for name, c in expr.scalars + expr.vectors:
+            total += max(abs(x) for x in self._bound(name, c))
+        inner = 0  # the per-word combination inside a reduction is an intermediate too
+        for s in expr.sums:
+            total += s.length * max(abs(s.lo), abs(s.hi))
+            inner = max(inner, sum(max(abs(x) for x in self._bound(n, c)) for n, c in s.terms))
+        return max(total, inner)
+
+    def build(self) -> Space:
+        return Space(self.name, self.relu, tuple(self.scalars), tuple(self.families), self.doc)
 
 
-def relu_space(name: str, source: Space, doc: str = "") -> Space:
-    return Space(name=name, relu=True, source=source, doc=doc)
-
-
-def linear_space(name: str, source: Space, doc: str = "") -> Space:
-    return Space(name=name, relu=False, source=source, doc=doc)
-
-
-def assemble(
-    spaces: Sequence[Space], state: Space, layer_docs: Sequence[str] = (), doc: str = ""
-) -> Network:
-    """Group a chain of spaces `state -> s1 -> s2 -> ...` into layers: consecutive linear
-    spaces are factors of one affine map, and each ReLU space closes a layer. The last space
-    must be a linear space with the same slots as `state` (the next state)."""
-    layers: list[Layer] = []
-    pending: list[SparseLinear] = []
-    prev = state
-    for sp in spaces:
-        if sp.source is not prev:
-            raise ValueError(f"space {sp.name} does not follow {prev.name}")
-        pending.append(sp.to_linear())
-        if sp.relu:
-            i = len(layers)
-            layers.append(Layer(sp.name, tuple(pending), True, _doc_at(layer_docs, i)))
-            pending = []
-        prev = sp
-    if not pending:
-        raise ValueError("the network must end with an affine map to the next state")
-    if prev.names != state.names:
-        raise ValueError("the last space must have the state's slots")
-    layers.append(Layer(prev.name, tuple(pending), False, _doc_at(layer_docs, len(layers))))
-    return Network(tuple(layers), tuple(state.names), doc)
-
-
-def _doc_at(docs: Sequence[str], i: int) -> str:
-    return docs[i] if i < len(docs) else ""
+def state_space(scalars: Iterable[tuple[str, int, int]],
+                families: Iterable[tuple[str, int, int, int]], doc: str = "") -> Space:
+    """The state: scalars (name, lo, hi) and families (name, length, lo, hi)."""
+    return Space(
+        "state", False,
+        tuple(Definition(n, 0, Lin(), lo, hi, lo, hi, 0) for n, lo, hi in scalars),
+        tuple(Definition(n, k, Lin(), lo, hi, lo, hi, 0) for n, k, lo, hi in families),
+        doc,
+    )

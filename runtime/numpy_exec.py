@@ -1,9 +1,12 @@
-"""The numpy executor: runs a `Network`'s layers on a batch of int64 state vectors.
+"""The numpy executor: runs a `Network`'s spaces on a batch of state vectors.
 
-It is a second, independent implementation of the same arithmetic the ONNX exporter encodes
-(gather the inputs of each non-zero weight, multiply, sum per row, add the bias, ReLU), and
-the `numpy` engine of `mlpc run`. With `check=True` it asserts, after every factor, that each
-value lies within the bound the builder proved or the code generator declared for it.
+It is the `numpy` engine of `mlpc run` and an implementation of the network independent of
+the ONNX exporters: each space's scalars are one matrix product of the previous space's
+scalars (plus biases and reductions), each family is its formula evaluated with numpy
+broadcasting. It runs in int64 (exact modulo 2^64) or float64 (exact below 2^53, which the
+builder's magnitude bound guarantees). With `check=True` it asserts that every value lies
+within the bound the builder proved or the code generator declared for it, and that every
+per-word combination of a reduction lies in its declared range.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mlpc.compiler.network import Network, SparseLinear
+from mlpc.compiler.network import Definition, Network, Space
 
 
 class BoundViolation(AssertionError):
@@ -20,56 +23,117 @@ class BoundViolation(AssertionError):
 
 
 @dataclass(frozen=True, eq=False)
-class _PreparedFactor:
-    factor: SparseLinear
-    row_ids: np.ndarray  # rows that have at least one weight
-    starts: np.ndarray  # where each such row's weights start in cols/vals
-
-    def apply(self, x: np.ndarray) -> np.ndarray:
-        f = self.factor
-        y = np.broadcast_to(f.bias, (x.shape[0], f.n_out)).copy()
-        if f.nnz:
-            products = x[:, f.cols] * f.vals  # int64, exact modulo 2^64
-            y[:, self.row_ids] += np.add.reduceat(products, self.starts, axis=1)
-        return y
+class _CompiledSpace:
+    space: Space
+    weights: np.ndarray  # (source scalars, scalars) of the scalar definitions
+    bias: np.ndarray
+    reductions: tuple[tuple[tuple[tuple[str, int], ...], np.ndarray, int, int], ...]
+    # (terms, one row of weights into the scalars, declared lo, hi of one word)
 
 
-def _prepare(factor: SparseLinear) -> _PreparedFactor:
-    if factor.nnz and np.any(np.diff(factor.rows) < 0):
-        raise ValueError(f"{factor.name}: weights must be sorted by row")
-    row_ids, starts = np.unique(factor.rows, return_index=True)
-    return _PreparedFactor(factor, row_ids.astype(np.int64), starts.astype(np.int64))
+def _compile(space: Space, source: Space, dtype: type) -> _CompiledSpace:
+    src = {d.name: i for i, d in enumerate(source.scalars)}
+    w = np.zeros((len(source.scalars), len(space.scalars)), dtype=dtype)
+    bias = np.zeros(len(space.scalars), dtype=dtype)
+    reductions: dict[tuple, np.ndarray] = {}
+    declared: dict[tuple, tuple[int, int]] = {}
+    for k, d in enumerate(space.scalars):
+        bias[k] = d.expr.const
+        for name, c in d.expr.scalars:
+            w[src[name], k] += c
+        for r in d.expr.sums:
+            # a reduction used with coefficient -1 is the same sum negated: share it
+            key, sign = _canonical(r.terms)
+            row = reductions.setdefault(key, np.zeros(len(space.scalars), dtype=dtype))
+            row[k] += sign
+            lo, hi = (r.lo, r.hi) if sign > 0 else (-r.hi, -r.lo)
+            declared[key] = lo, hi
+    return _CompiledSpace(
+        space, w, bias,
+        tuple((key, row, *declared[key]) for key, row in reductions.items()),
+    )
+
+
+def _canonical(terms: tuple[tuple[str, int], ...]) -> tuple[tuple[tuple[str, int], ...], int]:
+    sign = 1 if terms[0][1] > 0 else -1
+    return tuple((n, c * sign) for n, c in terms), sign
 
 
 class NumpyExecutor:
-    """`executor.step(x)` applies the network once to a (batch, n_state) int64 array."""
+    """`executor.step(x)` applies the network once to a (batch, n_state) array."""
 
-    def __init__(self, network: Network, check: bool = False) -> None:
+    def __init__(self, network: Network, check: bool = False, dtype: type = np.int64) -> None:
         self.network = network
         self.check = check
-        self._layers = [
-            ([_prepare(f) for f in layer.factors], layer.relu) for layer in network.layers
-        ]
+        self.dtype = dtype
+        sources = (network.state,) + network.spaces[:-1]
+        self._spaces = [_compile(s, src, dtype) for s, src in zip(network.spaces, sources,
+                                                                   strict=True)]
+
+    def split(self, x: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """A flat state (batch, n_state) as its families (by name) and its scalars."""
+        families, at = {}, 0
+        for d in self.network.state.families:
+            families[d.name] = x[:, at : at + d.length]
+            at += d.length
+        return families, x[:, at:]
 
     def step(self, x: np.ndarray) -> np.ndarray:
-        v = np.asarray(x, dtype=np.int64)
-        for factors, relu in self._layers:
-            for pf in factors:
-                v = pf.apply(v)
-                if self.check:
-                    _check_bounds(pf.factor, v)
-            if relu:
-                v = np.maximum(v, 0)
-        return v
+        families, scalars = self.split(np.asarray(x, dtype=self.dtype))
+        for cs in self._spaces:
+            families, scalars = self._apply(cs, families, scalars)
+        return np.concatenate([families[d.name] for d in self.network.state.families]
+                              + [scalars], axis=1)
+
+    def _apply(self, cs: _CompiledSpace, families: dict[str, np.ndarray], scalars: np.ndarray
+               ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        space = cs.space
+        out = scalars @ cs.weights + cs.bias
+        for terms, row, lo, hi in cs.reductions:
+            word = sum(c * families[n] for n, c in terms)
+            if self.check:
+                _check(f"{space.name}: a reduction's word", word, lo, hi)
+            out = out + np.outer(word.sum(axis=1), row)
+        src = {d: i for i, d in enumerate(self._source_names(cs))}
+        new_families = {}
+        for d in space.families:
+            new_families[d.name] = self._family(d, families, scalars, src)
+        if self.check:
+            for k, d in enumerate(space.scalars):
+                _check_definition(space, d, out[:, k])
+            for d in space.families:
+                _check_definition(space, d, new_families[d.name])
+        if space.relu:
+            out = np.maximum(out, 0)
+            new_families = {n: np.maximum(v, 0) for n, v in new_families.items()}
+        return new_families, out
+
+    def _source_names(self, cs: _CompiledSpace) -> list[str]:
+        i = self._spaces.index(cs)
+        source = self.network.state if i == 0 else self.network.spaces[i - 1]
+        return [d.name for d in source.scalars]
+
+    def _family(self, d: Definition, families: dict[str, np.ndarray], scalars: np.ndarray,
+                src: dict[str, int]) -> np.ndarray:
+        e = d.expr
+        value = np.zeros((scalars.shape[0], 1), dtype=self.dtype) + e.const
+        for name, c in e.scalars:
+            value = value + c * scalars[:, src[name], None]
+        if e.slope:
+            value = value + e.slope * np.arange(d.length, dtype=self.dtype)
+        for name, c in e.vectors:
+            value = value + c * families[name]
+        return np.broadcast_to(value, (scalars.shape[0], d.length))
 
 
-def _check_bounds(f: SparseLinear, v: np.ndarray) -> None:
-    low = v < f.out_lo
-    high = v > f.out_hi
-    if low.any() or high.any():
-        bad = np.argwhere(low | high)[0]
-        i = int(bad[1])
-        raise BoundViolation(
-            f"{f.name}.{f.out_names[i]} = {int(v[bad[0], i])} outside "
-            f"[{int(f.out_lo[i])}, {int(f.out_hi[i])}]"
-        )
+def _check_definition(space: Space, d: Definition, value: np.ndarray) -> None:
+    lo, hi = (d.pre_lo, d.pre_hi) if space.relu else (d.lo, d.hi)
+    _check(f"{space.name}.{d.name}", value, lo, hi)
+
+
+def _check(what: str, value: np.ndarray, lo: int, hi: int) -> None:
+    bad = (value < lo) | (value > hi)
+    if np.any(bad):
+        where = np.argwhere(bad)[0]
+        raise BoundViolation(f"{what} = {value[tuple(where)]} at {tuple(where)} outside "
+                             f"[{lo}, {hi}]")
