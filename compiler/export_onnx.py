@@ -159,8 +159,10 @@ class _Ref:
 
 class _FamilyEmitter:
     """Emits one step of the family form. Weights are initializers of the main graph,
-    shared by the K unrolled steps. Carried state: `V` families [batch, 1, n] each, and the
-    scalars [batch, ns]."""
+    shared by the K unrolled steps. Carried state: each state family as [batch, 1, n] and
+    the scalars as a column [batch, ns + 1, 1] whose last entry is the constant 1 (so every
+    bias is a column of the weight matrix, as in an MLP with a bias unit: no `Add` per bias).
+    """
 
     def __init__(self, network: Network, main: _Graph, dtype: str) -> None:
         self.network = network
@@ -246,26 +248,25 @@ class _FamilyEmitter:
             total = p if total is None else g.op("Add", [total, p], f"{tag}/add")
         return total
 
-    def _scalar_parts(self, g: _Graph, defs: Sequence[Definition], scalars: str,
-                      src: dict[str, int], tag: str) -> str:
-        """const + sum c * scalar of each definition: [batch, len(defs)]."""
-        w = np.zeros((len(src), len(defs)))
-        bias = np.zeros(len(defs))
+    def _weights(self, defs: Sequence[Definition], src: dict[str, int], keep_one: bool
+                 ) -> np.ndarray:
+        """(len(defs) [+ 1], ns + 1): const + sum c * scalar of each definition, the bias in
+        the last column (the constant-1 input); with `keep_one`, a last row copies the 1."""
+        w = np.zeros((len(defs) + keep_one, len(src) + 1))
         for k, d in enumerate(defs):
-            bias[k] = d.expr.const
+            w[k, -1] = d.expr.const
             for name, c in d.expr.scalars:
-                w[src[name], k] += c
-        out = g.op("MatMul", [scalars, self.c("weights", w)], f"{tag}/matmul")
-        if np.any(bias):
-            out = g.op("Add", [out, self.c("bias", bias)], f"{tag}/bias")
-        return out
+                w[k, src[name]] += c
+        if keep_one:
+            w[-1, -1] = 1
+        return w
 
     def _stack(self, g: _Graph, group: list[Definition], env: dict[str, _Ref], scalars: str,
                src: dict[str, int], tag: str, doc: str) -> str:
         d0 = group[0]
         vec = self._vector_part(g, d0.expr.vectors, d0.expr.slope, d0.length, env, tag)
-        part = self._scalar_parts(g, group, scalars, src, tag)
-        col = g.op("Unsqueeze", [part, self.main.const("axis2", np.array([2]))], f"{tag}/col")
+        col = g.op("MatMul", [self.c("weights", self._weights(group, src, False)), scalars],
+                   f"{tag}/scalar_part")
         pre = col if vec is None else g.op("Add", [vec, col], f"{tag}/pre")
         names = ", ".join(d.name for d in group)
         return g.op("Max", [pre, self.zero], f"{tag}/relu", doc=f"ReLU units {names}: {doc}")
@@ -274,19 +275,25 @@ class _FamilyEmitter:
                        src: dict[str, int], tag: str) -> str:
         v = self._vector_part(g, d.expr.vectors, d.expr.slope, d.length, env, f"{tag}/{d.name}")
         if d.expr.scalars or d.expr.const:
-            part = self._scalar_parts(g, [d], scalars, src, f"{tag}/{d.name}")
-            col = g.op("Unsqueeze", [part, self.main.const("axis2", np.array([2]))],
-                       f"{tag}/{d.name}/col")
+            col = g.op("MatMul", [self.c("weights", self._weights([d], src, False)), scalars],
+                       f"{tag}/{d.name}/scalar_part")
             v = col if v is None else g.op("Add", [v, col], f"{tag}/{d.name}/plus")
         assert v is not None
         return v
 
     def _scalars(self, g: _Graph, space: Space, env: dict[str, _Ref], scalars: str,
                  src: dict[str, int], tag: str) -> str:
-        out = self._scalar_parts(g, space.scalars, scalars, src, f"{tag}/scalars")
+        """The space's scalars (and the constant 1) as one MatMul of the source scalars and
+        the sums over j of its reductions, concatenated: [batch, ns + 1, 1]."""
+        w = self._weights(space.scalars, src, True)
+        inputs = [scalars]
         for ref, rows in self._reductions(space, env).values():
-            out = g.op("Add", [out, self._reduce(g, ref, rows, len(space.scalars), tag)],
-                       f"{tag}/plus_sums")
+            sums, place = self._reduce(g, ref, rows, len(space.scalars) + 1, tag)
+            inputs.append(sums)
+            w = np.concatenate([w, place], axis=1)
+        if len(inputs) > 1:
+            scalars = g.op("Concat", inputs, f"{tag}/scalars_and_sums", axis=1)
+        out = g.op("MatMul", [self.c("weights", w), scalars], f"{tag}/scalars")
         if space.relu:
             out = g.op("Max", [out, self.zero], f"{tag}/relu_scalars", doc=space.doc)
         return out
@@ -309,30 +316,29 @@ class _FamilyEmitter:
         return found
 
     def _reduce(self, g: _Graph, ref: _Ref, rows: list[tuple[np.ndarray, int]], n_out: int,
-                tag: str) -> str:
-        """sum over j of the combinations, placed into the output scalars: [batch, n_out]."""
-        tensor, k = ref.tensor, ref.k
+                tag: str) -> tuple[str, np.ndarray]:
+        """The sums over j a space needs from one stacked tensor ([batch, r, 1]) and the
+        matrix (n_out, r) that places them into its scalars."""
         ones = self.c("ones", np.ones((ref.n, 1)))
         if self.combine_first:
             comb = np.stack([c for c, _ in rows])  # (r, k)
-            words = g.op("MatMul", [self.c("combination", comb), tensor], f"{tag}/words")
+            words = g.op("MatMul", [self.c("combination", comb), ref.tensor], f"{tag}/words")
             sums = g.op("MatMul", [words, ones], f"{tag}/sums")
-            place = np.zeros((len(rows), n_out))
+            place = np.zeros((n_out, len(rows)))
             for r, (_, out) in enumerate(rows):
-                place[r, out] += 1
+                place[out, r] += 1
         else:  # int64: sums of whole families wrap modulo 2^64 and still combine exactly
-            sums = g.op("MatMul", [tensor, ones], f"{tag}/sums")
-            place = np.zeros((k, n_out))
+            sums = g.op("MatMul", [ref.tensor, ones], f"{tag}/sums")
+            place = np.zeros((n_out, ref.k))
             for comb, out in rows:
-                place[:, out] += comb
-        flat = g.op("Reshape", [sums, self.main.const("shape", np.array([0, -1]))],
-                    f"{tag}/sums_flat")
-        return g.op("MatMul", [flat, self.c("placement", place)], f"{tag}/sums_placed")
+                place[out, :] += comb
+        return sums, place
 
 
 class _FamilyLoop:
     """The families encoding as loop-carried tensors: each state family [batch, 1, n] and
-    the scalars [batch, ns], in the model's dtype."""
+    the scalars as a column [batch, ns + 1, 1] (the last entry the constant 1), in the
+    model's dtype."""
 
     def __init__(self, network: Network, main: _Graph, dtype: str) -> None:
         self.network = network
@@ -341,25 +347,33 @@ class _FamilyLoop:
         self.dtype = dtype
         self.names = [d.name for d in network.state.families] + ["scalars"]
         self.n_families = sum(d.length for d in network.state.families)
+        self.ns = len(network.state.scalars)
 
     def value_infos(self, suffix: str) -> list[onnx.ValueInfoProto]:
         t = self.emitter.onnx_dtype
         infos = [helper.make_tensor_value_info(f"{d.name}{suffix}", t, ["batch", 1, d.length])
                  for d in self.network.state.families]
-        infos.append(helper.make_tensor_value_info(
-            f"scalars{suffix}", t, ["batch", len(self.network.state.scalars)]))
+        infos.append(helper.make_tensor_value_info(f"scalars{suffix}", t,
+                                                   ["batch", self.ns + 1, 1]))
         return infos
 
     def split(self, g: _Graph, x0: str) -> list[str]:
         out, at = [], 0
         cast = self.dtype == "float64"
         x = g.op("Cast", [x0], "state_as_float", to=TensorProto.DOUBLE) if cast else x0
+        axis1 = g.const("axis1", np.array([1]))
         for d in self.network.state.families:
             part = _columns(g, x, at, at + d.length, f"initial_{d.name}")
-            out.append(g.op("Unsqueeze", [part, g.const("axis1", np.array([1]))],
-                            f"initial_{d.name}_3d"))
+            out.append(g.op("Unsqueeze", [part, axis1], f"initial_{d.name}_3d"))
             at += d.length
-        out.append(_columns(g, x, at, at + len(self.network.state.scalars), "initial_scalars"))
+        scal = _columns(g, x, at, at + self.ns, "initial_scalars")
+        ones = g.op("Slice", [g.op("Add", [g.op("Mul", [x, self.emitter.zero], "zeros"),
+                                           g.const("one_f", np.array(1).astype(
+                                               self.emitter.np_dtype))], "ones"),
+                              g.const("c0", np.array([0])), g.const("c1", np.array([1])),
+                              axis1], "one_column")
+        both = g.op("Concat", [scal, ones], "scalars_and_one", axis=1)
+        out.append(g.op("Unsqueeze", [both, g.const("axis2", np.array([2]))], "scalars_col"))
         return out
 
     def emit(self, g: _Graph, carried: list[str], step: int) -> list[str]:
@@ -367,18 +381,26 @@ class _FamilyLoop:
         new, scalars = self.emitter.emit(g, families, carried[-1], step)
         return [new[n] for n in self.names[:-1]] + [scalars]
 
+    def event_shape(self, K: int) -> list[int | str]:
+        return ["batch", 2 * K, 1]
+
     def tap(self, g: _Graph, carried: list[str], start: int, end: int, hint: str) -> str:
-        """Flat state slots [start, end) (scalars only) as int64."""
-        cols = _columns(g, carried[-1], start - self.n_families, end - self.n_families, hint,
-                        self.main)
+        """Flat state slots [start, end) (scalars only) as int64 [batch, end - start, 1]."""
+        m = self.main
+        cols = g.op("Slice", [carried[-1], m.const("c_start", np.array([start - self.n_families])),
+                              m.const("c_end", np.array([end - self.n_families])),
+                              m.const("axis1", np.array([1]))], hint)
         if self.dtype == "float64":
             cols = g.op("Cast", [cols], f"{hint}_int", to=TensorProto.INT64)
         return cols
 
     def join(self, g: _Graph, finals: list[str]) -> str:
-        parts = [g.op("Reshape", [v, g.const("flat2", np.array([0, -1]))], f"final_{n}")
+        flat = g.const("flat2", np.array([0, -1]))
+        parts = [g.op("Reshape", [v, flat], f"final_{n}")
                  for n, v in zip(self.names[:-1], finals[:-1], strict=True)]
-        x = g.op("Concat", parts + [finals[-1]], "final_state_raw", axis=1)
+        scal = g.op("Reshape", [finals[-1], flat], "final_scalars_flat")
+        parts.append(_columns(g, scal, 0, self.ns, "final_scalars"))
+        x = g.op("Concat", parts, "final_state_raw", axis=1)
         if self.dtype == "float64":
             x = g.op("Cast", [x], "final_state_int", to=TensorProto.INT64)
         return x
@@ -565,6 +587,9 @@ class _SparseLoop:
     def emit(self, g: _Graph, carried: list[str], step: int) -> list[str]:
         return [self.emitter.emit(g, carried[0], step)]
 
+    def event_shape(self, K: int) -> list[int | str]:
+        return ["batch", 2 * K]
+
     def tap(self, g: _Graph, carried: list[str], start: int, end: int, hint: str) -> str:
         return _columns(g, carried[0], start, end, hint, self.main)
 
@@ -599,7 +624,7 @@ def build_model(
     if isinstance(loop, _SparseLoop):
         loop.emitter.expand_indices(main, batch)
     _loop(main, loop, iface, options, x0, budget, network.doc)
-    outputs = _decode(main, iface)
+    outputs = _decode(main, iface, len(loop.event_shape(options.unroll)) + 1)
     graph = helper.make_graph(main.nodes, "mlpc", inputs, outputs,
                               initializer=defaults + main.inits, doc_string=doc)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
@@ -729,7 +754,7 @@ def _loop(g: _Graph, loop: _FamilyLoop | _SparseLoop, iface: ModelInterface,
          helper.make_tensor_value_info("cond_in", TensorProto.BOOL, [])]
         + loop.value_infos("_in"),
         [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, [])]
-        + loop.value_infos("_out") + [_i64("events_out", ["batch", 2 * K])],
+        + loop.value_infos("_out") + [_i64("events_out", loop.event_shape(K))],
         doc_string=f"{K} unrolled steps of the looped ReLU-MLP: {doc}",
     )
     # at least one iteration (a no-op without budget), so the event scan is never empty
@@ -749,7 +774,7 @@ def _carried_names(loop: _FamilyLoop | _SparseLoop) -> list[str]:
     return [info.name.removesuffix("_in") for info in loop.value_infos("_in")]
 
 
-def _decode(g: _Graph, iface: ModelInterface) -> list[onnx.ValueInfoProto]:
+def _decode(g: _Graph, iface: ModelInterface, event_rank: int) -> list[onnx.ValueInfoProto]:
     H = iface.offset
     one = g.const("d_one", np.array([1], dtype=np.int64))
     zero = g.const("d_zero", np.array([0], dtype=np.int64))
@@ -794,7 +819,7 @@ def _decode(g: _Graph, iface: ModelInterface) -> list[onnx.ValueInfoProto]:
         g.nodes.append(helper.make_node("Where", [trapped, line, zero_s], ["trap_line"],
                                         name="trap_line"))
     g.nodes.append(helper.make_node("Identity", [status], ["status"], name="status"))
-    _decode_output_tape(g, H, one, zero)
+    _decode_output_tape(g, H, one, zero, event_rank)
     outs = [
         _i64("output_tape", ["batch", "output_words"]),
         _i64("output_length", ["batch"]),
@@ -814,11 +839,11 @@ def _decode(g: _Graph, iface: ModelInterface) -> list[onnx.ValueInfoProto]:
     return outs
 
 
-def _decode_output_tape(g: _Graph, H: int, one: str, zero: str) -> None:
-    """events_scan is (iterations, batch, 2K) = K (flag, word + H) pairs per row: the
+def _decode_output_tape(g: _Graph, H: int, one: str, zero: str, rank: int) -> None:
+    """events_scan is (iterations, batch, 2K[, 1]) = K (flag, word + H) pairs per row: the
     flagged words, in order, become `output_tape` and `output_length`."""
     hconst = g.const("d_H", np.array(H, dtype=np.int64))
-    ev = g.op("Transpose", ["events_scan"], "events_bt", perm=[1, 0, 2])
+    ev = g.op("Transpose", ["events_scan"], "events_bt", perm=[1, 0, *range(2, rank)])
     pairs = g.op("Reshape", [ev, g.const("ev_shape", np.array([0, -1, 2]))], "event_pairs")
     flag = g.op("Gather", [pairs, g.const("e0", np.array(0))], "event_flag", axis=2)
     word = g.op("Sub", [g.op("Gather", [pairs, g.const("e1", np.array(1))], "event_val",
