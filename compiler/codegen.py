@@ -6,8 +6,8 @@ self-modifying code works because code is memory.
 
 State (every slot non-negative, so carrying a slot through a ReLU is the identity):
 
-    V[j]   = M[j] + H  for j < m, tape[j-m] + H for m <= j < n = m + Tin   (H = 2^(W-1))
-             the memory *before* the pending write, then the input tape (padded with -1)
+    V[j]   = M[j] + H                the memory *before* the pending write   (H = 2^(W-1))
+    t[k]   = tape[k] + H             the input tape, padded with -1 (no family if Tin = 0)
     pc1    = pc + 1                  pc clamped to [-1, m]; -1 = halted
     fault  = fault code (0 = none)   see `runtime.machine.Fault`
     budget = steps still allowed     the step limit, exact for any unroll factor
@@ -142,7 +142,6 @@ class _Gen:
         self.S = multiplier(config)
         self.tin = config.tape_in
         self.tout = config.tape_out
-        self.n = self.m + self.tin
 
     def state(self) -> Space:
         m, top = self.m, self.top
@@ -152,7 +151,7 @@ class _Gen:
                 ("ip", 0, self.tin), ("ol", 0, self.tout), ("live", 0, 1), ("oflag", 0, 1),
                 ("oval", 0, top), ("wa2", 0, m + 2), ("wo", 0, top), ("wv", 0, top),
             ),
-            families=(("V", self.n, 0, top),),
+            families=(("V", m, 0, top),) + ((("t", self.tin, 0, top),) if self.tin else ()),
             doc="machine state: memory and tape words + H, then the scalars",
         )
 
@@ -181,7 +180,7 @@ class _Gen:
     # ---- layer 1: fetch and write back --------------------------------------------------------
     def layer1_fetch(self, x: Space) -> Space:
         b = SpaceBuilder("layer1", True, x, doc="fetch and write back")
-        m, n, H, S = self.m, self.n, self.H, self.S
+        m, H, S = self.m, self.H, self.S
         V, pc, wa = b.v("V"), b.s("pc1") - 1, b.s("wa2") - 2
         jS = Lin(slope=-S)  # -S j
         for o in (1, 2):
@@ -190,18 +189,20 @@ class _Gen:
             b.unit(f"L{o}", V + (2 - H) + S * (pc + o) + jS, "lower clamp of M[pc + o]")
             b.unit(f"U{o}", V - (H + m) + S * (pc + o) + jS, "upper clamp of M[pc + o]")
         ip = b.s("ip")
-        for o in (0, 1):
-            b.unit(f"I{o}", V + S * (ip + m - o) + jS, "the input word tape[ip]")
+        if self.tin:
+            for o in (0, 1):
+                b.unit(f"I{o}", b.v("t") + S * (ip - o) + jS, "the input word tape[ip]")
+            b.unit("t", b.v("t"))
         for o in (0, 1):
             b.unit(f"A{o}", b.s("wv") + S * (wa - o) + jS, "pending write: new word",
-                   length=n)
+                   length=m)
             b.unit(f"B{o}", b.s("wo") + S * (wa - o) + jS, "pending write: old word",
-                   length=n)
+                   length=m)
         b.unit("V", V)
-        # clamp(pc + o, 0, n) = relu(pc + o) - relu(pc + o - n)
+        # clamp(pc + o, 0, m) = relu(pc + o) - relu(pc + o - m)
         for o in range(4):
             b.unit(f"pc_ramp{o}", pc + o)
-            b.unit(f"pc_ramp{o}_n", pc + o - n)
+            b.unit(f"pc_ramp{o}_m", pc + o - m)
         self._forwarding_units(b, pc, wa)
         b.unit("ip_full", ip - self.tin + 1)  # [ip >= Tin], ip <= Tin
         for name in ("pc1", "fault", "budget", "ip", "ol"):
@@ -242,15 +243,15 @@ class _Gen:
         z.linear("M", z.v("V") + z.v("A0") - z.v("A1") - z.v("B0") + z.v("B1"), 0, top,
                  "memory (and tape) with the pending write landed")
 
-        def n1(o: int) -> Lin:  # clamp(pc + o, 0, n) = #{j < n : pc + o - j >= 1}
-            return s(f"pc_ramp{o}") - s(f"pc_ramp{o}_n")
+        def n1(o: int) -> Lin:  # clamp(pc + o, 0, m) = #{j < m : pc + o - j >= 1}
+            return s(f"pc_ramp{o}") - s(f"pc_ramp{o}_m")
 
         def fw(o: int, word: str, tag: str) -> Lin:  # [wa == pc + o] relu(y)
             return s(f"fw{o}_{word}_{tag}.0") - s(f"fw{o}_{word}_{tag}.1")
 
         for o, name in ((0, "a"), (1, "b")):
             fetched = z.sum(z.v(f"L{o}") - z.v(f"U{o}"), 0, m + 2)
-            in_range = n1(o + 1) - n1(o)  # [0 <= pc + o < n]
+            in_range = n1(o + 1) - n1(o)  # [0 <= pc + o < m]
             forward = (fw(o, "wv", "lo") - fw(o, "wv", "hi")
                        - fw(o, "wo", "lo") + fw(o, "wo", "hi"))
             z.linear(name, fetched - (m + 2) * n1(o) - 2 * in_range + forward, -2, m,
@@ -258,7 +259,10 @@ class _Gen:
         forward_c = (s("fw2_wv.0") - s("fw2_wv.1")) - (s("fw2_wo.0") - s("fw2_wo.1"))
         c = z.sum(z.v("T2") - z.v("T1"), 0, S) - S * n1(2) - H * (n1(3) - n1(2)) + forward_c
         z.linear("c", c, -H, H - 1, "M'[pc + 2]")
-        word = z.sum(z.v("I0") - z.v("I1"), 0, S) - S * (s("ip") + m)
+        word = Lin()
+        if self.tin:  # sum_k (I_0 - I_1) = tape[ip] + H + S ip (0 + S Tin past the end)
+            word = z.sum(z.v("I0") - z.v("I1"), 0, S) - S * s("ip")
+            z.linear("t", z.v("t"), 0, top)
         z.linear("in_word", word + (H - 1) * s("ip_full"), 0, top, "tape[ip] + H, or -1 + H")
         z.linear("ip_full", s("ip_full"), 0, 1)
         z.linear("pc1", s("pc1"), 0, m + 1)
@@ -285,6 +289,8 @@ class _Gen:
             for k in (-1, 0, m - 1, m):
                 b.unit(f"{name}_ramp[{k}]", addr - k)
         b.unit("M", M)
+        if self.tin:
+            b.unit("t", b.v("t"))
         b.unit("a2", a + 2)
         b.unit("b2", bb + 2)
         c = b.s("c")
@@ -305,6 +311,8 @@ class _Gen:
         m, S, top = self.m, self.S, self.top
         s = z.s
         z.linear("M", z.v("M"), 0, top)
+        if self.tin:
+            z.linear("t", z.v("t"), 0, top)
         reads = {}
         for name in ("a", "b"):
             read = z.sum(z.v(f"R{name}0") - z.v(f"R{name}1"), 0, S) - S * s(f"{name}_ramp[0]")
@@ -348,6 +356,8 @@ class _Gen:
         ok, is_in, is_out = s("ok"), s("is_input"), s("is_output")
         diff, qa, qb = s("diff"), s("mem_a"), s("mem_b")
         b.unit("M", b.v("M"))
+        if self.tin:
+            b.unit("t", b.v("t"))
         g_sub = ok - is_in - is_out  # 1 iff a subleq instruction runs, else <= 0
         g_in = ok + is_in - 1  # 1 iff an input instruction runs, else <= 0
         # the new word of M[b] minus the old: subleq  -M[a] + S_w ([d <= -H-1] - [d >= H]),
@@ -406,6 +416,8 @@ class _Gen:
         z = SpaceBuilder("decided", False, h, doc="wrap of the new word")
         s = z.s
         z.linear("M", z.v("M"), 0, self.top)
+        if self.tin:
+            z.linear("t", z.v("t"), 0, self.top)
         z.linear("wrap", (s("wrap_lo.0") - s("wrap_lo.1")) - (s("wrap_hi.0") - s("wrap_hi.1")),
                  -1, 1, "[d <= -H-1] - [d >= H] for a subleq write, else 0")
         for d in h.scalars:
@@ -419,6 +431,8 @@ class _Gen:
         s = z.s
         Sw = 1 << self.W
         z.linear("V", z.v("M"), 0, top)
+        if self.tin:
+            z.linear("t", z.v("t"), 0, top)
         executed = s("ok") - s("out_full")
         jump = Lin()
         for sign, K in self.jumps:

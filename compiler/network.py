@@ -349,6 +349,9 @@ class SpaceBuilder:
 def state_space(scalars: Iterable[tuple[str, int, int]],
                 families: Iterable[tuple[str, int, int, int]], doc: str = "") -> Space:
     """The state: scalars (name, lo, hi) and families (name, length, lo, hi)."""
+    families = tuple(families)
+    if any(k <= 0 for _, k, _, _ in families):
+        raise ValueError("a family has at least one unit")
     return Space(
         "state", False,
         tuple(Definition(n, 0, Lin(), lo, hi, lo, hi, 0) for n, lo, hi in scalars),

@@ -1,0 +1,173 @@
+"""The network IR on its own: bound proofs, the float64 magnitude bound, the sparse lowering
+against the family evaluation, the exporter's refusals, the README's size claims, and the
+step on onnxruntime's CUDA provider where one exists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mlpc.compiler.assembler import load_image
+from mlpc.compiler.codegen import (
+    MAX_NETWORK_MEMORY,
+    build_step_network,
+    encode_state,
+    multiplier,
+)
+from mlpc.compiler.driver import compile_model, machine_config
+from mlpc.compiler.export_onnx import ExportError, ExportOptions, check_options
+from mlpc.compiler.network import (
+    FLOAT64_EXACT,
+    Lin,
+    Network,
+    RangeError,
+    SpaceBuilder,
+    state_space,
+)
+from mlpc.compiler.sparse import lower_to_sparse
+from mlpc.runtime import reference
+from mlpc.runtime.machine import MachineConfig, initial_state
+from mlpc.runtime.numpy_exec import BoundViolation, NumpyExecutor
+from mlpc.runtime.onnx_engine import OnnxModel
+
+
+def _tiny(coeff: int) -> Network:
+    """state (x in [0, 10], v[4] in [0, 3]) -> relu(v + coeff x - j) -> sum -> next state."""
+    x = state_space(scalars=(("x", 0, 10),), families=(("v", 4, 0, 3),))
+    h = SpaceBuilder("h", True, x)
+    h.unit("f", h.v("v") + coeff * h.s("x") + Lin(slope=-1))
+    h.unit("v", h.v("v"))
+    h1 = h.build()
+    z = SpaceBuilder("next", False, h1)
+    z.linear("v", z.v("v"), 0, 3)
+    z.linear("x", z.sum(z.v("f"), 0, 3 + 10 * abs(coeff)) - z.sum(z.v("f"), 0, 3 + 10 * abs(coeff)),
+             0, 10)
+    return Network(x, (h1, z.build()))
+
+
+def test_builder_proves_pre_activations_and_refuses_int64_overflow() -> None:
+    net = _tiny(5)
+    f = net.spaces[0].families[0]
+    assert (f.pre_lo, f.pre_hi) == (0 - 3, 3 + 50)  # slope -1 over j in [0, 4)
+    assert (f.lo, f.hi) == (0, 53)
+    with pytest.raises(RangeError, match="exceeds int64"):
+        _tiny(1 << 62)
+
+
+def test_passthrough_is_recognised_only_for_plain_copies() -> None:
+    h = _tiny(1).spaces[0]
+    assert [d.passthrough for d in h.families] == [False, True]
+
+
+def test_float64_refused_when_a_partial_sum_can_reach_2_53() -> None:
+    small, big = _tiny(1), _tiny(1 << 50)
+    check_options(small, ExportOptions(dtype="float64"))
+    assert big.max_magnitude() >= FLOAT64_EXACT
+    with pytest.raises(ExportError, match="2\\^53"):
+        check_options(big, ExportOptions(dtype="float64"))
+    with pytest.raises(ExportError, match="families"):
+        check_options(small, ExportOptions(dtype="float64", weights="sparse"))
+
+
+@pytest.mark.parametrize("bits", [16, 32])
+def test_float64_is_provably_exact_up_to_the_largest_memory(bits: int) -> None:
+    """The bound the issue asked for: every partial sum of every definition below 2^53 for
+    every memory size the network supports."""
+    net = build_step_network(MachineConfig(memory=MAX_NETWORK_MEMORY, word_bits=bits,
+                                           tape_in=256, tape_out=65536)).network
+    assert net.max_magnitude() < FLOAT64_EXACT
+
+
+def test_units_per_memory_word() -> None:
+    """README: 14 computed ReLU units per memory word (10 in layer 1, 4 in layer 2), 3 ReLU
+    layers, the memory passing through layers 2 and 3."""
+    net = build_step_network(MachineConfig(memory=100, tape_in=4, tape_out=4)).network
+    per_layer = [sum(1 for d in s.families if not d.passthrough and d.length == 100)
+                 for s in net.spaces if s.relu]
+    assert per_layer == [10, 4, 0]
+    tape_units = [d.name for d in net.spaces[0].families if d.length == 4 and not d.passthrough]
+    assert tape_units == ["I0", "I1"]  # 2 units per tape word, in layer 1
+    assert net.relu_layers == 3
+    assert multiplier(MachineConfig(memory=100)) == 1 << 32
+    assert multiplier(MachineConfig(memory=65536, word_bits=16)) == 1 << 17
+
+
+@st.composite
+def random_states(draw: st.DrawFn) -> tuple[MachineConfig, list[int], list[int]]:
+    bits = draw(st.sampled_from((16, 32)))
+    m = draw(st.integers(3, 12))
+    cfg = MachineConfig(memory=m, word_bits=bits, tape_in=draw(st.integers(0, 3)), tape_out=3)
+    word = st.one_of(st.integers(-3, m + 2), st.integers(cfg.word_min, cfg.word_max))
+    return cfg, draw(st.lists(word, min_size=m, max_size=m)), draw(st.lists(
+        word, max_size=cfg.tape_in))
+
+
+@settings(max_examples=40, deadline=None)
+@given(random_states())
+def test_sparse_lowering_equals_the_family_evaluation(case: tuple) -> None:
+    """Two independent evaluations of one network: the family executor (numpy broadcasting)
+    and the lowered sparse matrices applied as dense int64 products, for 12 steps."""
+    cfg, image, tape = case
+    step = build_step_network(cfg)
+    sparse = lower_to_sparse(step.network)
+    executor = NumpyExecutor(step.network, check=True)
+    x = encode_state(step.layout, image, tape, 1000)[None, :]
+    y = x.copy()
+    for _ in range(12):
+        x = executor.step(x)
+        for layer in sparse.layers:
+            for f in layer.factors:
+                y = y @ f.dense().T + f.bias
+            if layer.relu:
+                y = np.maximum(y, 0)
+        assert np.array_equal(x, y)
+
+
+def test_declared_ranges_are_checked_at_run_time() -> None:
+    """A state outside its declared ranges (a pending write whose old word disagrees with
+    memory) is caught by the checking executor, not silently computed."""
+    cfg = MachineConfig(memory=8, tape_in=0, tape_out=2)
+    step = build_step_network(cfg)
+    x = encode_state(step.layout, [0] * 8, [], 10)
+    x[step.layout.index("wa2")] = 2 + 3
+    x[step.layout.index("wo")] = 0
+    x[step.layout.index("wv")] = (1 << 32) - 1  # M[3] + (top - 0) leaves [0, 2^32)
+    x[3] = 5
+    with pytest.raises(BoundViolation):
+        NumpyExecutor(step.network, check=True).step(x[None, :])
+
+
+CUDA = "CUDAExecutionProvider" in ort.get_available_providers()
+
+
+@pytest.mark.skipif(not CUDA, reason="onnxruntime-gpu with a CUDA device is not available here")
+@pytest.mark.parametrize("names", [("hello.dec",), ("self.dec", "hello.dec")])
+def test_float64_model_on_cuda(subleq_corpus: Path, names: tuple[str, ...]) -> None:
+    """float64 is the encoding GPU runtimes can run (no int64 MatMul/ReLU kernels there)."""
+    image = load_image([str(subleq_corpus / n) for n in names])
+    cfg = machine_config(image)
+    expected = reference.run(cfg, initial_state(cfg, image.words), 10**7)
+    model = compile_model(image, cfg, ExportOptions(dtype="float64"))
+    session = ort.InferenceSession(model.SerializeToString(),
+                                   providers=["CUDAExecutionProvider", "CPUExecutionProvider"])
+    assert session.get_providers()[0] == "CUDAExecutionProvider"
+    names_out = [o.name for o in session.get_outputs()]
+    out = dict(zip(names_out, session.run(None, {}), strict=True))
+    assert out["output_tape"][0, : out["output_length"][0]].tolist() == expected.tape_out
+    assert int(out["steps"][0]) == expected.steps
+    assert out["memory"][0].tolist() == expected.memory
+
+
+def test_float64_and_int64_models_agree_on_a_corpus_program(subleq_corpus: Path) -> None:
+    image = load_image([str(subleq_corpus / "hello.dec")])
+    cfg = machine_config(image)
+    runs = [OnnxModel(compile_model(image, cfg, ExportOptions(dtype=dt))).run()
+            for dt in ("int64", "float64")]
+    assert runs[0].tapes == runs[1].tapes
+    assert runs[0].steps.tolist() == runs[1].steps.tolist() == [167]
+    assert np.array_equal(runs[0].memory, runs[1].memory)
