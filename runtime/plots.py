@@ -138,8 +138,10 @@ def spy_image(rows: np.ndarray, cols: np.ndarray, n_out: int, n_in: int
 
 
 def plot_model(model_path: str, path: str) -> int:
-    """Spy plots of every weight factor of a model's step network; returns how many."""
+    """Spy plots of every weight factor of a model's step network (the network lowered to
+    sparse matrices, one factor per space: `compiler/sparse.py`); returns how many."""
     from mlpc.compiler.codegen import build_step_network
+    from mlpc.compiler.sparse import lower_to_sparse
     from mlpc.runtime.machine import MachineConfig
     from mlpc.runtime.onnx_engine import load_model_file
 
@@ -157,7 +159,8 @@ def plot_model(model_path: str, path: str) -> int:
         network = build_step_network(config).network
     except ValueError as exc:
         raise MlpcError(str(exc)) from None
-    factors = [(layer, f) for layer in network.layers for f in layer.factors]
+    sparse = lower_to_sparse(network)
+    factors = [(layer, f) for layer in sparse.layers for f in layer.factors]
     expected = json.loads(meta.get("layers", "[]"))
     nnz_meta = sum(int(layer.get("nonzeros", 0)) for layer in expected)
     if expected and nnz_meta != sum(f.nnz for _, f in factors):

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from mlpc.cli import main
+from mlpc.compiler.codegen import build_step_network
 from mlpc.compiler.driver import CompileOptions, load_program, machine_config
+from mlpc.compiler.sparse import lower_to_sparse
 from mlpc.runtime import plots
 from mlpc.runtime.engines import RunRequest, prepared_image
 from mlpc.runtime.trace import trace_run
@@ -128,10 +130,17 @@ def test_inspect_plot_png(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
     out = tmp_path / "spy.png"
     assert main(["inspect", str(model), "--plot", str(out)]) == 0
     captured = capsys.readouterr()
-    assert captured.err == f"wrote {out}: sparsity of 6 weight factors\n"
+    # one factor per space of the step network (its sparse lowering)
+    image = load_program([str(src)], CompileOptions()).image
+    network = build_step_network(machine_config(image)).network
+    factors = len(network.spaces)
+    assert factors == len(list(lower_to_sparse(network).factors())) >= 4
+    assert captured.err == f"wrote {out}: sparsity of {factors} weight factors\n"
     assert captured.out.startswith(f"{model}: ")
     pixels = png_pixels(out)
-    assert (pixels.shape[1], pixels.shape[0]) == plots.model_plot_size(6) == (1260, 720)
+    width, height = plots.model_plot_size(factors)
+    assert (pixels.shape[1], pixels.shape[0]) == (width, height)
+    assert (width, height) == (1260, 360 * -(-factors // 3))
     assert_not_blank(pixels)
 
 
