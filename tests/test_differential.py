@@ -247,22 +247,31 @@ def test_seeded_programs_on_the_network_engines(seed: int) -> None:
 
 @contextlib.contextmanager
 def broken_numpy_engine() -> Iterator[None]:
-    """The numpy executor flips bit 0 of the last memory word after its first step."""
+    """The numpy executor flips bit 0 of the last memory word after its first step. Where
+    that word sits in the state vector is the network's layout (`StateLayout.memory`), read
+    from the step network the numpy engine builds."""
     from mlpc.runtime.numpy_exec import NumpyExecutor
 
     real_step = NumpyExecutor.step
+    real_build = onnx_engine.build_step_network
+    layouts = {}
+
+    def build(config):  # type: ignore[no-untyped-def]
+        step_net = real_build(config)
+        layouts[id(step_net.network)] = step_net.layout
+        return step_net
 
     def step(self, x):  # type: ignore[no-untyped-def]
         y = real_step(self, x)
         if not getattr(self, "_flipped", False):
             self._flipped = True
-            names = self.network.state_names
-            last = max(i for i, name in enumerate(names) if name.startswith("u["))
+            last = layouts[id(self.network)].memory.stop - 1
             y = y.copy()
-            y[:, last] ^= 1  # the word's offset encoding u = M + 2^(W-1): M changes by +-1
+            y[:, last] ^= 1  # the word's offset encoding M + 2^(W-1): M changes by +-1
         return y
 
-    with mock.patch.object(NumpyExecutor, "step", step):
+    with mock.patch.object(NumpyExecutor, "step", step), \
+            mock.patch.object(onnx_engine, "build_step_network", build):
         yield
 
 
