@@ -31,7 +31,7 @@ def describe(path: str) -> dict[str, Any]:
         "word_bits": int(meta["word_bits"]),
         "tape_in": int(meta["tape_in"]),
         "tape_out": int(meta["tape_out"]),
-        "dtype": "int64",
+        "dtype": meta.get("dtype", "int64"),
         "weights": meta["weights"],
         "unroll": unroll,
         "relu_layers_per_step": int(meta["relu_layers_per_step"]),
@@ -48,6 +48,18 @@ def describe(path: str) -> dict[str, Any]:
     }
 
 
+def _count(value: object) -> str:
+    return f"{value:,}" if isinstance(value, int) else "-"
+
+
+def _families(layer: dict[str, Any]) -> str:
+    """`computed/all` family definitions of a layer's last space ("-" in older models)."""
+    families = layer.get("families")
+    if families is None:
+        return "-"
+    return f"{layer.get('computed_families', len(families))}/{len(families)}"
+
+
 def render(info: dict[str, Any]) -> str:
     lines = [
         f"{info['file']}: {info['file_bytes']:,} bytes, mlpc {info['mlpc_version']}",
@@ -56,16 +68,21 @@ def render(info: dict[str, Any]) -> str:
         f"network: {info['relu_layers_per_step']} ReLU layers per SUBLEQ step, "
         f"{info['dtype']}, {info['weights']} weights, {info['unroll']} steps per Loop iteration, "
         f"{info['ops_per_step']} ONNX ops per step",
-        f"{'layer':<12}{'relu':>5}{'width':>9}{'non-zeros':>12}{'dense params':>15}",
+        f"{'layer':<12}{'relu':>5}{'width':>9}{'families':>10}{'scalars':>9}{'non-zeros':>12}"
+        f"{'dense params':>15}",
     ]
     for layer in info["layers"]:
         lines.append(
             f"{layer['name']:<12}{'yes' if layer['relu'] else 'no':>5}{layer['width']:>9,}"
+            f"{_families(layer):>10}{_count(layer.get('scalars')):>9}"
             f"{layer['nonzeros']:>12,}{layer['dense_params']:>15,}"
         )
     lines.append(
-        f"{'total':<17}{'':>9}{info['nonzero_weights']:>12,}{info['dense_equivalent_params']:>15,}"
+        f"{'total':<17}{'':>9}{'':>10}{'':>9}{info['nonzero_weights']:>12,}"
+        f"{info['dense_equivalent_params']:>15,}"
     )
+    lines.append("families: unit families over the memory index (computed / all, the rest "
+                 "pass a family through)")
     if info["inputs"] or info["outputs"]:
         lines.append("inputs: " + ", ".join(f"{k}@{v}" for k, v in info["inputs"].items()))
         lines.append("outputs: " + ", ".join(f"{k}@{v}" for k, v in info["outputs"].items()))
