@@ -177,7 +177,7 @@ class _Gen:
             ),
         )
 
-    # ---- layer 1: fetch and write back --------------------------------------------------------
+    # ---- layer 1: fetch and write back -----------------------------------------------------------
     def layer1_fetch(self, x: Space) -> Space:
         b = SpaceBuilder("layer1", True, x, doc="fetch and write back")
         m, H, S = self.m, self.H, self.S
@@ -235,7 +235,7 @@ class _Gen:
             b.unit(f"fw2_{word}.0", w + S * e)
             b.unit(f"fw2_{word}.1", w + S * (e - 1))
 
-    # ---- between layers 1 and 2 -------------------------------------------------------------------
+    # ---- between layers 1 and 2 ------------------------------------------------------------------
     def fetched(self, h: Space) -> Space:
         z = SpaceBuilder("fetched", False, h, doc="fetched operands, the written memory")
         m, H, S, top = self.m, self.H, self.S, self.top
@@ -277,7 +277,7 @@ class _Gen:
         z.linear("ol_full", s("ol_full"), 0, 1)
         return z.build()
 
-    # ---- layer 2: read -----------------------------------------------------------------------------
+    # ---- layer 2: read ---------------------------------------------------------------------------
     def layer2_read(self, z: Space) -> Space:
         b = SpaceBuilder("layer2", True, z, doc="read")
         m, S = self.m, self.S
@@ -305,7 +305,7 @@ class _Gen:
             b.unit(name, b.s(name))
         return b.build()
 
-    # ---- between layers 2 and 3 -------------------------------------------------------------------
+    # ---- between layers 2 and 3 ------------------------------------------------------------------
     def operands(self, h: Space) -> Space:
         z = SpaceBuilder("operands", False, h, doc="operands, modes, gates")
         m, S, top = self.m, self.S, self.top
@@ -347,7 +347,7 @@ class _Gen:
             z.linear(name, s(name), 0, hi)
         return z.build()
 
-    # ---- layer 3: decide --------------------------------------------------------------------------
+    # ---- layer 3: decide -------------------------------------------------------------------------
     def layer3_decide(self, z: Space) -> Space:
         b = SpaceBuilder("layer3", True, z, doc="decide")
         m, H = self.m, self.H
