@@ -92,6 +92,7 @@ def test_units_per_memory_word() -> None:
     assert per_layer == [10, 4, 0]
     tape_units = [d.name for d in net.spaces[0].families if d.length == 4 and not d.passthrough]
     assert tape_units == ["I0", "I1"]  # 2 units per tape word, in layer 1
+    assert sum(len(s.scalars) for s in net.spaces if s.relu) == 97
     assert net.relu_layers == 3
     assert multiplier(MachineConfig(memory=100)) == 1 << 32
     assert multiplier(MachineConfig(memory=65536, word_bits=16)) == 1 << 17
