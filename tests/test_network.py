@@ -13,6 +13,7 @@ import onnxruntime as ort
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from onnx import numpy_helper
 
 from mlpc.compiler.assembler import load_image
 from mlpc.compiler.codegen import build_step_network, decode_state, encode_state
@@ -25,23 +26,31 @@ from mlpc.runtime.numpy_exec import NumpyExecutor
 from mlpc.runtime.onnx_engine import OnnxModel
 
 BUDGET = 10**9
+# the exported encodings: weights and number type
+ENCODINGS = [("families", "int64"), ("families", "float64"), ("sparse", "int64"),
+             ("dense", "int64")]
+ENCODING_IDS = [f"{w}-{d}" for w, d in ENCODINGS]
 
 
-def lockstep(cfg: MachineConfig, image: list[int], tape: list[int], steps: int) -> None:
-    """Run the reference interpreter and the numpy layers side by side, comparing memory,
-    pc, fault, step count and output tape after every step; bounds checked on every value."""
+def lockstep(cfg: MachineConfig, image: list[int], tape: list[int], steps: int,
+             dtype: type = np.int64) -> None:
+    """Run the reference interpreter and the numpy layers (in `dtype`) side by side,
+    comparing memory, pc, fault, step count and output tape after every step; bounds checked
+    on every value, and in float64 every state value must be an integer (exact)."""
     step_net = build_step_network(cfg)
-    executor = NumpyExecutor(step_net.network, check=True)
+    executor = NumpyExecutor(step_net.network, check=True, dtype=dtype)
     state = initial_state(cfg, image, tape)
-    x = encode_state(step_net.layout, state.memory, tape, BUDGET)[None, :]
+    x = encode_state(step_net.layout, state.memory, tape, BUDGET)[None, :].astype(dtype)
     out: list[int] = []
     for i in range(steps):
         reference.step(cfg, state)
         x = executor.step(x)
+        where = f"after step {i + 1}"
+        assert x.dtype == dtype, where
+        assert np.array_equal(x, np.round(x)), where
         d = decode_state(step_net.layout, x[0])
         if d.out_event is not None:
             out.append(d.out_event)
-        where = f"after step {i + 1}"
         assert list(d.memory) == state.memory, where
         assert canonical_pc(d.pc, cfg.memory) == canonical_pc(state.pc, cfg.memory), where
         assert d.fault == state.fault, where
@@ -70,27 +79,31 @@ def machines(draw: st.DrawFn) -> tuple[MachineConfig, list[int], list[int]]:
     return cfg, image, tape
 
 
+@pytest.mark.parametrize("dtype", [np.int64, np.float64], ids=["int64", "float64"])
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(machines())
-def test_lockstep_random_machines(machine: tuple[MachineConfig, list[int], list[int]]) -> None:
+@given(machine=machines())
+def test_lockstep_random_machines(machine: tuple[MachineConfig, list[int], list[int]],
+                                  dtype: type) -> None:
     cfg, image, tape = machine
-    lockstep(cfg, image, tape, 40)
+    lockstep(cfg, image, tape, 40, dtype)
 
 
+@pytest.mark.parametrize("dtype", [np.int64, np.float64], ids=["int64", "float64"])
 @pytest.mark.parametrize("bits", [16, 32])
-def test_wraparound_both_ends(bits: int) -> None:
+def test_wraparound_both_ends(bits: int, dtype: type) -> None:
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     # M[9] -= M[10] with M[9] = lo, M[10] = 1 -> hi (no branch); then M[11] -= M[12] with
     # M[11] = hi, M[12] = -1 -> lo (branch to halt)
     image = [10, 9, 3, 12, 11, -1, 0, 0, 0, lo, 1, hi, -1]
     cfg = MachineConfig(memory=len(image), word_bits=bits, tape_in=0, tape_out=0)
-    lockstep(cfg, image, [], 3)
+    lockstep(cfg, image, [], 3, dtype)
     state = reference.run(cfg, initial_state(cfg, image), 10)
     assert state.memory[9] == hi and state.memory[11] == lo and state.status == Status.HALTED
 
 
+@pytest.mark.parametrize(("weights", "dtype"), ENCODINGS[:3], ids=ENCODING_IDS[:3])
 @pytest.mark.parametrize("bits", [16, 32])
-def test_onnx_matches_reference_on_random_machines(bits: int) -> None:
+def test_onnx_matches_reference_on_random_machines(bits: int, weights: str, dtype: str) -> None:
     """64 random machine states (edge-of-range words, I/O, faults, self-modification) in one
     onnxruntime call through `resume_state`, each compared with the reference interpreter:
     this exercises the exported encoding (not just the numpy layers) on extreme values."""
@@ -98,7 +111,7 @@ def test_onnx_matches_reference_on_random_machines(bits: int) -> None:
     m, steps = 14, 30
     cfg = MachineConfig(memory=m, word_bits=bits, tape_in=2, tape_out=3)
     model = OnnxModel(compile_model(SubleqImage(words=(0, 0, -1)), cfg,
-                                    ExportOptions(unroll=4)))
+                                    ExportOptions(unroll=4, weights=weights, dtype=dtype)))
     layout = build_step_network(cfg).layout
     lo, hi = cfg.word_min, cfg.word_max
     edges = np.array([lo, lo + 1, hi, hi - 1, -1, 0, 1], dtype=np.int64)
@@ -232,79 +245,185 @@ def test_weights_do_not_depend_on_the_program(subleq_corpus: Path) -> None:
     assert len(images) == 1
 
 
-ALLOWED_ON_STATE_PATH = {"GatherElements", "Mul", "Reshape", "Concat", "Add", "Relu",
-                         "MatMul", "Identity"}
-ALLOWED_TAPS = {"Slice", "ReduceMax", "Cast", "Concat", "Identity"}
+# the network's own operations (SPEC section 3): affine maps with constant weights, ReLU
+# (`Relu` or `Max` with a constant zero), and reshaping/selection with constant arguments
+ALLOWED_ON_STATE_PATH = {"MatMul", "Add", "Sub", "Mul", "Max", "Relu", "Reshape", "Unsqueeze",
+                         "Squeeze", "Slice", "Concat", "Split", "Identity", "GatherElements"}
+# taps off the state (loop condition, output events) may also reduce and cast
+ALLOWED_TAPS = ALLOWED_ON_STATE_PATH | {"ReduceMax", "Cast"}
+# ops whose inputs after the first are indices, shapes or axes: constants only
+CONSTANT_ARGUMENTS = {"Reshape", "Unsqueeze", "Squeeze", "Slice", "Split"}
+NOT_CARRIED = ("cond_out", "events_out")
+
+
+def _loop_body(model: onnx.ModelProto) -> onnx.GraphProto:
+    loop = next(n for n in model.graph.node if n.op_type == "Loop")
+    return next(a.g for a in loop.attribute if a.name == "body")
 
 
 def _body_violations(model: onnx.ModelProto) -> list[str]:
-    """Ops in the Loop body outside the network's allowed set, and gathers whose indices
-    are not loop-invariant expansions of constant initializers."""
+    """Ops in the Loop body outside the network's allowed set, and anything on the path to
+    the next state that is not an affine map with constant weights or a ReLU: a `Mul` or
+    `MatMul` without a constant operand, a `Max` that is not a ReLU, a gather whose indices
+    are not a loop-invariant expansion of a constant initializer, an index, shape or axis
+    that is computed, or a value from outside the loop that is not a constant."""
     graph = model.graph
-    inits = {t.name for t in graph.initializer}
+    inits = {t.name: t for t in graph.initializer}
     producers = {o: n for n in graph.node for o in n.output}
-    loop = next(n for n in graph.node if n.op_type == "Loop")
-    body = next(a.g for a in loop.attribute if a.name == "body")
+    body = _loop_body(model)
+    inits.update({t.name: t for t in body.initializer})
     made = {o: n for n in body.node for o in n.output}
-    # which body values feed the next state
+    carried_in = {i.name for i in body.input[2:]}  # after `iteration` and `cond_in`
+    # which body values feed the next state: walk back from every loop-carried output
+    carried_out = [o.name for o in body.output if o.name not in NOT_CARRIED]
+    assert carried_out and len(carried_out) == len(carried_in)
     on_path: set[str] = set()
-    frontier = ["state_out"]
+    frontier = list(carried_out)
     while frontier:
         name = frontier.pop()
         if name in on_path or name not in made:
             continue
         on_path.add(name)
         frontier.extend(made[name].input)
+
+    def constant(name: str) -> bool:
+        return name in inits
+
+    def zero(name: str) -> bool:
+        return constant(name) and not np.any(numpy_helper.to_array(inits[name]))
+
     problems = []
     for node in body.node:
         feeds_state = any(o in on_path for o in node.output)
-        allowed = ALLOWED_ON_STATE_PATH if feeds_state else ALLOWED_ON_STATE_PATH | ALLOWED_TAPS
+        allowed = ALLOWED_ON_STATE_PATH if feeds_state else ALLOWED_TAPS
         if node.op_type not in allowed:
             problems.append(f"{node.op_type} {node.name}")
         if node.op_type == "GatherElements":
             index = node.input[1]
             expand = producers.get(index)
             if (index in made or expand is None or expand.op_type != "Expand"
-                    or expand.input[0] not in inits):
+                    or not constant(expand.input[0])):
                 problems.append(f"non-constant index in {node.name}")
-        if node.op_type in ("Mul", "Add", "MatMul") and feeds_state:
-            consts = [i for i in node.input if i in inits]
-            if not consts:
-                problems.append(f"{node.op_type} {node.name} has no constant operand")
+        if not feeds_state:
+            continue
+        for i, name in enumerate(node.input):
+            if name in ("iteration", "cond_in"):
+                problems.append(f"{node.name} reads the loop's {name}")
+            elif (name and name not in made and name not in carried_in and not constant(name)
+                  and not (node.op_type == "GatherElements" and i == 1)):
+                problems.append(f"{node.name} reads {name} from outside the loop")
+        if node.op_type in ("Mul", "MatMul") and not any(constant(i) for i in node.input):
+            problems.append(f"{node.op_type} {node.name} has no constant operand")
+        if node.op_type == "Max" and not (len(node.input) == 2 and any(zero(i)
+                                                                        for i in node.input)):
+            problems.append(f"Max {node.name} is not a ReLU (no constant zero operand)")
+        if node.op_type in CONSTANT_ARGUMENTS and not all(constant(i) for i in node.input[1:]
+                                                          if i):
+            problems.append(f"{node.op_type} {node.name} has a computed argument")
     return problems
 
 
-@pytest.mark.parametrize("weights", ["sparse", "dense"])
-def test_loop_body_is_an_honest_network(weights: str) -> None:
+def _honesty_model(weights: str = "families", dtype: str = "int64", unroll: int = 2
+                   ) -> onnx.ModelProto:
     image = SubleqImage(words=(9, -1, 3, 0, 0, -1, 0, 0, 0, 65))
     cfg = MachineConfig(memory=16, tape_in=2, tape_out=4)
-    model = compile_model(image, cfg, ExportOptions(unroll=2, weights=weights))
+    return compile_model(image, cfg, ExportOptions(unroll=unroll, weights=weights, dtype=dtype))
+
+
+@pytest.mark.parametrize(("weights", "dtype"), ENCODINGS, ids=ENCODING_IDS)
+def test_loop_body_is_an_honest_network(weights: str, dtype: str) -> None:
+    model = _honesty_model(weights, dtype)
     assert _body_violations(model) == []
+    body = _loop_body(model)
+    ops = {n.op_type for n in body.node}
+    assert ("Max" if weights == "families" else "Relu") in ops  # the check saw the ReLUs
+    if dtype == "float64":  # the loop-carried tensors are doubles
+        carried = [i for i in body.input[2:]]
+        assert carried and all(i.type.tensor_type.elem_type == onnx.TensorProto.DOUBLE
+                               for i in carried)
 
 
-def test_honesty_check_catches_a_smuggled_op() -> None:
-    image = SubleqImage(words=(9, -1, 3, 0, 0, -1, 0, 0, 0, 65))
-    cfg = MachineConfig(memory=16, tape_in=2, tape_out=4)
-    model = compile_model(image, cfg, ExportOptions(unroll=1))
-    body = next(a.g for a in next(n for n in model.graph.node if n.op_type == "Loop").attribute)
-    relu = next(n for n in body.node if n.op_type == "Relu")
+def _on_path_node(body: onnx.GraphProto, op_type: str, two_activations: bool = False
+                  ) -> onnx.NodeProto:
+    """A node of the given type on the path to the next state (the first step's)."""
+    made = {o for n in body.node for o in n.output}
+    carried_in = {i.name for i in body.input[2:]}
+    for node in body.node:
+        if node.op_type != op_type or not node.name.startswith("s0/"):
+            continue
+        activations = [i for i in node.input if i in made or i in carried_in]
+        if not two_activations or len(activations) == 2:
+            return node
+    raise AssertionError(f"no {op_type} node found")
+
+
+def _smuggle_abs(model: onnx.ModelProto) -> None:
+    body = _loop_body(model)
+    relu = next(n for n in body.node if n.op_type in ("Relu", "Max"))
     relu.op_type = "Abs"  # not a ReLU network any more
-    assert any("Abs" in p for p in _body_violations(model))
+    del relu.input[1:]
+
+
+def _smuggle_product(model: onnx.ModelProto) -> None:
+    node = _on_path_node(_loop_body(model), "Add", two_activations=True)
+    node.op_type = "Mul"  # a product of two activations: not an affine map
+
+
+def _smuggle_shifted_relu(model: onnx.ModelProto) -> None:
+    body = _loop_body(model)
+    node = next(n for n in body.node if n.op_type == "Max")
+    one = numpy_helper.from_array(np.array(1, dtype=np.int64), "smuggled_one")
+    model.graph.initializer.append(one)
+    node.input[1] = "smuggled_one"  # max(x, 1): not a ReLU
+
+
+def _smuggle_data_dependent_gather(model: onnx.ModelProto) -> None:
+    node = next(n for n in _loop_body(model).node if n.op_type == "GatherElements")
+    node.input[1] = node.input[0]  # indices read from the state itself
+
+
+def _smuggle_where(model: onnx.ModelProto) -> None:
+    node = _on_path_node(_loop_body(model), "Add", two_activations=True)
+    node.op_type = "Where"  # a data-dependent choice
+
+
+@pytest.mark.parametrize(("weights", "smuggle", "expected"), [
+    ("families", _smuggle_abs, "Abs"),
+    ("sparse", _smuggle_abs, "Abs"),
+    ("families", _smuggle_product, "has no constant operand"),
+    ("families", _smuggle_shifted_relu, "is not a ReLU"),
+    ("sparse", _smuggle_data_dependent_gather, "non-constant index"),
+    ("families", _smuggle_where, "Where"),
+], ids=["abs-families", "abs-sparse", "product", "shifted-relu", "gather", "where"])
+def test_honesty_check_catches_a_smuggled_op(weights: str, smuggle: object,
+                                             expected: str) -> None:
+    model = _honesty_model(weights, unroll=1)
+    assert _body_violations(model) == []
+    smuggle(model)  # type: ignore[operator]
+    problems = _body_violations(model)
+    assert any(expected in p for p in problems), problems
 
 
 @pytest.mark.parametrize("unroll", [1, 3])
-def test_dense_and_sparse_agree(tmp_path: Path, unroll: int) -> None:
+def test_dense_and_sparse_agree(unroll: int) -> None:
+    """Every encoding (families int64 and float64, sparse, dense) gives the same tape, step
+    count, memory and status, and the tape is the reference interpreter's."""
     image = SubleqImage(words=(12, 12, 3, 13, -1, 6, 14, 13, 9, 15, 15, -1, 0, 72, -1, 1))
     cfg = MachineConfig(memory=20, tape_in=0, tape_out=8)
-    results = []
-    for weights in ("sparse", "dense"):
+    results = {}
+    for weights, dtype in ENCODINGS:
         model = OnnxModel(compile_model(image, cfg, ExportOptions(unroll=unroll,
-                                                                   weights=weights)))
+                                                                   weights=weights,
+                                                                   dtype=dtype)))
         run = model.run(max_steps=50)
-        results.append((run.tapes, run.steps.tolist(), run.memory.tolist(), run.status.tolist()))
-    assert results[0] == results[1]
+        results[weights, dtype] = (run.tapes, run.steps.tolist(), run.memory.tolist(),
+                                   run.status.tolist())
+    first = results[ENCODINGS[0]]
+    for encoding, result in results.items():
+        assert result == first, encoding
     expected = reference.run(cfg, initial_state(cfg, image.words), 50)
-    assert list(results[0][0][0]) == expected.tape_out
+    assert list(first[0][0]) == expected.tape_out
+    assert first[1] == [expected.steps] and first[2][0] == expected.memory
 
 
 def test_chunked_run_equals_single_run() -> None:
