@@ -155,6 +155,22 @@ class _Ref:
     index: int | None
     k: int
     n: int
+    offset: int = 0  # the tensor holds family[j] + offset * j (single families only)
+
+
+def carried_offsets(network: Network) -> dict[str, int]:
+    """The slope each state family is carried with inside the Loop: `X + c j` instead of X
+    when the first layer's units read X as `X[j] + c j + ...` (c = -S here), so that the
+    `+ c j` of every such unit, and of the memory's next read, costs no op. An affine change
+    of variables of the loop state, undone when the Loop ends; each value it produces is a
+    partial sum of a definition's terms, so the magnitude bound covers it."""
+    first = network.spaces[0]
+    offsets = {}
+    for d in network.state.families:
+        slopes = [f.expr.slope for f in first.families
+                  if f.expr.vectors == ((d.name, 1),) and not f.passthrough]
+        offsets[d.name] = slopes[0] if slopes else 0
+    return offsets
 
 
 class _FamilyEmitter:
@@ -171,6 +187,7 @@ class _FamilyEmitter:
         self.onnx_dtype = TensorProto.DOUBLE if dtype == "float64" else TensorProto.INT64
         self.combine_first = dtype == "float64"  # float64: no sum of a whole family
         self.zero = main.const("zero", np.array(0, dtype=self.np_dtype))
+        self.offsets = carried_offsets(network)
 
     def c(self, hint: str, array: np.ndarray) -> str:
         return self.main.const(hint, np.asarray(array).astype(self.np_dtype))
@@ -178,7 +195,8 @@ class _FamilyEmitter:
     def emit(self, g: _Graph, families: dict[str, str], scalars: str, step: int
              ) -> tuple[dict[str, str], str]:
         lengths = {d.name: d.length for d in self.network.state.families}
-        env = {name: _Ref(t, None, 1, lengths[name]) for name, t in families.items()}
+        env = {name: _Ref(t, None, 1, lengths[name], self.offsets[name])
+               for name, t in families.items()}
         source = self.network.state
         for space in self.network.spaces:
             env, scalars = self._space(g, space, source, env, scalars, f"s{step}/{space.name}")
@@ -186,8 +204,15 @@ class _FamilyEmitter:
         out = {}
         for d in self.network.state.families:
             ref = env[d.name]
-            out[d.name] = ref.tensor if ref.index is None else self._pick(g, ref, d.name)
+            value = ref.tensor if ref.index is None else self._pick(g, ref, d.name)
+            if ref.offset != self.offsets[d.name]:
+                value = g.op("Add", [value, self._ramp(self.offsets[d.name] - ref.offset,
+                                                       d.length)], f"{d.name}_offset")
+            out[d.name] = value
         return out, scalars
+
+    def _ramp(self, slope: int, length: int) -> str:
+        return self.c("slope", slope * np.arange(length).reshape(1, 1, length))
 
     def _pick(self, g: _Graph, ref: _Ref, hint: str) -> str:
         assert ref.index is not None
@@ -208,8 +233,8 @@ class _FamilyEmitter:
                 key = (d.expr.vectors, d.expr.slope, d.length)
                 pending.setdefault(key, []).append(d)
             else:
-                new_env[d.name] = _Ref(self._linear_family(g, d, env, scalars, src, tag), None,
-                                       1, d.length)
+                tensor, offset = self._linear_family(g, d, env, scalars, src, tag)
+                new_env[d.name] = _Ref(tensor, None, 1, d.length, offset)
         for i, group in enumerate(pending.values()):
             stacked = self._stack(g, group, env, scalars, src, f"{tag}/stack{i}", space.doc)
             for k, d in enumerate(group):
@@ -218,24 +243,32 @@ class _FamilyEmitter:
         return new_env, out
 
     def _vector_part(self, g: _Graph, expr_vectors: tuple[tuple[str, int], ...], slope: int,
-                     length: int, env: dict[str, _Ref], tag: str) -> str | None:
-        """sum c * family[j] + slope * j as a [batch, 1, n] tensor (None if zero)."""
-        v = self._combine(g, expr_vectors, env, tag)
-        if slope:
-            ramp = self.c("slope", slope * np.arange(length).reshape(1, 1, length))
+                     length: int, env: dict[str, _Ref], tag: str, keep_offset: bool = False
+                     ) -> tuple[str | None, int]:
+        """sum c * family[j] + slope * j as a [batch, 1, n] tensor (None if zero), and the
+        offset slope it still holds (0 unless `keep_offset`)."""
+        v, offset = self._combine(g, expr_vectors, env, tag)
+        missing = slope - offset
+        if keep_offset and v is not None:
+            return v, -missing
+        if missing:
+            ramp = self._ramp(missing, length)
             v = ramp if v is None else g.op("Add", [v, ramp], f"{tag}/plus_slope")
-        return v
+        return v, 0
 
     def _combine(self, g: _Graph, terms: tuple[tuple[str, int], ...], env: dict[str, _Ref],
-                 tag: str) -> str | None:
+                 tag: str) -> tuple[str | None, int]:
+        """sum c * family[j] and the slope it carries (from families carried with one)."""
         by_tensor: dict[str, list[tuple[_Ref, int]]] = {}
         for name, c in terms:
             ref = env[name]
             by_tensor.setdefault(ref.tensor, []).append((ref, c))
         parts = []
+        offset = 0
         for tensor, members in by_tensor.items():
             if len(members) == 1 and members[0][0].index is None:
-                c = members[0][1]
+                ref, c = members[0]
+                offset += c * ref.offset
                 parts.append(tensor if c == 1 else
                              g.op("Mul", [tensor, self.c("coeff", np.array(c))], f"{tag}/scale"))
                 continue
@@ -246,7 +279,7 @@ class _FamilyEmitter:
         total = None
         for p in parts:
             total = p if total is None else g.op("Add", [total, p], f"{tag}/add")
-        return total
+        return total, offset
 
     def _weights(self, defs: Sequence[Definition], src: dict[str, int], keep_one: bool
                  ) -> np.ndarray:
@@ -264,7 +297,7 @@ class _FamilyEmitter:
     def _stack(self, g: _Graph, group: list[Definition], env: dict[str, _Ref], scalars: str,
                src: dict[str, int], tag: str, doc: str) -> str:
         d0 = group[0]
-        vec = self._vector_part(g, d0.expr.vectors, d0.expr.slope, d0.length, env, tag)
+        vec, _ = self._vector_part(g, d0.expr.vectors, d0.expr.slope, d0.length, env, tag)
         col = g.op("MatMul", [self.c("weights", self._weights(group, src, False)), scalars],
                    f"{tag}/scalar_part")
         pre = col if vec is None else g.op("Add", [vec, col], f"{tag}/pre")
@@ -272,14 +305,16 @@ class _FamilyEmitter:
         return g.op("Max", [pre, self.zero], f"{tag}/relu", doc=f"ReLU units {names}: {doc}")
 
     def _linear_family(self, g: _Graph, d: Definition, env: dict[str, _Ref], scalars: str,
-                       src: dict[str, int], tag: str) -> str:
-        v = self._vector_part(g, d.expr.vectors, d.expr.slope, d.length, env, f"{tag}/{d.name}")
+                       src: dict[str, int], tag: str) -> tuple[str, int]:
+        """A linear family as a tensor, still carrying the offset of its sources."""
+        v, offset = self._vector_part(g, d.expr.vectors, d.expr.slope, d.length, env,
+                                      f"{tag}/{d.name}", keep_offset=True)
         if d.expr.scalars or d.expr.const:
             col = g.op("MatMul", [self.c("weights", self._weights([d], src, False)), scalars],
                        f"{tag}/{d.name}/scalar_part")
             v = col if v is None else g.op("Add", [v, col], f"{tag}/{d.name}/plus")
         assert v is not None
-        return v
+        return v, offset
 
     def _scalars(self, g: _Graph, space: Space, env: dict[str, _Ref], scalars: str,
                  src: dict[str, int], tag: str) -> str:
@@ -308,6 +343,9 @@ class _FamilyEmitter:
                 comb = np.zeros(first.k)
                 for name, c in red.terms:
                     ref = env[name]
+                    if ref.offset:
+                        raise ExportError(f"{space.name}.{d.name}: a reduction over a family "
+                                          "carried with an offset")
                     if ref.tensor != first.tensor:
                         raise ExportError(f"{space.name}.{d.name}: a reduction over families "
                                           "of different stacks")
@@ -364,7 +402,12 @@ class _FamilyLoop:
         axis1 = g.const("axis1", np.array([1]))
         for d in self.network.state.families:
             part = _columns(g, x, at, at + d.length, f"initial_{d.name}")
-            out.append(g.op("Unsqueeze", [part, axis1], f"initial_{d.name}_3d"))
+            part = g.op("Unsqueeze", [part, axis1], f"initial_{d.name}_3d")
+            offset = self.emitter.offsets[d.name]
+            if offset:
+                part = g.op("Add", [part, self.emitter._ramp(offset, d.length)],
+                            f"initial_{d.name}_offset")
+            out.append(part)
             at += d.length
         scal = _columns(g, x, at, at + self.ns, "initial_scalars")
         ones = g.op("Slice", [g.op("Add", [g.op("Mul", [x, self.emitter.zero], "zeros"),
@@ -396,8 +439,12 @@ class _FamilyLoop:
 
     def join(self, g: _Graph, finals: list[str]) -> str:
         flat = g.const("flat2", np.array([0, -1]))
-        parts = [g.op("Reshape", [v, flat], f"final_{n}")
-                 for n, v in zip(self.names[:-1], finals[:-1], strict=True)]
+        parts = []
+        for d, v in zip(self.network.state.families, finals[:-1], strict=True):
+            offset = self.emitter.offsets[d.name]
+            if offset:
+                v = g.op("Sub", [v, self.emitter._ramp(offset, d.length)], f"final_{d.name}_j")
+            parts.append(g.op("Reshape", [v, flat], f"final_{d.name}"))
         scal = g.op("Reshape", [finals[-1], flat], "final_scalars_flat")
         parts.append(_columns(g, scal, 0, self.ns, "final_scalars"))
         x = g.op("Concat", parts, "final_state_raw", axis=1)
