@@ -235,12 +235,35 @@ class _FamilyEmitter:
             else:
                 tensor, offset = self._linear_family(g, d, env, scalars, src, tag)
                 new_env[d.name] = _Ref(tensor, None, 1, d.length, offset)
-        for i, group in enumerate(pending.values()):
-            stacked = self._stack(g, group, env, scalars, src, f"{tag}/stack{i}", space.doc)
+        groups = list(pending.values())
+        parts = self._shared_scalar_parts(g, space, groups, env, scalars, src, tag)
+        for i, group in enumerate(groups):
+            stacked = self._stack(g, group, env, parts[i], f"{tag}/stack{i}", space.doc)
             for k, d in enumerate(group):
                 new_env[d.name] = _Ref(stacked, k, len(group), d.length)
-        out = self._scalars(g, space, env, scalars, src, tag)
+        out = self._scalars(g, space, env, scalars, src, tag, parts[-1])
         return new_env, out
+
+    def _shared_scalar_parts(self, g: _Graph, space: Space, groups: list[list[Definition]],
+                             env: dict[str, _Ref], scalars: str, src: dict[str, int],
+                             tag: str) -> list[str | None]:
+        """The scalar parts of every stack ([batch, k, 1] each) and, when the space has no
+        reductions, its scalars too: one MatMul of the source scalars, then `Split`."""
+        whole = not self._reductions(space, env)
+        blocks = [self._weights(group, src, False) for group in groups]
+        if whole:
+            blocks.append(self._weights(space.scalars, src, True))
+        if not blocks:
+            return [None]
+        if len(blocks) == 1:
+            one = g.op("MatMul", [self.c("weights", blocks[0]), scalars], f"{tag}/scalar_part")
+            return [one] if whole else [one, None]
+        both = g.op("MatMul", [self.c("weights", np.concatenate(blocks)), scalars],
+                    f"{tag}/scalar_parts")
+        sizes = self.main.const("sizes", np.array([b.shape[0] for b in blocks]))
+        names = [g.name(f"{tag}/part{i}") for i in range(len(blocks))]
+        g.nodes.append(helper.make_node("Split", [both, sizes], names, name=names[0], axis=1))
+        return names + ([] if whole else [None])
 
     def _vector_part(self, g: _Graph, expr_vectors: tuple[tuple[str, int], ...], slope: int,
                      length: int, env: dict[str, _Ref], tag: str, keep_offset: bool = False
@@ -294,12 +317,12 @@ class _FamilyEmitter:
             w[-1, -1] = 1
         return w
 
-    def _stack(self, g: _Graph, group: list[Definition], env: dict[str, _Ref], scalars: str,
-               src: dict[str, int], tag: str, doc: str) -> str:
+    def _stack(self, g: _Graph, group: list[Definition], env: dict[str, _Ref], col: str | None,
+               tag: str, doc: str) -> str:
+        """ReLU(vector part [batch, 1, n] + scalar part `col` [batch, k, 1]): [batch, k, n]."""
+        assert col is not None
         d0 = group[0]
         vec, _ = self._vector_part(g, d0.expr.vectors, d0.expr.slope, d0.length, env, tag)
-        col = g.op("MatMul", [self.c("weights", self._weights(group, src, False)), scalars],
-                   f"{tag}/scalar_part")
         pre = col if vec is None else g.op("Add", [vec, col], f"{tag}/pre")
         names = ", ".join(d.name for d in group)
         return g.op("Max", [pre, self.zero], f"{tag}/relu", doc=f"ReLU units {names}: {doc}")
@@ -317,9 +340,13 @@ class _FamilyEmitter:
         return v, offset
 
     def _scalars(self, g: _Graph, space: Space, env: dict[str, _Ref], scalars: str,
-                 src: dict[str, int], tag: str) -> str:
+                 src: dict[str, int], tag: str, done: str | None = None) -> str:
         """The space's scalars (and the constant 1) as one MatMul of the source scalars and
-        the sums over j of its reductions, concatenated: [batch, ns + 1, 1]."""
+        the sums over j of its reductions, concatenated: [batch, ns + 1, 1]; `done` when
+        that product was already computed (see `_shared_scalar_parts`)."""
+        if done is not None:
+            return (g.op("Max", [done, self.zero], f"{tag}/relu_scalars", doc=space.doc)
+                    if space.relu else done)
         w = self._weights(space.scalars, src, True)
         inputs = [scalars]
         for ref, rows in self._reductions(space, env).values():
