@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import sys
 import time
@@ -25,8 +26,9 @@ from mlpc.compiler.assembler import load_image
 from mlpc.compiler.codegen import build_step_network, encode_state
 from mlpc.compiler.driver import compile_model, machine_config
 from mlpc.compiler.export_onnx import ExportOptions
+from mlpc.compiler.sparse import lower_to_sparse
 from mlpc.runtime import reference
-from mlpc.runtime.machine import MachineConfig, initial_state
+from mlpc.runtime.machine import DEFAULT_TAPE_IN, MachineConfig, initial_state
 from mlpc.runtime.numpy_exec import NumpyExecutor
 from mlpc.runtime.onnx_engine import OnnxModel
 
@@ -38,18 +40,30 @@ SHARED = ROOT.parent / "shared" / "subleq-corpus"
 
 
 def sizes(memories: list[int]) -> list[dict]:
+    """Size of the step for each memory size: ReLU layers, units per memory word, elements
+    computed per step (every family unit and scalar that is not a pass-through), and the
+    lowered sparse form's widest layer and non-zero weights."""
     rows = []
     for m in memories:
+        assert m != DEFAULT_TAPE_IN, "units per word are told from tape units by their length"
         t = time.perf_counter()
         net = build_step_network(MachineConfig(memory=m)).network
+        sparse = lower_to_sparse(net)
+        per_word = [d for s in net.spaces if s.relu for d in s.families if d.length == m]
+        elements = sum(d.length or 1 for s in net.spaces for d in s.definitions()
+                       if not d.passthrough)
         rows.append({
             "memory": m,
             "relu_layers": net.relu_layers,
-            "widths": [layer.width for layer in net.layers],
-            "max_width": max(layer.width for layer in net.layers),
-            "nonzeros": net.nnz,
-            "nonzeros_per_word": round(net.nnz / m, 1),
-            "dense_params": sum(layer.dense_params for layer in net.layers),
+            "units_per_word": sum(1 for d in per_word if not d.passthrough),
+            "units_per_word_with_passthrough": len(per_word),
+            "elements_per_step": elements,
+            "elements_per_word": round(elements / m, 1),
+            "widths": [layer.width for layer in sparse.layers],
+            "max_width": max(layer.width for layer in sparse.layers),
+            "nonzeros": sparse.nnz,
+            "nonzeros_per_word": round(sparse.nnz / m, 1),
+            "float64_max_partial_sum_log2": round(math.log2(net.max_magnitude()), 2),
             "build_seconds": round(time.perf_counter() - t, 2),
         })
     return rows
@@ -131,16 +145,19 @@ def main() -> int:
         "onnxruntime": onnxruntime.__version__,
         "threads": args.threads,
         "unroll": args.unroll,
-        "sizes": sizes([256, 1024] if args.quick else [256, 1024, 4096]),
+        "sizes": sizes([512, 1024] if args.quick else [512, 1024, 4096, 65536]),
         "speeds": [speeds(p, args.unroll, args.threads, 200 if args.quick else 800)
                    for p in programs],
         "unroll_sweep": unroll_sweep([1, 4, 8, 16] if not args.quick else [1, 8],
                                      args.threads),
     }
-    print(f"{'m':>6} {'relu':>5} {'max width':>10} {'non-zeros':>10} {'per word':>9}")
+    print(f"{'m':>6} {'relu':>5} {'units/word':>10} {'elements':>10} {'per word':>9} "
+          f"{'sparse nnz':>11} {'per word':>9} {'f64 bound':>9}")
     for r in result["sizes"]:
-        print(f"{r['memory']:>6} {r['relu_layers']:>5} {r['max_width']:>10,} "
-              f"{r['nonzeros']:>10,} {r['nonzeros_per_word']:>9}")
+        print(f"{r['memory']:>6} {r['relu_layers']:>5} {r['units_per_word']:>10} "
+              f"{r['elements_per_step']:>10,} {r['elements_per_word']:>9} "
+              f"{r['nonzeros']:>11,} {r['nonzeros_per_word']:>9} "
+              f"2^{r['float64_max_partial_sum_log2']:>6}")
     print()
     print(f"{'program':<18} {'m':>5} {'steps':>7} {'reference':>10} {'onnx b1':>9} "
           f"{'ratio':>7} {'onnx b64':>9} {'ratio':>7} {'numpy':>7} {'ratio':>7}")
