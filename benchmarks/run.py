@@ -49,6 +49,7 @@ for _var in _THREAD_VARS:
     os.environ.setdefault(_var, "1")  # one thread for numpy, before it is imported
 
 import argparse  # noqa: E402
+import hashlib  # noqa: E402
 import importlib.util  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
@@ -87,6 +88,15 @@ from mlpc.runtime import reference  # noqa: E402
 from mlpc.runtime.engines import RunRequest, prepared_image  # noqa: E402
 from mlpc.runtime.machine import MachineConfig, Status, initial_state  # noqa: E402
 from mlpc.runtime.onnx_engine import OnnxModel  # noqa: E402
+
+# modules the code above imports lazily, imported now: the code measured is the code on disk
+# when this starts (`code_start` in the report), even if the checkout is edited meanwhile
+for _module in ("mlpc.compiler.sparse", "mlpc.compiler.parser", "mlpc.compiler.checker",
+                "mlpc.compiler.lowering", "mlpc.compiler.assembler"):
+    try:
+        importlib.import_module(_module)
+    except ImportError:
+        pass
 
 __all__ = ["best_time", "main"]  # best_time: imported from here by bench_network.py
 
@@ -368,6 +378,25 @@ def thread_study(work: Workload, timing: Timing, mismatches: Mismatches) -> dict
     return out
 
 
+def code_state() -> dict[str, Any]:
+    """The commit and the uncommitted changes of the code measured (compiler/, runtime/,
+    src/), with a fingerprint of its files: another checkout may be edited while this runs,
+    and the `mlpc run` subprocesses import whatever is on disk when they start."""
+    dirs = ["compiler", "runtime", "src"]
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    digest = hashlib.sha1()
+    for path in sorted(p for d in dirs for p in (REPO / d).rglob("*") if p.is_file()
+                       and "__pycache__" not in p.parts):
+        digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+    return {"head": git("rev-parse", "HEAD"),
+            "uncommitted": git("status", "--porcelain", "--", *dirs).splitlines(),
+            "fingerprint": digest.hexdigest()[:16]}
+
+
 # ---- the header `mlpc run` lines -------------------------------------------------------------
 
 
@@ -511,6 +540,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: {note}", file=sys.stderr)
     mismatches = Mismatches()
     load_start = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    code_start = code_state()
     started = time.perf_counter()
     print("SUBLEQ steps per second, same run; onnxruntime on 1 thread; b64 = aggregate of 64 "
           "copies.")
@@ -557,6 +587,12 @@ def main(argv: list[str] | None = None) -> int:
               f"{CLI_BAR_SECONDS:.0f} s for the default engine):")
         cli = time_cli(args.quick, mismatches)
     elapsed = time.perf_counter() - started
+    code_end = code_state()
+    if code_end["fingerprint"] != code_start["fingerprint"]:
+        notes.append("the code under compiler/, runtime/ or src/ changed during the run: the "
+                     "models were measured with the code of `code_start`, the `mlpc run` "
+                     "lines (run last) with newer code")
+        print(f"note: {notes[-1]}", file=sys.stderr)
     print(f"\n{len(rows)} programs in {elapsed:.0f} s")
     if mismatches.items:
         print(f"\n{len(mismatches.items)} MISMATCH(ES):", file=sys.stderr)
@@ -577,6 +613,8 @@ def main(argv: list[str] | None = None) -> int:
         "numpy": np.__version__,
         "onnxruntime": onnxruntime.__version__,
         "onnxruntime_threads": 1,
+        "code_start": code_start,
+        "code_end": code_end,
         "unroll": ExportOptions().unroll,
         "today": {"commit": today_info["commit"] if today_info else None,
                   "encoding": "sparse factors, GatherElements buckets (its default export)"},
