@@ -206,16 +206,28 @@ def check_state(mismatches: Mismatches, what: str, expect: Any, n: int, status: 
 
 
 def new_network_stats(cfg: MachineConfig) -> dict[str, Any]:
-    """Sizes of the new network's IR (the same for every encoding of it)."""
+    """Sizes of the new network's IR (the same for every encoding of it). Units per word: the
+    families over the memory (length m) in the ReLU spaces; families over the input tape
+    (length Tin) are counted apart. If no family has length m (a layout with families over
+    memory and tape together) the longest families count as the memory's."""
     net = build_step_network(cfg).network
     relu_families = [d for s in net.spaces if s.relu for d in s.families]
+    lengths = {d.length for d in relu_families}
+    word_length = cfg.memory if cfg.memory in lengths else max(lengths, default=0)
+    memory_families = [d for d in relu_families if d.length == word_length]
+    other_families = [d for d in relu_families if d.length != word_length]
     elements = sum(d.length or 1 for s in net.spaces for d in s.definitions()
                    if not d.passthrough)
     return {
         "relu_layers_per_step": net.relu_layers,
-        "family_length": max((d.length for d in relu_families), default=0),
-        "relu_units_per_word": sum(1 for d in relu_families if not d.passthrough),
-        "relu_units_per_word_with_passthroughs": len(relu_families),
+        "memory_family_length": word_length,
+        "relu_units_per_word": sum(1 for d in memory_families if not d.passthrough),
+        "relu_units_per_word_with_passthroughs": len(memory_families),
+        "relu_memory_families": [d.name + ("" if not d.passthrough else " (pass-through)")
+                                 for d in memory_families],
+        "relu_other_families": [f"{d.name}[{d.length}]"
+                                + ("" if not d.passthrough else " (pass-through)")
+                                for d in other_families],
         "elements_per_step": elements,
         "elements_per_word": round(elements / cfg.memory, 2),
     }
@@ -500,7 +512,8 @@ def size_table(rows: list[dict[str, Any]], with_today: bool) -> list[str]:
     cols = [f"{'program':<19}", f"{'memory':>6}"]
     if with_today:
         cols += [f"{'today u/w':>9}", f"{'el/step':>9}", f"{'el/w':>6}", f"{'ops/st':>6}"]
-    cols += [f"{'new u/w':>7}", f"{'(+pass)':>7}", f"{'el/step':>8}", f"{'el/w':>5}"]
+    cols += [f"{'new u/w':>7}", f"{'(+pass)':>7}", f"{'tape':>4}", f"{'el/step':>8}",
+             f"{'el/w':>5}"]
     cols += [f"{key + ' ops/st':>14}" for key in SHORT.values()]
     cols += [f"{'sparse nz/step':>14}", f"{'nz/w':>5}"]
     lines = [" ".join(cols)]
@@ -513,6 +526,7 @@ def size_table(rows: list[dict[str, Any]], with_today: bool) -> list[str]:
                      f"{t['elements_per_word']:>6.1f}", f"{t['onnx_ops_per_step']:>6.1f}"]
         cols += [f"{net['relu_units_per_word']:>7}",
                  f"{net['relu_units_per_word_with_passthroughs']:>7}",
+                 f"{sum(1 for d in net['relu_other_families'] if 'pass' not in d):>4}",
                  f"{net['elements_per_step']:>8,}", f"{net['elements_per_word']:>5.1f}"]
         cols += [f"{r['new'][key]['onnx_ops_per_step']:>14.1f}" for key in SHORT]
         nz = r["new"]["sparse-int64"]["sparse_nonzeros_per_step"]
@@ -568,9 +582,11 @@ def main(argv: list[str] | None = None) -> int:
     print("\nSpeed ratios: new / today (same run) and new / reference interpreter")
     print("\n".join(ratio_table(rows, with_today)))
     print("\nSizes per SUBLEQ step: u/w = ReLU units per memory word (today: widths of its "
-          "ReLU layers / memory;\nnew: computed families of the ReLU spaces, (+pass) with "
-          "pass-throughs); el = elements per step (today: non-zeros\nof its sparse factors; new: "
-          "units of the non-pass-through definitions); ops/st = Loop body nodes / unroll")
+          "ReLU layers / memory;\nnew: computed families over the memory in the ReLU spaces, "
+          "(+pass) with pass-throughs; tape: computed\nfamilies over the input tape); el = "
+          "elements per step (today: non-zeros of its sparse factors; new: units\nof the "
+          "non-pass-through definitions of every space), el/w = el / memory words; ops/st = "
+          "Loop body nodes / unroll")
     print("\n".join(size_table(rows, with_today)))
     study = next((w for w in found if w.name == THREADS_PROGRAM), None)
     if study is not None:
@@ -622,8 +638,10 @@ def main(argv: list[str] | None = None) -> int:
                    "reference": "whole run, best of 3 (at least 0.2 s)",
                    "batch64": "aggregate: 64 * window steps / time"},
         "definitions": {
-            "relu_units_per_word": "new: families of the ReLU spaces that are not "
-                                   "pass-throughs; today: sum of its ReLU layer widths / memory",
+            "relu_units_per_word": "new: families over the memory (length m) of the ReLU "
+                                   "spaces that are not pass-throughs (relu_other_families: "
+                                   "those over the input tape); today: sum of its ReLU layer "
+                                   "widths / memory",
             "elements_per_step": "new: sum(d.length or 1) over the non-pass-through "
                                  "definitions of every space; today: non-zeros of its sparse "
                                  "factors",
