@@ -103,7 +103,7 @@ __all__ = ["best_time", "main"]  # best_time: imported from here by bench_networ
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 EXAMPLES = REPO / "examples"
-HEADLINE = ("beer.dec", "fizzbuzz", "self.dec+hello.dec", "hello.dec")
+HEADLINE = ("beer.dec", "fizzbuzz", "self.dec+hello.dec", "hello.dec", "hello.dec@4096")
 CORPUS_PROGRAMS = (("beer.dec",), ("self.dec", "hello.dec"), ("hello.dec",))
 QUICK_PROGRAMS = ("hello.dec", "fizzbuzz")
 THREADS_PROGRAM = "fizzbuzz"
@@ -119,6 +119,7 @@ class Workload:
     inputs: tuple[tuple[str, int], ...] = ()
     tape: tuple[int, ...] = ()
     expected_out: tuple[int, ...] | None = None
+    memory: int | None = None  # the program's default memory unless given
 
 
 @dataclass(frozen=True)
@@ -166,6 +167,9 @@ def workloads(quick: bool) -> tuple[list[Workload], list[str]]:
         for names in CORPUS_PROGRAMS:
             found["+".join(names)] = Workload("+".join(names), tuple(str(corpus / n)
                                                                     for n in names))
+        # the issue's bar at m = 4,096: hello.dec in a memory of that size
+        found["hello.dec@4096"] = Workload("hello.dec@4096", (str(corpus / "hello.dec"),),
+                                           memory=4096)
     else:
         notes.append(f"SUBLEQ corpus skipped: {corpus} not found (set MLPC_SHARED)")
     order = [n for n in HEADLINE if n in found] + [n for n in found if n not in HEADLINE]
@@ -286,7 +290,7 @@ def measure_new(work: Workload, image: Any, cfg: MachineConfig, words: list[int]
 def measure_today(today: TodayEncoding, work: Workload, cfg: MachineConfig, words: list[int],
                   steps: int, timing: Timing, mismatches: Mismatches) -> dict[str, Any]:
     answer = today.measure({"paths": list(work.paths), "inputs": [list(i) for i in work.inputs],
-                            "tape": list(work.tape), "steps": steps,
+                            "tape": list(work.tape), "steps": steps, "memory": work.memory,
                             "target_seconds": timing.target_seconds, "runs": timing.runs})
     what = f"{work.name}: today's encoding ({TODAY_COMMIT})"
     if answer["memory_words"] != cfg.memory:
@@ -325,7 +329,7 @@ def measure(work: Workload, today: TodayEncoding | None, timing: Timing,
     t0 = time.perf_counter()
     program: LoadedProgram = load_program(list(work.paths), CompileOptions())
     image = program.image
-    cfg = machine_config(image)
+    cfg = machine_config(image, memory=work.memory)
     load_seconds = time.perf_counter() - t0
     words = prepared_image(RunRequest(program, cfg, work.tape, work.inputs, BUDGET))
 
@@ -370,7 +374,7 @@ def measure(work: Workload, today: TodayEncoding | None, timing: Timing,
 def thread_study(work: Workload, timing: Timing, mismatches: Mismatches) -> dict[str, Any]:
     """families/int64 at batch 1 and 64 on one onnxruntime thread and on all cores."""
     program = load_program(list(work.paths), CompileOptions())
-    cfg = machine_config(program.image)
+    cfg = machine_config(program.image, memory=work.memory)
     words = prepared_image(RunRequest(program, cfg, work.tape, work.inputs, BUDGET))
     steps = reference_state(cfg, words, work.tape, BUDGET).steps
     data = compile_model(program.image, cfg,

@@ -208,7 +208,7 @@ def _serve(request: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     program = load_program(list(request["paths"]), CompileOptions())
     image = program.image
-    config = machine_config(image)
+    config = machine_config(image, memory=request.get("memory"))
     model = compile_model(image, config)
     compile_seconds = time.perf_counter() - t0
     data = model.SerializeToString()
