@@ -6,6 +6,7 @@ them onnx and onnxruntime) only when one is asked for, so the other commands sta
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -13,14 +14,16 @@ from mlpc.compiler.driver import LoadedProgram
 from mlpc.errors import MlpcError
 from mlpc.runtime import reference
 from mlpc.runtime.machine import MachineConfig, initial_state, result_of
-from mlpc.runtime.progress import Progress
+from mlpc.runtime.progress import ChunkSizer, Progress
 from mlpc.runtime.report import RunReport, report_from_machine
 from mlpc.runtime.source_interp import run_source
 
 
 @dataclass(frozen=True)
 class RunRequest:
-    """One run: the program, the machine it runs on, its inputs, tape and step budget."""
+    """One run: the program, the machine it runs on, its inputs, tape and step budget, and
+    for the network engines the encoding of the network (`weights`, onnx only) and its
+    number type (`dtype`, onnx and numpy)."""
 
     program: LoadedProgram
     config: MachineConfig
@@ -28,6 +31,14 @@ class RunRequest:
     inputs: tuple[tuple[str, int], ...] = ()  # named inputs -> values
     max_steps: int = 10_000_000
     show_progress: bool = False
+    budget_given: bool = False  # the user chose max_steps: the progress display shows it
+    weights: str = "families"  # compiler.export_onnx.WEIGHTS
+    dtype: str = "int64"  # compiler.export_onnx.DTYPES
+
+    @property
+    def progress_total(self) -> int | None:
+        """The total the progress display shows: the step budget when the user set it."""
+        return self.max_steps if self.budget_given else None
 
 
 Engine = Callable[[RunRequest], RunReport]
@@ -44,11 +55,13 @@ def prepared_image(request: RunRequest) -> list[int]:
 
 def run_reference(request: RunRequest) -> RunReport:
     state = initial_state(request.config, prepared_image(request), request.tape)
-    chunk = 1_000_000
-    with Progress(request.max_steps, request.show_progress) as progress:
+    sizer = ChunkSizer(first=1 << 16)  # pieces of ~0.25 s: the progress display moves
+    with Progress(request.progress_total, request.show_progress) as progress:
         while state.steps < request.max_steps and state.status == 0:
-            target = min(request.max_steps, state.steps + chunk)
-            reference.run(request.config, state, target)
+            piece = min(request.max_steps - state.steps, sizer.size)
+            started = time.perf_counter()
+            reference.run(request.config, state, state.steps + piece)
+            sizer.record(piece, time.perf_counter() - started)
             progress.update(state.steps)
     return report_from_machine(request.program.image, result_of(state), "reference")
 

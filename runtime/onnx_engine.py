@@ -10,6 +10,7 @@ progress and keeps the per-step output events of one call small.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,16 +18,19 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from mlpc.compiler.codegen import MAX_BUDGET, build_step_network, decode_state, encode_state
+from mlpc.compiler.codegen import build_step_network, decode_state, encode_state
 from mlpc.compiler.driver import compile_model
+from mlpc.compiler.export_onnx import ExportOptions, check_options
 from mlpc.errors import MlpcError
 from mlpc.runtime.engines import RunRequest, prepared_image
 from mlpc.runtime.machine import Fault, RunResult, initial_state
 from mlpc.runtime.numpy_exec import NumpyExecutor
-from mlpc.runtime.progress import Progress
+from mlpc.runtime.progress import TARGET_SECONDS, ChunkSizer, Progress
 from mlpc.runtime.report import TRAP_KINDS, RunReport, report_from_machine
 
-DEFAULT_CHUNK = 1 << 16
+FIRST_CHUNK = 1024  # steps in the first call of a run (then sized by time)
+MIN_CHUNK = 16
+MAX_EVENT_STEPS = 1 << 22  # steps x batch items per call (64 MiB of output events)
 STATUS_NAMES = {0: "step-limit", 1: "halted", 2: "fault", 3: "trap"}
 
 
@@ -108,10 +112,18 @@ class OnnxModel:
         inputs: dict[str, Sequence[int]] | None = None,
         tapes: Sequence[Sequence[int]] = ((),),
         max_steps: int = 10_000_000,
-        chunk: int = DEFAULT_CHUNK,
+        chunk: int | None = None,
         show_progress: bool = False,
+        show_total: bool = False,
+        target_s: float = TARGET_SECONDS,
     ) -> BatchRun:
-        """Run a batch: `tapes` has one tape per item, `inputs` one value per item."""
+        """Run a batch: `tapes` has one tape per item, `inputs` one value per item.
+
+        The run is made of calls of the model, each continuing from the last one's
+        `final_state`: `chunk` steps each, or (None) as many as take about `target_s`
+        seconds (starting at `FIRST_CHUNK` steps, doubled or halved by the measured time), so
+        that the progress display moves a few times a second. The results do not depend on
+        the chunks. The display shows `max_steps` as its total only with `show_total`."""
         batch = len(tapes)
         width = max((len(t) for t in tapes), default=0)
         tape = np.full((batch, width), -1, dtype=np.int64)
@@ -136,10 +148,13 @@ class OnnxModel:
         done = np.zeros(batch, dtype=np.int64)
         state = None
         result: dict[str, np.ndarray] = {}
-        with Progress(max_steps, show_progress) as progress:
+        # a call's output events are (steps, batch, 2) int64: at most MAX_EVENT_STEPS rows
+        sizer = ChunkSizer(FIRST_CHUNK, target_s, smallest=MIN_CHUNK,
+                           largest=max(FIRST_CHUNK, MAX_EVENT_STEPS // batch))
+        with Progress(max_steps if show_total else None, show_progress) as progress:
             while True:
                 remaining = max_steps - int(done.min()) if state is not None else max_steps
-                this = min(chunk, remaining)
+                this = min(sizer.size if chunk is None else chunk, remaining)
                 call = dict(feeds)
                 call["max_steps"] = np.array(this, dtype=np.int64)
                 if state is None:
@@ -151,11 +166,14 @@ class OnnxModel:
                     call["resume_state"] = state
                 before = (state[:, self.budget_slot] if state is not None
                           else np.full(batch, min(this, max_steps), dtype=np.int64))
+                started = time.perf_counter()
                 try:
                     values = self.session.run(None, call)
                 except Exception as exc:  # onnxruntime raises its own exception types
                     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                     raise MlpcError(f"onnxruntime failed to run the model: {first}") from None
+                if chunk is None:
+                    sizer.record(this, time.perf_counter() - started)
                 out = dict(zip(self._outputs, values, strict=True))
                 state = out["final_state"]
                 done += before - state[:, self.budget_slot]
@@ -192,48 +210,59 @@ def load_model_file(path: str) -> onnx.ModelProto:
 
 
 def run_onnx(request: RunRequest) -> RunReport:
-    """Compile the program's image for the request's machine and run it in onnxruntime."""
+    """Compile the program's image for the request's machine (in the request's encoding and
+    number type) and run it in onnxruntime."""
     image = request.program.image
-    model = OnnxModel(compile_model(image, request.config))
+    options = ExportOptions(weights=request.weights, dtype=request.dtype)
+    model = OnnxModel(compile_model(image, request.config, options))
     run = model.run(
         inputs={name: [value] for name, value in request.inputs},
         tapes=(request.tape,),
         max_steps=request.max_steps,
         show_progress=request.show_progress,
+        show_total=request.budget_given,
     )
     return run.report(0, "onnx")
 
 
 def run_numpy(request: RunRequest) -> RunReport:
-    """Run the compiled layers in numpy, one step at a time (output events collected)."""
+    """Run the compiled layers in numpy (int64 or float64, as the request says), one step
+    at a time (output events collected); the final state is decoded with `decode_state`,
+    which lands the pending write."""
     image = request.program.image
     config = request.config
     words = prepared_image(request)
     state0 = initial_state(config, words, request.tape)  # validates sizes and ranges
-    step = build_step_network(config)
-    executor = NumpyExecutor(step.network)
+    try:
+        step = build_step_network(config)
+        # the numpy engine runs the family form: refused in float64 where the exporter
+        # refuses it (a partial sum could pass 2^53)
+        check_options(step.network, ExportOptions(dtype=request.dtype))
+    except ValueError as exc:
+        raise MlpcError(str(exc)) from None
+    dtype = np.float64 if request.dtype == "float64" else np.int64
+    executor = NumpyExecutor(step.network, dtype=dtype)
     layout = step.layout
     x = encode_state(layout, state0.memory, request.tape, request.max_steps)[None, :]
+    x = x.astype(dtype)
     oflag, oval = layout.index("oflag"), layout.index("oval")
-    live = layout.index("live")
+    live, budget = layout.index("live"), layout.index("budget")
+    budget0 = int(x[0, budget])
     H = 1 << (config.word_bits - 1)
     tape_out: list[int] = []
-    steps = 0
-    with Progress(request.max_steps, request.show_progress) as progress:
+    with Progress(request.progress_total, request.show_progress) as progress:
         while True:
             x = executor.step(x)
             if x[0, oflag]:
                 tape_out.append(int(x[0, oval]) - H)
-            steps += 1
-            if steps % 4096 == 0:
-                progress.update(request.max_steps - int(x[0, layout.index("budget")]))
+            progress.update(budget0 - int(x[0, budget]))  # redraws at most 10 times a second
             if not x[0, live]:
                 break
     d = decode_state(layout, x[0])
     result = RunResult(
         status=d.status,
         fault=d.fault,
-        steps=min(request.max_steps, MAX_BUDGET) - d.budget,
+        steps=budget0 - d.budget,
         tape_out=tuple(tape_out),
         memory=d.memory,
         pc=d.pc,

@@ -303,8 +303,7 @@ def lockstep(
             result.steps = k
             result.final = base
             memory, pc = list(base.memory), base.pc
-            if k % 16 == 0:
-                progress.update(k)
+            progress.update(k)  # redrawn at most 10 times a second
             if base.status != Status.RUNNING:
                 break
     return result
