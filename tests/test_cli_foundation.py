@@ -428,3 +428,66 @@ def test_asm_errors(tmp_path: Path) -> None:
     missing = tmp_path / "nope.asm"
     assert_one_line_error(mlpc("asm", missing), 1, f"error: {missing}: no such file")
     assert mlpc("asm").code == 2
+
+
+# --- the network's encoding and number type: --weights, --dtype ----------------------------
+
+
+@pytest.mark.parametrize("engine", ["onnx", "numpy"])
+def test_float64_runs_hello_like_int64(engine: str) -> None:
+    results = {dtype: mlpc("run", HELLO_ASM, "--engine", engine, "--dtype", dtype, "--json")
+               for dtype in ("int64", "float64")}
+    for result in results.values():
+        assert (result.code, result.err) == (0, "")
+    assert results["float64"].json() == results["int64"].json()
+    data = results["float64"].json()
+    assert (data["text"], data["status"], data["steps"], data["engine"]) == (
+        HELLO_TEXT, "halted", 56, engine)
+    plain = mlpc("run", HELLO_ASM, "--dtype", "float64")
+    assert (plain.code, plain.out, plain.err) == (0, HELLO_TEXT, "")
+
+
+def test_float64_model_file(tmp_path: Path) -> None:
+    model = tmp_path / "hello64.onnx"
+    result = mlpc("compile", HELLO_ASM, "-o", model, "--dtype", "float64")
+    assert result.code == 0, result.err
+    assert result.err.startswith(f"wrote {model}: ")
+    assert result.err.rstrip().endswith("families weights, float64")
+    assert mlpc("inspect", model, "--json").json()["dtype"] == "float64"
+    result = mlpc("run", model)
+    assert (result.code, result.out, result.err) == (0, HELLO_TEXT, "")
+    # the model has its number type and encoding: they are not run options
+    assert_one_line_error(mlpc("run", model, "--dtype", "int64"), 2,
+                          "error: --weights and --dtype are compile options: a compiled model "
+                          "has its own")
+
+
+@pytest.mark.parametrize("command", ["run", "compile"])
+@pytest.mark.parametrize("weights", ["sparse", "dense"])
+def test_float64_needs_the_families_encoding(tmp_path: Path, command: str,
+                                             weights: str) -> None:
+    out = tmp_path / "refused.onnx"
+    args = ["-o", out] if command == "compile" else []
+    result = mlpc(command, HELLO_ASM, *args, "--dtype", "float64", "--weights", weights,
+                  "--memory", "64")
+    assert_one_line_error(result, 1, "error: float64 needs --weights families (a sparse or "
+                          "dense row sum adds terms whose partial sums pass 2^53)")
+    assert not out.exists()
+
+
+def test_weights_encodings_run_hello() -> None:
+    for weights in ("families", "sparse", "dense"):
+        result = mlpc("run", HELLO_ASM, "--weights", weights, "--memory", "64")
+        assert (result.code, result.out, result.err) == (0, HELLO_TEXT, ""), weights
+    result = mlpc("run", HELLO_ASM, "--weights", "dense")  # 1,057 words by default
+    assert_one_line_error(result, 1, "error: --weights dense is for memories up to 512 words "
+                          "(this one has 1057); use --weights families or sparse")
+
+
+def test_unknown_dtype_and_weights() -> None:
+    for option, value in (("--dtype", "float32"), ("--weights", "banded")):
+        result = mlpc("run", HELLO_ASM, option, value)
+        assert (result.code, result.out) == (2, "")
+        assert result.err.startswith(f"error: mlpc run: argument {option}: invalid choice: "
+                                     f"'{value}'")
+        assert result.err.count("\n") == 1

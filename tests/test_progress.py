@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from mlpc.cli import main
 from mlpc.compiler.driver import CompileOptions, compile_model, load_program, machine_config
-from mlpc.runtime import onnx_engine, reference
+from mlpc.runtime import engines, onnx_engine, reference
 from mlpc.runtime.machine import initial_state
 from mlpc.runtime.onnx_engine import MIN_CHUNK, OnnxModel
 from mlpc.runtime.progress import ChunkSizer, Progress
@@ -126,3 +127,22 @@ def test_progress_shows_count_rate_and_total_only_when_known(
     with Progress(total, enabled=False) as progress:
         progress.update(10)
     assert quiet.getvalue() == ""
+
+
+@pytest.mark.parametrize("engine", ["reference", "numpy", "onnx"])
+@pytest.mark.parametrize(("args", "total"), [([], None), (["--max-steps", "5000"], 5000)])
+def test_cli_shows_a_total_only_for_a_given_max_steps(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], engine: str,
+        args: list[str], total: int | None) -> None:
+    totals: list[int | None] = []
+
+    class Recording(Progress):
+        def __init__(self, total: int | None, enabled: bool, unit: str = "step") -> None:
+            totals.append(total)
+            super().__init__(total, enabled, unit)
+
+    monkeypatch.setattr(engines, "Progress", Recording)
+    monkeypatch.setattr(onnx_engine, "Progress", Recording)
+    assert main(["run", HELLO, "--engine", engine, *args]) == 0
+    assert capsys.readouterr().out == "Hello, World!\n"
+    assert totals == [total]

@@ -72,6 +72,23 @@ def _add_machine_options(p: argparse.ArgumentParser) -> None:
                    help=f"output tape capacity in words (default {DEFAULT_TAPE_OUT})")
 
 
+def _add_network_options(p: argparse.ArgumentParser) -> None:
+    """--weights and --dtype. Their defaults are applied by `_network_options`, so that
+    `mlpc run MODEL.onnx` can tell that they were given."""
+    p.add_argument("--weights", choices=WEIGHTS, default=None,
+                   help="how the layers are written in ONNX: families (elementwise ops on "
+                   "memory-shaped tensors), sparse (gathers of constant indices) or dense "
+                   f"(MatMul, memories up to {DENSE_LIMIT} words) (default {WEIGHTS[0]})")
+    p.add_argument("--dtype", choices=DTYPES, default=None,
+                   help="number type of the network: int64, or float64 (exact below 2^53, "
+                   f"--weights families only) (default {DTYPES[0]})")
+
+
+def _network_options(args: argparse.Namespace) -> tuple[str, str]:
+    """(weights, dtype) as given, or their defaults."""
+    return args.weights or WEIGHTS[0], args.dtype or DTYPES[0]
+
+
 def _add_stack_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stack", type=_non_negative, metavar="N",
                    help="stack words for .tl programs with recursion (default: room for "
@@ -95,13 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
     tape.add_argument("--tape", metavar="1,2,3", help="input tape words, comma-separated")
     tape.add_argument("--stdin", action="store_true",
                       help="read the input tape from standard input (one word per character)")
-    run.add_argument("--max-steps", type=_non_negative, default=DEFAULT_MAX_STEPS, metavar="N",
+    run.add_argument("--max-steps", type=_non_negative, default=None, metavar="N",
                      help=f"step budget (default {DEFAULT_MAX_STEPS:,})")
     run.add_argument("--words", action="store_true", help="print output words as integers")
     run.add_argument("--json", action="store_true", help="print one JSON object")
     run.add_argument("--quiet", action="store_true", help="no progress display")
     _add_machine_options(run)
     _add_stack_option(run)
+    _add_network_options(run)
 
     comp = sub.add_parser("compile", help="compile a program to an ONNX model",
                           description="Compile a program (.tl, .sq/.dec, .asm) to an ONNX "
@@ -113,9 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the model's default step budget (default %(default)s)")
     comp.add_argument("--unroll", type=_positive, default=DEFAULT_UNROLL, metavar="K",
                       help="SUBLEQ steps per Loop iteration (default %(default)s)")
-    comp.add_argument("--weights", choices=("sparse", "dense"), default="sparse",
-                      help="layer encoding: sparse gathers, or dense MatMul for small memories "
-                      "(default %(default)s)")
+    _add_network_options(comp)
     _add_machine_options(comp)
     _add_stack_option(comp)
 
@@ -198,8 +214,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         config = machine_config(program.image, args.memory, args.word_bits, args.tape_in,
                                 args.tape_out)
     check_inputs(program.input_names, inputs, config)
-    request = RunRequest(program, config, tape, inputs, args.max_steps,
-                         show_progress=not args.quiet)
+    weights, dtype = _network_options(args)
+    if args.engine == "onnx":
+        check_dense(weights, config)
+    request = RunRequest(program, config, tape, inputs, _max_steps(args),
+                         show_progress=not args.quiet,
+                         budget_given=args.max_steps is not None,
+                         weights=weights, dtype=dtype)
     report = get_engine(args.engine)(request)
     print_report(report, args.json, args.words)
     return report.exit_status
@@ -209,13 +230,16 @@ def _run_model_file(args: argparse.Namespace, tape: tuple[int, ...],
                     inputs: tuple[tuple[str, int], ...]) -> int:
     if args.engine != "onnx":
         raise UsageError(f"a compiled model runs on the onnx engine, not {args.engine!r}")
+    if args.weights is not None or args.dtype is not None:
+        raise UsageError("--weights and --dtype are compile options: a compiled model has its "
+                         "own")
     from mlpc.runtime.onnx_engine import OnnxModel
 
     model = OnnxModel(args.program[0])
     given = dict(inputs)
     check_inputs(model.inputs, inputs, MachineConfig(memory=3, word_bits=model.word_bits))
-    run = model.run({k: [v] for k, v in given.items()}, (tape,), args.max_steps,
-                    show_progress=not args.quiet)
+    run = model.run({k: [v] for k, v in given.items()}, (tape,), _max_steps(args),
+                    show_progress=not args.quiet, show_total=args.max_steps is not None)
     report = run.report(0, "onnx")
     print_report(report, args.json, args.words)
     return report.exit_status
@@ -229,12 +253,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
                                                         stack=args.stack))
     image = program.image
     config = machine_config(image, args.memory, args.word_bits, args.tape_in, args.tape_out)
-    options = ExportOptions(unroll=args.unroll, weights=args.weights,
+    weights, dtype = _network_options(args)
+    options = ExportOptions(unroll=args.unroll, weights=weights, dtype=dtype,
                             default_max_steps=min(args.max_steps, INT64_MAX))
-    if args.weights == "dense" and config.memory > DENSE_LIMIT:
-        raise MlpcError(f"--weights dense is for memories up to {DENSE_LIMIT} words "
-                        f"(this one has {config.memory}); use the sparse encoding")
-    model = compile_model(image, config, options)
+    check_dense(weights, config)
+    model = compile_model(image, config, options)  # refusals (ExportError) are MlpcErrors
     data = model.SerializeToString()
     try:
         with open(args.output, "wb") as f:
@@ -244,8 +267,19 @@ def cmd_compile(args: argparse.Namespace) -> int:
     meta = {p.key: p.value for p in model.metadata_props}
     print(f"wrote {args.output}: {len(data):,} bytes, {meta['relu_layers_per_step']} ReLU "
           f"layers per step, {int(meta['nonzero_weights']):,} non-zero weights, "
-          f"memory {config.memory} words", file=sys.stderr)
+          f"memory {config.memory} words, {weights} weights, {dtype}", file=sys.stderr)
     return 0
+
+
+def check_dense(weights: str, config: MachineConfig) -> None:
+    if weights == "dense" and config.memory > DENSE_LIMIT:
+        raise MlpcError(f"--weights dense is for memories up to {DENSE_LIMIT} words "
+                        f"(this one has {config.memory}); use --weights families or sparse")
+
+
+def _max_steps(args: argparse.Namespace) -> int:
+    """--max-steps, or the default budget when it was not given."""
+    return DEFAULT_MAX_STEPS if args.max_steps is None else args.max_steps
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -357,7 +391,7 @@ def _add_inspection_commands(sub: argparse._SubParsersAction) -> None:  # type: 
     ver.add_argument("--engines", default=None, metavar="E1,E2,...",
                      help="engines to compare, the first is the baseline (default "
                      "reference,numpy,onnx, plus source for .tl programs)")
-    ver.add_argument("--max-steps", type=_non_negative, default=DEFAULT_MAX_STEPS, metavar="N",
+    ver.add_argument("--max-steps", type=_non_negative, default=None, metavar="N",
                      help="step budget of the full runs compared with the source engine "
                      f"(default {DEFAULT_MAX_STEPS:,})")
     ver.add_argument("--quiet", action="store_true", help="no progress display")
@@ -451,8 +485,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     result = lockstep(program.image, config, words, dict(inputs), tape, machine, args.steps,
                       show_progress=not args.quiet)
     if "source" in engines and result.divergence is None:
-        request = RunRequest(program, config, tape, inputs, args.max_steps,
-                             show_progress=not args.quiet)
+        request = RunRequest(program, config, tape, inputs, _max_steps(args),
+                             show_progress=not args.quiet,
+                             budget_given=args.max_steps is not None)
         compare_with_source(result, get_engine("reference")(request),
                             get_engine("source")(request))
     print(result.render(args.steps))
@@ -468,7 +503,10 @@ def cmd_view(args: argparse.Namespace) -> int:
 COMMANDS = {"run": cmd_run, "asm": cmd_asm, "compile": cmd_compile, "inspect": cmd_inspect}
 COMMANDS.update({"trace": cmd_trace, "verify": cmd_verify, "view": cmd_view})
 DENSE_LIMIT = 512
-DEFAULT_UNROLL = 8  # compiler.export_onnx.ExportOptions.unroll, without importing onnx
+# compiler.export_onnx's ExportOptions.unroll, WEIGHTS and DTYPES, without importing onnx
+DEFAULT_UNROLL = 8
+WEIGHTS = ("families", "sparse", "dense")
+DTYPES = ("int64", "float64")
 
 
 MAX_UNROLL = 1024
