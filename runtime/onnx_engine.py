@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from mlpc.compiler.codegen import build_step_network, decode_state, encode_state
+from mlpc.compiler.codegen import MAX_BUDGET, build_step_network, decode_state, encode_state
 from mlpc.compiler.driver import compile_model
 from mlpc.compiler.export_onnx import ExportOptions, check_options
 from mlpc.errors import MlpcError
@@ -144,6 +144,8 @@ class OnnxModel:
                                     "bits")
             feeds[self._input_tensor[name]] = np.broadcast_to(
                 np.asarray(values, dtype=np.int64), (batch,)).copy()
+        # the model caps its budget there too; beyond int64 the numpy arithmetic below fails
+        max_steps = min(max(max_steps, 0), MAX_BUDGET)
         collected: list[list[int]] = [[] for _ in range(batch)]
         done = np.zeros(batch, dtype=np.int64)
         state = None

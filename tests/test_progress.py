@@ -94,6 +94,20 @@ def test_run_chunked_by_a_tiny_time_target_equals_one_call(tmp_path: Path) -> No
         assert many.memory[k].tolist() == expected.memory
 
 
+def test_budget_beyond_int64_over_many_pieces(tmp_path: Path) -> None:
+    """`--max-steps 99999999999999999999999` on a run longer than one piece: the budget is
+    capped (as the model caps it), not an overflow in the resumed state."""
+    src = tmp_path / "count.tl"
+    src.write_text(COUNT_TL)
+    image = load_program([str(src)], CompileOptions()).image
+    model = OnnxModel(compile_model(image, machine_config(image)))
+    run = model.run({"n": [200]}, max_steps=10**23, chunk=1024)
+    limited = model.run({"n": [200]}, max_steps=10**6, chunk=1 << 24)
+    assert run.status.tolist() == [1] and run.steps.tolist() == limited.steps.tolist()
+    assert int(run.steps[0]) > 1024
+    assert [(n, v.tolist()) for n, v in run.outputs] == [("last", [199])]
+
+
 def test_run_chunked_by_time_stops_exactly_at_the_step_limit() -> None:
     image = load_program([HELLO], CompileOptions()).image
     config = machine_config(image)
