@@ -491,3 +491,15 @@ def test_unknown_dtype_and_weights() -> None:
         assert result.err.startswith(f"error: mlpc run: argument {option}: invalid choice: "
                                      f"'{value}'")
         assert result.err.count("\n") == 1
+
+
+def test_cli_choices_match_the_exporter() -> None:
+    """The CLI repeats the exporter's choices and defaults so that it starts without
+    importing onnx; they must not drift apart."""
+    from mlpc import cli
+    from mlpc.compiler.export_onnx import DTYPES, WEIGHTS, ExportOptions
+
+    assert cli.WEIGHTS == WEIGHTS and cli.DTYPES == DTYPES
+    defaults = ExportOptions()
+    assert (cli.WEIGHTS[0], cli.DTYPES[0], cli.DEFAULT_UNROLL) == (
+        defaults.weights, defaults.dtype, defaults.unroll)
