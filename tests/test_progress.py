@@ -14,6 +14,7 @@ import pytest
 
 from mlpc.cli import main
 from mlpc.compiler.driver import CompileOptions, compile_model, load_program, machine_config
+from mlpc.compiler.export_onnx import ExportOptions
 from mlpc.runtime import engines, onnx_engine, reference
 from mlpc.runtime.machine import initial_state
 from mlpc.runtime.onnx_engine import MIN_CHUNK, OnnxModel
@@ -62,15 +63,18 @@ class _Counting:
         return getattr(self.session, name)
 
 
-def test_run_chunked_by_a_tiny_time_target_equals_one_call(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("weights", "dtype"), [("families", "int64"), ("families", "float64"),
+                                             ("sparse", "int64")])
+def test_run_chunked_by_a_tiny_time_target_equals_one_call(tmp_path: Path, weights: str,
+                                                           dtype: str) -> None:
     """With a target of a nanosecond every call is shrunk to the smallest piece; the outputs,
     tape, steps, memory and status are those of one call, for a batch of inputs, and the
-    reference interpreter's."""
+    reference interpreter's (each piece resumes from the last one's `final_state`)."""
     src = tmp_path / "count.tl"
     src.write_text(COUNT_TL)
     image = load_program([str(src)], CompileOptions()).image
     config = machine_config(image)
-    model = OnnxModel(compile_model(image, config))
+    model = OnnxModel(compile_model(image, config, ExportOptions(weights=weights, dtype=dtype)))
     inputs = {"n": [200, 3]}
     one = model.run(inputs, tapes=((), ()), max_steps=100_000, chunk=1 << 24)
     counting = _Counting(model.session)
