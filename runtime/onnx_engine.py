@@ -62,10 +62,17 @@ class BatchRun:
         return RunReport(outputs, self.tapes[item], status, detail, int(self.steps[item]), engine)
 
 
-class OnnxModel:
-    """An mlpc model loaded into onnxruntime."""
+DEFAULT_THREADS = 1  # measured (benchmarks/run.py, thread study): one onnxruntime thread is
+# as fast as all cores at batch 1 and faster at batch 64 on a 2-core machine; the ops of a
+# step are small and sequential, so threads mostly add synchronisation
 
-    def __init__(self, model: onnx.ModelProto | bytes | str, threads: int = 0) -> None:
+
+class OnnxModel:
+    """An mlpc model loaded into onnxruntime (`threads`: onnxruntime's intra- and inter-op
+    threads; 0 lets onnxruntime choose, i.e. all cores)."""
+
+    def __init__(self, model: onnx.ModelProto | bytes | str,
+                 threads: int = DEFAULT_THREADS) -> None:
         import onnxruntime as ort
 
         if isinstance(model, str):
@@ -117,14 +124,38 @@ class OnnxModel:
         show_total: bool = False,
         target_s: float = TARGET_SECONDS,
     ) -> BatchRun:
-        """Run a batch: `tapes` has one tape per item, `inputs` one value per item.
+        """Run a batch: `tapes` has one tape per item, `inputs` one value (or a sequence of
+        one value per item) per named input.
+
+        The batch size is the largest of `len(tapes)` and the inputs' lengths; each of them
+        must be that size or 1, and a size of 1 (a single tape, a single value) is used for
+        every item. Any other mismatch is an error (`MlpcError`), never a silent broadcast.
 
         The run is made of calls of the model, each continuing from the last one's
         `final_state`: `chunk` steps each, or (None) as many as take about `target_s`
         seconds (starting at `FIRST_CHUNK` steps, doubled or halved by the measured time), so
         that the progress display moves a few times a second. The results do not depend on
         the chunks. The display shows `max_steps` as its total only with `show_total`."""
-        batch = len(tapes)
+        tapes = [tuple(t) for t in tapes] or [()]
+        values_of = {name: np.atleast_1d(np.asarray(values, dtype=object))
+                     for name, values in (inputs or {}).items()}
+        for name, values in values_of.items():
+            if values.ndim != 1:
+                raise MlpcError(f"input {name}: expected one value per batch item, got an "
+                                f"array of shape {values.shape}")
+        unknown = sorted(set(values_of) - set(self.inputs))
+        if unknown:
+            raise MlpcError(f"unknown input {unknown[0]!r} (the program's inputs: "
+                            f"{', '.join(self.inputs) or 'none'})")
+        sizes = {"tapes": len(tapes), **{f"input {n}": len(v) for n, v in values_of.items()}}
+        batch = max(sizes.values())
+        wrong = [(what, size) for what, size in sizes.items() if size not in (1, batch)]
+        if wrong:
+            what, size = wrong[0]
+            raise MlpcError(f"batch sizes differ: {what} has {size} items, the batch has "
+                            f"{batch} (each input and the tapes must have {batch} items or 1)")
+        if len(tapes) == 1:
+            tapes = tapes * batch
         width = max((len(t) for t in tapes), default=0)
         tape = np.full((batch, width), -1, dtype=np.int64)
         for i, t in enumerate(tapes):
@@ -135,15 +166,15 @@ class OnnxModel:
             tape[i, : len(t)] = t
         feeds: dict[str, np.ndarray] = {}
         for name in self.inputs:
-            values = (inputs or {}).get(name)
+            values = values_of.get(name)
             if values is None:
                 raise MlpcError(f"missing input: {name}")
-            for v in np.atleast_1d(np.asarray(values, dtype=object)):
+            for v in values:
                 if not self._fits(int(v)):
                     raise MlpcError(f"input {name} = {int(v)} does not fit in {self.word_bits} "
                                     "bits")
             feeds[self._input_tensor[name]] = np.broadcast_to(
-                np.asarray(values, dtype=np.int64), (batch,)).copy()
+                np.asarray(values.tolist(), dtype=np.int64), (batch,)).copy()
         # the model caps its budget there too; beyond int64 the numpy arithmetic below fails
         max_steps = min(max(max_steps, 0), MAX_BUDGET)
         collected: list[list[int]] = [[] for _ in range(batch)]
@@ -214,17 +245,31 @@ def load_model_file(path: str) -> onnx.ModelProto:
 def run_onnx(request: RunRequest) -> RunReport:
     """Compile the program's image for the request's machine (in the request's encoding and
     number type) and run it in onnxruntime."""
-    image = request.program.image
-    options = ExportOptions(weights=request.weights, dtype=request.dtype)
-    model = OnnxModel(compile_model(image, request.config, options))
-    run = model.run(
-        inputs={name: [value] for name, value in request.inputs},
-        tapes=(request.tape,),
-        max_steps=request.max_steps,
-        show_progress=request.show_progress,
-        show_total=request.budget_given,
-    )
-    return run.report(0, "onnx")
+    return run_onnx_batch([request])[0]
+
+
+def run_onnx_batch(requests: Sequence[RunRequest]) -> list[RunReport]:
+    """Several runs of one program as one onnxruntime batch: the requests differ only in
+    their inputs and tapes (the first one's program, machine, budget, encoding and progress
+    settings are used for all); one report per request, in order."""
+    first = requests[0]
+    options = ExportOptions(weights=first.weights, dtype=first.dtype)
+    model = OnnxModel(compile_model(first.program.image, first.config, options))
+    return run_model_batch(model, [(r.inputs, r.tape) for r in requests], first.max_steps,
+                           show_progress=first.show_progress, show_total=first.budget_given)
+
+
+def run_model_batch(model: OnnxModel,
+                    items: Sequence[tuple[tuple[tuple[str, int], ...], tuple[int, ...]]],
+                    max_steps: int, show_progress: bool = False,
+                    show_total: bool = False) -> list[RunReport]:
+    """Items (named inputs, tape) as one batch of `model`: one report per item, in order.
+    Every item names the same inputs."""
+    names = [name for name, _ in items[0][0]] if items else []
+    inputs = {name: [dict(given)[name] for given, _ in items] for name in names}
+    run = model.run(inputs=inputs, tapes=[tape for _, tape in items], max_steps=max_steps,
+                    show_progress=show_progress, show_total=show_total)
+    return [run.report(i, "onnx") for i in range(len(items))]
 
 
 def run_numpy(request: RunRequest) -> RunReport:

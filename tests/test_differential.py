@@ -121,7 +121,10 @@ def machine_for(loaded: LoadedProgram, word_bits: int) -> MachineConfig:
 
 def run_engine(name: str, loaded: LoadedProgram, program: GeneratedProgram,
                config: MachineConfig, max_steps: int) -> Outcome:
-    request = RunRequest(loaded, config, program.tape, program.inputs, max_steps)
+    """`name` is an engine, or `engine:dtype` for a network engine in another number type."""
+    name, _, dtype = name.partition(":")
+    request = RunRequest(loaded, config, program.tape, program.inputs, max_steps,
+                         dtype=dtype or "int64")
     with capturing_memory() as seen:
         report = get_engine(name)(request)
     if name == "source":
@@ -132,9 +135,11 @@ def run_engine(name: str, loaded: LoadedProgram, program: GeneratedProgram,
 
 
 def run_everywhere(program: GeneratedProgram, engines: tuple[str, ...] = (
-        "source", "reference", "numpy", "onnx"), net_steps: int = NET_STEPS) -> None:
-    """Run `program` on `engines` and assert that they agree (see the module docstring)."""
-    network = [e for e in engines if e in ("numpy", "onnx")]
+        "source", "reference", "numpy", "onnx", "onnx:float64"),
+        net_steps: int = NET_STEPS) -> None:
+    """Run `program` on `engines` and assert that they agree (see the module docstring); the
+    onnx engine runs the int64 and the float64 model."""
+    network = [e for e in engines if e.partition(":")[0] in ("numpy", "onnx")]
     loaded = load(program, stack_for(program) if network else None)
     config = machine_for(loaded, program.word_bits)
     where = f"\n--- program (W={program.word_bits}, inputs {program.inputs}, tape " \

@@ -11,6 +11,7 @@ from conftest import hsq_index_names, load_index
 
 from mlpc.compiler.assembler import load_image
 from mlpc.compiler.driver import compile_model, machine_config
+from mlpc.compiler.export_onnx import ExportOptions
 from mlpc.runtime.onnx_engine import OnnxModel
 
 # cheap programs (steps x memory) with output, from all three folders, and one silent halt
@@ -19,10 +20,11 @@ FAST_SAMPLE = [
 ]
 
 
-def _run_and_compare(hsq: Path, name: str) -> None:
+def _run_and_compare(hsq: Path, name: str, dtype: str) -> None:
     row = {r.name: r for r in load_index(hsq / "INDEX.tsv")}[name]
     image = load_image([str(hsq / f"{name}.dec")])
-    model = OnnxModel(compile_model(image, machine_config(image)), threads=1)
+    model = OnnxModel(compile_model(image, machine_config(image), ExportOptions(dtype=dtype)),
+                      threads=1)
     run = model.run(max_steps=2_000_000, chunk=1 << 20)
     expected = (hsq / f"{name}.out").read_bytes()
     assert int(run.status[0]) == 1, f"{name}: status {int(run.status[0])}"
@@ -30,12 +32,14 @@ def _run_and_compare(hsq: Path, name: str) -> None:
     assert int(run.steps[0]) == row.steps
 
 
+@pytest.mark.parametrize("dtype", ["int64", "float64"])
 @pytest.mark.parametrize("name", FAST_SAMPLE)
-def test_hsq_sample_on_onnx(hsq_corpus: Path, name: str) -> None:
-    _run_and_compare(hsq_corpus, name)
+def test_hsq_sample_on_onnx(hsq_corpus: Path, name: str, dtype: str) -> None:
+    _run_and_compare(hsq_corpus, name, dtype)
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("dtype", ["int64", "float64"])
 @pytest.mark.parametrize("name", hsq_index_names())
-def test_hsq_all_on_onnx(hsq_corpus: Path, name: str) -> None:
-    _run_and_compare(hsq_corpus, name)
+def test_hsq_all_on_onnx(hsq_corpus: Path, name: str, dtype: str) -> None:
+    _run_and_compare(hsq_corpus, name, dtype)

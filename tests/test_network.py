@@ -158,10 +158,11 @@ def _corpus_image(corpus: Path, *names: str) -> SubleqImage:
     return load_image([str(corpus / n) for n in names])
 
 
-def _stock_run(tmp_path: Path, image: SubleqImage, **feeds: np.ndarray) -> dict[str, np.ndarray]:
+def _stock_run(tmp_path: Path, image: SubleqImage, dtype: str = "int64", **feeds: np.ndarray
+               ) -> dict[str, np.ndarray]:
     """Compile to a file and run it with plain onnxruntime: no mlpc code in the loop."""
     path = tmp_path / "prog.onnx"
-    model = compile_model(image, machine_config(image))
+    model = compile_model(image, machine_config(image), ExportOptions(dtype=dtype))
     onnx.save(model, str(path))
     onnx.checker.check_model(str(path), full_check=True)
     session = ort.InferenceSession(str(path))
@@ -178,13 +179,15 @@ def _stock_run(tmp_path: Path, image: SubleqImage, **feeds: np.ndarray) -> dict[
                      id="self+hello"),
     ],
 )
+@pytest.mark.parametrize("dtype", ["int64", "float64"])
 def test_corpus_on_stock_onnxruntime(
-    tmp_path: Path, subleq_corpus: Path, names: tuple[str, ...], text: str, steps: int | None
+    tmp_path: Path, subleq_corpus: Path, names: tuple[str, ...], text: str, steps: int | None,
+    dtype: str,
 ) -> None:
     image = _corpus_image(subleq_corpus, *names)
     cfg = machine_config(image)
     expected = reference.run(cfg, initial_state(cfg, image.words), 10**7)
-    out = _stock_run(tmp_path, image)
+    out = _stock_run(tmp_path, image, dtype)
     tape = out["output_tape"][0, : out["output_length"][0]]
     assert "".join(map(chr, tape)) == text
     assert int(out["status"][0]) == 1
@@ -195,11 +198,12 @@ def test_corpus_on_stock_onnxruntime(
 
 
 @pytest.mark.slow
-def test_beer_on_stock_onnxruntime(tmp_path: Path, subleq_corpus: Path) -> None:
+@pytest.mark.parametrize("dtype", ["int64", "float64"])
+def test_beer_on_stock_onnxruntime(tmp_path: Path, subleq_corpus: Path, dtype: str) -> None:
     image = _corpus_image(subleq_corpus, "beer.dec")
     cfg = machine_config(image)
     expected = reference.run(cfg, initial_state(cfg, image.words), 10**7)
-    out = _stock_run(tmp_path, image)
+    out = _stock_run(tmp_path, image, dtype)
     assert int(out["steps"][0]) == expected.steps == 35232
     assert out["output_tape"][0, : out["output_length"][0]].tolist() == expected.tape_out
 
