@@ -155,6 +155,16 @@ class _Gen:
             doc="machine state: memory and tape words + H, then the scalars",
         )
 
+    def _carry(self, b: SpaceBuilder, name: str = "M", source: str = "M") -> None:
+        """The memory (as `name`) and the input tape passed on unchanged: a ReLU of a
+        non-negative family, or a linear copy."""
+        pairs = [(name, source)] + ([("t", "t")] if self.tin else [])
+        for new, old in pairs:
+            if b.relu:
+                b.unit(new, b.v(old))
+            else:
+                b.linear(new, b.v(old), 0, self.top)
+
     def build(self) -> Network:
         x = self.state()
         h1 = self.layer1_fetch(x)
@@ -288,9 +298,7 @@ class _Gen:
             b.unit(f"R{name}1", M + S * (addr - 1) + jS)
             for k in (-1, 0, m - 1, m):
                 b.unit(f"{name}_ramp[{k}]", addr - k)
-        b.unit("M", M)
-        if self.tin:
-            b.unit("t", b.v("t"))
+        self._carry(b)
         b.unit("a2", a + 2)
         b.unit("b2", bb + 2)
         c = b.s("c")
@@ -310,9 +318,7 @@ class _Gen:
         z = SpaceBuilder("operands", False, h, doc="operands, modes, gates")
         m, S, top = self.m, self.S, self.top
         s = z.s
-        z.linear("M", z.v("M"), 0, top)
-        if self.tin:
-            z.linear("t", z.v("t"), 0, top)
+        self._carry(z)
         reads = {}
         for name in ("a", "b"):
             read = z.sum(z.v(f"R{name}0") - z.v(f"R{name}1"), 0, S) - S * s(f"{name}_ramp[0]")
@@ -355,9 +361,7 @@ class _Gen:
         Sw = 1 << self.W
         ok, is_in, is_out = s("ok"), s("is_input"), s("is_output")
         diff, qa, qb = s("diff"), s("mem_a"), s("mem_b")
-        b.unit("M", b.v("M"))
-        if self.tin:
-            b.unit("t", b.v("t"))
+        self._carry(b)
         g_sub = ok - is_in - is_out  # 1 iff a subleq instruction runs, else <= 0
         g_in = ok + is_in - 1  # 1 iff an input instruction runs, else <= 0
         # the new word of M[b] minus the old: subleq  -M[a] + S_w ([d <= -H-1] - [d >= H]),
@@ -415,9 +419,7 @@ class _Gen:
         of the last affine map, not an extra layer)."""
         z = SpaceBuilder("decided", False, h, doc="wrap of the new word")
         s = z.s
-        z.linear("M", z.v("M"), 0, self.top)
-        if self.tin:
-            z.linear("t", z.v("t"), 0, self.top)
+        self._carry(z)
         z.linear("wrap", (s("wrap_lo.0") - s("wrap_lo.1")) - (s("wrap_hi.0") - s("wrap_hi.1")),
                  -1, 1, "[d <= -H-1] - [d >= H] for a subleq write, else 0")
         for d in h.scalars:
@@ -430,9 +432,7 @@ class _Gen:
         m, top = self.m, self.top
         s = z.s
         Sw = 1 << self.W
-        z.linear("V", z.v("M"), 0, top)
-        if self.tin:
-            z.linear("t", z.v("t"), 0, top)
+        self._carry(z, "V", "M")
         executed = s("ok") - s("out_full")
         jump = Lin()
         for sign, K in self.jumps:
