@@ -81,7 +81,7 @@ def test_stdin_tape(tmp_path: Path) -> None:
 def test_sixteen_bit_words(tmp_path: Path) -> None:
     prog = write(tmp_path, "input a;\noutput r;\nr = a + 1;\nprint(r);\n")
     result = mlpc("run", prog, "--engine", "source", "--word-bits", "16", "--input", "a=32767")
-    assert (result.returncode, result.stdout, result.stderr) == (0, "-32768r = -32768\n", "")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "-32768\nr = -32768\n", "")
 
 
 # --- traps, faults, step limit: exit status 3 or 4, the reason on stderr -----------------

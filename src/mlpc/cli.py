@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from mlpc import __version__
 from mlpc.compiler.assembler import disassemble
@@ -95,27 +96,47 @@ def _add_stack_option(p: argparse.ArgumentParser) -> None:
                    "256 nested calls of the largest recursive frame)")
 
 
+_RUN_EPILOG = """\
+A batch (--input lists or --batch) runs as one onnxruntime batch on the onnx engine and item
+by item on the others. Text output heads each item with `[i] NAME=VALUE ...`; with --json
+each item prints one object (as a single run does) on its own line.
+
+exit status: 0 halted, 1 errors in the program, its inputs or files, 2 usage errors, 3 trap
+or fault, 4 the step budget ran out. A batch exits with the largest status of its items
+(so 4 if any item ran out of steps, else 3 if any trapped or faulted, else 0)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mlpc", description="Compile programs into looped ReLU-MLPs.")
     parser.add_argument("--version", action="version", version=f"mlpc {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    run = sub.add_parser("run", help="run a program", description="Run a program.")
+    run = sub.add_parser("run", help="run a program or a compiled model",
+                         formatter_class=argparse.RawDescriptionHelpFormatter,
+                         description="Run a program (compiled first) or a compiled model, "
+                         "once or as a batch.", epilog=_RUN_EPILOG)
     run.add_argument("program", nargs="+", metavar="PROG",
-                     help="program files (.sq/.dec/.asm; several are concatenated)")
+                     help="a .tl program, SUBLEQ images (.sq/.dec) or assembly (.asm; several "
+                     ".sq/.dec/.asm are concatenated), or one compiled MODEL.onnx")
     run.add_argument("--engine", choices=ENGINE_NAMES, default="onnx",
                      help="executor (default: %(default)s)")
     run.add_argument("--input", action="append", default=[], metavar="NAME=VALUE",
-                     help="set a named program input")
+                     help="set a named program input; NAME=V1,V2,... runs a batch (lists of "
+                     "equal length; a single value is used for every item)")
+    run.add_argument("--batch", metavar="FILE.jsonl",
+                     help="run a batch: one JSON object per line, the named inputs and an "
+                     "optional \"tape\" (a list of words or a string); - reads stdin")
     tape = run.add_mutually_exclusive_group()
-    tape.add_argument("--tape", metavar="1,2,3", help="input tape words, comma-separated")
+    tape.add_argument("--tape", metavar="1,2,3",
+                      help="input tape words, comma-separated (every item's, in a batch)")
     tape.add_argument("--stdin", action="store_true",
                       help="read the input tape from standard input (one word per character)")
     run.add_argument("--max-steps", type=_non_negative, default=None, metavar="N",
                      help=f"step budget (default {DEFAULT_MAX_STEPS:,})")
     run.add_argument("--words", action="store_true", help="print output words as integers")
-    run.add_argument("--json", action="store_true", help="print one JSON object")
+    run.add_argument("--json", action="store_true",
+                     help="print one JSON object (in a batch, one per line)")
     run.add_argument("--quiet", action="store_true", help="no progress display")
     _add_machine_options(run)
     _add_stack_option(run)
@@ -163,17 +184,122 @@ def parse_tape(text: str) -> tuple[int, ...]:
     return tuple(words)
 
 
-def parse_inputs(items: Sequence[str]) -> tuple[tuple[str, int], ...]:
-    values: dict[str, int] = {}
+def parse_input_lists(items: Sequence[str]) -> dict[str, list[int]]:
+    """`--input NAME=V` or `NAME=V1,V2,...` options: each name's values, in order."""
+    values: dict[str, list[int]] = {}
     for item in items:
         name, sep, text = item.partition("=")
+        name = name.strip()
         if not sep or not name:
             raise UsageError(f"--input expects NAME=VALUE, got {item!r}")
+        words = []
+        for part in text.split(","):
+            try:
+                words.append(int(part.strip(), 0))
+            except ValueError:
+                raise MlpcError(f"--input {name}: not an integer: {part.strip()!r}") from None
+        values[name] = words
+    return values
+
+
+def parse_inputs(items: Sequence[str]) -> tuple[tuple[str, int], ...]:
+    """`--input NAME=VALUE` options of a single run (a comma list is a batch: `mlpc run`)."""
+    values = parse_input_lists(items)
+    for name, words in values.items():
+        if len(words) != 1:
+            raise UsageError(f"--input {name}: one value expected, got {len(words)} (batches "
+                             "of inputs are for mlpc run)")
+    return tuple((name, words[0]) for name, words in values.items())
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One run of a batch: where it came from (for messages), its named inputs and tape."""
+
+    label: str
+    inputs: tuple[tuple[str, int], ...]
+    tape: tuple[int, ...]
+
+
+def batch_items(args: argparse.Namespace, tape: tuple[int, ...]) -> list[BatchItem] | None:
+    """The items of a batch given by `--input` lists or `--batch FILE`, or None for a single
+    run. A single `--input` value (and the `--tape`) is every item's."""
+    lists = parse_input_lists(args.input)
+    if args.batch is None:
+        sizes = {name: len(words) for name, words in lists.items() if len(words) != 1}
+        if not sizes:
+            return None
+        (first, size), *rest = sizes.items()
+        for name, other in rest:
+            if other != size:
+                raise UsageError(f"--input lists of different lengths: {first} has {size} "
+                                 f"values, {name} has {other} (give equal lengths, or one "
+                                 "value for every item)")
+        return [BatchItem(f"item {i + 1}",
+                          tuple((n, w[i] if len(w) > 1 else w[0]) for n, w in lists.items()),
+                          tape)
+                for i in range(size)]
+    if any(len(words) != 1 for words in lists.values()):
+        raise UsageError("--batch and --input lists cannot be combined (with --batch, "
+                         "--input NAME=VALUE sets NAME for the items that leave it out)")
+    return read_batch_file(args.batch, {n: w[0] for n, w in lists.items()}, tape)
+
+
+def read_batch_file(path: str, defaults: dict[str, int],
+                    tape: tuple[int, ...]) -> list[BatchItem]:
+    """A JSON Lines batch: one object per line, its keys the named inputs (integers) and an
+    optional "tape" (a list of integers, or a string: one word per character); blank lines
+    are skipped. `defaults` and `tape` fill in what a line leaves out."""
+    if path == "-":
+        data = sys.stdin.buffer.read()
+    else:
         try:
-            values[name.strip()] = int(text.strip(), 0)
-        except ValueError:
-            raise MlpcError(f"--input {name}: not an integer: {text.strip()!r}") from None
-    return tuple(values.items())
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise MlpcError(f"{path}: no such file") from None
+        except IsADirectoryError:
+            raise MlpcError(f"{path}: is a directory, not a file") from None
+        except OSError as exc:
+            raise MlpcError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MlpcError(f"{path}: not valid UTF-8 text") from None
+    items = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise MlpcError(f"{where}: not valid JSON ({exc.msg})") from None
+        if not isinstance(obj, dict):
+            raise MlpcError(f"{where}: expected a JSON object of inputs and tape, such as "
+                            '{"a": 1071, "b": 462, "tape": [1, 2]}')
+        item_tape = tape
+        if "tape" in obj:
+            item_tape = _json_tape(obj.pop("tape"), where)
+        values = dict(defaults)
+        for name, value in obj.items():
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise MlpcError(f"{where}: input {name}: not an integer: {json.dumps(value)}")
+            values[name] = value
+        items.append(BatchItem(where, tuple(values.items()), item_tape))
+    if not items:
+        raise MlpcError(f"{path}: no batch items (one JSON object per line)")
+    return items
+
+
+def _json_tape(value: object, where: str) -> tuple[int, ...]:
+    if isinstance(value, str):
+        return tuple(ord(ch) for ch in value)
+    if isinstance(value, list) and all(isinstance(w, int) and not isinstance(w, bool)
+                                       for w in value):
+        return tuple(value)
+    raise MlpcError(f"{where}: \"tape\" must be a list of integers or a string, got "
+                    f"{json.dumps(value)}")
 
 
 def _read_stdin_tape() -> tuple[int, ...]:
@@ -201,10 +327,15 @@ def check_inputs(declared: Sequence[str], given: tuple[tuple[str, int], ...],
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.batch == "-" and args.stdin:
+        raise UsageError("--batch - and --stdin both read standard input: give one of them")
     tape = _read_stdin_tape() if args.stdin else parse_tape(args.tape or "")
-    inputs = parse_inputs(args.input)
+    items = batch_items(args, tape)
+    single = items is None
+    if items is None:
+        items = [BatchItem("", parse_inputs(args.input), tape)]
     if len(args.program) == 1 and args.program[0].endswith(".onnx"):
-        return _run_model_file(args, tape, inputs)
+        return _run_model_file(args, items, single)
     options = CompileOptions(word_bits=args.word_bits, stack=args.stack)
     program = load_program(args.program, options)
     if args.engine == "source":
@@ -213,36 +344,72 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         config = machine_config(program.image, args.memory, args.word_bits, args.tape_in,
                                 args.tape_out)
-    check_inputs(program.input_names, inputs, config)
+    for item in items:
+        _check_item(item, program.input_names, config)
     weights, dtype = _network_options(args)
     if args.engine == "onnx":
         check_dense(weights, config)
-    request = RunRequest(program, config, tape, inputs, _max_steps(args),
-                         show_progress=not args.quiet,
-                         budget_given=args.max_steps is not None,
-                         weights=weights, dtype=dtype)
-    report = get_engine(args.engine)(request)
-    print_report(report, args.json, args.words)
-    return report.exit_status
+    requests = [RunRequest(program, config, item.tape, item.inputs, _max_steps(args),
+                           show_progress=not args.quiet,
+                           budget_given=args.max_steps is not None,
+                           weights=weights, dtype=dtype)
+                for item in items]
+    if args.engine == "onnx":
+        from mlpc.runtime.onnx_engine import run_onnx_batch
+
+        reports = run_onnx_batch(requests)
+    else:
+        engine = get_engine(args.engine)
+        reports = [engine(request) for request in requests]
+    return _print_reports(reports, items, single, args)
 
 
-def _run_model_file(args: argparse.Namespace, tape: tuple[int, ...],
-                    inputs: tuple[tuple[str, int], ...]) -> int:
+def _check_item(item: BatchItem, declared: Sequence[str], config: MachineConfig) -> None:
+    try:
+        check_inputs(declared, item.inputs, config)
+    except MlpcError as err:
+        if not item.label:
+            raise
+        raise type(err)(f"{item.label}: {err}") from None
+
+
+def _print_reports(reports: Sequence[RunReport], items: Sequence[BatchItem], single: bool,
+                   args: argparse.Namespace) -> int:
+    """Print a run's report, or each item's of a batch; the exit status (a batch's is the
+    largest of its items')."""
+    if single:
+        print_report(reports[0], args.json, args.words)
+        return reports[0].exit_status
+    for number, (report, item) in enumerate(zip(reports, items, strict=True), 1):
+        if not args.json:
+            print(f"[{number}] {_describe_item(item)}".rstrip())
+        print_report(report, args.json, args.words, batch=True, item=f"[{number}] ")
+    return max(report.exit_status for report in reports)
+
+
+def _describe_item(item: BatchItem) -> str:
+    parts = [f"{name}={value}" for name, value in item.inputs]
+    if item.tape:
+        shown = ",".join(str(w) for w in item.tape[:8])
+        parts.append(f"tape={shown}{',...' if len(item.tape) > 8 else ''}")
+    return " ".join(parts)
+
+
+def _run_model_file(args: argparse.Namespace, items: list[BatchItem], single: bool) -> int:
     if args.engine != "onnx":
         raise UsageError(f"a compiled model runs on the onnx engine, not {args.engine!r}")
     if args.weights is not None or args.dtype is not None:
         raise UsageError("--weights and --dtype are compile options: a compiled model has its "
                          "own")
-    from mlpc.runtime.onnx_engine import OnnxModel
+    from mlpc.runtime.onnx_engine import OnnxModel, run_model_batch
 
     model = OnnxModel(args.program[0])
-    given = dict(inputs)
-    check_inputs(model.inputs, inputs, MachineConfig(memory=3, word_bits=model.word_bits))
-    run = model.run({k: [v] for k, v in given.items()}, (tape,), _max_steps(args),
-                    show_progress=not args.quiet, show_total=args.max_steps is not None)
-    report = run.report(0, "onnx")
-    print_report(report, args.json, args.words)
-    return report.exit_status
+    for item in items:
+        _check_item(item, model.inputs, MachineConfig(memory=3, word_bits=model.word_bits))
+    reports = run_model_batch(model, [(item.inputs, item.tape) for item in items],
+                              _max_steps(args), show_progress=not args.quiet,
+                              show_total=args.max_steps is not None)
+    return _print_reports(reports, items, single, args)
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
@@ -295,26 +462,34 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_report(report: RunReport, as_json: bool, words: bool) -> None:
+def print_report(report: RunReport, as_json: bool, words: bool, batch: bool = False,
+                 item: str = "") -> None:
+    """The report as `mlpc run` prints it: the output text (or words), then the named
+    outputs on lines of their own, then (on stderr) how the run ended unless it halted. In a
+    batch (`batch`), every item's text ends with a newline and `item` heads the message."""
     if as_json:
         print(report.to_json())
         return
+    text = report.text()
     if words:
         if report.tape:
             print(" ".join(str(w) for w in report.tape))
     else:
-        sys.stdout.write(report.text())
+        sys.stdout.write(text)
+        # the named outputs (and the next item) start on a line of their own
+        if text and not text.endswith("\n") and (report.outputs or batch):
+            sys.stdout.write("\n")
     for name, value in report.outputs:
         print(f"{name} = {value}")
     sys.stdout.flush()
     if report.status != "halted":
         detail = f": {report.detail}" if report.detail else ""
         steps = "" if report.status == "step-limit" else f" (after {report.steps} steps)"
-        text = report.text()
         # on a terminal, do not let the message run on from unfinished output text
-        newline = "\n" if (not words and text and not text.endswith("\n")
-                           and sys.stdout.isatty()) else ""
-        print(f"{newline}mlpc: {report.status}{detail}{steps}", file=sys.stderr)
+        unfinished = (not words and text and not text.endswith("\n") and not report.outputs
+                      and not batch)
+        newline = "\n" if unfinished and sys.stdout.isatty() else ""
+        print(f"{newline}mlpc: {item}{report.status}{detail}{steps}", file=sys.stderr)
 
 
 def cmd_asm(args: argparse.Namespace) -> int:
