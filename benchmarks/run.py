@@ -539,8 +539,41 @@ def size_table(rows: list[dict[str, Any]], with_today: bool) -> list[str]:
     return lines
 
 
+README_PROGRAMS = ("hello.dec", "self.dec+hello.dec", "beer.dec", "fizzbuzz", "crc32",
+                   "brainfuck", "hello.dec@4096")
+
+
+def readme_table(result: dict[str, Any]) -> str:
+    """The README's speed table, made from a results file (`--readme`): a test checks that
+    the README shows exactly this."""
+    lines = [
+        "| program | memory | reference | today b1 | families int64 b1 | b64 (aggregate) "
+        "| families float64 b1 | elements per word, today → new |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    rows = {r["program"]: r for r in result["programs"]}
+    for name in README_PROGRAMS:
+        if name not in rows:
+            continue
+        r = rows[name]
+        today, new = r["today"], r["new"]
+        i64, f64 = new["families-int64"], new["families-float64"]
+        lines.append(
+            f"| {name} | {r['memory_words']:,} | {r['reference_steps_per_s'] / 1e6:.1f} M "
+            f"| {today['batch1']['steps_per_s']:,.0f} "
+            f"| {i64['batch1']['steps_per_s']:,.0f} ({i64['batch1']['new_over_today']:.1f}x) "
+            f"| {i64['batch64']['steps_per_s']:,.0f} ({i64['batch64']['new_over_today']:.1f}x) "
+            f"| {f64['batch1']['steps_per_s']:,.0f} ({f64['batch1']['new_over_today']:.1f}x) "
+            f"| {today['elements_per_word']:.0f} → {r['new_network']['elements_per_word']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--readme", action="store_true",
+                        help="print the README's speed table from the results file (--out) "
+                        "and exit")
     parser.add_argument("--quick", action="store_true",
                         help=f"only {' and '.join(QUICK_PROGRAMS)}, shorter timing runs")
     parser.add_argument("--target-seconds", type=float, default=None, metavar="S",
@@ -551,6 +584,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-cli", action="store_true", help="skip the `mlpc run` wall times")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "run.json")
     args = parser.parse_args(argv)
+    if args.readme:
+        print(readme_table(json.loads(args.out.read_text())))
+        return 0
 
     timing = Timing(args.target_seconds or (0.15 if args.quick else 0.3), max(args.runs, 1))
     found, notes = workloads(args.quick)

@@ -172,3 +172,35 @@ def test_float64_and_int64_models_agree_on_a_corpus_program(subleq_corpus: Path)
     assert runs[0].tapes == runs[1].tapes
     assert runs[0].steps.tolist() == runs[1].steps.tolist() == [167]
     assert np.array_equal(runs[0].memory, runs[1].memory)
+
+
+def test_dense_limit_stated_in_the_readme() -> None:
+    """README: dense weights up to 804 words of memory with the default tapes."""
+    def fits(m: int) -> bool:
+        net = build_step_network(MachineConfig(memory=m)).network
+        try:
+            check_options(net, ExportOptions(weights="dense"))
+        except ExportError:
+            return False
+        return True
+
+    assert fits(804) and not fits(805)
+
+
+def test_readme_speed_table_is_the_benchmark_output() -> None:
+    """The README's speed table is what `benchmarks/run.py --readme` makes of the committed
+    results file, so a number edited by hand (or a stale table) fails here."""
+    import importlib.util
+    import json
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("bench_run", root / "benchmarks" / "run.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench  # (dataclasses look their module up)
+    spec.loader.exec_module(bench)
+    result = json.loads((root / "benchmarks" / "results" / "run.json").read_text())
+    readme = (root / "README.md").read_text()
+    block = readme.split("<!-- speed-table -->\n")[1].split("\n<!-- /speed-table -->")[0]
+    assert block == bench.readme_table(result)
