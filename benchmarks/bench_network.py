@@ -69,6 +69,21 @@ def sizes(memories: list[int]) -> list[dict]:
     return rows
 
 
+README_MEMORIES = [512, 1024, 4096, 65536]
+
+
+def sizes_table(rows: list[dict]) -> str:
+    """The README's size table (a test checks the README shows exactly this)."""
+    lines = ["| m | ReLU layers | units per memory word | elements computed per step | "
+             "per memory word | sparse form: widest layer | non-zero weights | per word |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['memory']:,} | {r['relu_layers']} | {r['units_per_word']} | "
+                     f"{r['elements_per_step']:,} | {r['elements_per_word']} | "
+                     f"{r['max_width']:,} | {r['nonzeros']:,} | {r['nonzeros_per_word']} |")
+    return "\n".join(lines)
+
+
 def timed(fn, min_seconds: float = 0.5) -> float:
     """Best-of-runs wall time of fn() (repeats until min_seconds have passed)."""
     return best_time(fn, min_seconds)
@@ -145,7 +160,7 @@ def main() -> int:
         "onnxruntime": onnxruntime.__version__,
         "threads": args.threads,
         "unroll": args.unroll,
-        "sizes": sizes([512, 1024] if args.quick else [512, 1024, 4096, 65536]),
+        "sizes": sizes([512, 1024] if args.quick else README_MEMORIES),
         "speeds": [speeds(p, args.unroll, args.threads, 200 if args.quick else 800)
                    for p in programs],
         "unroll_sweep": unroll_sweep([1, 4, 8, 16] if not args.quick else [1, 8],

@@ -204,3 +204,16 @@ def test_readme_speed_table_is_the_benchmark_output() -> None:
     readme = (root / "README.md").read_text()
     block = readme.split("<!-- speed-table -->\n")[1].split("\n<!-- /speed-table -->")[0]
     assert block == bench.readme_table(result)
+
+
+def test_readme_size_table_is_the_benchmark_output() -> None:
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "benchmarks"))
+    import bench_network
+
+    readme = (root / "README.md").read_text()
+    block = readme.split("<!-- size-table -->\n")[1].split("\n<!-- /size-table -->")[0]
+    rows = bench_network.sizes(bench_network.README_MEMORIES)
+    assert block == bench_network.sizes_table(rows)
