@@ -223,6 +223,9 @@ def test_errors(capsys: pytest.CaptureFixture[str], args: list[str], status: int
     assert trace(capsys, HELLO, *args) == (status, "", message)
 
 
-def test_a_model_is_not_a_program(capsys: pytest.CaptureFixture[str]) -> None:
-    assert trace(capsys, "model.onnx") == (
-        2, "", "error: mlpc trace runs a program (.tl, .sq/.dec, .asm), not a compiled model\n")
+def test_a_model_is_read_for_its_program(capsys: pytest.CaptureFixture[str]) -> None:
+    """(tests/test_cli_inputs.py traces real models)"""
+    assert trace(capsys, "model.onnx") == (1, "", "error: model.onnx: no such file\n")
+    assert trace(capsys, HELLO, "model.onnx") == (
+        2, "", "error: mlpc trace takes program files (.tl, .sq/.dec, .asm) or one compiled "
+        "MODEL.onnx on its own\n")

@@ -7,8 +7,10 @@ fault, 4 step limit. Messages go to stderr; no traceback reaches the user.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,6 +24,7 @@ from mlpc.runtime.machine import (
     DEFAULT_TAPE_IN,
     DEFAULT_TAPE_OUT,
     MachineConfig,
+    Status,
 )
 from mlpc.runtime.report import RunReport
 
@@ -106,6 +109,23 @@ or fault, 4 the step budget ran out. A batch exits with the largest status of it
 (so 4 if any item ran out of steps, else 3 if any trapped or faulted, else 0)."""
 
 
+PROGRAM_KINDS = ("a .tl program, or SUBLEQ images (.sq/.dec) and assembly (.asm), several of "
+                 "which are concatenated")
+PROGRAM_SUFFIXES = (".tl", ".sq", ".dec", ".asm", ".sasm", ".s")
+
+
+def is_model_file(path: str) -> bool:
+    return path.endswith(".onnx")
+
+
+def _no_model(paths: Sequence[str], command: str) -> None:
+    """A one-line usage error when a command that takes programs is handed a model among
+    several files."""
+    if any(is_model_file(p) for p in paths):
+        raise UsageError(f"mlpc {command} takes program files (.tl, .sq/.dec, .asm) or one "
+                         "compiled MODEL.onnx on its own")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mlpc", description="Compile programs into looped ReLU-MLPs.")
     parser.add_argument("--version", action="version", version=f"mlpc {__version__}")
@@ -145,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp = sub.add_parser("compile", help="compile a program to an ONNX model",
                           description="Compile a program (.tl, .sq/.dec, .asm) to an ONNX "
                           "model of a looped ReLU-MLP.")
-    comp.add_argument("program", nargs="+", metavar="PROG")
+    comp.add_argument("program", nargs="+", metavar="PROG", help=PROGRAM_KINDS)
     comp.add_argument("-o", "--output", required=True, metavar="OUT.onnx",
                       help="where to write the model")
     comp.add_argument("--max-steps", type=_non_negative, default=DEFAULT_MAX_STEPS, metavar="N",
@@ -158,13 +178,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     insp = sub.add_parser("inspect", help="describe a compiled model",
                           description="Layers, widths, non-zeros, sizes and memory map of a "
-                          "model compiled by mlpc.")
-    insp.add_argument("model", metavar="MODEL.onnx")
+                          "model compiled by mlpc, or of a program compiled in memory (with "
+                          "the compile options below).")
+    insp.add_argument("model", nargs="+", metavar="MODEL.onnx|PROG",
+                      help="a compiled MODEL.onnx, or a program to compile in memory: "
+                      + PROGRAM_KINDS)
     insp.add_argument("--json", action="store_true", help="print one JSON object")
+    insp.add_argument("--unroll", type=_positive, default=DEFAULT_UNROLL, metavar="K",
+                      help="for a program: SUBLEQ steps per Loop iteration (default "
+                      "%(default)s)")
+    _add_network_options(insp)
+    _add_machine_options(insp)
+    _add_stack_option(insp)
 
     asm = sub.add_parser("asm", help="print the SUBLEQ listing of a program",
-                         description="Print the SUBLEQ listing of a program.")
-    asm.add_argument("program", nargs="+", metavar="PROG")
+                         description="Print the SUBLEQ listing of a program, or the one a "
+                         "compiled model holds in its metadata.")
+    asm.add_argument("program", nargs="+", metavar="PROG|MODEL.onnx",
+                     help=PROGRAM_KINDS + "; or a compiled MODEL.onnx (its listing)")
     asm.add_argument("--word-bits", type=int, choices=(16, 32), default=32,
                      help="word size W (default 32)")
     _add_stack_option(asm)
@@ -416,6 +447,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from mlpc.compiler.driver import compile_model
     from mlpc.compiler.export_onnx import ExportOptions
 
+    if any(is_model_file(p) for p in args.program):
+        raise UsageError("mlpc compile takes a program (.tl, .sq/.dec, .asm), not a compiled "
+                         "model")
     program = load_program(args.program, CompileOptions(word_bits=args.word_bits,
                                                         stack=args.stack))
     image = program.image
@@ -450,13 +484,39 @@ def _max_steps(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    paths = args.model
+    if len(paths) == 1 and not paths[0].endswith(PROGRAM_SUFFIXES):
+        for option in ("weights", "dtype", "memory", "stack"):
+            if getattr(args, option) is not None:
+                raise UsageError(f"--{option} is a compile option: a compiled model has its own")
+        return _inspect(args, paths[0], paths[0])
+    _no_model(paths, "inspect")
+    from mlpc.compiler.driver import compile_model
+    from mlpc.compiler.export_onnx import ExportOptions
+
+    program = load_program(paths, CompileOptions(word_bits=args.word_bits, stack=args.stack))
+    config = machine_config(program.image, args.memory, args.word_bits, args.tape_in,
+                            args.tape_out)
+    weights, dtype = _network_options(args)
+    check_dense(weights, config)
+    model = compile_model(program.image, config,
+                          ExportOptions(unroll=args.unroll, weights=weights, dtype=dtype))
+    with tempfile.TemporaryDirectory(prefix="mlpc-inspect-") as tmp:
+        path = f"{tmp}/model.onnx"
+        with open(path, "wb") as f:
+            f.write(model.SerializeToString())
+        return _inspect(args, path, f"{'+'.join(paths)} (compiled in memory)")
+
+
+def _inspect(args: argparse.Namespace, path: str, shown: str) -> int:
     from mlpc.runtime.inspect_model import describe, render
 
-    info = describe(args.model)
+    info = describe(path)
+    info["file"] = shown
     if getattr(args, "plot", None):
         from mlpc.runtime.plots import plot_model
 
-        count = plot_model(args.model, args.plot)
+        count = plot_model(path, args.plot)
         print(f"wrote {args.plot}: sparsity of {count} weight factors", file=sys.stderr)
     print(json.dumps(info, indent=2) if args.json else render(info))
     return 0
@@ -492,7 +552,54 @@ def print_report(report: RunReport, as_json: bool, words: bool, batch: bool = Fa
         print(f"{newline}mlpc: {item}{report.status}{detail}{steps}", file=sys.stderr)
 
 
+def _model_metadata(path: str) -> dict[str, str]:
+    """The metadata of a model file (one-line errors for a missing or unreadable one)."""
+    from mlpc.runtime.onnx_engine import load_model_file
+
+    return {p.key: p.value for p in load_model_file(path).metadata_props}
+
+
+def _program_from_model(path: str, command: str, stack: int | None,
+                        workdir: str) -> tuple[LoadedProgram, MachineConfig]:
+    """The program a model was compiled from, rebuilt from the source in its metadata (in
+    `workdir`), on the model's machine; an error when the rebuilt listing is not the
+    model's."""
+    import os
+
+    from mlpc.compiler.assembler import disassemble
+
+    meta = _model_metadata(path)
+    if "listing" not in meta or "memory_words" not in meta:
+        raise MlpcError(f"{path}: this ONNX model was not made by mlpc (no program metadata)")
+    source, source_path = meta.get("source", ""), meta.get("source_path", "")
+    if not source or not source_path.endswith(PROGRAM_SUFFIXES):
+        raise MlpcError(f"{path}: the model does not hold its program's source (compiled from "
+                        f"several files?): give mlpc {command} the program files")
+    copy = os.path.join(workdir, os.path.basename(source_path))
+    with open(copy, "w", encoding="utf-8") as f:
+        f.write(source)
+    word_bits = int(meta["word_bits"])
+    program = load_program([copy], CompileOptions(word_bits=word_bits, stack=stack))
+    # the image is the model's: named after the model's source file, not the copy
+    image = dataclasses.replace(program.image, source_path=source_path)
+    program.__dict__["image"] = image  # (LoadedProgram.image is a cached_property)
+    if (image.listing or disassemble(image.words, image.symbol_table())) != meta["listing"]:
+        raise MlpcError(f"{path}: its source does not rebuild the model's program (compiled "
+                        f"with --stack?): give mlpc {command} the program file and options")
+    config = machine_config(image, int(meta["memory_words"]), word_bits,
+                            int(meta["tape_in"]), int(meta["tape_out"]))
+    return program, config
+
+
 def cmd_asm(args: argparse.Namespace) -> int:
+    if len(args.program) == 1 and is_model_file(args.program[0]):
+        meta = _model_metadata(args.program[0])
+        if "listing" not in meta:
+            raise MlpcError(f"{args.program[0]}: this ONNX model holds no SUBLEQ listing (not "
+                            "made by mlpc)")
+        print(meta["listing"])
+        return 0
+    _no_model(args.program, "asm")
     options = CompileOptions(word_bits=args.word_bits, stack=args.stack)
     image = load_program(args.program, options).image
     print(image.listing or disassemble(image.words, image.symbol_table()))
@@ -528,8 +635,10 @@ files), 2 usage errors."""
 
 
 def _add_program_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("program", nargs="+", metavar="PROG",
-                   help="program files (.tl, or .sq/.dec/.asm; several are concatenated)")
+    p.add_argument("program", nargs="+", metavar="PROG|MODEL.onnx",
+                   help=PROGRAM_KINDS + "; or one compiled MODEL.onnx: the program rebuilt "
+                   "from the source in its metadata, on the model's machine (memory, word "
+                   "size and tapes)")
     p.add_argument("--input", action="append", default=[], metavar="NAME=VALUE",
                    help="set a named program input")
     p.add_argument("--tape", metavar="1,2,3", help="input tape words, comma-separated")
@@ -576,7 +685,8 @@ def _add_inspection_commands(sub: argparse._SubParsersAction) -> None:  # type: 
                           "open it in a web browser; Ctrl-C stops the server.",
                           epilog="exit status: 0 after Ctrl-C, 1 when the model cannot be "
                           "read, Netron is not installed or the port is taken, 2 usage errors.")
-    view.add_argument("model", metavar="MODEL.onnx")
+    view.add_argument("model", metavar="MODEL.onnx",
+                      help="a compiled model (compile a program first: mlpc compile)")
     view.add_argument("--port", type=_port, metavar="P",
                       help="port to serve on (default: 8080 or a free one)")
     view.add_argument("--no-browser", action="store_true",
@@ -587,22 +697,25 @@ def _add_inspection_commands(sub: argparse._SubParsersAction) -> None:  # type: 
                       help="draw the sparsity pattern of each weight factor (needs matplotlib)")
 
 
-def _machine_run(args: argparse.Namespace
+def _machine_run(args: argparse.Namespace, workdir: str
                  ) -> tuple[LoadedProgram, MachineConfig, tuple[int, ...],
                             tuple[tuple[str, int], ...], list[int]]:
     """The program, its machine, tape, named inputs and the memory image with the inputs
-    stored, as `run` would prepare them."""
+    stored, as `run` would prepare them. A compiled model stands for the program rebuilt
+    from its metadata, on the model's machine (`workdir` holds the source)."""
     from mlpc.runtime.engines import prepared_image
 
-    if any(path.endswith(".onnx") for path in args.program):
-        raise UsageError(f"mlpc {args.command} runs a program (.tl, .sq/.dec, .asm), not a "
-                         "compiled model")
     tape = parse_tape(args.tape or "")
     inputs = parse_inputs(args.input)
-    program = load_program(args.program, CompileOptions(word_bits=args.word_bits,
-                                                        stack=args.stack))
-    config = machine_config(program.image, args.memory, args.word_bits, args.tape_in,
-                            args.tape_out)
+    if len(args.program) == 1 and is_model_file(args.program[0]):
+        program, config = _program_from_model(args.program[0], args.command, args.stack,
+                                              workdir)
+    else:
+        _no_model(args.program, args.command)
+        program = load_program(args.program, CompileOptions(word_bits=args.word_bits,
+                                                            stack=args.stack))
+        config = machine_config(program.image, args.memory, args.word_bits, args.tape_in,
+                                args.tape_out)
     check_inputs(program.input_names, inputs, config)
     words = prepared_image(RunRequest(program, config, tape, inputs))
     return program, config, tape, inputs, words
@@ -619,12 +732,18 @@ def cmd_trace(args: argparse.Namespace) -> int:
         from mlpc.runtime.plots import require_matplotlib
 
         require_matplotlib()  # before a long trace, not after it
-    program, config, tape, _, words = _machine_run(args)
-    steps = args.steps
-    if steps is None:
-        steps = args.last if args.last is not None else args.first - 1 + TRACE_WINDOW
-    trace = trace_run(program.image, config, words, tape, steps, args.first, args.last)
+    with tempfile.TemporaryDirectory(prefix="mlpc-trace-") as workdir:
+        program, config, tape, _, words = _machine_run(args, workdir)
+        steps = args.steps
+        if steps is None:
+            steps = args.last if args.last is not None else args.first - 1 + TRACE_WINDOW
+        trace = trace_run(program.image, config, words, tape, steps, args.first, args.last)
     print(trace.to_json() if args.json else trace.render())
+    if (args.steps is None and args.last is None and trace.state is not None
+            and trace.state.status == Status.RUNNING):
+        sys.stdout.flush()
+        print(f"mlpc trace: stopped at the default window of {steps:,} steps (the program "
+              "is still running); --steps N or --from A --to B shows more", file=sys.stderr)
     if args.plot:
         from mlpc.runtime.plots import plot_trace
 
@@ -639,7 +758,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from mlpc.errors import EXIT_OK
     from mlpc.runtime.verify import MACHINE_ENGINES, compare_with_source, lockstep
 
-    program, config, tape, inputs, words = _machine_run(args)
+    with tempfile.TemporaryDirectory(prefix="mlpc-verify-") as workdir:
+        program, config, tape, inputs, words = _machine_run(args, workdir)
+        _ = program.checked, program.image  # read the source while its copy exists
     is_tl = program.checked is not None
     if args.engines is None:
         engines = [*MACHINE_ENGINES, *(["source"] if is_tl else [])]
@@ -671,6 +792,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_view(args: argparse.Namespace) -> int:
     from mlpc.runtime.view import view
+
+    if args.model.endswith(PROGRAM_SUFFIXES):
+        raise UsageError(f"mlpc view opens a compiled model (MODEL.onnx), not a program: "
+                         f"mlpc compile {args.model} -o MODEL.onnx first")
 
     return view(args.model, args.port, browse=not args.no_browser)
 

@@ -1,0 +1,180 @@
+"""Every command takes what a user would hand it (a program or a compiled model), or says in
+one line which kind of file it wants; `--help` lists the kinds. In a subprocess, as a user
+runs them (SPEC section 6)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+GCD = REPO / "examples" / "gcd.tl"
+HELLO = REPO / "examples" / "hello.asm"
+
+
+class Result:
+    def __init__(self, proc: subprocess.CompletedProcess[bytes]) -> None:
+        self.code = proc.returncode
+        self.out = proc.stdout.decode("utf-8")
+        self.err = proc.stderr.decode("utf-8")
+
+
+def mlpc(cwd: Path, *args: str | Path) -> Result:
+    proc = subprocess.run([sys.executable, "-m", "mlpc.cli", *map(str, args)],
+                          capture_output=True, cwd=cwd, timeout=120)
+    result = Result(proc)
+    assert "Traceback" not in result.err
+    return result
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("inputs")
+    for source, model in ((GCD, "gcd.onnx"), (HELLO, "hello.onnx")):
+        result = mlpc(path, "compile", source, "-o", model)
+        assert result.code == 0, result.err
+    return path
+
+
+def one_line_error(result: Result, code: int, *words: str) -> None:
+    assert result.code == code, result.err
+    assert result.out == ""
+    assert result.err.startswith("error: ") and result.err.count("\n") == 1, result.err
+    for word in words:
+        assert word in result.err, result.err
+
+
+# --- asm ------------------------------------------------------------------------------------
+
+
+def test_asm_of_a_model_is_its_listing(work: Path) -> None:
+    from_model = mlpc(work, "asm", "gcd.onnx")
+    from_source = mlpc(work, "asm", GCD)
+    assert from_model.code == from_source.code == 0
+    assert from_model.out == from_source.out and "JMP" in from_model.out
+
+
+def test_asm_of_a_model_among_programs(work: Path) -> None:
+    one_line_error(mlpc(work, "asm", "gcd.onnx", HELLO), 2, "one compiled MODEL.onnx")
+
+
+# --- inspect --------------------------------------------------------------------------------
+
+
+def test_inspect_compiles_a_program_in_memory(work: Path) -> None:
+    model = json.loads(mlpc(work, "inspect", "gcd.onnx", "--json").out)
+    program = mlpc(work, "inspect", GCD, "--json")
+    assert program.code == 0
+    data = json.loads(program.out)
+    assert data["file"] == f"{GCD} (compiled in memory)"
+    for key in ("memory_words", "word_bits", "nonzero_weights", "layers", "file_bytes"):
+        assert data[key] == model[key]
+
+
+def test_inspect_a_program_with_compile_options(work: Path) -> None:
+    result = mlpc(work, "inspect", HELLO, "--memory", "200", "--dtype", "float64")
+    assert result.code == 0
+    assert "m = 200 words" in result.out and "float64" in result.out
+
+
+def test_inspect_a_model_refuses_compile_options(work: Path) -> None:
+    one_line_error(mlpc(work, "inspect", "gcd.onnx", "--dtype", "float64"), 2,
+                   "--dtype is a compile option")
+
+
+# --- trace and verify on a model: the program from its metadata -----------------------------
+
+
+def test_trace_of_a_model_is_its_programs(work: Path) -> None:
+    args = ["--input", "a=1071", "--input", "b=462", "--steps", "5000"]
+    model = mlpc(work, "trace", "gcd.onnx", *args)
+    source = mlpc(work, "trace", GCD, *args)
+    assert model.code == source.code == 0
+    assert model.out == source.out
+    assert model.out.splitlines()[-1] == "; halted after 1084 steps; g = 21"
+
+
+def test_trace_of_a_model_json_names_its_source(work: Path) -> None:
+    result = mlpc(work, "trace", "hello.onnx", "--json")
+    assert result.code == 0
+    data = json.loads(result.out)
+    assert data["program"] == str(HELLO) and data["text"] == "Hello, World!\n"
+
+
+def test_verify_a_model(work: Path) -> None:
+    result = mlpc(work, "verify", "gcd.onnx", "--input", "a=10", "--input", "b=4",
+                  "--steps", "30", "--quiet")
+    assert result.code == 0, result.err
+    assert result.out.startswith("agree: reference, numpy, onnx for 30 steps")
+    assert "source: agrees" in result.out
+
+
+def test_trace_of_a_model_without_its_source(work: Path) -> None:
+    """A model compiled from several images holds no single source to rebuild."""
+    image = work / "two.dec"
+    image.write_text("0 0 -1\n")
+    assert mlpc(work, "compile", image, image, "-o", "two.onnx").code == 0
+    one_line_error(mlpc(work, "trace", "two.onnx"), 1, "does not hold its program's source",
+                   "give mlpc trace the program files")
+    one_line_error(mlpc(work, "verify", "two.onnx"), 1, "give mlpc verify the program files")
+
+
+def test_trace_of_a_model_built_with_another_stack(work: Path) -> None:
+    fib = REPO / "examples" / "fib_rec.tl"
+    assert mlpc(work, "compile", fib, "--stack", "300", "-o", "fib.onnx").code == 0
+    one_line_error(mlpc(work, "trace", "fib.onnx", "--input", "n=3"), 1,
+                   "does not rebuild the model's program")
+    result = mlpc(work, "trace", "fib.onnx", "--input", "n=3", "--stack", "300")
+    assert result.code == 0 and result.out.splitlines()[-1].startswith("; halted")
+
+
+# --- one-line errors naming the kind of file wanted ------------------------------------------
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["view", str(GCD)], ["mlpc view opens a compiled model (MODEL.onnx)"]),
+    (["compile", "gcd.onnx", "-o", "x.onnx"], ["mlpc compile takes a program (.tl"]),
+    (["trace", str(GCD), "gcd.onnx"], ["one compiled MODEL.onnx on its own"]),
+    (["inspect", str(GCD), "gcd.onnx"], ["one compiled MODEL.onnx on its own"]),
+])
+def test_the_wrong_kind_of_file(work: Path, args: list[str], words: list[str]) -> None:
+    one_line_error(mlpc(work, *args), 2, *words)
+
+
+# --- trace's default window -----------------------------------------------------------------
+
+
+def test_trace_says_when_it_stops_at_its_default_window(work: Path) -> None:
+    result = mlpc(work, "trace", GCD, "--input", "a=1071", "--input", "b=462")
+    assert result.code == 0
+    assert result.out.splitlines()[-1].startswith("; still running after 1000 steps")
+    assert result.err == ("mlpc trace: stopped at the default window of 1,000 steps (the "
+                          "program is still running); --steps N or --from A --to B shows "
+                          "more\n")
+    quiet = mlpc(work, "trace", GCD, "--input", "a=1071", "--input", "b=462", "--steps", "10")
+    assert quiet.code == 0 and quiet.err == ""
+    done = mlpc(work, "trace", HELLO)
+    assert done.code == 0 and done.err == ""
+
+
+# --- --help lists every kind of input -------------------------------------------------------
+
+
+@pytest.mark.parametrize(("command", "kinds"), [
+    ("run", [".tl", ".sq/.dec", ".asm", "MODEL.onnx"]),
+    ("compile", [".tl", ".sq/.dec", ".asm"]),
+    ("asm", [".tl", ".sq/.dec", ".asm", "MODEL.onnx"]),
+    ("inspect", [".tl", ".sq/.dec", ".asm", "MODEL.onnx"]),
+    ("trace", [".tl", ".sq/.dec", ".asm", "MODEL.onnx"]),
+    ("verify", [".tl", ".sq/.dec", ".asm", "MODEL.onnx"]),
+    ("view", ["MODEL.onnx"]),
+])
+def test_help_lists_the_input_kinds(work: Path, command: str, kinds: list[str]) -> None:
+    result = mlpc(work, command, "--help")
+    assert result.code == 0
+    for kind in kinds:
+        assert kind in result.out, (command, kind)
