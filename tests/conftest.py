@@ -25,6 +25,26 @@ SHARED_ENV = "MLPC_SHARED"
 os.environ.setdefault("PYTHONSAFEPATH", "1")
 
 
+# A short sample of the slow tests (about a minute on 2 cores) that `.ci/run` runs after the
+# default suite, so that the long paths stay exercised: `pytest -m slow_sample`. Each is also
+# `slow`; `tests/test_docs.py` checks that every id here is collected.
+SLOW_SAMPLE = (
+    "tests/test_long_run.py::test_batch_of_64_through_one_session",
+    "tests/test_examples.py::test_default_inputs_on_the_network[crc32-onnx]",
+    "tests/test_examples.py::test_default_inputs_on_the_network[gcd-numpy]",
+    "tests/test_network.py::test_beer_on_stock_onnxruntime[int64]",
+    "tests/test_differential.py::test_seeded_programs_on_the_network_engines[3]",
+    "tests/test_robustness.py::test_max_steps_huge[9223372036854775807-onnx]",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    sample = set(SLOW_SAMPLE)
+    for item in items:
+        if item.nodeid in sample:
+            item.add_marker(pytest.mark.slow_sample)
+
+
 def shared_root() -> Path:
     """`$MLPC_SHARED` if set, else `shared/` next to the repository checkout."""
     env = os.environ.get(SHARED_ENV)

@@ -80,10 +80,20 @@ def machines(draw: st.DrawFn) -> tuple[MachineConfig, list[int], list[int]]:
 
 
 @pytest.mark.parametrize("dtype", [np.int64, np.float64], ids=["int64", "float64"])
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(machine=machines())
 def test_lockstep_random_machines(machine: tuple[MachineConfig, list[int], list[int]],
                                   dtype: type) -> None:
+    cfg, image, tape = machine
+    lockstep(cfg, image, tape, 40, dtype)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", [np.int64, np.float64], ids=["int64", "float64"])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(machine=machines())
+def test_lockstep_random_machines_many(machine: tuple[MachineConfig, list[int], list[int]],
+                                       dtype: type) -> None:
     cfg, image, tape = machine
     lockstep(cfg, image, tape, 40, dtype)
 
