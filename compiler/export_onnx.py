@@ -693,14 +693,14 @@ def build_model(
         loop: _FamilyLoop | _SparseLoop = _FamilyLoop(network, main, options.dtype)
     else:
         loop = _SparseLoop(network, main, options)
-    inputs, defaults = _graph_inputs(iface, options)
+    inputs = _graph_inputs(main, iface, options)
     x0, batch, budget = _encode(main, iface)
     if isinstance(loop, _SparseLoop):
         loop.emitter.expand_indices(main, batch)
     _loop(main, loop, iface, options, x0, budget, network.doc)
     outputs = _decode(main, iface, len(loop.event_shape(options.unroll)) + 1)
     graph = helper.make_graph(main.nodes, "mlpc", inputs, outputs,
-                              initializer=defaults + main.inits, doc_string=doc)
+                              initializer=main.inits, doc_string=doc)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="mlpc", doc_string=doc)
     model.ir_version = 9
@@ -710,29 +710,41 @@ def build_model(
     return model
 
 
-def _graph_inputs(iface: ModelInterface, options: ExportOptions
-                  ) -> tuple[list[onnx.ValueInfoProto], list[onnx.TensorProto]]:
-    """The program's named inputs, and `tape`, `max_steps`, `resume_state` with defaults."""
+OPTIONAL_INPUTS = ("tape", "max_steps", "resume_state")
+
+
+def _graph_inputs(g: _Graph, iface: ModelInterface, options: ExportOptions
+                  ) -> list[onnx.ValueInfoProto]:
+    """The program's named inputs, and the optional inputs `tape`, `max_steps` and
+    `resume_state`: ONNX optional tensors (an initializer standing in as a default would make
+    onnxruntime warn on every session), each resolved to its value or its default by
+    `OptionalHasElement` and `If` before anything reads it, as `<name>_value`."""
     n = iface.n_state
     inputs = [_i64(name, ["batch"]) for name, _ in iface.inputs]
-    inputs += [
-        _i64("tape", ["batch", "tape_length"]),
-        _i64("max_steps", []),
-        _i64("resume_state", ["resume_batch", n]),
-    ]
-    defaults = [
-        numpy_helper.from_array(np.zeros((1, 0), dtype=np.int64), "tape"),
-        numpy_helper.from_array(np.array(options.default_max_steps, dtype=np.int64), "max_steps"),
-        numpy_helper.from_array(np.zeros((0, n), dtype=np.int64), "resume_state"),
-    ]
+    shapes: tuple[list[int | str], ...] = (["batch", "tape_length"], [], ["resume_batch", n])
+    defaults = (np.zeros((1, 0), dtype=np.int64),
+                np.array(options.default_max_steps, dtype=np.int64),
+                np.zeros((0, n), dtype=np.int64))
     docs = (
-        "input tape words, one row per batch item (default: empty)",
-        f"step budget (default {options.default_max_steps})",
-        "a final_state to continue from (default: start afresh)",
+        "input tape words, one row per batch item (optional; default: empty)",
+        f"step budget (optional; default {options.default_max_steps})",
+        "a final_state to continue from (optional; default: start afresh)",
     )
-    for t, d in zip(defaults, docs, strict=True):
-        t.doc_string = d
-    return inputs, defaults
+    for name, shape, default, doc in zip(OPTIONAL_INPUTS, shapes, defaults, docs, strict=True):
+        tensor = helper.make_tensor_type_proto(TensorProto.INT64, shape)
+        info = helper.make_value_info(name, helper.make_optional_type_proto(tensor), doc)
+        inputs.append(info)
+        has = g.op("OptionalHasElement", [name], f"{name}_given")
+        given = helper.make_graph(
+            [helper.make_node("OptionalGetElement", [name], [f"{name}_fed"])], f"{name}_fed",
+            [], [_i64(f"{name}_fed", shape)])
+        absent = helper.make_graph(
+            [helper.make_node("Constant", [], [f"{name}_default"],
+                              value=numpy_helper.from_array(default))], f"{name}_default",
+            [], [_i64(f"{name}_default", shape)])
+        g.nodes.append(helper.make_node("If", [has], [f"{name}_value"], name=f"{name}_value",
+                                        then_branch=given, else_branch=absent, doc_string=doc))
+    return inputs
 
 
 def _encode(g: _Graph, iface: ModelInterface) -> tuple[str, str, str]:
@@ -741,7 +753,7 @@ def _encode(g: _Graph, iface: ModelInterface) -> tuple[str, str, str]:
     H = iface.offset
     one = g.const("one", np.array([1], dtype=np.int64))
     zero1 = g.const("zero1", np.array([0], dtype=np.int64))
-    batch = g.op("Shape", ["tape"], "tape_shape", start=0, end=1)
+    batch = g.op("Shape", ["tape_value"], "tape_shape", start=0, end=1)
     for name, _ in iface.inputs:
         batch = g.op("Max", [batch, g.op("Shape", [name], f"{name}_shape", start=0, end=1)],
                      "batch")
@@ -758,9 +770,9 @@ def _encode(g: _Graph, iface: ModelInterface) -> tuple[str, str, str]:
     mem = g.op("Expand", [mem, g.op("Concat", [batch, g.const("m", np.array([iface.memory]))],
                                     "mem_shape", axis=0)], "initial_memory")
     tin = iface.tape_capacity
-    tape_len = g.op("Shape", ["tape"], "tape_len", start=1, end=2)
-    tape_b = g.op("Expand", ["tape", g.op("Concat", [batch, tape_len], "tape_shape_b", axis=0)],
-                  "tape_batched")
+    tape_len = g.op("Shape", ["tape_value"], "tape_len", start=1, end=2)
+    tape_b = g.op("Expand", ["tape_value", g.op("Concat", [batch, tape_len], "tape_shape_b",
+                                                 axis=0)], "tape_batched")
     fill = g.op("ConstantOfShape", [g.op("Concat", [batch, g.const("tin", np.array([tin]))],
                                          "fill_shape", axis=0)], "tape_fill",
                 value=numpy_helper.from_array(np.array([-1], dtype=np.int64)))
@@ -771,7 +783,7 @@ def _encode(g: _Graph, iface: ModelInterface) -> tuple[str, str, str]:
                       "tape_slots")
     too_long = g.op("Cast", [g.op("Greater", [tape_len, g.const("tin1", np.array([tin]))],
                                   "tape_too_long")], "tape_too_long_i", to=TensorProto.INT64)
-    budget = g.op("Max", [g.op("Min", ["max_steps", g.const("max_budget",
+    budget = g.op("Max", [g.op("Min", ["max_steps_value", g.const("max_budget",
                                                          np.array(iface.max_budget))],
                                 "budget_capped"), g.const("no_budget", np.array(0))],
                   "budget0")
@@ -796,7 +808,7 @@ def _encode(g: _Graph, iface: ModelInterface) -> tuple[str, str, str]:
     scal = g.op("Expand", [scal, g.op("Concat", [batch, g.const("ns", np.array([len(names)]))],
                                       "scal_shape", axis=0)], "initial_scalars")
     x0 = g.op("Concat", [mem, tape_slots, scal], "encoded_state", axis=1)
-    both = g.op("Concat", ["resume_state", x0], "resume_or_encoded", axis=0)
+    both = g.op("Concat", ["resume_state_value", x0], "resume_or_encoded", axis=0)
     return g.op("Slice", [both, zero1, batch, zero1], "initial_state"), batch, budget
 
 
@@ -872,8 +884,9 @@ def _decode(g: _Graph, iface: ModelInterface, event_rank: int) -> list[onnx.Valu
     fault = column(iface.index("fault"), "fault_code")
     budget = column(iface.index("budget"), "budget")
     g.nodes.append(helper.make_node("Identity", [fault], ["fault"], name="fault"))
-    ms = g.op("Max", [g.op("Min", ["max_steps", g.const("d_maxb", np.array(iface.max_budget))],
-                           "ms_capped"), g.const("d_nob", np.array(0))], "ms")
+    ms = g.op("Max", [g.op("Min", ["max_steps_value",
+                                   g.const("d_maxb", np.array(iface.max_budget))], "ms_capped"),
+                      g.const("d_nob", np.array(0))], "ms")
     g.nodes.append(helper.make_node("Sub", [ms, budget], ["steps"], name="steps"))
     zero_s = g.const("d_zero_s", np.array(0, dtype=np.int64))
     faulted = g.op("Greater", [fault, zero_s], "faulted")

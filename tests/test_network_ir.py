@@ -217,3 +217,33 @@ def test_readme_size_table_is_the_benchmark_output() -> None:
     block = readme.split("<!-- size-table -->\n")[1].split("\n<!-- /size-table -->")[0]
     rows = bench_network.sizes(bench_network.README_MEMORIES)
     assert block == bench_network.sizes_table(rows)
+
+
+def test_plain_onnxruntime_prints_no_warning(tmp_path: Path) -> None:
+    """SPEC section 4: the optional inputs (tape, max_steps, resume_state) are ONNX optional
+    tensors, listed by get_inputs(), and a plain session prints nothing (an initializer
+    standing in as an input's default made onnxruntime warn three times per session)."""
+    import subprocess
+    import sys
+
+    image = load_image([str(Path(__file__).resolve().parents[1] / "examples" / "hello.asm")])
+    path = tmp_path / "hello.onnx"
+    path.write_bytes(compile_model(image, machine_config(image)).SerializeToString())
+    script = (
+        "import numpy as np, onnxruntime as ort\n"
+        f"s = ort.InferenceSession({str(path)!r})\n"
+        "print(sorted(i.name for i in s.get_inputs()))\n"
+        "names = [o.name for o in s.get_outputs()]\n"
+        "out = dict(zip(names, s.run(None, {})))\n"
+        "print(bytes(out['output_tape'][0].tolist()).decode(), end='')\n"
+        "out = dict(zip(names, s.run(None, {'max_steps': np.array(5)})))\n"
+        "print(out['steps'].tolist(), out['status'].tolist())\n"
+    )
+    done = subprocess.run([sys.executable, "-W", "error", "-c", script], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    lines = done.stdout.splitlines()
+    assert lines[0] == "['max_steps', 'resume_state', 'tape']"
+    assert "Hello, World!" in done.stdout
+    assert lines[-1] == "[5] [0]"
