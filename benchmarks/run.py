@@ -566,6 +566,11 @@ def readme_table(result: dict[str, Any]) -> str:
             f"| {f64['batch1']['steps_per_s']:,.0f} ({f64['batch1']['new_over_today']:.1f}x) "
             f"| {today['elements_per_word']:.0f} → {r['new_network']['elements_per_word']:.1f} |"
         )
+    load = result.get("load_average_start") or [0.0]
+    lines.append("")
+    lines.append(f"Measured {result['date'][:10]} on a {result['cpus']}-core {result['machine']} "
+                 f"machine (load average {load[0]:.1f} at the start: not idle), onnxruntime "
+                 f"{result['onnxruntime']}, code at {result['code_start']['head'][:7]}.")
     return "\n".join(lines)
 
 
@@ -583,6 +588,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"skip today's encoding (the worktree of {TODAY_COMMIT})")
     parser.add_argument("--no-cli", action="store_true", help="skip the `mlpc run` wall times")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "run.json")
+    parser.add_argument("--only", action="append", metavar="NAME",
+                        help="measure only these programs (by their name in the table)")
     args = parser.parse_args(argv)
     if args.readme:
         print(readme_table(json.loads(args.out.read_text())))
@@ -590,6 +597,8 @@ def main(argv: list[str] | None = None) -> int:
 
     timing = Timing(args.target_seconds or (0.15 if args.quick else 0.3), max(args.runs, 1))
     found, notes = workloads(args.quick)
+    if args.only:
+        found = [w for w in found if w.name in args.only]
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     mismatches = Mismatches()
