@@ -132,11 +132,9 @@ def compile_model(
     image: SubleqImage, config: MachineConfig, options: ExportOptions | None = None
 ) -> onnx.ModelProto:
     """SUBLEQ image -> step network (codegen) -> ONNX model (exporter), with metadata."""
-    from mlpc import __version__
     from mlpc.compiler.assembler import disassemble
     from mlpc.compiler.codegen import build_step_network, model_interface
     from mlpc.compiler.export_onnx import ExportOptions, build_model, check_options
-    from mlpc.compiler.sparse import lower_to_sparse
 
     options = options or ExportOptions()
 
@@ -146,23 +144,8 @@ def compile_model(
     except ValueError as exc:
         raise MlpcError(str(exc)) from None
     net = step.network
-    sparse = lower_to_sparse(net)
     metadata = {
-        "mlpc_version": __version__,
-        "memory_words": str(config.memory),
-        "word_bits": str(config.word_bits),
-        "tape_in": str(config.tape_in),
-        "tape_out": str(config.tape_out),
-        "relu_layers_per_step": str(net.relu_layers),
-        "unroll": str(options.unroll),
-        "weights": options.weights,
-        "dtype": options.dtype,
-        "nonzero_weights": str(sparse.nnz),
-        "layers": json.dumps(layer_summary(net)),
-        "state_layout": json.dumps(
-            {"n_state": step.layout.size, "scalars": {s: step.layout.index(s) for s in SCALARS},
-             "tape_start": step.layout.tape.start, "pending_write": ["wa2", "wo", "wv"]}
-        ),
+        **machine_metadata(step, options),
         "memory_map": json.dumps(dict(image.symbols)),
         "inputs": json.dumps(dict(image.inputs)),
         "outputs": json.dumps(dict(image.outputs)),
@@ -184,6 +167,54 @@ def compile_model(
         f"SUBLEQ step, m={config.memory}, W={config.word_bits}, {options.dtype})"
     )
     return build_model(net, model_interface(step, image), options, tuple(metadata.items()), doc)
+
+
+def machine_metadata(step: Any, options: ExportOptions) -> dict[str, str]:
+    """The metadata a model shares with every program on its machine: version, machine,
+    encoding, layers and the state layout."""
+    from mlpc import __version__
+    from mlpc.compiler.sparse import lower_to_sparse
+
+    net = step.network
+    return {
+        "mlpc_version": __version__,
+        "memory_words": str(step.layout.config.memory),
+        "word_bits": str(step.layout.config.word_bits),
+        "tape_in": str(step.layout.config.tape_in),
+        "tape_out": str(step.layout.config.tape_out),
+        "relu_layers_per_step": str(net.relu_layers),
+        "unroll": str(options.unroll),
+        "weights": options.weights,
+        "dtype": options.dtype,
+        "nonzero_weights": str(lower_to_sparse(net).nnz),
+        "layers": json.dumps(layer_summary(net)),
+        "state_layout": json.dumps(
+            {"n_state": step.layout.size, "scalars": {s: step.layout.index(s) for s in SCALARS},
+             "tape_start": step.layout.tape.start, "pending_write": ["wa2", "wo", "wv"]}
+        ),
+    }
+
+
+def compile_step_model(config: MachineConfig, options: ExportOptions | None = None
+                       ) -> onnx.ModelProto:
+    """One step of the machine's network as its own model (state in, next state out), with
+    the machine's metadata (`model_kind` = `step`; no program: the weights depend on the
+    machine only)."""
+    from mlpc.compiler.codegen import build_step_network
+    from mlpc.compiler.export_onnx import ExportOptions, build_step_model, check_options
+
+    options = options or ExportOptions()
+    try:
+        step = build_step_network(config)
+        check_options(step.network, options)
+    except ValueError as exc:
+        raise MlpcError(str(exc)) from None
+    metadata = {"model_kind": "step", **machine_metadata(step, options)}
+    del metadata["unroll"]
+    doc = (f"mlpc: one SUBLEQ step as a ReLU-MLP ({step.network.relu_layers} ReLU layers, "
+           f"m={config.memory}, W={config.word_bits}, {options.dtype}): state [batch, "
+           f"{step.layout.size}] -> next_state; the layout is in the metadata (state_layout)")
+    return build_step_model(step.network, options, tuple(metadata.items()), doc)
 
 
 def layer_summary(network: Any) -> list[dict[str, Any]]:

@@ -710,6 +710,41 @@ def build_model(
     return model
 
 
+def build_step_model(
+    network: Network,
+    options: ExportOptions | None = None,
+    metadata: Sequence[tuple[str, str]] = (),
+    doc: str = "",
+) -> onnx.ModelProto:
+    """One step of the network as its own model: `next_state = step(state)`, both int64
+    [batch, n_state] (the flat state the full model's Loop carries, before its change of
+    variables). The same emitters as the Loop body, applied once, with the weights as this
+    model's own initializers; `options.unroll` and the budget do not apply. The caller
+    describes the state in `metadata` (e.g. its layout)."""
+    options = options or ExportOptions()
+    check_options(network, options)
+    g = _Graph()
+    if options.weights == "families":
+        loop: _FamilyLoop | _SparseLoop = _FamilyLoop(network, g, options.dtype)
+    else:
+        loop = _SparseLoop(network, g, options)
+        loop.emitter.expand_indices(g, g.op("Shape", ["state"], "batch", start=0, end=1))
+    finals = loop.emit(g, loop.split(g, "state"), 0)
+    g.nodes.append(helper.make_node("Identity", [loop.join(g, finals)], ["next_state"],
+                                    name="next_state"))
+    n = network.n_state
+    graph = helper.make_graph(
+        g.nodes, "mlpc_step", [_i64("state", ["batch", n])], [_i64("next_state", ["batch", n])],
+        initializer=g.inits, doc_string=doc or f"one step of the looped ReLU-MLP: {network.doc}")
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="mlpc", doc_string=graph.doc_string)
+    model.ir_version = 9
+    for key, value in metadata:
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    return model
+
+
 OPTIONAL_INPUTS = ("tape", "max_steps", "resume_state")
 
 

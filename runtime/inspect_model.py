@@ -7,7 +7,7 @@ import os
 from collections import Counter
 from typing import Any
 
-from mlpc.runtime.onnx_engine import load_model_file
+from mlpc.runtime.onnx_engine import load_model_file, refuse_step_model
 
 
 def describe(path: str) -> dict[str, Any]:
@@ -17,6 +17,7 @@ def describe(path: str) -> dict[str, Any]:
         from mlpc.errors import MlpcError
 
         raise MlpcError(f"{path}: this ONNX model was not made by mlpc (no layer metadata)")
+    refuse_step_model(meta, path)
     layers = json.loads(meta["layers"])
     loops = [n for n in model.graph.node if n.op_type == "Loop"]
     body_ops: Counter[str] = Counter()

@@ -82,6 +82,7 @@ class OnnxModel:
         meta = {p.key: p.value for p in proto.metadata_props}
         if "state_layout" not in meta:
             raise MlpcError("this ONNX model was not made by mlpc (no state layout metadata)")
+        refuse_step_model(meta, "this model")
         self.meta = meta
         layout = json.loads(meta["state_layout"])
         self.budget_slot = int(layout["scalars"]["budget"])
@@ -228,6 +229,13 @@ class OnnxModel:
             trap=result.get("trap"),
             trap_line=result.get("trap_line"),
         )
+
+
+def refuse_step_model(meta: dict[str, str], what: str) -> None:
+    """A step model (`mlpc compile --step-model`) holds one step, not a program: say so."""
+    if meta.get("model_kind") == "step":
+        raise MlpcError(f"{what} is a step model (state in, next_state out: apply it with "
+                        f"onnxruntime); mlpc runs and describes full models (mlpc compile -o)")
 
 
 def load_model_file(path: str) -> onnx.ModelProto:

@@ -13,6 +13,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mlpc import __version__
 from mlpc.compiler.assembler import disassemble
@@ -27,6 +28,9 @@ from mlpc.runtime.machine import (
     Status,
 )
 from mlpc.runtime.report import RunReport
+
+if TYPE_CHECKING:
+    import onnx
 
 
 class _Parser(argparse.ArgumentParser):
@@ -166,8 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Compile a program (.tl, .sq/.dec, .asm) to an ONNX "
                           "model of a looped ReLU-MLP.")
     comp.add_argument("program", nargs="+", metavar="PROG", help=PROGRAM_KINDS)
-    comp.add_argument("-o", "--output", required=True, metavar="OUT.onnx",
+    comp.add_argument("-o", "--output", metavar="OUT.onnx",
                       help="where to write the model")
+    comp.add_argument("--step-model", metavar="STEP.onnx",
+                      help="also (or only) write one step of the network as its own model: "
+                      "state [batch, n_state] in, next_state out, the layout in its metadata")
     comp.add_argument("--max-steps", type=_non_negative, default=DEFAULT_MAX_STEPS, metavar="N",
                       help="the model's default step budget (default %(default)s)")
     comp.add_argument("--unroll", type=_positive, default=DEFAULT_UNROLL, metavar="K",
@@ -444,9 +451,12 @@ def _run_model_file(args: argparse.Namespace, items: list[BatchItem], single: bo
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from mlpc.compiler.driver import compile_model
+    from mlpc.compiler.driver import compile_model, compile_step_model
     from mlpc.compiler.export_onnx import ExportOptions
 
+    if not args.output and not args.step_model:
+        raise UsageError("mlpc compile needs -o OUT.onnx (the model) or --step-model STEP.onnx "
+                         "(one step)")
     if any(is_model_file(p) for p in args.program):
         raise UsageError("mlpc compile takes a program (.tl, .sq/.dec, .asm), not a compiled "
                          "model")
@@ -458,18 +468,30 @@ def cmd_compile(args: argparse.Namespace) -> int:
     options = ExportOptions(unroll=args.unroll, weights=weights, dtype=dtype,
                             default_max_steps=min(args.max_steps, INT64_MAX))
     check_dense(weights, config)
-    model = compile_model(image, config, options)  # refusals (ExportError) are MlpcErrors
+    if args.output:
+        model = compile_model(image, config, options)  # refusals (ExportError): MlpcErrors
+        _write_model(model, args.output, f"memory {config.memory} words, {weights} weights, "
+                     f"{dtype}")
+    if args.step_model:
+        step = compile_step_model(config, options)
+        n_state = json.loads({p.key: p.value for p in step.metadata_props}["state_layout"]
+                             )["n_state"]
+        _write_model(step, args.step_model, f"one step, state of {n_state} values, "
+                     f"{weights} weights, {dtype}")
+    return 0
+
+
+def _write_model(model: onnx.ModelProto, path: str, what: str) -> None:
+    """Write a model and say so on stderr (size, layers, weights, `what`)."""
     data = model.SerializeToString()
     try:
-        with open(args.output, "wb") as f:
+        with open(path, "wb") as f:
             f.write(data)
     except OSError as exc:
-        raise MlpcError(f"{args.output}: cannot write: {exc.strerror}") from None
+        raise MlpcError(f"{path}: cannot write: {exc.strerror}") from None
     meta = {p.key: p.value for p in model.metadata_props}
-    print(f"wrote {args.output}: {len(data):,} bytes, {meta['relu_layers_per_step']} ReLU "
-          f"layers per step, {int(meta['nonzero_weights']):,} non-zero weights, "
-          f"memory {config.memory} words, {weights} weights, {dtype}", file=sys.stderr)
-    return 0
+    print(f"wrote {path}: {len(data):,} bytes, {meta['relu_layers_per_step']} ReLU layers per "
+          f"step, {int(meta['nonzero_weights']):,} non-zero weights, {what}", file=sys.stderr)
 
 
 def check_dense(weights: str, config: MachineConfig) -> None:
@@ -553,10 +575,13 @@ def print_report(report: RunReport, as_json: bool, words: bool, batch: bool = Fa
 
 
 def _model_metadata(path: str) -> dict[str, str]:
-    """The metadata of a model file (one-line errors for a missing or unreadable one)."""
-    from mlpc.runtime.onnx_engine import load_model_file
+    """The metadata of a full model file (one-line errors for a missing or unreadable one,
+    or a step model)."""
+    from mlpc.runtime.onnx_engine import load_model_file, refuse_step_model
 
-    return {p.key: p.value for p in load_model_file(path).metadata_props}
+    meta = {p.key: p.value for p in load_model_file(path).metadata_props}
+    refuse_step_model(meta, path)
+    return meta
 
 
 def _program_from_model(path: str, command: str, stack: int | None,
