@@ -4,6 +4,10 @@ self-contained ONNX model (SPEC section 4).
     inputs ──encode──> state ──Loop[ K x step ]──> state ──decode──> outputs
                                   └── per step: output event ──┘ (scan outputs)
 
+`encode` and `decode` are ONNX local functions (domain `mlpc`): the main graph is the
+optional inputs' defaults, `encode`, the `Loop` and `decode`, each a box that opens in
+Netron; onnxruntime inlines the functions when it loads the model.
+
 Three encodings of the same network, chosen by `ExportOptions.weights`:
 - `families` (default): the network's own structure. A space's scalars are one `MatMul`
   with a constant matrix; its families that share a formula's vector part are one stacked
@@ -32,6 +36,7 @@ from mlpc.compiler.network import FLOAT64_EXACT, Definition, Network, Space
 from mlpc.compiler.sparse import SparseLinear, SparseNetwork, lower_to_sparse
 
 OPSET = 18
+FUNCTION_DOMAIN = "mlpc"  # the model's local functions (encode, decode)
 DEFAULT_MAX_STEPS = 10_000_000
 WEIGHTS = ("families", "sparse", "dense")
 DTYPES = ("int64", "float64")
@@ -141,6 +146,40 @@ class _Graph:
             node.doc_string = doc
         self.nodes.append(node)
         return out
+
+
+def _function(name: str, body: _Graph, inputs: Sequence[str], outputs: Sequence[str],
+              outer: _Graph, doc: str) -> tuple[onnx.FunctionProto, list[str]]:
+    """`body` as an ONNX local function `mlpc.name(inputs) -> outputs`. A function sees only
+    its inputs: the constants `body` made become `Constant` nodes inside it, and the
+    initializers of `outer` it reads (weights, the program's image) become extra inputs
+    after `inputs`. Returns the function and the inputs of a call to it."""
+    known = set(inputs) | {o for n in body.nodes for o in n.output}
+    own = {t.name: t for t in body.inits}
+    shared = {t.name for t in outer.inits}
+    constants, extra = [], []
+    for node in body.nodes:
+        for value in node.input:
+            if not value or value in known:
+                continue
+            known.add(value)
+            if value in own:
+                constants.append(helper.make_node("Constant", [], [value], value=own[value]))
+            elif value in shared:
+                extra.append(value)
+            else:
+                raise AssertionError(f"{name}: {value} comes from nowhere")
+    fn = helper.make_function(FUNCTION_DOMAIN, name, [*inputs, *extra], list(outputs),
+                              constants + body.nodes, [helper.make_opsetid("", OPSET)],
+                              doc_string=doc)
+    return fn, [*inputs, *extra]
+
+
+def _call(g: _Graph, fn: onnx.FunctionProto, inputs: Sequence[str], outputs: Sequence[str]
+          ) -> None:
+    """A node calling local function `fn` (its doc string shown on the node)."""
+    g.nodes.append(helper.make_node(fn.name, list(inputs), list(outputs), name=fn.name,
+                                    domain=fn.domain, doc_string=fn.doc_string))
 
 
 # ---- the families encoding -------------------------------------------------------------------
@@ -583,13 +622,15 @@ class _StepEmitter:
         self._indices.append((name, row.astype(np.int64)))
         return name
 
-    def expand_indices(self, g: _Graph, batch: str) -> None:
-        """Broadcast every constant index row to (batch, len) before the Loop."""
+    def expand_indices(self, g: _Graph, batch: str) -> list[str]:
+        """Broadcast every constant index row to (batch, len) before the Loop; returns the
+        expanded values (the Loop body reads them)."""
         for name, row in self._indices:
             const = g.const(name + ".row", row[None, :])
             shape = g.op("Concat", [batch, g.const(name + ".len", np.array([row.size]))],
                          name + ".shape", axis=0)
             self._expanded[name] = g.op("Expand", [const, shape], name)
+        return list(self._expanded.values())
 
     def emit(self, g: _Graph, x: str, step: int) -> str:
         v = x
@@ -694,15 +735,36 @@ def build_model(
     else:
         loop = _SparseLoop(network, main, options)
     inputs = _graph_inputs(main, iface, options)
-    x0, batch, budget = _encode(main, iface)
+    encode = _Graph("encode/")
+    x0, batch, budget = _encode(encode, iface, main)
+    expanded = []
     if isinstance(loop, _SparseLoop):
-        loop.emitter.expand_indices(main, batch)
-    _loop(main, loop, iface, options, x0, budget, network.doc)
-    outputs = _decode(main, iface, len(loop.event_shape(options.unroll)) + 1)
+        expanded = loop.emitter.expand_indices(encode, batch)
+    trips = _trip_count(encode, budget, options.unroll)
+    initial = loop.split(encode, x0)
+    enc_fn, enc_in = _function(
+        "encode", encode, [name for name, _ in iface.inputs] + [
+            f"{name}_value" for name in OPTIONAL_INPUTS], [trips, *initial, *expanded], main,
+        "the initial state [batch, n_state] (the program's image with its inputs placed, the "
+        "tape, the step budget; or resume_state), split as the Loop carries it, and the "
+        "trip count ceil(budget / K)")
+    _call(main, enc_fn, enc_in, [trips, *initial, *expanded])
+    finals = _loop(main, loop, iface, options, trips, initial, network.doc)
+    decode = _Graph("decode/")
+    decode.nodes.append(helper.make_node("Identity", [loop.join(decode, finals)],
+                                         ["final_state"], name="final_state"))
+    outputs = _decode(decode, iface, len(loop.event_shape(options.unroll)) + 1)
+    dec_fn, dec_in = _function(
+        "decode", decode, [*finals, "events_scan", "max_steps_value"],
+        [o.name for o in outputs], main,
+        "the outputs from the final state (the pending write landed, status, steps, named "
+        "outputs) and the output tape from the scanned output events")
+    _call(main, dec_fn, dec_in, [o.name for o in outputs])
     graph = helper.make_graph(main.nodes, "mlpc", inputs, outputs,
                               initializer=main.inits, doc_string=doc)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="mlpc", doc_string=doc)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET),
+                                                    helper.make_opsetid(FUNCTION_DOMAIN, 1)],
+                              producer_name="mlpc", doc_string=doc, functions=[enc_fn, dec_fn])
     model.ir_version = 9
     for key, value in metadata:
         entry = model.metadata_props.add()
@@ -782,9 +844,10 @@ def _graph_inputs(g: _Graph, iface: ModelInterface, options: ExportOptions
     return inputs
 
 
-def _encode(g: _Graph, iface: ModelInterface) -> tuple[str, str, str]:
+def _encode(g: _Graph, iface: ModelInterface, outer: _Graph) -> tuple[str, str, str]:
     """The initial flat state [batch, n_state] (or `resume_state`), the batch size and the
-    step budget."""
+    step budget. The program's image is an initializer of `outer` (the program's data, apart
+    from the encoding's constants)."""
     H = iface.offset
     one = g.const("one", np.array([1], dtype=np.int64))
     zero1 = g.const("zero1", np.array([0], dtype=np.int64))
@@ -794,7 +857,7 @@ def _encode(g: _Graph, iface: ModelInterface) -> tuple[str, str, str]:
                      "batch")
     image = np.zeros(iface.memory, dtype=np.int64)
     image[: len(iface.image)] = iface.image
-    mem = g.const("image", (image + H)[None, :], doc="the program's memory image + H")
+    mem = outer.const("image", (image + H)[None, :], doc="the program's memory image + H")
     for name, addr in iface.inputs:
         onehot = np.zeros((1, iface.memory), dtype=np.int64)
         onehot[0, addr] = 1
@@ -847,10 +910,19 @@ def _encode(g: _Graph, iface: ModelInterface) -> tuple[str, str, str]:
     return g.op("Slice", [both, zero1, batch, zero1], "initial_state"), batch, budget
 
 
+def _trip_count(g: _Graph, budget: str, K: int) -> str:
+    """ceil(budget / K) iterations, at least one (a no-op without budget), so the event scan
+    is never empty."""
+    return g.op("Max", [g.op("Div", [g.op("Add", [budget, g.const("K1", np.array(K - 1))],
+                                          "ms_k"), g.const("K", np.array(K))], "trips"),
+                        g.const("one_trip", np.array(1))], "trip_count")
+
+
 def _loop(g: _Graph, loop: _FamilyLoop | _SparseLoop, iface: ModelInterface,
-          options: ExportOptions, x0: str, budget: str, doc: str) -> None:
-    """The Loop node: K unrolled steps per iteration, until no item runs; outputs
-    `final_state` and the scan of output events (flag, word + H) per step."""
+          options: ExportOptions, trips: str, initial: list[str], doc: str) -> list[str]:
+    """The Loop node: K unrolled steps per iteration, until no item runs; returns the final
+    carried values (`loop_final_*`); the scan of output events (flag, word + H) per step is
+    `events_scan`."""
     K = options.unroll
     body = _Graph("")
     carried = [f"{name}_in" for name in _carried_names(loop)]
@@ -878,17 +950,11 @@ def _loop(g: _Graph, loop: _FamilyLoop | _SparseLoop, iface: ModelInterface,
         + loop.value_infos("_out") + [_i64("events_out", loop.event_shape(K))],
         doc_string=f"{K} unrolled steps of the looped ReLU-MLP: {doc}",
     )
-    # at least one iteration (a no-op without budget), so the event scan is never empty
-    trips = g.op("Max", [g.op("Div", [g.op("Add", [budget, g.const("K1", np.array(K - 1))],
-                                           "ms_k"), g.const("K", np.array(K))], "trips"),
-                         g.const("one_trip", np.array(1))], "trip_count")
-    initial = loop.split(g, x0)
     finals = [f"loop_final_{name}" for name in _carried_names(loop)]
     g.nodes.append(helper.make_node("Loop", [trips, g.const("true", np.array(True)), *initial],
                                     [*finals, "events_scan"], name="loop", body=body_graph,
                                     doc_string="iterate the step until no batch item runs"))
-    g.nodes.append(helper.make_node("Identity", [loop.join(g, finals)], ["final_state"],
-                                    name="final_state"))
+    return finals
 
 
 def _carried_names(loop: _FamilyLoop | _SparseLoop) -> list[str]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnx.inliner
 import onnxruntime as ort
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -281,8 +282,12 @@ def _body_violations(model: onnx.ModelProto) -> list[str]:
     `MatMul` without a constant operand, a `Max` that is not a ReLU, a gather whose indices
     are not a loop-invariant expansion of a constant initializer, an index, shape or axis
     that is computed, or a value from outside the loop that is not a constant."""
-    graph = model.graph
+    # encode and decode are local functions: expand them (their constants become Constant
+    # nodes of the main graph, constants like the initializers)
+    graph = onnx.inliner.inline_local_functions(model).graph
     inits = {t.name: t for t in graph.initializer}
+    inits.update({n.output[0]: n.attribute[0].t for n in graph.node
+                  if n.op_type == "Constant" and n.attribute[0].name == "value"})
     producers = {o: n for n in graph.node for o in n.output}
     body = _loop_body(model)
     inits.update({t.name: t for t in body.initializer})
@@ -416,6 +421,20 @@ def test_honesty_check_catches_a_smuggled_op(weights: str, smuggle: object,
     smuggle(model)  # type: ignore[operator]
     problems = _body_violations(model)
     assert any(expected in p for p in problems), problems
+
+
+@pytest.mark.parametrize(("weights", "dtype"), ENCODINGS, ids=ENCODING_IDS)
+def test_main_graph_reads_at_a_glance(weights: str, dtype: str) -> None:
+    """inputs -> encode -> Loop(step) -> decode -> outputs (issue 12): at most 12 nodes in the
+    main graph (the optional inputs' defaults, then the three boxes), encode and decode local
+    functions with doc strings."""
+    model = _honesty_model(weights, dtype)
+    ops = [n.op_type for n in model.graph.node]
+    assert len(ops) <= 12, ops
+    assert ops[-3:] == ["encode", "Loop", "decode"]
+    assert set(ops[:-3]) <= {"OptionalHasElement", "If"}
+    assert {f.name for f in model.functions} == {"encode", "decode"}
+    assert all(f.doc_string for f in model.functions)
 
 
 @pytest.mark.parametrize("unroll", [1, 3])
