@@ -23,12 +23,38 @@ class BoundViolation(AssertionError):
 
 
 @dataclass(frozen=True, eq=False)
+class _CompiledFamily:
+    """family[j] = base[j] + scalars @ weights + sum c * source family (`alias`: the value is
+    the source family itself, a ReLU of a non-negative family or a copy)."""
+
+    definition: Definition
+    base: np.ndarray  # const + slope * j
+    weights: np.ndarray | None  # (source scalars,) or None when no scalar term
+    vectors: tuple[tuple[str, int], ...]
+    alias: str | None
+
+
+@dataclass(frozen=True, eq=False)
 class _CompiledSpace:
     space: Space
     weights: np.ndarray  # (source scalars, scalars) of the scalar definitions
     bias: np.ndarray
     reductions: tuple[tuple[tuple[tuple[str, int], ...], np.ndarray, int, int], ...]
     # (terms, one row of weights into the scalars, declared lo, hi of one word)
+    families: tuple[_CompiledFamily, ...]
+
+
+def _compile_family(d: Definition, src: dict[str, int], relu: bool, dtype: type
+                    ) -> _CompiledFamily:
+    e = d.expr
+    base = (e.const + e.slope * np.arange(d.length)).astype(dtype)
+    weights = None
+    if e.scalars:
+        weights = np.zeros(len(src), dtype=dtype)
+        for name, c in e.scalars:
+            weights[src[name]] += c
+    alias = e.vectors[0][0] if d.passthrough and (relu or not e.scalars) else None
+    return _CompiledFamily(d, base, weights, e.vectors, alias)
 
 
 def _compile(space: Space, source: Space, dtype: type) -> _CompiledSpace:
@@ -51,6 +77,7 @@ def _compile(space: Space, source: Space, dtype: type) -> _CompiledSpace:
     return _CompiledSpace(
         space, w, bias,
         tuple((key, row, *declared[key]) for key, row in reductions.items()),
+        tuple(_compile_family(d, src, space.relu, dtype) for d in space.families),
     )
 
 
@@ -94,36 +121,29 @@ class NumpyExecutor:
             if self.check:
                 _check(f"{space.name}: a reduction's word", word, lo, hi)
             out = out + np.outer(word.sum(axis=1), row)
-        src = {d: i for i, d in enumerate(self._source_names(cs))}
         new_families = {}
-        for d in space.families:
-            new_families[d.name] = self._family(d, families, scalars, src)
+        for f in cs.families:
+            if f.alias is not None:
+                value = families[f.alias]
+            else:
+                value = f.base
+                if f.weights is not None:
+                    value = value + (scalars @ f.weights)[:, None]
+                for name, c in f.vectors:
+                    value = value + (families[name] if c == 1 else c * families[name])
+                if not f.vectors:  # const + slope j (+ scalars): one row, or one per item
+                    value = np.broadcast_to(value, (scalars.shape[0], f.definition.length))
+            if self.check:  # (a pass-through's value is its pre-activation)
+                _check_definition(space, f.definition, value)
+            if space.relu and f.alias is None:
+                value = np.maximum(value, 0)
+            new_families[f.definition.name] = value
         if self.check:
             for k, d in enumerate(space.scalars):
                 _check_definition(space, d, out[:, k])
-            for d in space.families:
-                _check_definition(space, d, new_families[d.name])
         if space.relu:
             out = np.maximum(out, 0)
-            new_families = {n: np.maximum(v, 0) for n, v in new_families.items()}
         return new_families, out
-
-    def _source_names(self, cs: _CompiledSpace) -> list[str]:
-        i = self._spaces.index(cs)
-        source = self.network.state if i == 0 else self.network.spaces[i - 1]
-        return [d.name for d in source.scalars]
-
-    def _family(self, d: Definition, families: dict[str, np.ndarray], scalars: np.ndarray,
-                src: dict[str, int]) -> np.ndarray:
-        e = d.expr
-        value = np.zeros((scalars.shape[0], 1), dtype=self.dtype) + e.const
-        for name, c in e.scalars:
-            value = value + c * scalars[:, src[name], None]
-        if e.slope:
-            value = value + e.slope * np.arange(d.length, dtype=self.dtype)
-        for name, c in e.vectors:
-            value = value + c * families[name]
-        return np.broadcast_to(value, (scalars.shape[0], d.length))
 
 
 def _check_definition(space: Space, d: Definition, value: np.ndarray) -> None:
