@@ -80,26 +80,34 @@ def time_window(run: Callable[[int], Any], total_steps: int, target_seconds: flo
     return n, min(times), result
 
 
-def count_nodes(graph: Any) -> int:
-    """Nodes of an ONNX graph, with those of its subgraphs (Loop/If bodies)."""
+def count_nodes(graph: Any, functions: dict[tuple[str, str], Any] | None = None) -> int:
+    """Nodes of an ONNX graph, with those of its subgraphs (Loop/If bodies); a call of one of
+    the model's local `functions` ((domain, name) -> FunctionProto) counts as its nodes."""
+    functions = functions or {}
     total = 0
     for node in graph.node:
+        called = functions.get((node.domain, node.op_type))
+        if called is not None:
+            total += count_nodes(called, functions)
+            continue
         total += 1
         for attr in node.attribute:
             if attr.HasField("g"):
-                total += count_nodes(attr.g)
+                total += count_nodes(attr.g, functions)
             for g in attr.graphs:
-                total += count_nodes(g)
+                total += count_nodes(g, functions)
     return total
 
 
 def loop_body_nodes(model: Any) -> int:
-    """Nodes of the step Loop's body (the model's one top-level Loop), nested ones included."""
+    """Nodes of the step Loop's body (the model's one top-level Loop), nested ones and those
+    of the local functions it calls included."""
     bodies = [attr.g for node in model.graph.node if node.op_type == "Loop"
               for attr in node.attribute if attr.name == "body"]
     if len(bodies) != 1:
         raise ValueError(f"expected one top-level Loop, found {len(bodies)}")
-    return count_nodes(bodies[0])
+    functions = {(f.domain, f.name): f for f in getattr(model, "functions", ())}
+    return count_nodes(bodies[0], functions)
 
 
 # ---- the parent side -------------------------------------------------------------------------

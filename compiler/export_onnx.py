@@ -4,9 +4,10 @@ self-contained ONNX model (SPEC section 4).
     inputs ──encode──> state ──Loop[ K x step ]──> state ──decode──> outputs
                                   └── per step: output event ──┘ (scan outputs)
 
-`encode` and `decode` are ONNX local functions (domain `mlpc`): the main graph is the
-optional inputs' defaults, `encode`, the `Loop` and `decode`, each a box that opens in
-Netron; onnxruntime inlines the functions when it loads the model.
+`encode` and `decode` are ONNX local functions (domain `mlpc`), and so is each layer of the
+step: the main graph is the optional inputs' defaults, `encode`, the `Loop` and `decode`, and
+the body reads `layer1 -> layer2 -> layer3 -> next_state` per step, each a box that opens in
+Netron (with its doc string); onnxruntime inlines the functions when it loads the model.
 
 Three encodings of the same network, chosen by `ExportOptions.weights`:
 - `families` (default): the network's own structure. A space's scalars are one `MatMul`
@@ -173,6 +174,68 @@ def _function(name: str, body: _Graph, inputs: Sequence[str], outputs: Sequence[
                               constants + body.nodes, [helper.make_opsetid("", OPSET)],
                               doc_string=doc)
     return fn, [*inputs, *extra]
+
+
+def _outline_layers(body: _Graph, network: Network) -> list[onnx.FunctionProto]:
+    """Each layer of each unrolled step (the body's consecutive nodes named `s{k}/{space}/..`
+    for the spaces of one of `network.layers()`) becomes a call of the local function named
+    after the layer: one definition, called once per step, with the layer's doc string. Its
+    inputs are the values it reads (the previous layer's, and the weights: a function sees
+    only its inputs), its outputs the values read after it. Nothing is computed differently:
+    onnxruntime inlines the calls."""
+    layer_of = {space.name: group[-1] for group in network.layers() for space in group}
+    segments: list[tuple[tuple[str, Space] | None, list[onnx.NodeProto]]] = []
+    for node in body.nodes:
+        step, _, rest = node.name.split("#")[0].partition("/")
+        space = layer_of.get(rest.partition("/")[0]) if rest else None
+        key = (step, space) if space is not None else None
+        if key is not None and segments and segments[-1][0] == key:
+            segments[-1][1].append(node)
+        else:
+            segments.append((key, [node]))
+    reads: dict[str, int] = {}  # value -> how many nodes read it
+    for node in body.nodes:
+        for value in node.input:
+            reads[value] = reads.get(value, 0) + 1
+    functions: dict[str, tuple[onnx.FunctionProto, tuple]] = {}
+    nodes: list[onnx.NodeProto] = []
+    for key, group in segments:
+        if key is None:
+            nodes.extend(group)
+            continue
+        layer = key[1]
+        made = [o for n in group for o in n.output]
+        inside = {o: 0 for o in made}
+        inputs: list[str] = []
+        for n in group:
+            for value in n.input:
+                if value in inside:
+                    inside[value] += 1
+                elif value and value not in inputs:
+                    inputs.append(value)
+        outputs = [o for o in made if reads.get(o, 0) > inside[o]]
+        shape = _structure(group, inputs, outputs)
+        if layer.name not in functions:
+            fn = helper.make_function(FUNCTION_DOMAIN, layer.name, inputs, outputs, group,
+                                      [helper.make_opsetid("", OPSET)], doc_string=layer.doc)
+            functions[layer.name] = (fn, shape)
+        assert functions[layer.name][1] == shape, f"{key[0]}/{layer.name} differs from s0"
+        nodes.append(helper.make_node(layer.name, inputs, outputs, name=f"{key[0]}/{layer.name}",
+                                      domain=FUNCTION_DOMAIN, doc_string=layer.doc))
+    body.nodes = nodes
+    return [fn for fn, _ in functions.values()]
+
+
+def _structure(nodes: Sequence[onnx.NodeProto], inputs: list[str], outputs: list[str]
+               ) -> tuple:
+    """A segment of nodes up to the names of its values: what each node computes from which
+    input or earlier value, and which values leave it (equal structures: one function)."""
+    made = [o for n in nodes for o in n.output]
+    where = {v: ("in", i) for i, v in enumerate(inputs)} | {v: ("made", i)
+                                                           for i, v in enumerate(made)}
+    return (tuple((n.op_type, tuple(where.get(v, v) for v in n.input),
+                   tuple(a.SerializeToString() for a in n.attribute)) for n in nodes),
+            tuple(made.index(o) for o in outputs))
 
 
 def _call(g: _Graph, fn: onnx.FunctionProto, inputs: Sequence[str], outputs: Sequence[str]
@@ -749,7 +812,7 @@ def build_model(
         "tape, the step budget; or resume_state), split as the Loop carries it, and the "
         "trip count ceil(budget / K)")
     _call(main, enc_fn, enc_in, [trips, *initial, *expanded])
-    finals = _loop(main, loop, iface, options, trips, initial, network.doc)
+    finals, layers = _loop(main, loop, iface, options, trips, initial, network)
     decode = _Graph("decode/")
     decode.nodes.append(helper.make_node("Identity", [loop.join(decode, finals)],
                                          ["final_state"], name="final_state"))
@@ -764,7 +827,8 @@ def build_model(
                               initializer=main.inits, doc_string=doc)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET),
                                                     helper.make_opsetid(FUNCTION_DOMAIN, 1)],
-                              producer_name="mlpc", doc_string=doc, functions=[enc_fn, dec_fn])
+                              producer_name="mlpc", doc_string=doc,
+                              functions=[enc_fn, *layers, dec_fn])
     model.ir_version = 9
     for key, value in metadata:
         entry = model.metadata_props.add()
@@ -781,8 +845,8 @@ def build_step_model(
     """One step of the network as its own model: `next_state = step(state)`, both int64
     [batch, n_state] (the flat state the full model's Loop carries, before its change of
     variables). The same emitters as the Loop body, applied once, with the weights as this
-    model's own initializers; `options.unroll` and the budget do not apply. The caller
-    describes the state in `metadata` (e.g. its layout)."""
+    model's own initializers, each layer a local function; `options.unroll` and the budget
+    do not apply. The caller describes the state in `metadata` (e.g. its layout)."""
     options = options or ExportOptions()
     check_options(network, options)
     g = _Graph()
@@ -794,12 +858,15 @@ def build_step_model(
     finals = loop.emit(g, loop.split(g, "state"), 0)
     g.nodes.append(helper.make_node("Identity", [loop.join(g, finals)], ["next_state"],
                                     name="next_state"))
+    layers = _outline_layers(g, network)
     n = network.n_state
     graph = helper.make_graph(
         g.nodes, "mlpc_step", [_i64("state", ["batch", n])], [_i64("next_state", ["batch", n])],
         initializer=g.inits, doc_string=doc or f"one step of the looped ReLU-MLP: {network.doc}")
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="mlpc", doc_string=graph.doc_string)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET),
+                                                    helper.make_opsetid(FUNCTION_DOMAIN, 1)],
+                              producer_name="mlpc", doc_string=graph.doc_string,
+                              functions=layers)
     model.ir_version = 9
     for key, value in metadata:
         entry = model.metadata_props.add()
@@ -919,10 +986,11 @@ def _trip_count(g: _Graph, budget: str, K: int) -> str:
 
 
 def _loop(g: _Graph, loop: _FamilyLoop | _SparseLoop, iface: ModelInterface,
-          options: ExportOptions, trips: str, initial: list[str], doc: str) -> list[str]:
+          options: ExportOptions, trips: str, initial: list[str], network: Network
+          ) -> tuple[list[str], list[onnx.FunctionProto]]:
     """The Loop node: K unrolled steps per iteration, until no item runs; returns the final
     carried values (`loop_final_*`); the scan of output events (flag, word + H) per step is
-    `events_scan`."""
+    `events_scan`; and the local functions of the step's layers, called in the body."""
     K = options.unroll
     body = _Graph("")
     carried = [f"{name}_in" for name in _carried_names(loop)]
@@ -941,6 +1009,7 @@ def _loop(g: _Graph, loop: _FamilyLoop | _SparseLoop, iface: ModelInterface,
         body.nodes.append(helper.make_node("Identity", [value], [name], name=name))
     body.nodes.append(helper.make_node("Identity", [cond], ["cond_out"], name="cond_out"))
     body.nodes.append(helper.make_node("Identity", [ev], ["events_out"], name="events_out"))
+    layers = _outline_layers(body, network)
     body_graph = helper.make_graph(
         body.nodes, "subleq_step",
         [helper.make_tensor_value_info("iteration", TensorProto.INT64, []),
@@ -948,13 +1017,13 @@ def _loop(g: _Graph, loop: _FamilyLoop | _SparseLoop, iface: ModelInterface,
         + loop.value_infos("_in"),
         [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, [])]
         + loop.value_infos("_out") + [_i64("events_out", loop.event_shape(K))],
-        doc_string=f"{K} unrolled steps of the looped ReLU-MLP: {doc}",
+        doc_string=f"{K} unrolled steps of the looped ReLU-MLP: {network.doc}",
     )
     finals = [f"loop_final_{name}" for name in _carried_names(loop)]
     g.nodes.append(helper.make_node("Loop", [trips, g.const("true", np.array(True)), *initial],
                                     [*finals, "events_scan"], name="loop", body=body_graph,
                                     doc_string="iterate the step until no batch item runs"))
-    return finals
+    return finals, layers
 
 
 def _carried_names(loop: _FamilyLoop | _SparseLoop) -> list[str]:

@@ -5,9 +5,20 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 from mlpc.runtime.onnx_engine import load_model_file, refuse_step_model
+
+
+def _op_types(nodes: Any, functions: dict[tuple[str, str], Any]) -> Iterator[str]:
+    """The op types of `nodes`, a call of a local function standing for the function's."""
+    for node in nodes:
+        called = functions.get((node.domain, node.op_type))
+        if called is None:
+            yield node.op_type
+        else:
+            yield from _op_types(called.node, functions)
 
 
 def describe(path: str) -> dict[str, Any]:
@@ -23,7 +34,7 @@ def describe(path: str) -> dict[str, Any]:
     body_ops: Counter[str] = Counter()
     if loops:
         body = next(a.g for a in loops[0].attribute if a.name == "body")
-        body_ops.update(n.op_type for n in body.node)
+        body_ops.update(_op_types(body.node, {(f.domain, f.name): f for f in model.functions}))
     unroll = int(meta["unroll"])
     return {
         "file": path,

@@ -342,11 +342,39 @@ def _body_violations(model: onnx.ModelProto) -> list[str]:
     return problems
 
 
-def _honesty_model(weights: str = "families", dtype: str = "int64", unroll: int = 2
-                   ) -> onnx.ModelProto:
+def _expand_layer_calls(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model with each call of a layer function in the Loop body replaced by the
+    function's nodes (values renamed: the call's inputs and outputs, the function's own
+    values prefixed with the call's name), so the honesty check walks every op."""
+    functions = {f.name: f for f in model.functions}
+    body = _loop_body(model)
+    nodes = []
+    for node in body.node:
+        fn = functions.get(node.op_type) if node.domain == "mlpc" else None
+        if fn is None:
+            nodes.append(node)
+            continue
+        rename = dict(zip(fn.input, node.input, strict=True))
+        rename.update(zip(fn.output, node.output, strict=True))
+        for inner in fn.node:
+            copy = onnx.NodeProto()
+            copy.CopyFrom(inner)
+            copy.name = f"{node.name}/{inner.name}"
+            for values in (copy.input, copy.output):
+                for i, v in enumerate(values):
+                    values[i] = rename.get(v, f"{node.name}/{v}") if v else v
+            nodes.append(copy)
+    del body.node[:]
+    body.node.extend(nodes)
+    return model
+
+
+def _honesty_model(weights: str = "families", dtype: str = "int64", unroll: int = 2,
+                   expand: bool = True) -> onnx.ModelProto:
     image = SubleqImage(words=(9, -1, 3, 0, 0, -1, 0, 0, 0, 65))
     cfg = MachineConfig(memory=16, tape_in=2, tape_out=4)
-    return compile_model(image, cfg, ExportOptions(unroll=unroll, weights=weights, dtype=dtype))
+    model = compile_model(image, cfg, ExportOptions(unroll=unroll, weights=weights, dtype=dtype))
+    return _expand_layer_calls(model) if expand else model
 
 
 @pytest.mark.parametrize(("weights", "dtype"), ENCODINGS, ids=ENCODING_IDS)
@@ -426,15 +454,18 @@ def test_honesty_check_catches_a_smuggled_op(weights: str, smuggle: object,
 @pytest.mark.parametrize(("weights", "dtype"), ENCODINGS, ids=ENCODING_IDS)
 def test_main_graph_reads_at_a_glance(weights: str, dtype: str) -> None:
     """inputs -> encode -> Loop(step) -> decode -> outputs (issue 12): at most 12 nodes in the
-    main graph (the optional inputs' defaults, then the three boxes), encode and decode local
-    functions with doc strings."""
-    model = _honesty_model(weights, dtype)
+    main graph (the optional inputs' defaults, then the three boxes); in the body each step is
+    layer1 -> layer2 -> layer3 -> next_state, calls of local functions with doc strings."""
+    model = _honesty_model(weights, dtype, expand=False)
     ops = [n.op_type for n in model.graph.node]
     assert len(ops) <= 12, ops
     assert ops[-3:] == ["encode", "Loop", "decode"]
     assert set(ops[:-3]) <= {"OptionalHasElement", "If"}
-    assert {f.name for f in model.functions} == {"encode", "decode"}
+    layers = ["layer1", "layer2", "layer3", "next_state"]
+    assert [f.name for f in model.functions] == ["encode", *layers, "decode"]
     assert all(f.doc_string for f in model.functions)
+    calls = [n.name for n in _loop_body(model).node if n.domain == "mlpc"]
+    assert calls == [f"s{k}/{layer}" for k in range(2) for layer in layers]
 
 
 @pytest.mark.parametrize("unroll", [1, 3])

@@ -120,12 +120,15 @@ def test_step_model_batch_and_dense() -> None:
 
 
 def test_step_model_is_one_step_with_own_weights() -> None:
-    """No Loop, no outer scope: a plain graph of affine maps and ReLUs whose weights are its
-    own initializers; one input and one output, listed by onnxruntime."""
+    """No Loop, no outer scope: the layers as calls of local functions (affine maps and
+    ReLUs) whose weights are the model's own initializers; one input and one output, listed
+    by onnxruntime."""
     image = SubleqImage(words=(0, 0, -1))
     model = compile_step_model(machine_config(image, 8, 16, 0, 0))
-    ops = {n.op_type for n in model.graph.node}
-    assert "Loop" not in ops and ops & {"Relu", "Max"}
+    calls = [n.op_type for n in model.graph.node if n.domain == "mlpc"]
+    assert calls == ["layer1", "layer2", "layer3", "next_state"]
+    assert "Loop" not in {n.op_type for n in model.graph.node}
+    assert {n.op_type for f in model.functions for n in f.node} & {"Relu", "Max"}
     assert len(model.graph.initializer) > 0
     session = _session(model)
     assert [i.name for i in session.get_inputs()] == ["state"]
