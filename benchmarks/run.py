@@ -569,7 +569,7 @@ def readme_table(result: dict[str, Any]) -> str:
     load = result.get("load_average_start") or [0.0]
     lines.append("")
     lines.append(f"Measured {result['date'][:10]} on a {result['cpus']}-core {result['machine']} "
-                 f"machine (load average {load[0]:.1f} at the start: not idle), onnxruntime "
+                 f"machine (load average {load[0]:.1f} at the start), onnxruntime "
                  f"{result['onnxruntime']}, code at {result['code_start']['head'][:7]}.")
     return "\n".join(lines)
 
