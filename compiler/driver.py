@@ -133,16 +133,11 @@ def compile_model(
 ) -> onnx.ModelProto:
     """SUBLEQ image -> step network (codegen) -> ONNX model (exporter), with metadata."""
     from mlpc.compiler.assembler import disassemble
-    from mlpc.compiler.codegen import build_step_network, model_interface
-    from mlpc.compiler.export_onnx import ExportOptions, build_model, check_options
+    from mlpc.compiler.codegen import model_interface
+    from mlpc.compiler.export_onnx import ExportOptions, build_model
 
     options = options or ExportOptions()
-
-    try:
-        step = build_step_network(config)
-        check_options(step.network, options)
-    except ValueError as exc:
-        raise MlpcError(str(exc)) from None
+    step = exportable_step(config, options)
     net = step.network
     metadata = {
         **machine_metadata(step, options),
@@ -195,20 +190,29 @@ def machine_metadata(step: Any, options: ExportOptions) -> dict[str, str]:
     }
 
 
-def compile_step_model(config: MachineConfig, options: ExportOptions | None = None
-                       ) -> onnx.ModelProto:
-    """One step of the machine's network as its own model (state in, next state out), with
-    the machine's metadata (`model_kind` = `step`; no program: the weights depend on the
-    machine only)."""
+def exportable_step(config: MachineConfig, options: ExportOptions) -> Any:
+    """The machine's step network, checked exportable with `options` (one-line error if not:
+    too much memory, float64 not provably exact, dense too large)."""
     from mlpc.compiler.codegen import build_step_network
-    from mlpc.compiler.export_onnx import ExportOptions, build_step_model, check_options
+    from mlpc.compiler.export_onnx import check_options
 
-    options = options or ExportOptions()
     try:
         step = build_step_network(config)
         check_options(step.network, options)
     except ValueError as exc:
         raise MlpcError(str(exc)) from None
+    return step
+
+
+def compile_step_model(config: MachineConfig, options: ExportOptions | None = None
+                       ) -> onnx.ModelProto:
+    """One step of the machine's network as its own model (state in, next state out), with
+    the machine's metadata (`model_kind` = `step`; no program: the weights depend on the
+    machine only)."""
+    from mlpc.compiler.export_onnx import ExportOptions, build_step_model
+
+    options = options or ExportOptions()
+    step = exportable_step(config, options)
     metadata = {"model_kind": "step", **machine_metadata(step, options)}
     del metadata["unroll"]
     doc = (f"mlpc: one SUBLEQ step as a ReLU-MLP ({step.network.relu_layers} ReLU layers, "

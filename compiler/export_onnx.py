@@ -793,10 +793,7 @@ def build_model(
     options = options or ExportOptions()
     check_options(network, options)
     main = _Graph()
-    if options.weights == "families":
-        loop: _FamilyLoop | _SparseLoop = _FamilyLoop(network, main, options.dtype)
-    else:
-        loop = _SparseLoop(network, main, options)
+    loop = _loop_state(network, main, options)
     inputs = _graph_inputs(main, iface, options)
     encode = _Graph("encode/")
     x0, batch, budget = _encode(encode, iface, main)
@@ -825,10 +822,24 @@ def build_model(
     _call(main, dec_fn, dec_in, [o.name for o in outputs])
     graph = helper.make_graph(main.nodes, "mlpc", inputs, outputs,
                               initializer=main.inits, doc_string=doc)
+    return _model(graph, [enc_fn, *layers, dec_fn], metadata)
+
+
+def _loop_state(network: Network, g: _Graph, options: ExportOptions
+                ) -> _FamilyLoop | _SparseLoop:
+    """The emitter of the chosen encoding, with its constants in `g`."""
+    if options.weights == "families":
+        return _FamilyLoop(network, g, options.dtype)
+    return _SparseLoop(network, g, options)
+
+
+def _model(graph: onnx.GraphProto, functions: Sequence[onnx.FunctionProto],
+           metadata: Sequence[tuple[str, str]]) -> onnx.ModelProto:
+    """A model of `graph` and its local functions, with the metadata as metadata_props."""
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET),
                                                     helper.make_opsetid(FUNCTION_DOMAIN, 1)],
-                              producer_name="mlpc", doc_string=doc,
-                              functions=[enc_fn, *layers, dec_fn])
+                              producer_name="mlpc", doc_string=graph.doc_string,
+                              functions=list(functions))
     model.ir_version = 9
     for key, value in metadata:
         entry = model.metadata_props.add()
@@ -850,10 +861,8 @@ def build_step_model(
     options = options or ExportOptions()
     check_options(network, options)
     g = _Graph()
-    if options.weights == "families":
-        loop: _FamilyLoop | _SparseLoop = _FamilyLoop(network, g, options.dtype)
-    else:
-        loop = _SparseLoop(network, g, options)
+    loop = _loop_state(network, g, options)
+    if isinstance(loop, _SparseLoop):
         loop.emitter.expand_indices(g, g.op("Shape", ["state"], "batch", start=0, end=1))
     finals = loop.emit(g, loop.split(g, "state"), 0)
     g.nodes.append(helper.make_node("Identity", [loop.join(g, finals)], ["next_state"],
@@ -863,15 +872,7 @@ def build_step_model(
     graph = helper.make_graph(
         g.nodes, "mlpc_step", [_i64("state", ["batch", n])], [_i64("next_state", ["batch", n])],
         initializer=g.inits, doc_string=doc or f"one step of the looped ReLU-MLP: {network.doc}")
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET),
-                                                    helper.make_opsetid(FUNCTION_DOMAIN, 1)],
-                              producer_name="mlpc", doc_string=graph.doc_string,
-                              functions=layers)
-    model.ir_version = 9
-    for key, value in metadata:
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    return model
+    return _model(graph, layers, metadata)
 
 
 OPTIONAL_INPUTS = ("tape", "max_steps", "resume_state")
