@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mlpc import __version__
-from mlpc.compiler.assembler import disassemble
+from mlpc.compiler.assembler import disassemble, read_text
 from mlpc.compiler.driver import CompileOptions, LoadedProgram, load_program, machine_config
 from mlpc.errors import EXIT_PROGRAM_ERROR, MlpcError, UsageError
 from mlpc.runtime.engines import ENGINE_NAMES, RunRequest, get_engine
@@ -289,21 +289,12 @@ def read_batch_file(path: str, defaults: dict[str, int],
     optional "tape" (a list of integers, or a string: one word per character); blank lines
     are skipped. `defaults` and `tape` fill in what a line leaves out."""
     if path == "-":
-        data = sys.stdin.buffer.read()
-    else:
         try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            raise MlpcError(f"{path}: no such file") from None
-        except IsADirectoryError:
-            raise MlpcError(f"{path}: is a directory, not a file") from None
-        except OSError as exc:
-            raise MlpcError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise MlpcError(f"{path}: not valid UTF-8 text") from None
+            text = sys.stdin.buffer.read().decode("utf-8")
+        except UnicodeDecodeError:
+            raise MlpcError(f"{path}: not valid UTF-8 text") from None
+    else:
+        text = read_text(path)  # one-line errors for missing, unreadable or non-UTF-8 files
     items = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
