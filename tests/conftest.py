@@ -112,3 +112,24 @@ def hsq_index_names() -> list[str]:
     if not index.is_file():
         return []
     return [row.name for row in load_index(index)]
+
+
+def assert_state_matches(layout: object, x_row: object, state: object, out: list[int],
+                         budget: int, where: str) -> None:
+    """One network state vector (`x_row`, decoded with `decode_state`, the pending write
+    landed) against the reference machine `state` after the same steps: memory, pc, fault,
+    step count (`budget` minus the budget left) and output tape (`out` collects the output
+    events; this appends the step's event, if any)."""
+    from mlpc.compiler.codegen import decode_state
+    from mlpc.runtime.machine import canonical_pc
+
+    d = decode_state(layout, x_row)  # type: ignore[arg-type]
+    if d.out_event is not None:
+        out.append(d.out_event)
+    m = layout.config.memory  # type: ignore[attr-defined]
+    assert list(d.memory) == state.memory, where  # type: ignore[attr-defined]
+    assert canonical_pc(d.pc, m) == canonical_pc(state.pc, m), where  # type: ignore[attr-defined]
+    assert d.fault == state.fault, where  # type: ignore[attr-defined]
+    assert budget - d.budget == state.steps, where  # type: ignore[attr-defined]
+    assert out == state.tape_out, where  # type: ignore[attr-defined]
+    assert d.status == state.status, where  # type: ignore[attr-defined]

@@ -12,17 +12,18 @@ import onnx
 import onnx.inliner
 import onnxruntime as ort
 import pytest
+from conftest import assert_state_matches
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from onnx import numpy_helper
 
 from mlpc.compiler.assembler import load_image
-from mlpc.compiler.codegen import build_step_network, decode_state, encode_state
+from mlpc.compiler.codegen import build_step_network, encode_state
 from mlpc.compiler.driver import compile_model, machine_config
 from mlpc.compiler.export_onnx import ExportOptions
 from mlpc.compiler.image import SubleqImage
 from mlpc.runtime import reference
-from mlpc.runtime.machine import Fault, MachineConfig, Status, canonical_pc, initial_state
+from mlpc.runtime.machine import Fault, MachineConfig, Status, initial_state
 from mlpc.runtime.numpy_exec import NumpyExecutor
 from mlpc.runtime.onnx_engine import OnnxModel
 
@@ -49,15 +50,7 @@ def lockstep(cfg: MachineConfig, image: list[int], tape: list[int], steps: int,
         where = f"after step {i + 1}"
         assert x.dtype == dtype, where
         assert np.array_equal(x, np.round(x)), where
-        d = decode_state(step_net.layout, x[0])
-        if d.out_event is not None:
-            out.append(d.out_event)
-        assert list(d.memory) == state.memory, where
-        assert canonical_pc(d.pc, cfg.memory) == canonical_pc(state.pc, cfg.memory), where
-        assert d.fault == state.fault, where
-        assert BUDGET - d.budget == state.steps, where
-        assert out == state.tape_out, where
-        assert d.status == state.status, where
+        assert_state_matches(step_net.layout, x[0], state, out, BUDGET, where)
 
 
 @st.composite

@@ -14,9 +14,10 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from conftest import assert_state_matches
 
 from mlpc.compiler.assembler import load_image
-from mlpc.compiler.codegen import build_step_network, decode_state, encode_state
+from mlpc.compiler.codegen import build_step_network, encode_state
 from mlpc.compiler.driver import (
     CompileOptions,
     compile_model,
@@ -28,7 +29,7 @@ from mlpc.compiler.driver import (
 from mlpc.compiler.export_onnx import ExportOptions, build_step_model
 from mlpc.compiler.image import SubleqImage
 from mlpc.runtime import reference
-from mlpc.runtime.machine import canonical_pc, initial_state
+from mlpc.runtime.machine import initial_state
 from mlpc.runtime.numpy_exec import NumpyExecutor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,14 +70,7 @@ def round_trip(image: SubleqImage, weights: str, dtype: str, steps: int,
         assert np.array_equal(x_next, executor.step(x)), where
         x = x_next
         reference.step(cfg, state)
-        d = decode_state(step_net.layout, x[0])
-        if d.out_event is not None:
-            out.append(d.out_event)
-        assert list(d.memory) == state.memory, where
-        assert canonical_pc(d.pc, cfg.memory) == canonical_pc(state.pc, cfg.memory), where
-        assert d.fault == state.fault, where
-        assert steps - d.budget == state.steps, where
-        assert out == state.tape_out, where
+        assert_state_matches(step_net.layout, x[0], state, out, steps, where)
     full = _session(compile_model(image, cfg, options))
     feeds: dict[str, np.ndarray] = {"max_steps": np.array(steps, dtype=np.int64)}
     for name, addr in image.inputs:
