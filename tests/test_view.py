@@ -8,11 +8,9 @@ The browser test skips when netron or `/usr/bin/chromium` is absent.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
-import select
 import shutil
 import signal
 import socket
@@ -24,14 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chromium import DevTools, free_port, needs_chromium, wait_for_port
 
 from mlpc.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("MLPC_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu",
-                  "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--window-size=1280,900")
 TIMEOUT = 60.0
 
 
@@ -45,90 +40,6 @@ def _have_netron() -> bool:
 
 needs_netron = pytest.mark.skipif(not _have_netron(),
                                   reason="netron is not installed (pip install 'mlpc[view]')")
-needs_chromium = pytest.mark.skipif(
-    not (os.access(CHROMIUM, os.X_OK) or shutil.which(CHROMIUM)),
-    reason=f"{CHROMIUM} not found (Debian: apt-get install chromium)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_for_port(port: int, proc: subprocess.Popen[bytes], deadline: float) -> None:
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"mlpc view exited with {proc.returncode}: "
-                                 f"{proc.stderr.read().decode() if proc.stderr else ''}")
-        try:
-            with socket.create_connection(("localhost", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"nothing listens on port {port}")
-
-
-class DevTools:
-    """A minimal Chrome DevTools Protocol client over `--remote-debugging-pipe` (the browser
-    reads commands from fd 3 and writes replies to fd 4, NUL-terminated JSON)."""
-
-    def __init__(self, user_data: Path) -> None:
-        to_child_r, self._to_child = os.pipe()
-        self._from_child, from_child_w = os.pipe()
-
-        def wire() -> None:
-            os.dup2(to_child_r, 3)
-            os.dup2(from_child_w, 4)
-
-        self.proc = subprocess.Popen(
-            [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={user_data}",
-             "--remote-debugging-pipe", "about:blank"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            preexec_fn=wire, close_fds=False,  # pipes are non-inheritable (PEP 446)
-        )
-        os.close(to_child_r)
-        os.close(from_child_w)
-        self._next = 0
-        self._buffer = b""
-
-    def call(self, method: str, params: dict[str, Any] | None = None,
-             session: str | None = None, timeout: float = 30.0) -> dict[str, Any]:
-        self._next += 1
-        message: dict[str, Any] = {"id": self._next, "method": method, "params": params or {}}
-        if session:
-            message["sessionId"] = session
-        os.write(self._to_child, json.dumps(message).encode() + b"\0")
-        deadline = time.monotonic() + timeout
-        while True:
-            while b"\0" in self._buffer:
-                raw, self._buffer = self._buffer.split(b"\0", 1)
-                reply = json.loads(raw)
-                if reply.get("id") == self._next:
-                    if "error" in reply:
-                        raise AssertionError(f"{method}: {reply['error']}")
-                    return dict(reply.get("result", {}))
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self._from_child], [], [], left)[0]:
-                raise AssertionError(f"{method}: no reply from chromium")
-            chunk = os.read(self._from_child, 1 << 20)
-            if not chunk:
-                raise AssertionError(f"{method}: chromium closed the pipe")
-            self._buffer += chunk
-
-    def close(self) -> None:
-        try:
-            self.call("Browser.close", timeout=5)
-        except (AssertionError, OSError):
-            pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        os.close(self._to_child)
-        os.close(self._from_child)
-
 
 _PAGE_STATE = """JSON.stringify({
   body: document.body ? document.body.className : '',
@@ -150,7 +61,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @needs_netron
 @needs_chromium
 def test_netron_renders_the_graph_in_headless_chromium(tiny_model: Path, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "mlpc.cli", "view", str(tiny_model), "--port", str(port),
          "--no-browser"],
@@ -159,14 +70,12 @@ def test_netron_renders_the_graph_in_headless_chromium(tiny_model: Path, tmp_pat
     browser: DevTools | None = None
     try:
         deadline = time.monotonic() + TIMEOUT
-        _wait_for_port(port, server, deadline)
+        wait_for_port(port, server, deadline)
         url = f"http://localhost:{port}/"
         browser = DevTools(tmp_path / "profile")
         browser.call("Storage.setCookies", {"cookies": [
             {"name": "consent", "value": str(int(time.time() * 1000)), "url": url}]})
-        target = browser.call("Target.createTarget", {"url": url})["targetId"]
-        session = browser.call("Target.attachToTarget",
-                               {"targetId": target, "flatten": True})["sessionId"]
+        session = browser.open_page(url)
         state: dict[str, Any] = {}
         while time.monotonic() < deadline:
             value = browser.call("Runtime.evaluate", {"expression": _PAGE_STATE,
@@ -182,8 +91,7 @@ def test_netron_renders_the_graph_in_headless_chromium(tiny_model: Path, tmp_pat
         # the model's own names: its input, the Loop around the step body, its outputs
         for name in ("x", "Loop", "subleq_step", "y", "output_tape", "status", "final_state"):
             assert name in texts, f"{name!r} not among the rendered names {sorted(texts)}"
-        shot = browser.call("Page.captureScreenshot", {"format": "png"}, session)
-        png = base64.b64decode(shot["data"])
+        png = browser.screenshot(session)
         out = tmp_path / "netron.png"
         out.write_bytes(png)
         if os.environ.get("MLPC_KEEP_SCREENSHOT"):
@@ -234,14 +142,14 @@ def test_view_port_in_use(capsys: pytest.CaptureFixture[str], tiny_model: Path) 
 
 @needs_netron
 def test_view_serves_the_model_and_stops_on_ctrl_c(tiny_model: Path) -> None:
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "mlpc.cli", "view", str(tiny_model), "--port", str(port),
          "--no-browser"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        _wait_for_port(port, server, time.monotonic() + TIMEOUT)  # type: ignore[arg-type]
+        wait_for_port(port, server, time.monotonic() + TIMEOUT)  # type: ignore[arg-type]
         with urllib.request.urlopen(f"http://localhost:{port}/", timeout=10) as page:
             assert page.status == 200
             html = page.read().decode("utf-8", "replace")
