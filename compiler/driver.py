@@ -156,6 +156,8 @@ def compile_model(
         "source_path": image.source_path,
         "source": image.source_text,
         "listing": image.listing or disassemble(image.words, image.symbol_table()),
+        # [start, end, line]: the words each source line compiled to (mlpc web marks the line)
+        "source_lines": json.dumps([[s.start, s.end, s.line] for s in image.spans if s.line]),
     }
     doc = (
         f"mlpc: {image.source_path} as a looped ReLU-MLP ({net.relu_layers} ReLU layers per "
