@@ -53,6 +53,7 @@ guarantees it; `compiler.network.SpaceBuilder` proves every pre-activation's bou
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -75,10 +76,18 @@ SCALARS = ("pc1", "fault", "budget", "ip", "ol", "live", "oflag", "oval", "wa2",
 @dataclass(frozen=True)
 class StateLayout:
     """Where each part of the machine state lives in the flat state vector
-    [V (memory then tape), scalars]."""
+    [V (memory then tape), scalars]; a specialised state holds only the writable words."""
 
     config: MachineConfig
     names: tuple[str, ...]
+    read_only: ReadOnly | None = None
+
+    @property
+    def memory_words(self) -> tuple[int, ...]:
+        """The address of each memory slot of the state, in order."""
+        if self.read_only is None:
+            return tuple(range(self.config.memory))
+        return self.read_only.writable
 
     @property
     def size(self) -> int:
@@ -89,15 +98,27 @@ class StateLayout:
 
     @property
     def memory(self) -> slice:
-        return slice(0, self.config.memory)
+        return slice(0, len(self.memory_words))
 
     @property
     def tape(self) -> slice:
-        return slice(self.config.memory, self.config.memory + self.config.tape_in)
+        return slice(self.memory.stop, self.memory.stop + self.config.tape_in)
 
     @property
     def scalars(self) -> slice:
-        return slice(self.config.memory + self.config.tape_in, self.size)
+        return slice(self.tape.stop, self.size)
+
+
+@dataclass(frozen=True)
+class ReadOnly:
+    """The words a specialised network holds constant: every word of memory not in
+    `writable` (sorted addresses), with its value in `image` (0 past the image)."""
+
+    writable: tuple[int, ...]
+    image: tuple[int, ...]
+
+    def value(self, j: int) -> int:
+        return self.image[j] if j < len(self.image) else 0
 
 
 @dataclass(frozen=True)
@@ -106,19 +127,40 @@ class StepNetwork:
 
     network: Network
     layout: StateLayout
+    read_only: ReadOnly | None = None
 
 
 @lru_cache(maxsize=8)
-def build_step_network(config: MachineConfig) -> StepNetwork:
+def build_step_network(config: MachineConfig, read_only: ReadOnly | None = None
+                       ) -> StepNetwork:
     """The universal network for machines of this configuration (cached: it depends on
-    nothing else)."""
+    nothing else), or with `read_only` the network specialised to those constant words."""
     if config.memory > MAX_NETWORK_MEMORY:
         raise ValueError(
             f"memory of {config.memory} words is larger than the network supports "
             f"({MAX_NETWORK_MEMORY})"
         )
-    network = _Gen(config).build()
-    return StepNetwork(network, StateLayout(config, flat_names(network.state)))
+    if read_only is not None:
+        _check_read_only(config, read_only)
+    network = _Gen(config, read_only).build()
+    layout = StateLayout(config, flat_names(network.state), read_only)
+    return StepNetwork(network, layout, read_only)
+
+
+def _check_read_only(config: MachineConfig, read_only: ReadOnly) -> None:
+    w = read_only.writable
+    if not w or list(w) != sorted(set(w)) or w[0] < 0 or w[-1] >= config.memory:
+        raise ValueError("the writable words must be distinct addresses in memory, sorted, "
+                         "and at least one")
+    if len(read_only.image) > config.memory:
+        raise ValueError("the image is larger than the memory")
+
+
+def ramp_weights(values: Sequence[int]) -> list[int]:
+    """w with f(x) = f(0) + sum_k w_k relu(x - k) for x = 0 .. len(values) - 1, where
+    f(x) = values[x]: the changes of slope of the piecewise-linear interpolation."""
+    slopes = [b - a for a, b in zip(values, values[1:], strict=False)]
+    return [slopes[0]] + [b - a for a, b in zip(slopes, slopes[1:], strict=False)]
 
 
 def multiplier(config: MachineConfig) -> int:
@@ -133,8 +175,12 @@ def multiplier(config: MachineConfig) -> int:
 class _Gen:
     """The construction, one method per space. Notation as in the module docstring."""
 
-    def __init__(self, config: MachineConfig) -> None:
+    def __init__(self, config: MachineConfig, read_only: ReadOnly | None = None) -> None:
         self.cfg = config
+        self.ro = read_only
+        # the memory family: over every word, or over the writable words only
+        self.words: dict[str, object] = (
+            {"index": read_only.writable} if read_only else {"length": config.memory})
         self.m = config.memory
         self.W = config.word_bits
         self.H = 1 << (self.W - 1)
@@ -151,9 +197,48 @@ class _Gen:
                 ("ip", 0, self.tin), ("ol", 0, self.tout), ("live", 0, 1), ("oflag", 0, 1),
                 ("oval", 0, top), ("wa2", 0, m + 2), ("wo", 0, top), ("wv", 0, top),
             ),
-            families=(("V", m, 0, top),) + ((("t", self.tin, 0, top),) if self.tin else ()),
+            families=(self._memory_family(),)
+            + ((("t", self.tin, 0, top),) if self.tin else ()),
             doc="machine state: memory and tape words + H, then the scalars",
         )
+
+    def _memory_family(self) -> tuple:
+        if self.ro is None:
+            return ("V", self.m, 0, self.top)
+        return ("V", len(self.ro.writable), 0, self.top, self.ro.writable)
+
+    # ---- specialisation: functions of one integer scalar as tables ---------------------------
+    def _written_before(self, p: int) -> int:
+        """#{writable j < p} (every word below p in a universal network)."""
+        if self.ro is None:
+            return min(max(p, 0), self.m)
+        return bisect_left(self.ro.writable, p)
+
+    def _is_constant(self, p: int) -> bool:
+        """p is a read-only word (never for a universal network)."""
+        return (self.ro is not None and 0 <= p < self.m
+                and self._written_before(p + 1) == self._written_before(p))
+
+    def _table(self, b: SpaceBuilder, name: str, x: Lin, lo: int, hi: int, doc: str,
+               functions: dict[str, list[int]]) -> None:
+        """A family `name` of ramps relu(x - k) (one per k where some function's slope
+        changes), for functions of the integer x in [lo, hi] given by their values; each
+        function is then `f(lo) + sum_k w_k relu(x - k)` (`_lookup`). The functions of a
+        specialised network's tables (the constant words at pc, M[a] of a constant a) are
+        what a universal network computes with per-word units."""
+        weights = {f: ramp_weights(v) for f, v in functions.items()}
+        used = [k for k in range(hi - lo) if any(w[k] for w in weights.values())]
+        if used:
+            b.unit(name, x + Lin(slope=-1), doc, index=tuple(lo + k for k in used))
+        self.tables[name] = (hi - lo, {f: (functions[f][0], tuple(weights[f][k] for k in used))
+                                       for f in functions})
+
+    def _lookup(self, z: SpaceBuilder, table: str, function: str) -> Lin:
+        span, functions = self.tables[table]
+        first, weights = functions[function]
+        if not weights:
+            return Lin(const=first)
+        return first + z.sum(z.v(table), 0, span, weights)
 
     def _carry(self, b: SpaceBuilder, name: str = "M", source: str = "M") -> None:
         """The memory (as `name`) and the input tape passed on unchanged: a ReLU of a
@@ -166,6 +251,7 @@ class _Gen:
                 b.linear(new, b.v(old), 0, self.top)
 
     def build(self) -> Network:
+        self.tables: dict[str, tuple[int, dict[str, tuple[int, tuple[int, ...]]]]] = {}
         x = self.state()
         h1 = self.layer1_fetch(x)
         z2 = self.fetched(h1)
@@ -205,14 +291,19 @@ class _Gen:
             b.unit("t", b.v("t"))
         for o in (0, 1):
             b.unit(f"A{o}", b.s("wv") + S * (wa - o) + jS, "pending write: new word",
-                   length=m)
+                   **self.words)
             b.unit(f"B{o}", b.s("wo") + S * (wa - o) + jS, "pending write: old word",
-                   length=m)
+                   **self.words)
         b.unit("V", V)
-        # clamp(pc + o, 0, m) = relu(pc + o) - relu(pc + o - m)
-        for o in range(4):
-            b.unit(f"pc_ramp{o}", pc + o)
-            b.unit(f"pc_ramp{o}_m", pc + o - m)
+        if self.ro is None:  # clamp(pc + o, 0, m) = relu(pc + o) - relu(pc + o - m)
+            for o in range(4):
+                b.unit(f"pc_ramp{o}", pc + o)
+                b.unit(f"pc_ramp{o}_m", pc + o - m)
+        else:
+            self._table(b, "pc_table", b.s("pc1"), 0, m + 1,
+                        "the constant words at pc, pc + 1, pc + 2",
+                        {f: [self._fetch_correction(f, x - 1) for x in range(m + 2)]
+                         for f in ("a", "b", "c")})
         self._forwarding_units(b, pc, wa)
         b.unit("ip_full", ip - self.tin + 1)  # [ip >= Tin], ip <= Tin
         for name in ("pc1", "fault", "budget", "ip", "ol"):
@@ -245,6 +336,21 @@ class _Gen:
             b.unit(f"fw2_{word}.0", w + S * e)
             b.unit(f"fw2_{word}.1", w + S * (e - 1))
 
+    def _fetch_correction(self, operand: str, pc: int) -> int:
+        """What the fetch adds to the sum of its half-tents over the memory family to get the
+        operand at `pc`: minus the excess of the words before it, plus the word itself when
+        it is a constant (a and b clamped to [-2, m], as the half-tents clamp them)."""
+        o = "abc".index(operand)
+        p = pc + o
+        count = self._written_before(p)
+        const = self.ro.value(p) if self._is_constant(p) else None
+        if operand == "c":
+            in_state = 0 <= p < self.m and const is None
+            return -self.S * count - self.H * in_state + (const or 0)
+        in_state = 0 <= p < self.m and const is None
+        clamped = min(max(const, -2), self.m) if const is not None else 0
+        return -(self.m + 2) * count - 2 * in_state + clamped
+
     # ---- between layers 1 and 2 ------------------------------------------------------------------
     def fetched(self, h: Space) -> Space:
         z = SpaceBuilder("fetched", False, h, doc="fetched operands, the written memory")
@@ -259,15 +365,21 @@ class _Gen:
         def fw(o: int, word: str, tag: str) -> Lin:  # [wa == pc + o] relu(y)
             return s(f"fw{o}_{word}_{tag}.0") - s(f"fw{o}_{word}_{tag}.1")
 
+        def correction(o: int, name: str) -> Lin:
+            if self.ro is not None:
+                return self._lookup(z, "pc_table", name)
+            if name == "c":
+                return -S * n1(2) - H * (n1(3) - n1(2))
+            return -(m + 2) * n1(o) - 2 * (n1(o + 1) - n1(o))  # [0 <= pc + o < m]
+
         for o, name in ((0, "a"), (1, "b")):
             fetched = z.sum(z.v(f"L{o}") - z.v(f"U{o}"), 0, m + 2)
-            in_range = n1(o + 1) - n1(o)  # [0 <= pc + o < m]
             forward = (fw(o, "wv", "lo") - fw(o, "wv", "hi")
                        - fw(o, "wo", "lo") + fw(o, "wo", "hi"))
-            z.linear(name, fetched - (m + 2) * n1(o) - 2 * in_range + forward, -2, m,
+            z.linear(name, fetched + correction(o, name) + forward, -2, m,
                      f"clamp(M'[pc + {o}], -2, m); 0 when pc + {o} is outside")
         forward_c = (s("fw2_wv.0") - s("fw2_wv.1")) - (s("fw2_wo.0") - s("fw2_wo.1"))
-        c = z.sum(z.v("T2") - z.v("T1"), 0, S) - S * n1(2) - H * (n1(3) - n1(2)) + forward_c
+        c = z.sum(z.v("T2") - z.v("T1"), 0, S) + correction(2, "c") + forward_c
         z.linear("c", c, -H, H - 1, "M'[pc + 2]")
         word = Lin()
         if self.tin:  # sum_k (I_0 - I_1) = tape[ip] + H + S ip (0 + S Tin past the end)
@@ -298,6 +410,12 @@ class _Gen:
             b.unit(f"R{name}1", M + S * (addr - 1) + jS)
             for k in (-1, 0, m - 1, m):
                 b.unit(f"{name}_ramp[{k}]", addr - k)
+        if self.ro is not None:
+            self._table(b, "a_table", a, -2, m, "M[a] of a constant a",
+                        {"mem": [self._read_correction(k, True) for k in range(-2, m + 1)]})
+            self._table(b, "b_table", bb, -2, m, "is b a constant word",
+                        {"mem": [self._read_correction(k, False) for k in range(-2, m + 1)],
+                         "ro": [int(self._is_constant(k)) for k in range(-2, m + 1)]})
         self._carry(b)
         b.unit("a2", a + 2)
         b.unit("b2", bb + 2)
@@ -313,6 +431,13 @@ class _Gen:
             b.unit(name, b.s(name))
         return b.build()
 
+    def _read_correction(self, addr: int, constants: bool) -> int:
+        """What the read adds to the sum of its half-tents over the memory family to get
+        M[addr] + H: minus the excess S of each word before addr, plus the constant word
+        itself (`constants`; a write's b never needs it: writing a constant faults)."""
+        value = self.ro.value(addr) + self.H if constants and self._is_constant(addr) else 0
+        return -self.S * self._written_before(addr) + value
+
     # ---- between layers 2 and 3 ------------------------------------------------------------------
     def operands(self, h: Space) -> Space:
         z = SpaceBuilder("operands", False, h, doc="operands, modes, gates")
@@ -321,7 +446,11 @@ class _Gen:
         self._carry(z)
         reads = {}
         for name in ("a", "b"):
-            read = z.sum(z.v(f"R{name}0") - z.v(f"R{name}1"), 0, S) - S * s(f"{name}_ramp[0]")
+            read = z.sum(z.v(f"R{name}0") - z.v(f"R{name}1"), 0, S)
+            if self.ro is None:
+                read = read - S * s(f"{name}_ramp[0]")
+            else:
+                read = read + self._lookup(z, f"{name}_table", "mem")
             z.linear(f"mem_{name}", read, 0, top, f"M'[{name}] + H, or 0")
             reads[name] = read
 
@@ -342,9 +471,15 @@ class _Gen:
         z.linear("b_fault", b_fault, 0, 1)
         z.linear("io_both", s("io_both"), 0, 3)
         z.linear("active", s("active"), 0, 1)
-        # ok = 1 exactly when the machine runs this step without a fault of pc, a, b or io;
-        # otherwise ok <= 0 (every term after `active` is >= 0)
-        z.linear("ok", s("active") - s("pc_fault") - a_fault - b_fault - s("io_both"), -6, 1)
+        # ok = 1 exactly when the machine runs this step without a fault of pc, a, b or io
+        # (or, specialised, a write to a constant word); otherwise ok <= 0 (every term after
+        # `active` is >= 0)
+        ok = s("active") - s("pc_fault") - a_fault - b_fault - s("io_both")
+        if self.ro is not None:
+            read_only = self._lookup(z, "b_table", "ro")
+            z.linear("read_only", read_only, 0, 1, "[b is a constant word]")
+            ok = ok - read_only
+        z.linear("ok", ok, -7, 1)
         z.linear("c1", s("c_lo") - s("c_hi"), 0, m - 1, "clamp(c, -1, m-2) + 1")
         z.linear("b2", s("b2"), 0, m + 2)
         for name, hi in (("pc_fault", 1), ("in_word", top), ("pc1", m + 1),
@@ -389,6 +524,8 @@ class _Gen:
         b.unit("fault_a", act + af - pcf - 1)
         b.unit("fault_b", act + bf - pcf - af - 1)
         b.unit("fault_io", act + s("io_both") - 4 * (pcf + af + bf) - 1)
+        if self.ro is not None:  # b in [0, m) here: no b or io fault
+            b.unit("fault_ro", act + s("read_only") - pcf - af - 1)
         b.unit("live", act)
         for name in ("pc1", "fault", "budget", "ip", "ol"):
             b.unit(name, s(name))
@@ -446,6 +583,8 @@ class _Gen:
             + int(Fault.IO_BOTH) * s("fault_io")
             + int(Fault.OUTPUT_FULL) * s("out_full")
         )
+        if self.ro is not None:
+            fault_code = fault_code + int(Fault.READ_ONLY) * s("fault_ro")
         z.linear("fault", s("fault") + fault_code, 0, max(Fault))
         z.linear("budget", s("budget") - executed, 0, MAX_BUDGET)
         z.linear("ip", s("ip") + s("in_next"), 0, self.tin)
@@ -473,7 +612,7 @@ def encode_state(
     if len(tape) > cfg.tape_in:
         raise ValueError("tape longer than its capacity")
     x = np.zeros(layout.size, dtype=np.int64)
-    x[layout.memory] = np.asarray(memory, dtype=np.int64) + H
+    x[layout.memory] = np.asarray(memory, dtype=np.int64)[list(layout.memory_words)] + H
     padded = list(tape) + [-1] * (cfg.tape_in - len(tape))
     x[layout.tape] = np.asarray(padded, dtype=np.int64) + H
     x[layout.index("pc1")] = 1
@@ -498,10 +637,14 @@ class DecodedState:
 
 
 def decode_state(layout: StateLayout, x: np.ndarray) -> DecodedState:
-    """The machine state a state vector stands for (the pending write landed)."""
+    """The machine state a state vector stands for (the pending write landed; a specialised
+    state's constant words filled in)."""
     cfg = layout.config
     H = 1 << (cfg.word_bits - 1)
-    words = [int(v) - H for v in x[layout.memory]]
+    ro = layout.read_only
+    words = [0] * cfg.memory if ro is None else [ro.value(j) for j in range(cfg.memory)]
+    for j, v in zip(layout.memory_words, x[layout.memory], strict=True):
+        words[j] = int(v) - H
     wa = int(x[layout.index("wa2")]) - 2
     wo, wv = int(x[layout.index("wo")]), int(x[layout.index("wv")])
     if wv != wo and 0 <= wa < cfg.memory:

@@ -16,7 +16,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from mlpc.compiler.assembler import load_image, read_text
-from mlpc.compiler.codegen import SCALARS
+from mlpc.compiler.codegen import SCALARS, ReadOnly
 from mlpc.compiler.image import SubleqImage
 from mlpc.errors import MlpcError
 from mlpc.runtime.machine import MachineConfig
@@ -164,6 +164,24 @@ def compile_model(
         f"SUBLEQ step, m={config.memory}, W={config.word_bits}, {options.dtype})"
     )
     return build_model(net, model_interface(step, image), options, tuple(metadata.items()), doc)
+
+
+def read_only_of(image: SubleqImage, config: MachineConfig) -> ReadOnly:
+    """The constant words of a program for `--specialise`: every word outside the ranges
+    its front end declared writable (a `.tl` lowering records them; `--read-only` declares
+    them for other programs), with their values. The named inputs are always writable (the
+    model writes them before the first step)."""
+    if image.writable is None:
+        raise MlpcError(
+            f"{image.source_path}: --specialise needs to know which words the program writes: "
+            "a .tl program records them; for SUBLEQ code declare the constant ones with "
+            "--read-only START-END"
+        )
+    words = {j for start, end in image.writable for j in range(start, min(end, config.memory))}
+    words.update(address for _, address in image.inputs)
+    if not words:
+        raise MlpcError(f"{image.source_path}: --specialise: the program writes no word")
+    return ReadOnly(tuple(sorted(words)), tuple(image.words))
 
 
 def machine_metadata(step: Any, options: ExportOptions) -> dict[str, str]:

@@ -41,6 +41,9 @@ class SubleqImage:
     trap: TrapInfo | None = None
     source_text: str = ""
     listing: str = ""
+    # the words the program can write, as [start, end) ranges, when the front end knows
+    # them (a `.tl` lowering; `--read-only` for other programs); None: not known
+    writable: tuple[tuple[int, int], ...] | None = None
 
     def default_memory(self) -> int:
         if self.min_memory:

@@ -875,4 +875,35 @@ def image_of(program: mc.MacroProgram, checked: CheckedProgram, word_bits: int) 
         trap=TrapInfo(labels[mc.TRAP_CODE], labels[mc.TRAP_LINE]),
         source_text=checked.program.text,
         listing=mc.listing(program, assembled, checked.program.text),
+        writable=written_words(program, assembled),
     )
+
+
+def written_words(program: mc.MacroProgram, assembled: mc.Assembled) -> tuple[tuple[int, int], ...]:
+    """Every word the program can write, as sorted [start, end) ranges: the b operand of
+    every instruction as assembled (the cells a macro writes, and the operand words that
+    LOAD, STORE and RET patch), the scratch cells and the program's data (variables and
+    arrays, which a patched STORE reaches), and the stack. Not written: the code's other
+    words and the constant pool. A specialised network faults on any other write, so a
+    mistake here shows as a fault, never as a wrong result."""
+    labels = assembled.label_map()
+    words = assembled.words
+    targets = {words[i + 1] for i in range(0, assembled.code_words, 3) if words[i + 1] >= 0}
+    data_end = labels[mc.TRAP_LINE] + 1
+    for item in program.data:
+        size = 1 if isinstance(item, mc.DataCell) else len(item.values)
+        data_end = max(data_end, labels[item.label] + size)
+    spans = [(t, t + 1) for t in targets if t < assembled.code_words]
+    spans += [(assembled.code_words, data_end), (assembled.stack_base, assembled.stack_end)]
+    return merge_ranges(spans)
+
+
+def merge_ranges(spans: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    """Sorted, non-empty, non-overlapping [start, end) ranges covering the same words."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(s for s in spans if s[1] > s[0]):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return tuple(merged)

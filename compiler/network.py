@@ -10,8 +10,11 @@ indexed by j in [0, length) with one formula for all of them,
 
     family[j] = const + slope * j + sum c * vector[j] + sum c * scalar        (broadcast)
 
-and a *reduction* is `sum over j of (sum_t c_t * family_t[j])`: the per-word combination is
-formed first, then summed. A ReLU space applies ReLU to every definition; a linear space does
+and a *reduction* is `sum over j of w_j (sum_t c_t * family_t[j])` (w_j = 1 unless the
+reduction has constant weights): the per-word combination is formed first, then summed.
+A family's units stand for the positions j of its *index*: 0, 1, ..., length - 1 unless it
+has an explicit one (a family over some words of a memory only), and `slope * j` uses them.
+A ReLU space applies ReLU to every definition; a linear space does
 not. Every definition is an affine map of the previous space with constant integer weights,
 so the chain is exactly an MLP: consecutive linear spaces are factors of one affine map and
 each ReLU space closes a layer.
@@ -48,13 +51,27 @@ class RangeError(ValueError):
 
 @dataclass(frozen=True)
 class Reduction:
-    """`sum over j in [0, length) of sum_t coeff_t * family_t[j]`, with the declared range
-    [lo, hi] of one word's combination `sum_t coeff_t * family_t[j]`."""
+    """`sum over units u of w_u * sum_t coeff_t * family_t[u]` (w_u = 1 when `weights` is
+    empty), with the declared range [lo, hi] of one unit's combination."""
 
     terms: tuple[tuple[str, int], ...]
     length: int
     lo: int
     hi: int
+    weights: tuple[int, ...] = ()
+
+    def bounds(self) -> tuple[int, int]:
+        """The interval of the whole sum."""
+        if not self.weights:
+            return self.length * self.lo, self.length * self.hi
+        lo = sum(min(w * self.lo, w * self.hi) for w in self.weights)
+        hi = sum(max(w * self.lo, w * self.hi) for w in self.weights)
+        return lo, hi
+
+    def magnitude(self) -> int:
+        """The sum of the absolute values of its terms (one per unit)."""
+        word = max(abs(self.lo), abs(self.hi))
+        return word * (sum(map(abs, self.weights)) if self.weights else self.length)
 
 
 @dataclass(frozen=True)
@@ -120,7 +137,7 @@ def _add_terms(a: tuple[tuple[str, int], ...], b: tuple[tuple[str, int], ...], s
 
 def _scale_sum(s: Reduction, k: int) -> Reduction:
     lo, hi = sorted((s.lo * k, s.hi * k))
-    return Reduction(tuple((n, c * k) for n, c in s.terms), s.length, lo, hi)
+    return Reduction(tuple((n, c * k) for n, c in s.terms), s.length, lo, hi, s.weights)
 
 
 @dataclass(frozen=True)
@@ -139,10 +156,16 @@ class Definition:
     pre_hi: int
     magnitude: int
     doc: str = ""
+    index: tuple[int, ...] = ()  # the positions j of a family's units; () = 0 .. length-1
 
     @property
     def is_family(self) -> bool:
         return self.length > 0
+
+    @property
+    def positions(self) -> tuple[int, ...]:
+        """The j of each unit of a family (what `slope * j` multiplies)."""
+        return self.index or tuple(range(self.length))
 
     @property
     def passthrough(self) -> bool:
@@ -246,6 +269,7 @@ class SpaceBuilder:
         self._ranges: dict[str, tuple[int, int, int]] = {
             d.name: (d.lo, d.hi, d.length) for d in self.source.definitions()
         }
+        self._index = {d.name: d.index for d in self.source.families}
         self._names: set[str] = set()
 
     # references to the source space
@@ -261,20 +285,27 @@ class SpaceBuilder:
             raise ValueError(f"{name} is a scalar, not a family")
         return Lin(vectors=((name, 1),))
 
-    def sum(self, expr: Lin, lo: int, hi: int) -> Lin:
-        """`sum over j of expr[j]` for a family expression over source families (no scalar
-        part, no slope), with the declared range [lo, hi] of one word's `expr[j]`."""
+    def sum(self, expr: Lin, lo: int, hi: int, weights: tuple[int, ...] = ()) -> Lin:
+        """`sum over j of w_j expr[j]` for a family expression over source families (no
+        scalar part, no slope), with the declared range [lo, hi] of one word's `expr[j]`;
+        constant `weights` per unit (all 1 when empty)."""
         if expr.scalars or expr.slope or expr.const or expr.sums or not expr.vectors:
             raise ValueError("a reduction sums a combination of families only")
-        length = self._length(expr)
-        return Lin(sums=(Reduction(expr.vectors, length, lo, hi),))
+        length, _ = self._family_of(expr)
+        if weights and len(weights) != length:
+            raise ValueError(f"{self.name}: {len(weights)} weights for {length} units")
+        return Lin(sums=(Reduction(expr.vectors, length, lo, hi, tuple(weights)),))
 
     # definitions
-    def unit(self, name: str, expr: Lin, doc: str = "", length: int | None = None) -> Lin:
-        """A ReLU unit (a scalar) or family of ReLU units; bounds are proven. `length` is
-        needed only by a family with no source family in its formula (const + slope j + ...)."""
+    def unit(self, name: str, expr: Lin, doc: str = "", length: int | None = None,
+             index: tuple[int, ...] = ()) -> Lin:
+        """A ReLU unit (a scalar) or family of ReLU units; bounds are proven. A family with
+        no source family in its formula (const + slope j + ...) needs its `length` or its
+        `index` (the positions j of its units)."""
         assert self.relu
-        return self._define(name, expr, None, doc, length)
+        if index:
+            length = len(index)
+        return self._define(name, expr, None, doc, length, tuple(index))
 
     def linear(self, name: str, expr: Lin, lo: int, hi: int, doc: str = "") -> Lin:
         """A linear quantity with its declared range [lo, hi]."""
@@ -282,15 +313,16 @@ class SpaceBuilder:
         return self._define(name, expr, (lo, hi), doc)
 
     def _define(self, name: str, expr: Lin, declared: tuple[int, int] | None, doc: str,
-                length: int | None = None) -> Lin:
+                length: int | None = None, index: tuple[int, ...] = ()) -> Lin:
         if name in self._names:
             raise ValueError(f"{self.name}: {name} defined twice")
         self._names.add(name)
         if length is None:
-            length = self._length(expr) if expr.is_family else 0
-        elif expr.vectors and self._length(expr) != length:
-            raise ValueError(f"{self.name}.{name}: length {length} differs from its families'")
-        pre_lo, pre_hi = self._interval(expr, length)
+            length, index = self._family_of(expr) if expr.is_family else (0, ())
+        elif expr.vectors and self._family_of(expr) != (length, index):
+            raise ValueError(f"{self.name}.{name}: its units differ from its families'")
+        positions = index or tuple(range(length))
+        pre_lo, pre_hi = self._interval(expr, positions)
         where = f"{self.name}.{name}"
         if pre_lo < -INT64_LIMIT or pre_hi >= INT64_LIMIT:
             if declared is None:
@@ -303,42 +335,45 @@ class SpaceBuilder:
             if lo < -INT64_LIMIT or hi >= INT64_LIMIT:
                 raise RangeError(f"{where}: declared range [{lo}, {hi}] exceeds int64")
         d = Definition(name, length, expr, lo, hi, pre_lo, pre_hi,
-                       self._magnitude(expr, length), doc)
+                       self._magnitude(expr, positions), doc, index)
         (self.families if length else self.scalars).append(d)
         return Lin(vectors=((name, 1),)) if length else Lin(scalars=((name, 1),))
 
-    def _length(self, expr: Lin) -> int:
-        lengths = {self._ranges[n][2] for n, _ in expr.vectors}
-        if len(lengths) > 1:
-            raise ValueError(f"{self.name}: families of different lengths {sorted(lengths)}")
-        if not lengths:
+    def _family_of(self, expr: Lin) -> tuple[int, tuple[int, ...]]:
+        """The length and index shared by the families of `expr`."""
+        shapes = {(self._ranges[n][2], self._index[n]) for n, _ in expr.vectors}
+        if len(shapes) > 1:
+            raise ValueError(f"{self.name}: families over different units in one formula")
+        if not shapes:
             raise ValueError(f"{self.name}: a family expression needs a family (its length)")
-        return lengths.pop()
+        return shapes.pop()
 
     def _bound(self, name: str, c: int) -> tuple[int, int]:
         lo, hi, _ = self._ranges[name]
         a, b = lo * c, hi * c
         return min(a, b), max(a, b)
 
-    def _interval(self, expr: Lin, length: int) -> tuple[int, int]:
+    def _interval(self, expr: Lin, positions: tuple[int, ...]) -> tuple[int, int]:
         lo = hi = expr.const
         for name, c in expr.scalars + expr.vectors:
             a, b = self._bound(name, c)
             lo, hi = lo + a, hi + b
         if expr.slope:
-            a, b = sorted((0, expr.slope * (length - 1)))
-            lo, hi = lo + a, hi + b
+            ends = (expr.slope * min(positions), expr.slope * max(positions))
+            lo, hi = lo + min(ends), hi + max(ends)
         for s in expr.sums:
-            lo, hi = lo + s.length * s.lo, hi + s.length * s.hi
+            a, b = s.bounds()
+            lo, hi = lo + a, hi + b
         return lo, hi
 
-    def _magnitude(self, expr: Lin, length: int) -> int:
-        total = abs(expr.const) + abs(expr.slope) * max(length - 1, 0)
+    def _magnitude(self, expr: Lin, positions: tuple[int, ...]) -> int:
+        reach = max((abs(j) for j in positions), default=0)
+        total = abs(expr.const) + abs(expr.slope) * reach
         for name, c in expr.scalars + expr.vectors:
             total += max(abs(x) for x in self._bound(name, c))
         inner = 0  # the per-word combination inside a reduction is an intermediate too
         for s in expr.sums:
-            total += s.length * max(abs(s.lo), abs(s.hi))
+            total += s.magnitude()
             inner = max(inner, sum(max(abs(x) for x in self._bound(n, c)) for n, c in s.terms))
         return max(total, inner)
 
@@ -347,14 +382,21 @@ class SpaceBuilder:
 
 
 def state_space(scalars: Iterable[tuple[str, int, int]],
-                families: Iterable[tuple[str, int, int, int]], doc: str = "") -> Space:
-    """The state: scalars (name, lo, hi) and families (name, length, lo, hi)."""
-    families = tuple(families)
-    if any(k <= 0 for _, k, _, _ in families):
-        raise ValueError("a family has at least one unit")
+                families: Iterable[tuple[str, int, int, int] | tuple[str, int, int, int,
+                                                                      tuple[int, ...]]],
+                doc: str = "") -> Space:
+    """The state: scalars (name, lo, hi) and families (name, length, lo, hi[, index])."""
+    defs = []
+    for n, k, lo, hi, *index in families:
+        if k <= 0:
+            raise ValueError("a family has at least one unit")
+        positions = tuple(index[0]) if index else ()
+        if positions and len(positions) != k:
+            raise ValueError(f"{n}: {len(positions)} positions for {k} units")
+        defs.append(Definition(n, k, Lin(), lo, hi, lo, hi, 0, "", positions))
     return Space(
         "state", False,
         tuple(Definition(n, 0, Lin(), lo, hi, lo, hi, 0) for n, lo, hi in scalars),
-        tuple(Definition(n, k, Lin(), lo, hi, lo, hi, 0) for n, k, lo, hi in families),
+        tuple(defs),
         doc,
     )

@@ -118,7 +118,7 @@ def _lower_space(space: Space, source: Space) -> SparseLinear:
     for d in space.families:
         j = np.arange(d.length, dtype=np.int64)
         r = row + j
-        bias[r] = d.expr.const + d.expr.slope * j
+        bias[r] = d.expr.const + d.expr.slope * np.asarray(d.positions, dtype=np.int64)
         for name, c in d.expr.vectors:
             rows.append(r)
             cols.append(fam_at[name] + j)
@@ -135,10 +135,11 @@ def _lower_space(space: Space, source: Space) -> SparseLinear:
             cols.append(np.array([scal_at[name]]))
             vals.append(np.array([c]))
         for red in d.expr.sums:
+            weights = np.asarray(red.weights or (1,) * red.length, dtype=np.int64)
             for name, c in red.terms:
                 rows.append(np.full(red.length, row, dtype=np.int64))
                 cols.append(fam_at[name] + np.arange(red.length, dtype=np.int64))
-                vals.append(np.full(red.length, c, dtype=np.int64))
+                vals.append(c * weights)
         row += 1
     r = np.concatenate(rows).astype(np.int64)
     c = np.concatenate(cols).astype(np.int64)

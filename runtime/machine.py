@@ -28,6 +28,7 @@ class Fault(IntEnum):
     IO_BOTH = 4  # a == b == -1
     OUTPUT_FULL = 5  # output instruction with a full output tape
     TAPE_TOO_LONG = 6  # the input tape given to an ONNX model exceeds its capacity
+    READ_ONLY = 7  # a specialised model: an instruction would write a word it holds constant
 
     def describe(self) -> str:
         return _FAULT_TEXT[self]
@@ -41,6 +42,7 @@ _FAULT_TEXT = {
     Fault.IO_BOTH: "a == b == -1 (input and output at once)",
     Fault.OUTPUT_FULL: "output tape full",
     Fault.TAPE_TOO_LONG: "input tape longer than its capacity",
+    Fault.READ_ONLY: "write to a read-only word",
 }
 
 

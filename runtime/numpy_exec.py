@@ -39,15 +39,17 @@ class _CompiledSpace:
     space: Space
     weights: np.ndarray  # (source scalars, scalars) of the scalar definitions
     bias: np.ndarray
-    reductions: tuple[tuple[tuple[tuple[str, int], ...], np.ndarray, int, int], ...]
-    # (terms, one row of weights into the scalars, declared lo, hi of one word)
+    reductions: tuple[tuple[tuple[tuple[str, int], ...], tuple[int, ...], np.ndarray, int,
+                            int], ...]
+    # (terms, per-unit weights (() = ones), one row into the scalars, declared lo, hi of one
+    # word)
     families: tuple[_CompiledFamily, ...]
 
 
 def _compile_family(d: Definition, src: dict[str, int], relu: bool, dtype: type
                     ) -> _CompiledFamily:
     e = d.expr
-    base = (e.const + e.slope * np.arange(d.length)).astype(dtype)
+    base = (e.const + e.slope * np.asarray(d.positions, dtype=np.int64)).astype(dtype)
     weights = None
     if e.scalars:
         weights = np.zeros(len(src), dtype=dtype)
@@ -69,14 +71,15 @@ def _compile(space: Space, source: Space, dtype: type) -> _CompiledSpace:
             w[src[name], k] += c
         for r in d.expr.sums:
             # a reduction used with coefficient -1 is the same sum negated: share it
-            key, sign = _canonical(r.terms)
+            terms, sign = _canonical(r.terms)
+            key = (terms, r.weights)
             row = reductions.setdefault(key, np.zeros(len(space.scalars), dtype=dtype))
             row[k] += sign
             lo, hi = (r.lo, r.hi) if sign > 0 else (-r.hi, -r.lo)
             declared[key] = lo, hi
     return _CompiledSpace(
         space, w, bias,
-        tuple((key, row, *declared[key]) for key, row in reductions.items()),
+        tuple((*key, row, *declared[key]) for key, row in reductions.items()),
         tuple(_compile_family(d, src, space.relu, dtype) for d in space.families),
     )
 
@@ -116,11 +119,12 @@ class NumpyExecutor:
                ) -> tuple[dict[str, np.ndarray], np.ndarray]:
         space = cs.space
         out = scalars @ cs.weights + cs.bias
-        for terms, row, lo, hi in cs.reductions:
+        for terms, weights, row, lo, hi in cs.reductions:
             word = sum(c * families[n] for n, c in terms)
             if self.check:
                 _check(f"{space.name}: a reduction's word", word, lo, hi)
-            out = out + np.outer(word.sum(axis=1), row)
+            total = word @ np.asarray(weights, dtype=self.dtype) if weights else word.sum(axis=1)
+            out = out + np.outer(total, row)
         new_families = {}
         for f in cs.families:
             if f.alias is not None:
