@@ -15,7 +15,10 @@ import select
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +51,31 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], deadline: float) -> 
         except OSError:
             time.sleep(0.1)
     raise AssertionError(f"nothing listens on port {port}")
+
+
+@contextmanager
+def served(argv: list[str], port: int, timeout: float = 60.0) -> Iterator[subprocess.Popen[bytes]]:
+    """A server subprocess (`argv`), waited for until it listens on `port`, stopped (SIGTERM,
+    then SIGKILL) when the block ends. Its output goes to a temporary file (a pipe nobody
+    reads would block a server that logs every request), quoted if it fails to start."""
+    with tempfile.TemporaryFile() as log:
+        server = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                  stderr=subprocess.STDOUT)
+        try:
+            try:
+                wait_for_port(port, server, time.monotonic() + timeout)
+            except AssertionError as e:
+                log.seek(0)
+                raise AssertionError(f"{e}; its output: {log.read().decode(errors='replace')}"
+                                     ) from None
+            yield server
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
 
 
 class DevTools:
@@ -129,4 +157,89 @@ class DevTools:
     def screenshot(self, session: str) -> bytes:
         """A PNG of the tab's viewport."""
         shot = self.call("Page.captureScreenshot", {"format": "png"}, session)
+        return base64.b64decode(shot["data"])
+
+    # --- driving a page: waits, clicks, the viewport, clipped screenshots -----------------
+
+    def __enter__(self) -> DevTools:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def wait_for(self, session: str, expression: str, timeout: float = 30.0,
+                 interval: float = 0.1) -> Any:
+        """The first truthy value of a JavaScript expression in the tab, polled every
+        `interval` seconds; fails after `timeout` with the last value."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = self.evaluate(session, expression)
+            if value or time.monotonic() > deadline:
+                break
+            time.sleep(interval)
+        if not value:
+            raise AssertionError(f"not true within {timeout} s: {expression[:200]} "
+                                 f"(last value {value!r})")
+        return value
+
+    def set_viewport(self, session: str, width: int, height: int) -> None:
+        """The tab's viewport in CSS pixels (device scale 1), whatever the window size."""
+        self.call("Emulation.setDeviceMetricsOverride",
+                  {"width": width, "height": height, "deviceScaleFactor": 1,
+                   "mobile": False}, session)
+
+    def click(self, session: str, x: float, y: float, count: int = 1) -> None:
+        """A left click (`count` 2: a double click) at a point of the viewport, in CSS
+        pixels, as a mouse gives it: move, press, release (events the page cannot tell
+        from a user's)."""
+        self.call("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": x, "y": y}, session)
+        for n in range(1, count + 1):
+            for kind, buttons in (("mousePressed", 1), ("mouseReleased", 0)):
+                self.call("Input.dispatchMouseEvent",
+                          {"type": kind, "x": x, "y": y, "button": "left",
+                           "buttons": buttons, "clickCount": n}, session)
+
+    def click_element(self, session: str, element: str, count: int = 1) -> None:
+        """Scroll the element that the JavaScript expression `element` evaluates to into
+        view and click the centre of its box; fails when there is no such element, when it
+        has no box, or when something else is on top of its centre."""
+        where = self.evaluate(session, f"""(() => {{
+  const e = ({element});
+  if (!e) return null;
+  e.scrollIntoView({{block: 'nearest', inline: 'nearest'}});
+  const r = e.getBoundingClientRect();
+  const x = r.left + r.width / 2, y = r.top + r.height / 2;
+  const hit = document.elementFromPoint(x, y);
+  const other = hit ? hit.outerHTML.slice(0, 120) : 'nothing';
+  return {{x, y, width: r.width, height: r.height,
+           hit: hit === e || e.contains(hit) ? '' : other}};
+}})()""")
+        if where is None:
+            raise AssertionError(f"no element: {element}")
+        if where["width"] <= 0 or where["height"] <= 0:
+            raise AssertionError(f"the element has no box: {element}")
+        if where["hit"]:
+            raise AssertionError(f"the element is covered by {where['hit']}: {element}")
+        self.click(session, where["x"], where["y"], count)
+
+    def box(self, session: str, element: str) -> dict[str, float]:
+        """The viewport box (x, y, width, height) of the element that the JavaScript
+        expression `element` evaluates to."""
+        box = self.evaluate(session, f"""(() => {{
+  const e = ({element});
+  if (!e) return null;
+  const r = e.getBoundingClientRect();
+  return {{x: r.left, y: r.top, width: r.width, height: r.height}};
+}})()""")
+        if box is None:
+            raise AssertionError(f"no element: {element}")
+        return dict(box)
+
+    def screenshot_clip(self, session: str, x: float, y: float, width: float,
+                        height: float) -> bytes:
+        """A PNG of a rectangle of the viewport (CSS pixels)."""
+        shot = self.call("Page.captureScreenshot",
+                         {"format": "png",
+                          "clip": {"x": x, "y": y, "width": width, "height": height,
+                                   "scale": 1}}, session)
         return base64.b64decode(shot["data"])

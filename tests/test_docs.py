@@ -177,6 +177,28 @@ def _dense_limit() -> list[str]:
     return [str(int(math.log2(MAX_DENSE_ELEMENTS))), str(MAX_DENSE_ELEMENTS * 8 >> 20)]
 
 
+def _netron_counts() -> list[str]:
+    """The nodes of gcd.onnx's main graph and Loop body, and the unrolled steps (Netron
+    draws exactly these nodes: tests/test_netron.py reads them from the page)."""
+    import tempfile
+
+    import onnx
+
+    from mlpc.cli import main
+    from mlpc.compiler.export_onnx import ExportOptions
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "gcd.onnx"
+        assert main(["compile", str(EXAMPLES / "gcd.tl"), "-o", str(path)]) == 0
+        model = onnx.load(str(path))
+    (loop,) = [n for n in model.graph.node if n.op_type == "Loop"]
+    body = onnx.helper.get_attribute_value(loop.attribute[0])
+    steps = ExportOptions().unroll
+    layers = [n.op_type for n in body.node if n.op_type.startswith(("layer", "next_state"))]
+    assert layers == ["layer1", "layer2", "layer3", "next_state"] * steps
+    return [str(len(model.graph.node)), str(len(body.node)), str(steps)]
+
+
 # pattern (its groups are the numbers) -> the numbers they must be
 CLAIMS: tuple[tuple[str, Callable[[], list[str]]], ...] = (
     (r"needs \*\*(\d+) ReLU layers per SUBLEQ step\*\*", _relu_layers),
@@ -193,6 +215,9 @@ CLAIMS: tuple[tuple[str, Callable[[], list[str]]], ...] = (
      r"about ([\d.]+) million non-zero weights\)", _memory_limit),
     (r"The step budget is at most 2\^(\d+) − 1", _budget_limit),
     (r"more than 2\^(\d+) entries \((\d+) MB of int64\)", _dense_limit),
+    (r"Netron draws (\d+) nodes in the main graph of `gcd.onnx` and (\d+) in the loop body: "
+     r"`layer1`, `layer2`, `layer3` and `next_state` for each of its (\d+) unrolled steps",
+     _netron_counts),
 )
 
 # numbers that are facts or example inputs, not measurements: known by their exact context
