@@ -388,7 +388,7 @@ const grid = {cols: 64, cell: 10};
 function drawMemory(view, before) {
   const canvas = $('memory');
   const m = model.memoryWords;
-  grid.cols = m <= 1024 ? 64 : m <= 4096 ? 128 : 256;
+  grid.cols = m <= 2048 ? 64 : m <= 8192 ? 128 : 256;  // at most 32 rows of 64 or 128
   grid.cell = Math.max(1, Math.floor(canvas.width / grid.cols));
   const rows = Math.ceil(m / grid.cols);
   if (canvas.height !== rows * grid.cell) canvas.height = rows * grid.cell;
@@ -433,8 +433,9 @@ function describeCell(address) {
 let listingRows = new Map();  // address -> listing line element
 
 function showProgram() {
-  $('title').textContent = (model.meta.source_path || model.name).split('/').pop();
-  $('source-path').textContent = model.meta.source_path || '';
+  const file = (model.meta.source_path || model.name).split('/').pop();
+  $('title').textContent = file;
+  $('source-path').textContent = file;
   $('memory-size').textContent = `(${model.memoryWords} words of ${model.wordBits} bits)`;
   const lines = (model.meta.source || '(the model holds no source)').split('\n');
   $('source').replaceChildren(...lines.map((text, i) => {
@@ -544,7 +545,9 @@ async function start() {
     return option;
   }));
   $('model-choice').hidden = site.models.length < 2;
-  select.addEventListener('change', () => openSiteModel(Number(select.value)));
+  select.addEventListener('change', () => {
+    window.mlpc.loading = openSiteModel(Number(select.value));
+  });
   $('model-file').addEventListener('change', async (event) => {
     const file = event.target.files[0];
     if (file) await openModel(await file.arrayBuffer(), file.name, {});
@@ -580,9 +583,11 @@ async function start() {
   await openSiteModel(0);
 }
 
-// For scripts (tests, benchmarks) driving the page: wait for a run to end; read the state.
+// For scripts (tests, benchmarks) driving the page: wait for the page to start, for a model
+// chosen in the list to load and for a run to end; read the state.
 window.mlpc = {
   ready: null,
+  loading: null,
   idle: () => (running ? new Promise((resolve) => idleWaiters.push(resolve)) : Promise.resolve()),
   snapshot: () => ({
     memory: run && run.view ? run.view.memory : null,

@@ -13,6 +13,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlpc import __version__
@@ -207,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="word size W (default 32)")
     _add_stack_option(asm)
     _add_inspection_commands(sub)
+    _add_web_command(sub)
     return parser
 
 
@@ -816,8 +818,57 @@ def cmd_view(args: argparse.Namespace) -> int:
     return view(args.model, args.port, browse=not args.no_browser)
 
 
+def _add_web_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    web = sub.add_parser(
+        "web", help="a web page that runs a model in the browser",
+        description="Write a self-contained static site that runs a compiled model in the "
+        "browser (onnxruntime-web) and shows the network's state step by step: source, "
+        "listing, memory, outputs. onnxruntime-web is fetched once with npm pack into "
+        "~/.cache/mlpc (or $XDG_CACHE_HOME/mlpc), or taken from --onnxruntime-web DIR.",
+        epilog="exit status: 0 the site was written (after Ctrl-C with --serve), 1 when a "
+        "model cannot be read or was not made by mlpc, onnxruntime-web cannot be had, the "
+        "folder cannot be written or the port is taken, 2 usage errors.")
+    web.add_argument("model", nargs="?", metavar="MODEL.onnx",
+                     help="a compiled model (mlpc compile PROG -o MODEL.onnx)")
+    web.add_argument("--examples", nargs="?", const="examples", metavar="DIR",
+                     help="instead of a model: a gallery of the example programs in DIR "
+                     "(default examples/), each compiled with the default options")
+    web.add_argument("-o", "--output", metavar="DIR",
+                     help="the folder to write the site into (created if needed)")
+    web.add_argument("--serve", action="store_true",
+                     help="serve the site on localhost until Ctrl-C (without -o: from a "
+                     "temporary folder)")
+    web.add_argument("--port", type=_port, default=0, metavar="P",
+                     help="port for --serve (default: a free one)")
+    web.add_argument("--onnxruntime-web", dest="ort_web", metavar="DIR",
+                     help="a copy of the npm package onnxruntime-web (or of its dist files) "
+                     "to use instead of the cache")
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    from mlpc.runtime import web
+
+    if (args.model is None) == (args.examples is None):
+        raise UsageError("mlpc web takes a MODEL.onnx or --examples (one of them)")
+    if args.model is not None and args.model.endswith(PROGRAM_SUFFIXES):
+        raise UsageError(f"mlpc web runs a compiled model (MODEL.onnx), not a program: "
+                         f"mlpc compile {args.model} -o MODEL.onnx first")
+    if not args.output and not args.serve:
+        raise UsageError("mlpc web needs -o DIR (where to write the site) or --serve")
+    if args.port and not args.serve:
+        raise UsageError("--port is the port of --serve")
+    with tempfile.TemporaryDirectory(prefix="mlpc-web-") as tmp:
+        site = Path(args.output or tmp)
+        server = web.site_server(site, args.port) if args.serve else None  # a taken port: now
+        models = ([web.model_from_file(args.model)] if args.model is not None
+                  else web.gallery(args.examples))
+        web.build_site(models, site, web.onnxruntime_web(args.ort_web))
+        print(web.summary(site, models), file=sys.stderr)
+        return web.serve(server, site) if server else 0
+
+
 COMMANDS = {"run": cmd_run, "asm": cmd_asm, "compile": cmd_compile, "inspect": cmd_inspect}
-COMMANDS.update({"trace": cmd_trace, "verify": cmd_verify, "view": cmd_view})
+COMMANDS.update({"trace": cmd_trace, "verify": cmd_verify, "view": cmd_view, "web": cmd_web})
 DENSE_LIMIT = 512
 # compiler.export_onnx's ExportOptions.unroll, WEIGHTS and DTYPES, without importing onnx
 DEFAULT_UNROLL = 8

@@ -1,0 +1,622 @@
+"""`mlpc web`: the static site (files, manifest, package data), its command-line errors, and
+the page itself in headless Chromium with the real onnxruntime-web, checked against
+onnxruntime in Python on the same models.
+
+The browser tests skip when `/usr/bin/chromium` is absent or onnxruntime-web cannot be had
+(no npm, offline, and nothing in the cache). `MLPC_UPDATE_SCREENSHOTS=1` writes the page's
+screenshot to docs/web/page.png (shown in the README).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+import urllib.request
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import pytest
+from chromium import DevTools, free_port, needs_chromium, wait_for_port
+from onnx import TensorProto, helper
+
+from mlpc.cli import main
+from mlpc.compiler.codegen import StateLayout, build_step_network, decode_state
+from mlpc.errors import MlpcError
+from mlpc.runtime import web
+from mlpc.runtime.machine import MachineConfig
+from mlpc.runtime.onnx_engine import OnnxModel
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+SCREENSHOT = REPO / "docs" / "web" / "page.png"
+GCD = {"a": 1071, "b": 462}
+
+
+def compile_example(name: str, out: Path) -> Path:
+    path = out / f"{Path(name).stem}.onnx"
+    assert main(["compile", str(EXAMPLES / name), "-o", str(path)]) == 0
+    return path
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """hello (output text), gcd (named inputs and output), factorial (traps for n < 0)."""
+    out = tmp_path_factory.mktemp("models")
+    return {name: compile_example(f, out) for name, f in
+            (("hello", "hello.asm"), ("gcd", "gcd.tl"), ("factorial", "factorial.tl"))}
+
+
+@pytest.fixture
+def fake_ort(tmp_path: Path) -> Path:
+    """A folder with onnxruntime-web's file names (not the real files: the site builder only
+    copies them)."""
+    folder = tmp_path / "ort-dist"
+    folder.mkdir()
+    for name in web.ORT_WEB_FILES:
+        (folder / name).write_text(f"// {name}\n")
+    return folder
+
+
+def not_mlpc_model() -> bytes:
+    """A valid ONNX model that mlpc did not make (y = x + x)."""
+    x = helper.make_tensor_value_info("x", TensorProto.INT64, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.INT64, [1])
+    graph = helper.make_graph([helper.make_node("Add", ["x", "x"], ["y"])], "add", [x], [y])
+    return helper.make_model(graph).SerializeToString()
+
+
+def cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    status = main(args)
+    return status, capsys.readouterr().err.strip()
+
+
+# ---- the site builder -----------------------------------------------------------------------
+
+
+def test_site_holds_page_models_runtime_and_manifest(
+        models: dict[str, Path], fake_ort: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    site = tmp_path / "site"
+    status, err = cli(["web", str(models["gcd"]), "-o", str(site), "--onnxruntime-web",
+                       str(fake_ort)], capsys)
+    assert status == 0
+    files = sorted(str(p.relative_to(site)) for p in site.rglob("*") if p.is_file())
+    assert files == ["app.js", "index.html", "models/gcd.onnx",
+                     "onnxruntime-web/LICENSE.txt", "onnxruntime-web/ort-wasm-simd-threaded.mjs",
+                     "onnxruntime-web/ort-wasm-simd-threaded.wasm",
+                     "onnxruntime-web/ort.wasm.min.js", "site.json", "style.css"]
+    size = sum((site / f).stat().st_size for f in files)
+    assert err == (f"wrote {site}: index.html, 1 model, onnxruntime-web {web.ORT_WEB_VERSION} "
+                   f"({size / 1e6:.1f} MB in all)")
+    assert (site / "models/gcd.onnx").read_bytes() == models["gcd"].read_bytes()
+    manifest = json.loads((site / "site.json").read_text())
+    assert manifest["models"] == [{"file": "models/gcd.onnx", "title": "gcd.tl",
+                                   "inputs": {"a": 0, "b": 0}, "tape": []}]
+    assert manifest["onnxruntime_web"] == "1.30.0"
+    assert manifest["status_names"] == {"0": "step-limit", "1": "halted", "2": "fault",
+                                        "3": "trap"}
+    assert manifest["fault_text"]["1"] == "pc out of range"
+    assert manifest["fault_text"]["6"] == "input tape longer than its capacity"
+    assert manifest["trap_kinds"]["4"] == "assertion failed"
+    assert (manifest["max_steps"], manifest["max_budget"]) == (10_000_000, (1 << 50) - 1)
+    licence = (site / "onnxruntime-web/LICENSE.txt").read_text()
+    assert "MIT License\n\nCopyright (c) Microsoft Corporation" in licence
+    page = (site / "index.html").read_text()
+    assert '<script src="onnxruntime-web/ort.wasm.min.js"></script>' in page
+    assert "http" not in page.replace("http-equiv", "")  # nothing from elsewhere
+
+
+def test_models_map_words_to_source_lines(models: dict[str, Path]) -> None:
+    """The page marks the source line of pc from the `source_lines` metadata."""
+    meta = {p.key: p.value for p in onnx.load(str(models["gcd"])).metadata_props}
+    spans = json.loads(meta["source_lines"])
+    assert spans[:2] == [[0, 3, 8], [3, 21, 8]]
+    assert {line for _, _, line in spans} == {8, 9}
+
+
+def test_page_files_are_package_data() -> None:
+    """Read through importlib.resources, as the site builder does (with the non-editable
+    install of CI, from the installed wheel)."""
+    from importlib import resources
+
+    static = resources.files("mlpc.runtime") / "web_static"
+    for name in (*web.PAGE_FILES, web.ORT_WEB_LICENSE):
+        assert (static / name).is_file(), name
+
+
+def test_wheel_holds_the_page(tmp_path: Path) -> None:
+    """`pip install .` (what CI does) installs the page: the wheel built from a copy of the
+    sources holds every file of web_static/."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("src", "compiler", "runtime", "pyproject.toml", "README.md"):
+        copy = subprocess.run(["cp", "-r", str(REPO / name), str(src / name)])
+        assert copy.returncode == 0
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "-q",
+                            "-w", str(tmp_path / "dist")], cwd=src, capture_output=True,
+                           text=True, timeout=300)
+    assert build.returncode == 0, build.stderr[-2000:]
+    (wheel,) = (tmp_path / "dist").glob("mlpc-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    static = sorted(p.name for p in (REPO / "runtime/web_static").iterdir())
+    assert static == sorted([*web.PAGE_FILES, web.ORT_WEB_LICENSE])
+    for name in static:
+        assert f"mlpc/runtime/web_static/{name}" in names
+
+
+def test_gallery_of_examples_starts_with_their_header_inputs(
+        fake_ort: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    examples = tmp_path / "examples"
+    examples.mkdir()
+    for name in ("gcd.tl", "hello.asm", "expected.py"):
+        (examples / name).write_bytes((EXAMPLES / name).read_bytes())
+    site = tmp_path / "gallery"
+    status, err = cli(["web", "--examples", str(examples), "-o", str(site),
+                       "--onnxruntime-web", str(fake_ort)], capsys)
+    assert status == 0, err
+    manifest = json.loads((site / "site.json").read_text())
+    assert manifest["models"] == [
+        {"file": "models/gcd.onnx", "title": "gcd.tl", "inputs": GCD, "tape": []},
+        {"file": "models/hello.onnx", "title": "hello.asm", "inputs": {}, "tape": []},
+    ]
+
+
+def test_header_run_reads_inputs_tape_and_stdin() -> None:
+    def read(name: str) -> tuple[dict[str, int], tuple[int, ...]]:
+        return web.header_run((EXAMPLES / name).read_text())
+
+    assert read("modpow.tl") == ({"base": 4, "exp": 13, "m": 497}, ())
+    assert read("collatz.tl") == ({"n": 4}, ())  # the network's line, not the reference's
+    assert read("bubble_sort.tl") == ({}, (31, 4, 15, -9, 26, 5, 3, 58, -97, 9))
+    assert read("brainfuck.tl") == ({}, tuple(map(ord, ",[.,]!hi")))
+    assert read("hello.asm") == ({}, ())
+
+
+# ---- obtaining onnxruntime-web ----------------------------------------------------------------
+
+
+def npm_tarball(path: Path, names: tuple[str, ...]) -> None:
+    with tarfile.open(path, "w:gz") as archive:
+        for name in names:
+            data = f"// {name}\n".encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+
+
+def fake_npm(folder: Path, names: tuple[str, ...]) -> None:
+    """An `npm` whose `pack` writes a package tarball holding `names` into
+    --pack-destination."""
+    folder.mkdir()
+    tarball = folder / "onnxruntime-web-1.30.0.tgz"
+    npm_tarball(tarball, names)
+    script = folder / "npm"
+    script.write_text(f'#!/bin/sh\n[ "$1" = pack ] && [ "$2" = onnxruntime-web@1.30.0 ] '
+                      f'&& /bin/cp {tarball} "$5" && exit 0\necho "npm error 404 $2" >&2\nexit 1\n')
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+
+
+PACKAGE = tuple(f"package/dist/{n}" for n in web.ORT_WEB_FILES) + (
+    "package/package.json", "package/dist/ort.all.js", "package/README.md")
+
+
+def test_npm_pack_fills_the_cache_once(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    fake_npm(tmp_path / "bin", PACKAGE)
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder = web.onnxruntime_web()
+    assert folder == tmp_path / "cache/mlpc/onnxruntime-web-1.30.0"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [*web.ORT_WEB_FILES, "package.json"])
+    assert sorted(p.name for p in (tmp_path / "cache/mlpc").iterdir()) == [
+        "onnxruntime-web-1.30.0"]  # no staging folder left
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))  # the cache answers now
+    assert web.onnxruntime_web() == folder
+
+
+def test_npm_package_without_the_wasm_is_an_error(monkeypatch: pytest.MonkeyPatch,
+                                                  tmp_path: Path) -> None:
+    fake_npm(tmp_path / "bin", PACKAGE[:2] + PACKAGE[3:])
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with pytest.raises(MlpcError) as err:
+        web.onnxruntime_web()
+    assert str(err.value) == ("onnxruntime-web-1.30.0.tgz: the package has no "
+                              "package/dist/ort-wasm-simd-threaded.wasm")
+
+
+def test_without_npm_or_cache_the_error_says_what_to_do(
+        monkeypatch: pytest.MonkeyPatch, models: dict[str, Path], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    status, err = cli(["web", str(models["gcd"]), "-o", str(tmp_path / "site")], capsys)
+    assert (status, err) == (1, f"error: mlpc web needs onnxruntime-web 1.30.0: install npm "
+                             f"(Node.js) to let mlpc fetch it into {tmp_path}/cache/mlpc, or "
+                             "give --onnxruntime-web DIR (a copy of the npm package "
+                             "onnxruntime-web@1.30.0)")
+
+
+def test_npm_failing_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "npm").write_text("#!/bin/sh\necho 'npm error code ENOTFOUND' >&2\nexit 1\n")
+    (bin_dir / "npm").chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with pytest.raises(MlpcError) as err:
+        web.onnxruntime_web()
+    assert str(err.value) == ("npm pack onnxruntime-web@1.30.0 failed (npm error code "
+                              "ENOTFOUND); or give --onnxruntime-web DIR (a copy of the npm "
+                              "package onnxruntime-web@1.30.0)")
+
+
+def test_onnxruntime_web_folder_given(fake_ort: Path, tmp_path: Path) -> None:
+    package = tmp_path / "node_modules/onnxruntime-web"
+    package.mkdir(parents=True)
+    fake_ort.rename(package / "dist")
+    assert web.onnxruntime_web(str(package)) == package / "dist"
+    assert web.onnxruntime_web(str(package / "dist")) == package / "dist"
+    with pytest.raises(MlpcError) as err:
+        web.onnxruntime_web(str(tmp_path))
+    assert str(err.value) == (f"--onnxruntime-web {tmp_path}: no ort.wasm.min.js there (give "
+                              "the npm package onnxruntime-web@1.30.0 or a folder of its dist "
+                              "files)")
+
+
+# ---- command-line errors ----------------------------------------------------------------------
+
+
+def test_bad_models_are_one_line_errors(models: dict[str, Path], fake_ort: Path,
+                                        tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    foreign = tmp_path / "add.onnx"
+    foreign.write_bytes(not_mlpc_model())
+    step = tmp_path / "step.onnx"
+    assert main(["compile", str(EXAMPLES / "gcd.tl"), "--step-model", str(step)]) == 0
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"\xff" * 40)
+    capsys.readouterr()
+    out = ["-o", str(tmp_path / "site"), "--onnxruntime-web", str(fake_ort)]
+    expected = {
+        "nope.onnx": "error: nope.onnx: no such file",
+        str(foreign): f"error: {foreign}: this ONNX model was not made by mlpc (no program "
+                      "metadata)",
+        str(garbage): f"error: {garbage}: not a readable ONNX model (DecodeError)",
+        str(tmp_path): f"error: {tmp_path}: is a directory, not a file",
+        str(step): f"error: {step} is a step model (state in, next_state out: apply it with "
+                   "onnxruntime); mlpc runs and describes full models (mlpc compile -o)",
+    }
+    for model, message in expected.items():
+        assert cli(["web", model, *out], capsys) == (1, message)
+
+
+def test_unwritable_folder_is_one_line(models: dict[str, Path], fake_ort: Path, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder\n")
+    status, err = cli(["web", str(models["gcd"]), "-o", str(blocker / "site"),
+                       "--onnxruntime-web", str(fake_ort)], capsys)
+    assert (status, err) == (1, f"error: {blocker / 'site/models'}: cannot write: Not a "
+                             "directory")
+
+
+def test_port_in_use_is_one_line(models: dict[str, Path], fake_ort: Path, tmp_path: Path,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    with web.site_server(tmp_path, 0) as taken:
+        port = taken.server_address[1]
+        status, err = cli(["web", str(models["gcd"]), "--serve", "--port", str(port),
+                           "--onnxruntime-web", str(fake_ort)], capsys)
+    assert (status, err) == (1, f"error: cannot listen on port {port}: Address already in use")
+
+
+def test_usage_errors(models: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    gcd = str(models["gcd"])
+    expected = {
+        ("web", "-o", "x"): "error: mlpc web takes a MODEL.onnx or --examples (one of them)",
+        ("web", gcd, "--examples", "-o", "x"):
+            "error: mlpc web takes a MODEL.onnx or --examples (one of them)",
+        ("web", "examples/gcd.tl", "-o", "x"):
+            "error: mlpc web runs a compiled model (MODEL.onnx), not a program: mlpc compile "
+            "examples/gcd.tl -o MODEL.onnx first",
+        ("web", gcd): "error: mlpc web needs -o DIR (where to write the site) or --serve",
+        ("web", gcd, "-o", "x", "--port", "8000"): "error: --port is the port of --serve",
+    }
+    for args, message in expected.items():
+        assert cli(list(args), capsys) == (2, message)
+
+
+def test_missing_examples_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, err = cli(["web", "--examples", str(tmp_path / "none"), "-o", str(tmp_path)],
+                      capsys)
+    assert (status, err) == (1, f"error: {tmp_path / 'none'}: no such folder of example "
+                             "programs (mlpc web --examples reads examples/ in the mlpc "
+                             "checkout, or give --examples DIR)")
+
+
+def test_serve_prints_the_url_and_stops_on_ctrl_c(models: dict[str, Path], fake_ort: Path
+                                                  ) -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlpc.cli", "web", str(models["gcd"]), "--serve", "--port",
+         str(port), "--onnxruntime-web", str(fake_ort)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for_port(port, server, time.monotonic() + 60)
+        base = f"http://localhost:{port}/"
+        types = {}
+        for path in ("", "site.json", "app.js", "onnxruntime-web/ort-wasm-simd-threaded.mjs",
+                     "onnxruntime-web/ort-wasm-simd-threaded.wasm", "models/gcd.onnx"):
+            with urllib.request.urlopen(base + path, timeout=10) as reply:
+                types[path] = reply.headers["Content-Type"]
+                body = reply.read()
+        assert body == models["gcd"].read_bytes()
+        assert types == {"": "text/html", "site.json": "application/json",
+                         "app.js": "text/javascript",
+                         "onnxruntime-web/ort-wasm-simd-threaded.mjs": "text/javascript",
+                         "onnxruntime-web/ort-wasm-simd-threaded.wasm": "application/wasm",
+                         "models/gcd.onnx": "application/octet-stream"}
+    finally:
+        server.send_signal(signal.SIGINT)
+        _, err = server.communicate(timeout=30)
+    assert server.returncode == 0
+    lines = err.decode().splitlines()
+    assert lines[1].startswith("mlpc: serving /")  # a temporary folder, removed at the end
+    assert lines[1].endswith(f" at http://localhost:{port}/ (Ctrl-C to stop)")
+    assert not Path(lines[1].split()[2]).exists()
+
+
+# ---- the page, in headless Chromium ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ort_web() -> Path:
+    """The real onnxruntime-web (the cache, or npm pack), or a skip saying why not."""
+    try:
+        return web.onnxruntime_web()
+    except MlpcError as err:
+        pytest.skip(f"onnxruntime-web cannot be had: {err}")
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevTools]:
+    tools = DevTools(tmp_path_factory.mktemp("chromium-profile"))
+    try:
+        yield tools
+    finally:
+        tools.close()
+
+
+@pytest.fixture(scope="module")
+def server_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, int]]:
+    """A folder of sites, served by http.server in a thread (as `mlpc web --serve` does)."""
+    root = tmp_path_factory.mktemp("sites")
+    server = web.site_server(root, 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield root, server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class Page:
+    """A tab showing a site: fields set and buttons clicked as a user would, and what the
+    page shows read back."""
+
+    SHOWN = """JSON.stringify({
+      status: $('status').textContent, detail: $('detail').textContent,
+      steps: Number($('steps').textContent), text: $('output-text').textContent,
+      words: $('output-words').textContent,
+      outputs: Object.fromEntries(Array.from(
+        $('outputs').rows, (r) => [r.dataset.name, Number(r.cells[1].textContent)])),
+      message: $('message').hidden ? null : $('message').textContent})"""
+
+    def __init__(self, tools: DevTools, url: str) -> None:
+        self.tools = tools
+        self.session = tools.open_page(url)
+        deadline = time.monotonic() + 60
+        while not self._has_api():
+            assert time.monotonic() < deadline, f"{url}: the page did not start"
+            time.sleep(0.05)
+        self.js("window.mlpc.ready")
+
+    def _has_api(self) -> bool:
+        try:
+            return bool(self.tools.evaluate(self.session, "typeof window.mlpc === 'object'"))
+        except AssertionError:  # the document is still being replaced
+            return False
+
+    def js(self, expression: str) -> Any:
+        return self.tools.evaluate(self.session, f"(async () => {{ const $ = (id) => "
+                                   f"document.getElementById(id); return {expression}; }})()")
+
+    def fill(self, inputs: dict[str, object], tape: str = "") -> None:
+        for name, value in inputs.items():
+            self.js(f"$('input-{name}').value = {json.dumps(str(value))}")
+        self.js(f"$('tape').value = {json.dumps(tape)}")
+
+    def press(self, button: str) -> None:
+        self.js(f"($('{button}').click(), window.mlpc.idle())")
+
+    def shown(self) -> dict[str, Any]:
+        return dict(json.loads(self.js(self.SHOWN)))
+
+    def close(self) -> None:
+        self.tools.call("Target.closeTarget", {"targetId": self.tools.call(
+            "Target.getTargetInfo", session=self.session)["targetInfo"]["targetId"]})
+
+
+def python_run(model: Path, inputs: dict[str, int], tape: tuple[int, ...] = ()
+               ) -> dict[str, Any]:
+    """What `mlpc run MODEL --json` prints for the same run (onnxruntime in Python)."""
+    report = OnnxModel(str(model)).run({n: [v] for n, v in inputs.items()}, [tape]).report(0)
+    return {"status": report.status, "detail": report.detail, "steps": report.steps,
+            "text": report.text(), "words": " ".join(map(str, report.tape)),
+            "outputs": dict(report.outputs), "message": None}
+
+
+@pytest.fixture(scope="module")
+def sites(models: dict[str, Path], ort_web: Path, server_root: tuple[Path, int]
+          ) -> dict[str, str]:
+    """One site per model, written by `mlpc web MODEL -o DIR`; their URLs."""
+    root, port = server_root
+    for name, model in models.items():
+        assert main(["web", str(model), "-o", str(root / name)]) == 0
+    return {name: f"http://localhost:{port}/{name}/" for name in models}
+
+
+RUNS = [("hello", {}), ("gcd", GCD), ("factorial", {"n": -1})]
+
+
+@needs_chromium
+@pytest.mark.parametrize(("name", "inputs"), RUNS, ids=[n for n, _ in RUNS])
+def test_page_run_equals_python(name: str, inputs: dict[str, int], models: dict[str, Path],
+                                sites: dict[str, str], browser: DevTools) -> None:
+    page = Page(browser, sites[name])
+    try:
+        assert page.shown()["status"] == "ready"
+        page.fill(inputs)
+        page.press("run")
+        assert page.shown() == python_run(models[name], inputs)
+    finally:
+        page.close()
+
+
+@needs_chromium
+def test_page_steps_the_network_state(models: dict[str, Path], sites: dict[str, str],
+                                      browser: DevTools) -> None:
+    """The page's state is the network's: after each press it holds the final_state that the
+    same calls of the model give in Python, and shows the memory and pc decode_state reads
+    from it. Run 8 steps is one call that ends with a write pending (1071 into $divmod.a at
+    517), which the decoding lands; ten Steps, then Run, end where one Run does."""
+    page = Page(browser, sites["gcd"])
+    try:
+        page.fill(GCD)
+        page.js("$('n').value = '8'")
+        page.press("run-n")
+        layout, state = check_decoding(models["gcd"], page.js("window.mlpc.snapshot()"), [8])
+        assert [int(state[layout.index(s)]) - o for s, o in
+                (("wa2", 2), ("wo", 1 << 31), ("wv", 1 << 31))] == [517, 0, 1071]
+        page.press("reset")
+        for step in range(1, 11):
+            page.press("step")
+            shown = page.shown()
+            assert (shown["status"], shown["steps"]) == ("paused", step)
+        check_decoding(models["gcd"], page.js("window.mlpc.snapshot()"), [1] * 10)
+        page.press("run")
+        assert page.shown() == python_run(models["gcd"], GCD)
+    finally:
+        page.close()
+
+
+def check_decoding(model: Path, snapshot: dict[str, Any], calls: list[int]
+                   ) -> tuple[StateLayout, np.ndarray]:
+    """The page's state equals Python's after the same calls (each continuing from the last
+    final_state with its budget set, as the page does); its memory and pc are decode_state's,
+    and the machine state is the one a single call of all the steps gives."""
+    session = OnnxModel(str(model)).session
+    names = [o.name for o in session.get_outputs()]
+    meta = {p.key: p.value for p in onnx.load(str(model)).metadata_props}
+    config = MachineConfig(int(meta["memory_words"]), int(meta["word_bits"]),
+                           int(meta["tape_in"]), int(meta["tape_out"]))
+    layout = build_step_network(config).layout
+
+    def after(calls: list[int]) -> np.ndarray:
+        state = None
+        for steps in calls:
+            feeds = {"a": np.array([GCD["a"]]), "b": np.array([GCD["b"]]),
+                     "max_steps": np.array(steps, dtype=np.int64)}
+            if state is not None:
+                state = state.copy()
+                state[0, layout.index("budget")] = steps
+                feeds["resume_state"] = state
+            state = dict(zip(names, session.run(None, feeds), strict=True))["final_state"]
+        assert state is not None
+        return state[0]
+
+    state = np.array(snapshot["state"], dtype=np.int64)
+    assert state.tolist() == after(calls).tolist()
+    decoded = decode_state(layout, state)
+    assert (snapshot["memory"], snapshot["pc"]) == (list(decoded.memory), decoded.pc)
+    assert decoded == decode_state(layout, after([sum(calls)]))
+    return layout, state
+
+
+@needs_chromium
+def test_page_says_what_is_wrong(models: dict[str, Path], sites: dict[str, str],
+                                 ort_web: Path, server_root: tuple[Path, int],
+                                 browser: DevTools) -> None:
+    page = Page(browser, sites["gcd"])
+    try:
+        page.fill({"a": "12x", "b": 462})
+        page.press("run")
+        shown = page.shown()
+        assert shown["message"] == 'input a: not an integer: "12x"'
+        assert (shown["status"], shown["steps"]) == ("ready", 0)
+        page.fill({"a": 1 << 31, "b": 462})
+        page.press("step")
+        assert page.shown()["message"] == "input a = 2147483648 does not fit in 32 bits"
+    finally:
+        page.close()
+    root, port = server_root
+    gcd = web.model_from_file(str(models["gcd"]))
+    broken = [dataclasses.replace(gcd, name="add.onnx", data=not_mlpc_model(), title="add"),
+              dataclasses.replace(gcd, name="cut.onnx", data=gcd.data[: len(gcd.data) // 2],
+                                  title="cut"),
+              dataclasses.replace(gcd, name="gone.onnx", title="gone")]
+    web.build_site(broken, root / "broken", ort_web)
+    (root / "broken/models/gone.onnx").unlink()
+    page = Page(browser, f"http://localhost:{port}/broken/")
+    try:
+        messages = [page.shown()["message"]]
+        for index in (1, 2):
+            page.js(f"(() => {{ const s = $('model-select'); s.value = '{index}'; "
+                    "s.dispatchEvent(new Event('change')); return window.mlpc.loading; })()")
+            messages.append(page.shown()["message"])
+        assert messages == [
+            "add: this ONNX model was not made by mlpc (no program metadata)",
+            "cut: not an ONNX model (a field runs past the end)",
+            "cannot fetch models/gone.onnx: HTTP 404",
+        ]
+    finally:
+        page.close()
+
+
+@needs_chromium
+def test_screenshot(models: dict[str, Path], sites: dict[str, str], browser: DevTools,
+                    tmp_path: Path) -> None:
+    """hello paused after 40 steps: output so far, memory with pc, a and b marked, the source
+    line and listing row of pc. MLPC_UPDATE_SCREENSHOTS=1 writes docs/web/page.png."""
+    page = Page(browser, sites["hello"])
+    try:
+        page.js("$('n').value = '40'")
+        page.press("run-n")
+        shown = page.shown()
+        assert (shown["status"], shown["steps"], shown["text"]) == ("paused", 40, "Hello, Wor")
+        python = OnnxModel(str(models["hello"])).run(max_steps=40).report(0)
+        assert (python.steps, python.text()) == (40, "Hello, Wor")
+        assert page.js("document.querySelectorAll('.code .current').length") == 2
+        png = browser.screenshot(page.session)
+    finally:
+        page.close()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    target = SCREENSHOT if os.environ.get("MLPC_UPDATE_SCREENSHOTS") == "1" else (
+        tmp_path / "page.png")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(png)
+    assert target.stat().st_size < 300_000
