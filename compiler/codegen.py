@@ -696,4 +696,5 @@ def model_interface(step: StepNetwork, image: SubleqImage) -> ModelInterface:
         tape_overflow_fault=int(Fault.TAPE_TOO_LONG),
         max_budget=MAX_BUDGET,
         pending_write=("wa2", "wo", "wv"),
+        state_words=layout.memory_words if layout.read_only else (),
     )

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlpc.compiler.assembler import load_image, read_text
 from mlpc.compiler.codegen import SCALARS, ReadOnly
-from mlpc.compiler.image import SubleqImage
+from mlpc.compiler.image import SubleqImage, merge_ranges
 from mlpc.errors import MlpcError
 from mlpc.runtime.machine import MachineConfig
 
@@ -129,18 +129,22 @@ def tensor_name(name: str, kind: str) -> str:
 
 
 def compile_model(
-    image: SubleqImage, config: MachineConfig, options: ExportOptions | None = None
+    image: SubleqImage, config: MachineConfig, options: ExportOptions | None = None,
+    specialise: bool = False,
 ) -> onnx.ModelProto:
-    """SUBLEQ image -> step network (codegen) -> ONNX model (exporter), with metadata."""
+    """SUBLEQ image -> step network (codegen; universal, or specialised to the image's
+    constant words) -> ONNX model (exporter), with metadata."""
     from mlpc.compiler.assembler import disassemble
     from mlpc.compiler.codegen import model_interface
     from mlpc.compiler.export_onnx import ExportOptions, build_model
 
     options = options or ExportOptions()
-    step = exportable_step(config, options)
+    read_only = read_only_of(image, config) if specialise else None
+    step = exportable_step(config, options, read_only)
     net = step.network
     metadata = {
         **machine_metadata(step, options),
+        **form_metadata(step),
         "memory_map": json.dumps(dict(image.symbols)),
         "inputs": json.dumps(dict(image.inputs)),
         "outputs": json.dumps(dict(image.outputs)),
@@ -159,9 +163,10 @@ def compile_model(
         # [start, end, line]: the words each source line compiled to (mlpc web marks the line)
         "source_lines": json.dumps([[s.start, s.end, s.line] for s in image.spans if s.line]),
     }
+    form = "specialised to this program, " if read_only else ""
     doc = (
         f"mlpc: {image.source_path} as a looped ReLU-MLP ({net.relu_layers} ReLU layers per "
-        f"SUBLEQ step, m={config.memory}, W={config.word_bits}, {options.dtype})"
+        f"SUBLEQ step, {form}m={config.memory}, W={config.word_bits}, {options.dtype})"
     )
     return build_model(net, model_interface(step, image), options, tuple(metadata.items()), doc)
 
@@ -182,6 +187,19 @@ def read_only_of(image: SubleqImage, config: MachineConfig) -> ReadOnly:
     if not words:
         raise MlpcError(f"{image.source_path}: --specialise: the program writes no word")
     return ReadOnly(tuple(sorted(words)), tuple(image.words))
+
+
+def form_metadata(step: Any) -> dict[str, str]:
+    """Which network a model holds: `universal` (any program of its machine) or
+    `specialised` (this program's constant words folded into the weights: their ranges)."""
+    ro = step.read_only
+    if ro is None:
+        return {"network_form": "universal"}
+    constant = merge_ranges([(j, j + 1) for j in range(step.layout.config.memory)
+                             if j not in set(ro.writable)])
+    return {"network_form": "specialised",
+            "constant_words": json.dumps([list(r) for r in constant]),
+            "state_words": json.dumps(list(ro.writable))}
 
 
 def machine_metadata(step: Any, options: ExportOptions) -> dict[str, str]:
@@ -210,14 +228,16 @@ def machine_metadata(step: Any, options: ExportOptions) -> dict[str, str]:
     }
 
 
-def exportable_step(config: MachineConfig, options: ExportOptions) -> Any:
-    """The machine's step network, checked exportable with `options` (one-line error if not:
-    too much memory, float64 not provably exact, dense too large)."""
+def exportable_step(config: MachineConfig, options: ExportOptions,
+                    read_only: ReadOnly | None = None) -> Any:
+    """The machine's step network (specialised to `read_only` if given), checked exportable
+    with `options` (one-line error if not: too much memory, float64 not provably exact,
+    dense too large)."""
     from mlpc.compiler.codegen import build_step_network
     from mlpc.compiler.export_onnx import check_options
 
     try:
-        step = build_step_network(config)
+        step = build_step_network(config, read_only)
         check_options(step.network, options)
     except ValueError as exc:
         raise MlpcError(str(exc)) from None

@@ -69,9 +69,17 @@ class ModelInterface:
     tape_overflow_fault: int
     max_budget: int
     pending_write: tuple[str, str, str]  # scalars: address + 2, old word + H, new word + H
+    # the address of each memory slot of the state when it holds only some words (a
+    # specialised network: the others are constants, the image's); () = every word
+    state_words: tuple[int, ...] = ()
 
     def index(self, name: str) -> int:
         return dict(self.slot)[name]
+
+    @property
+    def memory_slots(self) -> tuple[int, ...]:
+        """The address of each memory slot of the state, in order."""
+        return self.state_words or tuple(range(self.memory))
 
     @property
     def scalars_start(self) -> int:
@@ -309,12 +317,13 @@ class _FamilyEmitter:
             value = ref.tensor if ref.index is None else self._pick(g, ref, d.name)
             if ref.offset != self.offsets[d.name]:
                 value = g.op("Add", [value, self._ramp(self.offsets[d.name] - ref.offset,
-                                                       d.length)], f"{d.name}_offset")
+                                                       d.positions)], f"{d.name}_offset")
             out[d.name] = value
         return out, scalars
 
-    def _ramp(self, slope: int, length: int) -> str:
-        return self.c("slope", slope * np.arange(length).reshape(1, 1, length))
+    def _ramp(self, slope: int, positions: tuple[int, ...]) -> str:
+        """slope * j over a family's positions, as a [1, 1, n] constant."""
+        return self.c("slope", slope * np.asarray(positions).reshape(1, 1, len(positions)))
 
     def _pick(self, g: _Graph, ref: _Ref, hint: str) -> str:
         assert ref.index is not None
@@ -332,7 +341,7 @@ class _FamilyEmitter:
             if d.passthrough and (space.relu or not d.expr.scalars):
                 new_env[d.name] = env[d.expr.vectors[0][0]]
             elif space.relu:
-                key = (d.expr.vectors, d.expr.slope, d.length)
+                key = (d.expr.vectors, d.expr.slope, d.positions)
                 pending.setdefault(key, []).append(d)
             else:
                 tensor, offset = self._linear_family(g, d, env, scalars, src, tag)
@@ -368,7 +377,8 @@ class _FamilyEmitter:
         return names + ([] if whole else [None])
 
     def _vector_part(self, g: _Graph, expr_vectors: tuple[tuple[str, int], ...], slope: int,
-                     length: int, env: dict[str, _Ref], tag: str, keep_offset: bool = False
+                     positions: tuple[int, ...], env: dict[str, _Ref], tag: str,
+                     keep_offset: bool = False
                      ) -> tuple[str | None, int]:
         """sum c * family[j] + slope * j as a [batch, 1, n] tensor (None if zero), and the
         offset slope it still holds (0 unless `keep_offset`)."""
@@ -377,7 +387,7 @@ class _FamilyEmitter:
         if keep_offset and v is not None:
             return v, -missing
         if missing:
-            ramp = self._ramp(missing, length)
+            ramp = self._ramp(missing, positions)
             v = ramp if v is None else g.op("Add", [v, ramp], f"{tag}/plus_slope")
         return v, 0
 
@@ -424,7 +434,7 @@ class _FamilyEmitter:
         """ReLU(vector part [batch, 1, n] + scalar part `col` [batch, k, 1]): [batch, k, n]."""
         assert col is not None
         d0 = group[0]
-        vec, _ = self._vector_part(g, d0.expr.vectors, d0.expr.slope, d0.length, env, tag)
+        vec, _ = self._vector_part(g, d0.expr.vectors, d0.expr.slope, d0.positions, env, tag)
         pre = col if vec is None else g.op("Add", [vec, col], f"{tag}/pre")
         names = ", ".join(d.name for d in group)
         return g.op("Max", [pre, self.zero], f"{tag}/relu", doc=f"ReLU units {names}: {doc}")
@@ -432,7 +442,7 @@ class _FamilyEmitter:
     def _linear_family(self, g: _Graph, d: Definition, env: dict[str, _Ref], scalars: str,
                        src: dict[str, int], tag: str) -> tuple[str, int]:
         """A linear family as a tensor, still carrying the offset of its sources."""
-        v, offset = self._vector_part(g, d.expr.vectors, d.expr.slope, d.length, env,
+        v, offset = self._vector_part(g, d.expr.vectors, d.expr.slope, d.positions, env,
                                       f"{tag}/{d.name}", keep_offset=True)
         if d.expr.scalars or d.expr.const:
             col = g.op("MatMul", [self.c("weights", self._weights([d], src, False)), scalars],
@@ -451,8 +461,8 @@ class _FamilyEmitter:
                     if space.relu else done)
         w = self._weights(space.scalars, src, True)
         inputs = [scalars]
-        for ref, rows in self._reductions(space, env).values():
-            sums, place = self._reduce(g, ref, rows, len(space.scalars) + 1, tag)
+        for (_, weights), (ref, rows) in self._reductions(space, env).items():
+            sums, place = self._reduce(g, ref, rows, len(space.scalars) + 1, tag, weights)
             inputs.append(sums)
             w = np.concatenate([w, place], axis=1)
         if len(inputs) > 1:
@@ -463,9 +473,11 @@ class _FamilyEmitter:
         return out
 
     def _reductions(self, space: Space, env: dict[str, _Ref]
-                    ) -> dict[str, tuple[_Ref, list[tuple[np.ndarray, int]]]]:
-        """For each stacked tensor: (combination over its k families, output scalar)."""
-        found: dict[str, tuple[_Ref, list[tuple[np.ndarray, int]]]] = {}
+                    ) -> dict[tuple[str, tuple[int, ...]],
+                              tuple[_Ref, list[tuple[np.ndarray, int]]]]:
+        """For each stacked tensor and weights over its units: (combination over its k
+        families, output scalar)."""
+        found: dict[tuple[str, tuple[int, ...]], tuple[_Ref, list[tuple[np.ndarray, int]]]] = {}
         for out, d in enumerate(space.scalars):
             for red in d.expr.sums:
                 first = env[red.terms[0][0]]
@@ -479,14 +491,15 @@ class _FamilyEmitter:
                         raise ExportError(f"{space.name}.{d.name}: a reduction over families "
                                           "of different stacks")
                     comb[ref.index or 0] += c
-                found.setdefault(first.tensor, (first, []))[1].append((comb, out))
+                found.setdefault((first.tensor, red.weights), (first, []))[1].append(
+                    (comb, out))
         return found
 
     def _reduce(self, g: _Graph, ref: _Ref, rows: list[tuple[np.ndarray, int]], n_out: int,
-                tag: str) -> tuple[str, np.ndarray]:
-        """The sums over j a space needs from one stacked tensor ([batch, r, 1]) and the
-        matrix (n_out, r) that places them into its scalars."""
-        ones = self.c("ones", np.ones((ref.n, 1)))
+                tag: str, weights: tuple[int, ...] = ()) -> tuple[str, np.ndarray]:
+        """The (weighted) sums over j a space needs from one stacked tensor ([batch, r, 1])
+        and the matrix (n_out, r) that places them into its scalars."""
+        ones = self.c("ones", np.asarray(weights or (1,) * ref.n).reshape(ref.n, 1))
         if self.combine_first:
             comb = np.stack([c for c, _ in rows])  # (r, k)
             words = g.op("MatMul", [self.c("combination", comb), ref.tensor], f"{tag}/words")
@@ -534,7 +547,7 @@ class _FamilyLoop:
             part = g.op("Unsqueeze", [part, axis1], f"initial_{d.name}_3d")
             offset = self.emitter.offsets[d.name]
             if offset:
-                part = g.op("Add", [part, self.emitter._ramp(offset, d.length)],
+                part = g.op("Add", [part, self.emitter._ramp(offset, d.positions)],
                             f"initial_{d.name}_offset")
             out.append(part)
             at += d.length
@@ -572,7 +585,8 @@ class _FamilyLoop:
         for d, v in zip(self.network.state.families, finals[:-1], strict=True):
             offset = self.emitter.offsets[d.name]
             if offset:
-                v = g.op("Sub", [v, self.emitter._ramp(offset, d.length)], f"final_{d.name}_j")
+                v = g.op("Sub", [v, self.emitter._ramp(offset, d.positions)],
+                         f"final_{d.name}_j")
             parts.append(g.op("Reshape", [v, flat], f"final_{d.name}"))
         scal = g.op("Reshape", [finals[-1], flat], "final_scalars_flat")
         parts.append(_columns(g, scal, 0, self.ns, "final_scalars"))
@@ -925,15 +939,17 @@ def _encode(g: _Graph, iface: ModelInterface, outer: _Graph) -> tuple[str, str, 
                      "batch")
     image = np.zeros(iface.memory, dtype=np.int64)
     image[: len(iface.image)] = iface.image
-    mem = outer.const("image", (image + H)[None, :], doc="the program's memory image + H")
+    slots = list(iface.memory_slots)
+    mem = outer.const("image", (image[slots] + H)[None, :],
+                      doc="the program's memory image + H (the words the state holds)")
     for name, addr in iface.inputs:
-        onehot = np.zeros((1, iface.memory), dtype=np.int64)
-        onehot[0, addr] = 1
+        onehot = np.zeros((1, len(slots)), dtype=np.int64)
+        onehot[0, slots.index(addr)] = 1
         col = g.op("Unsqueeze", [name, one], f"{name}_col")
         delta = g.op("Sub", [col, g.const(f"{name}_old", np.array(image[addr]))], f"{name}_delta")
         mem = g.op("Add", [mem, g.op("Mul", [delta, g.const(f"{name}_at", onehot)],
                                      f"{name}_placed")], f"memory_with_{name}")
-    mem = g.op("Expand", [mem, g.op("Concat", [batch, g.const("m", np.array([iface.memory]))],
+    mem = g.op("Expand", [mem, g.op("Concat", [batch, g.const("m", np.array([len(slots)]))],
                                     "mem_shape", axis=0)], "initial_memory")
     tin = iface.tape_capacity
     tape_len = g.op("Shape", ["tape_value"], "tape_len", start=1, end=2)
@@ -956,7 +972,7 @@ def _encode(g: _Graph, iface: ModelInterface, outer: _Graph) -> tuple[str, str, 
     names = [name for name, _ in iface.slot]
     start = iface.scalars_start
     assert [i for _, i in iface.slot] == list(range(start, start + len(names)))
-    assert iface.tape_start == iface.memory and start == iface.memory + tin
+    assert iface.tape_start == len(slots) and start == len(slots) + tin
 
     def column(name: str, value: int = 1) -> np.ndarray:
         row = np.zeros((1, len(names)), dtype=np.int64)
@@ -1040,8 +1056,21 @@ def _decode(g: _Graph, iface: ModelInterface, event_rank: int) -> list[onnx.Valu
         return g.op("Gather", ["final_state", g.const(f"{hint}_i", np.array(i))], hint, axis=1)
 
     hconst = g.const("d_H", np.array(H, dtype=np.int64))
-    mem_u = g.op("Slice", ["final_state", zero, g.const("d_m", np.array([iface.memory])), one],
+    slots = iface.memory_slots
+    mem_u = g.op("Slice", ["final_state", zero, g.const("d_m", np.array([len(slots)])), one],
                  "memory_before_write")
+    if iface.state_words:  # the constant words from the image, the others from the state
+        image = np.zeros(iface.memory, dtype=np.int64)
+        image[: len(iface.image)] = iface.image
+        batch = g.op("Shape", ["final_state"], "d_batch", start=0, end=1)
+        constants = g.op("Expand", [g.const("d_image", (image + H)[None, :]),
+                                    g.op("Concat", [batch, g.const("d_mm", np.array(
+                                        [iface.memory]))], "d_image_shape", axis=0)],
+                         "d_constants")
+        where = np.arange(iface.memory) + len(slots)
+        where[list(slots)] = np.arange(len(slots))
+        both = g.op("Concat", [mem_u, constants], "d_state_and_constants", axis=1)
+        mem_u = g.op("Gather", [both, g.const("d_words", where)], "memory_full", axis=1)
     # the pending write lands: M[wa] = wv - H where wa = wa2 - 2 (no write: wv == wo)
     wa2, wo, wv = (g.op("Unsqueeze", [column(iface.index(n), n), one], f"{n}_col")
                    for n in iface.pending_write)

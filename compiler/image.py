@@ -52,3 +52,14 @@ class SubleqImage:
 
     def symbol_table(self) -> dict[str, int]:
         return dict(self.symbols)
+
+
+def merge_ranges(spans: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    """Sorted, non-empty, non-overlapping [start, end) ranges covering the same words."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(s for s in spans if s[1] > s[0]):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return tuple(merged)

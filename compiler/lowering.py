@@ -61,7 +61,7 @@ from mlpc.compiler.checker import (
     unary_op,
 )
 from mlpc.compiler.driver import CompileOptions
-from mlpc.compiler.image import SubleqImage, TrapInfo
+from mlpc.compiler.image import SubleqImage, TrapInfo, merge_ranges
 from mlpc.compiler.macros import const
 
 RV = "$rv"  # the return value of the last call
@@ -896,14 +896,3 @@ def written_words(program: mc.MacroProgram, assembled: mc.Assembled) -> tuple[tu
     spans = [(t, t + 1) for t in targets if t < assembled.code_words]
     spans += [(assembled.code_words, data_end), (assembled.stack_base, assembled.stack_end)]
     return merge_ranges(spans)
-
-
-def merge_ranges(spans: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
-    """Sorted, non-empty, non-overlapping [start, end) ranges covering the same words."""
-    merged: list[tuple[int, int]] = []
-    for start, end in sorted(s for s in spans if s[1] > s[0]):
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return tuple(merged)
