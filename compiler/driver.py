@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +33,8 @@ SOURCE_SUFFIX = ".tl"
 class CompileOptions:
     word_bits: int = 32
     stack: int | None = None  # words of stack for .tl programs (None: the default)
+    # words declared never written, [start, end) ranges (`--read-only`, SUBLEQ code only)
+    read_only: tuple[tuple[int, int], ...] = ()
 
 
 def is_source(paths: Sequence[str]) -> bool:
@@ -51,12 +53,18 @@ class LoadedProgram:
             if len(paths) != 1:
                 raise MlpcError("a .tl program is compiled on its own: give exactly one file")
             self.checked = check_source_file(paths[0], options)
+            if options.read_only:
+                raise MlpcError("--read-only is for SUBLEQ code: a .tl program knows which "
+                                "words it writes")
 
     @cached_property
     def image(self) -> SubleqImage:
         if self.checked is not None:
             return lower_checked(self.checked, self.options)
-        return load_image(self.paths)
+        image = load_image(self.paths)
+        if self.options.read_only:
+            image = replace(image, writable=writable_outside(self.options.read_only))
+        return image
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -169,6 +177,16 @@ def compile_model(
         f"SUBLEQ step, {form}m={config.memory}, W={config.word_bits}, {options.dtype})"
     )
     return build_model(net, model_interface(step, image), options, tuple(metadata.items()), doc)
+
+
+def writable_outside(constant: Sequence[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    """The words not in the `constant` [start, end) ranges, as ranges up to 2^62."""
+    spans, at = [], 0
+    for start, end in merge_ranges(list(constant)):
+        spans.append((at, start))
+        at = end
+    spans.append((at, 1 << 62))
+    return merge_ranges(spans)
 
 
 def read_only_of(image: SubleqImage, config: MachineConfig) -> ReadOnly:

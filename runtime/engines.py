@@ -34,6 +34,7 @@ class RunRequest:
     budget_given: bool = False  # the user chose max_steps: the progress display shows it
     weights: str = "families"  # compiler.export_onnx.WEIGHTS
     dtype: str = "int64"  # compiler.export_onnx.DTYPES
+    specialise: bool = False  # the network specialised to the program's constant words
 
     @property
     def progress_total(self) -> int | None:

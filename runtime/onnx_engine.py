@@ -19,7 +19,7 @@ import numpy as np
 import onnx
 
 from mlpc.compiler.codegen import MAX_BUDGET, build_step_network, decode_state, encode_state
-from mlpc.compiler.driver import compile_model
+from mlpc.compiler.driver import compile_model, read_only_of
 from mlpc.compiler.export_onnx import ExportOptions, check_options
 from mlpc.errors import MlpcError
 from mlpc.runtime.engines import RunRequest, prepared_image
@@ -262,7 +262,8 @@ def run_onnx_batch(requests: Sequence[RunRequest]) -> list[RunReport]:
     settings are used for all); one report per request, in order."""
     first = requests[0]
     options = ExportOptions(weights=first.weights, dtype=first.dtype)
-    model = OnnxModel(compile_model(first.program.image, first.config, options))
+    model = OnnxModel(compile_model(first.program.image, first.config, options,
+                                    first.specialise))
     return run_model_batch(model, [(r.inputs, r.tape) for r in requests], first.max_steps,
                            show_progress=first.show_progress, show_total=first.budget_given)
 
@@ -289,7 +290,8 @@ def run_numpy(request: RunRequest) -> RunReport:
     words = prepared_image(request)
     state0 = initial_state(config, words, request.tape)  # validates sizes and ranges
     try:
-        step = build_step_network(config)
+        read_only = read_only_of(image, config) if request.specialise else None
+        step = build_step_network(config, read_only)
         # the numpy engine runs the family form: refused in float64 where the exporter
         # refuses it (a partial sum could pass 2^53)
         check_options(step.network, ExportOptions(dtype=request.dtype))

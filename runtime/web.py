@@ -70,7 +70,7 @@ def onnxruntime_web(given: str | None = None) -> Path:
     or a folder of the files), else the cache, which `npm pack` fills on first use."""
     if given is not None:
         for folder in (Path(given) / "dist", Path(given)):
-            if all((folder / name).is_file() for name in ORT_WEB_FILES):
+            if has_files(folder):
                 return folder
         missing = [n for n in ORT_WEB_FILES if not (Path(given) / "dist" / n).is_file()
                    and not (Path(given) / n).is_file()]
@@ -78,9 +78,13 @@ def onnxruntime_web(given: str | None = None) -> Path:
                         f"package onnxruntime-web@{ORT_WEB_VERSION} or a folder of its dist "
                         "files)")
     cached = cache_dir() / f"onnxruntime-web-{ORT_WEB_VERSION}"
-    if not all((cached / name).is_file() for name in ORT_WEB_FILES):
+    if not has_files(cached):
         fetch_onnxruntime_web(cached)
     return cached
+
+
+def has_files(folder: Path) -> bool:
+    return all((folder / name).is_file() for name in ORT_WEB_FILES)
 
 
 def fetch_onnxruntime_web(dest: Path) -> None:
@@ -111,9 +115,13 @@ def fetch_onnxruntime_web(dest: Path) -> None:
                                 f"{hint}")
             staged = Path(tmp) / "files"
             unpack_dist(tarballs[0], staged)
-            if dest.exists():
+            if dest.exists() and not has_files(dest):
                 shutil.rmtree(dest)
-            staged.rename(dest)
+            try:
+                staged.rename(dest)
+            except OSError:
+                if not has_files(dest):  # else another mlpc web filled it meanwhile
+                    raise
     except OSError as exc:
         raise MlpcError(f"{dest.parent}: cannot write the onnxruntime-web cache: "
                         f"{exc.strerror or exc}") from None

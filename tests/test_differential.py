@@ -121,10 +121,12 @@ def machine_for(loaded: LoadedProgram, word_bits: int) -> MachineConfig:
 
 def run_engine(name: str, loaded: LoadedProgram, program: GeneratedProgram,
                config: MachineConfig, max_steps: int) -> Outcome:
-    """`name` is an engine, or `engine:dtype` for a network engine in another number type."""
+    """`name` is an engine, or `engine:dtype` for a network engine in another number type,
+    `engine+specialised` for its network specialised to the program."""
+    name, _, form = name.partition("+")
     name, _, dtype = name.partition(":")
     request = RunRequest(loaded, config, program.tape, program.inputs, max_steps,
-                         dtype=dtype or "int64")
+                         dtype=dtype or "int64", specialise=form == "specialised")
     with capturing_memory() as seen:
         report = get_engine(name)(request)
     if name == "source":
@@ -135,11 +137,11 @@ def run_engine(name: str, loaded: LoadedProgram, program: GeneratedProgram,
 
 
 def run_everywhere(program: GeneratedProgram, engines: tuple[str, ...] = (
-        "source", "reference", "numpy", "onnx", "onnx:float64"),
+        "source", "reference", "numpy", "onnx", "onnx:float64", "onnx+specialised"),
         net_steps: int = NET_STEPS) -> None:
     """Run `program` on `engines` and assert that they agree (see the module docstring); the
-    onnx engine runs the int64 and the float64 model."""
-    network = [e for e in engines if e.partition(":")[0] in ("numpy", "onnx")]
+    onnx engine runs the int64 and the float64 model, and the model specialised to it."""
+    network = [e for e in engines if e.partition("+")[0].partition(":")[0] in ("numpy", "onnx")]
     loaded = load(program, stack_for(program) if network else None)
     config = machine_for(loaded, program.word_bits)
     where = f"\n--- program (W={program.word_bits}, inputs {program.inputs}, tape " \
@@ -261,8 +263,8 @@ def broken_numpy_engine() -> Iterator[None]:
     real_build = onnx_engine.build_step_network
     layouts = {}
 
-    def build(config):  # type: ignore[no-untyped-def]
-        step_net = real_build(config)
+    def build(config, read_only=None):  # type: ignore[no-untyped-def]
+        step_net = real_build(config, read_only)
         layouts[id(step_net.network)] = step_net.layout
         return step_net
 

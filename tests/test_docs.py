@@ -199,6 +199,20 @@ def _netron_counts() -> list[str]:
     return [str(len(model.graph.node)), str(len(body.node)), str(steps)]
 
 
+def _onnxruntime_web() -> list[str]:
+    from mlpc.runtime.web import ORT_WEB_VERSION
+
+    return [ORT_WEB_VERSION]
+
+
+def _web_speed() -> list[str]:
+    """The page's and Python's steps/s (benchmarks/bench_web.py's medians)."""
+    result = json.loads((REPO / "benchmarks/results/web.json").read_text())
+    median = result["median"]
+    return [str(result["inputs"]["n"]), f"{result['steps']:,}", f"{median['page']:,}",
+            f"{median['page_model_calls']:,}", f"{median['python']:,}"]
+
+
 # pattern (its groups are the numbers) -> the numbers they must be
 CLAIMS: tuple[tuple[str, Callable[[], list[str]]], ...] = (
     (r"needs \*\*(\d+) ReLU layers per SUBLEQ step\*\*", _relu_layers),
@@ -218,6 +232,10 @@ CLAIMS: tuple[tuple[str, Callable[[], list[str]]], ...] = (
     (r"Netron draws (\d+) nodes in the main graph of `gcd.onnx` and (\d+) in the loop body: "
      r"`layer1`, `layer2`, `layer3` and `next_state` for each of its (\d+) unrolled steps",
      _netron_counts),
+    (r"in the browser with onnxruntime-web (\d+\.\d+\.\d+)", _onnxruntime_web),
+    (r"`fizzbuzz.tl` \(n = (\d+), ([\d,]+) steps\) runs at ([\d,]+) steps/s in the page "
+     r"\(([\d,]+) counting only the model's calls\) and at ([\d,]+) steps/s in onnxruntime "
+     r"in Python", _web_speed),
 )
 
 # numbers that are facts or example inputs, not measurements: known by their exact context

@@ -172,6 +172,7 @@ class Run {
     this.maxSteps = Math.min(maxSteps, site.max_budget);
     this.state = null;       // the last final_state
     this.steps = 0;
+    this.callSeconds = 0;    // time spent in the model's calls (the rest is the page's)
     this.out = [];
     this.code = null;        // the model's status code of the last call
     this.results = null;
@@ -202,11 +203,13 @@ class Run {
       feeds.resume_state = new ort.Tensor('int64', data, this.state.dims);
     }
     let results;
+    const started = performance.now();
     try {
       results = await m.session.run(feeds);
     } catch (err) {
       throw new PageError(`onnxruntime-web failed to run the model: ${firstLine(err.message)}`);
     }
+    this.callSeconds += (performance.now() - started) / 1000;
     this.results = results;
     this.state = results.final_state;
     const done = want - Number(this.state.data[m.slot.budget]);
@@ -288,7 +291,7 @@ function readFields() {
 
 const nextFrame = () => new Promise((resolve) => requestAnimationFrame(() => resolve()));
 
-/** Run up to `limit` steps in calls sized to take about a tenth of a second each, drawing
+/** Run up to `limit` steps in calls sized to take 0.1 to 0.4 seconds each, drawing
  * the state after every call; Pause stops between calls. */
 async function go(limit) {
   if (running) return;
@@ -312,8 +315,8 @@ async function go(limit) {
       const done = await run.advance(Math.min(chunk, left));
       const dt = performance.now() - t;
       left -= done;
-      if (dt < 50) chunk *= 2;
-      else if (dt > 200) chunk = Math.max(1, Math.floor(chunk / 2));
+      if (dt < 100) chunk *= 2;
+      else if (dt > 400) chunk = Math.max(1, Math.floor(chunk / 2));
       const seconds = (performance.now() - started) / 1000;
       draw(seconds > 0 ? (run.steps - startSteps) / seconds : null);
       await nextFrame();
@@ -592,6 +595,8 @@ window.mlpc = {
   snapshot: () => ({
     memory: run && run.view ? run.view.memory : null,
     pc: run && run.view ? run.view.pc : null,
+    steps: run ? run.steps : 0,
+    callSeconds: run ? run.callSeconds : 0,
     state: run && run.state ? Array.from(run.state.data, (v) => Number(v)) : null,
   }),
 };

@@ -91,6 +91,40 @@ def _add_network_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dtype", choices=DTYPES, default=None,
                    help="number type of the network: int64, or float64 (exact below 2^53, "
                    f"--weights families only) (default {DTYPES[0]})")
+    p.add_argument("--specialise", action="store_true",
+                   help="fold the words the program never writes into the weights (a smaller "
+                   "network for this program only; writing such a word is a fault)")
+    p.add_argument("--read-only", action="append", type=_word_range, default=[],
+                   metavar="START-END",
+                   help="with --specialise, for SUBLEQ code: the words START..END (inclusive) "
+                   "are never written (repeatable; a .tl program knows its own)")
+
+
+def _word_range(text: str) -> tuple[int, int]:
+    """START-END (inclusive, 0 <= START <= END) as the half-open range [START, END + 1)."""
+    start, sep, end = text.partition("-")
+    try:
+        first, last = int(start), int(end)
+    except ValueError:
+        first = last = -1
+    if not sep or first < 0 or last < first:
+        raise argparse.ArgumentTypeError(f"expected START-END with 0 <= START <= END, got "
+                                         f"{text!r}")
+    return first, last + 1
+
+
+def _compile_options(args: argparse.Namespace) -> CompileOptions:
+    """The front end's options: word size, stack, and the words declared read-only."""
+    if args.read_only and not args.specialise:
+        raise UsageError("--read-only declares constant words for --specialise: give both")
+    return CompileOptions(word_bits=args.word_bits, stack=args.stack,
+                          read_only=tuple(args.read_only))
+
+
+def _refuse_compile_options(args: argparse.Namespace, what: str) -> None:
+    """A compiled model has its own network: --specialise and --read-only are refused."""
+    if args.specialise or args.read_only:
+        raise UsageError(f"--specialise is a compile option: {what} has its own network")
 
 
 def _network_options(args: argparse.Namespace) -> tuple[str, str]:
@@ -367,8 +401,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         items = [BatchItem("", parse_inputs(args.input), tape)]
     if len(args.program) == 1 and args.program[0].endswith(".onnx"):
         return _run_model_file(args, items, single)
-    options = CompileOptions(word_bits=args.word_bits, stack=args.stack)
-    program = load_program(args.program, options)
+    program = load_program(args.program, _compile_options(args))
     if args.engine == "source":
         config = MachineConfig(memory=3, word_bits=args.word_bits, tape_in=args.tape_in,
                                tape_out=args.tape_out)
@@ -383,7 +416,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     requests = [RunRequest(program, config, item.tape, item.inputs, _max_steps(args),
                            show_progress=not args.quiet,
                            budget_given=args.max_steps is not None,
-                           weights=weights, dtype=dtype)
+                           weights=weights, dtype=dtype, specialise=args.specialise)
                 for item in items]
     if args.engine == "onnx":
         from mlpc.runtime.onnx_engine import run_onnx_batch
@@ -432,6 +465,7 @@ def _run_model_file(args: argparse.Namespace, items: list[BatchItem], single: bo
     if args.weights is not None or args.dtype is not None:
         raise UsageError("--weights and --dtype are compile options: a compiled model has its "
                          "own")
+    _refuse_compile_options(args, "a compiled model")
     from mlpc.runtime.onnx_engine import OnnxModel, run_model_batch
 
     model = OnnxModel(args.program[0])
@@ -453,8 +487,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     if any(is_model_file(p) for p in args.program):
         raise UsageError("mlpc compile takes a program (.tl, .sq/.dec, .asm), not a compiled "
                          "model")
-    program = load_program(args.program, CompileOptions(word_bits=args.word_bits,
-                                                        stack=args.stack))
+    program = load_program(args.program, _compile_options(args))
     image = program.image
     config = machine_config(image, args.memory, args.word_bits, args.tape_in, args.tape_out)
     weights, dtype = _network_options(args)
@@ -462,9 +495,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
                             default_max_steps=min(args.max_steps, INT64_MAX))
     check_dense(weights, config)
     if args.output:
-        model = compile_model(image, config, options)  # refusals (ExportError): MlpcErrors
+        model = compile_model(image, config, options, args.specialise)  # refusals: MlpcErrors
+        form = ", specialised" if args.specialise else ""
         _write_model(model, args.output, f"memory {config.memory} words, {weights} weights, "
-                     f"{dtype}")
+                     f"{dtype}{form}")
     if args.step_model:
         step = compile_step_model(config, options)
         n_state = json.loads({p.key: p.value for p in step.metadata_props}["state_layout"]
@@ -504,18 +538,20 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         for option in ("weights", "dtype", "memory", "stack"):
             if getattr(args, option) is not None:
                 raise UsageError(f"--{option} is a compile option: a compiled model has its own")
+        _refuse_compile_options(args, "a compiled model")
         return _inspect(args, paths[0], paths[0])
     _no_model(paths, "inspect")
     from mlpc.compiler.driver import compile_model
     from mlpc.compiler.export_onnx import ExportOptions
 
-    program = load_program(paths, CompileOptions(word_bits=args.word_bits, stack=args.stack))
+    program = load_program(paths, _compile_options(args))
     config = machine_config(program.image, args.memory, args.word_bits, args.tape_in,
                             args.tape_out)
     weights, dtype = _network_options(args)
     check_dense(weights, config)
     model = compile_model(program.image, config,
-                          ExportOptions(unroll=args.unroll, weights=weights, dtype=dtype))
+                          ExportOptions(unroll=args.unroll, weights=weights, dtype=dtype),
+                          args.specialise)
     with tempfile.TemporaryDirectory(prefix="mlpc-inspect-") as tmp:
         path = f"{tmp}/model.onnx"
         with open(path, "wb") as f:

@@ -1,0 +1,271 @@
+"""`--specialise`: the network with a program's constant words folded into its weights.
+
+The oracle is the universal machine (the reference interpreter): a specialised network must
+give the same outputs, text, status, detail, step count and memory on every program whose
+writable words were declared correctly, and fault with READ_ONLY (at the step that writes)
+when they were not.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_differential import run_everywhere
+from tl_cases import CASES, TlCase
+
+from mlpc.compiler.codegen import (
+    ReadOnly,
+    build_step_network,
+    decode_state,
+    encode_state,
+    ramp_weights,
+)
+from mlpc.compiler.driver import CompileOptions, LoadedProgram, machine_config, read_only_of
+from mlpc.runtime import reference
+from mlpc.runtime.engines import RunRequest, get_engine
+from mlpc.runtime.machine import Fault, MachineConfig, MachineState
+from mlpc.runtime.numpy_exec import NumpyExecutor
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "examples"))
+from expected import EXAMPLES  # noqa: E402
+
+EXAMPLE_IDS = [e.name for e in EXAMPLES]
+
+
+def _elements(network: object) -> int:
+    return sum(d.length or 1 for s in network.spaces  # type: ignore[attr-defined]
+               for d in s.definitions() if not d.passthrough)
+
+
+def _observed(report: object) -> tuple[object, ...]:
+    r = report
+    return r.outputs, r.tape, r.status, r.detail, r.steps  # type: ignore[attr-defined]
+
+
+# --- the table of one-scalar functions ---------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-(1 << 40), 1 << 40), min_size=2, max_size=40))
+def test_ramp_weights_interpolate_every_value(values: list[int]) -> None:
+    w = ramp_weights(values)
+    assert len(w) == len(values) - 1
+    for x, expected in enumerate(values):
+        assert values[0] + sum(wk * max(x - k, 0) for k, wk in enumerate(w)) == expected
+
+
+# --- examples: specialised == universal, on numpy and onnx -------------------------------------
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=EXAMPLE_IDS)
+def test_examples_specialised_onnx_equals_reference(example: object) -> None:
+    run = example.small  # type: ignore[attr-defined]
+    program = LoadedProgram([str(REPO / "examples" / example.file)],  # type: ignore[attr-defined]
+                            CompileOptions())
+    config = machine_config(program.image)
+    request = RunRequest(program, config, run.tape_words, run.inputs, 100_000)
+    expected = get_engine("reference")(request)
+    got = get_engine("onnx")(RunRequest(program, config, run.tape_words, run.inputs, 100_000,
+                                        specialise=True))
+    assert _observed(got) == _observed(expected)
+    assert got.outputs == run.outputs and got.status == run.status
+
+
+@pytest.mark.parametrize("name", ["gcd", "fizzbuzz", "hanoi"])
+def test_examples_specialised_numpy_in_lock_step(name: str) -> None:
+    """Every step of the specialised network (numpy, bounds checked at run time) decodes to
+    the reference machine's state: pc, the whole memory, the output event."""
+    example = next(e for e in EXAMPLES if e.name == name)
+    run = example.small
+    program = LoadedProgram([str(REPO / "examples" / example.file)], CompileOptions())
+    image = program.image
+    config = machine_config(image)
+    step = build_step_network(config, read_only_of(image, config))
+    memory = list(image.words) + [0] * (config.memory - len(image.words))
+    for input_name, address in image.inputs:
+        memory[address] = dict(run.inputs)[input_name]
+    machine = MachineState(memory=list(memory), tape_in=list(run.tape_words))
+    executor = NumpyExecutor(step.network, check=True)
+    x = encode_state(step.layout, memory, run.tape_words, 100_000)[None, :]
+    steps = 0
+    while (event := reference.step(config, machine)) is not None:
+        x = executor.step(x)
+        steps += 1
+        state = decode_state(step.layout, x[0])
+        assert (state.pc, state.memory) == (machine.pc, tuple(machine.memory)), steps
+        assert state.out_event == event.output
+    assert decode_state(step.layout, executor.step(x)[0]).status == machine.status
+    assert steps > 250
+
+
+def test_specialised_networks_are_smaller_on_the_median_example() -> None:
+    """The issue's bar on the example programs: at least 3x fewer elements computed per step
+    on the median example (the README's table states the measured ratios)."""
+    ratios = []
+    for example in EXAMPLES:
+        image = LoadedProgram([str(REPO / "examples" / example.file)], CompileOptions()).image
+        config = machine_config(image)
+        universal = build_step_network(config).network
+        special = build_step_network(config, read_only_of(image, config)).network
+        assert special.relu_layers == universal.relu_layers == 3
+        ratios.append(_elements(universal) / _elements(special))
+    assert float(np.median(ratios)) >= 3.0, sorted(ratios)
+
+
+# --- the shared table and generated programs ---------------------------------------------------
+
+
+def _table_case(case: TlCase) -> None:
+    path = Path(f"/tmp/mlpc-specialise-{case.name}.tl")
+    path.write_text(case.source, encoding="utf-8")
+    program = LoadedProgram([str(path)], CompileOptions(word_bits=case.word_bits))
+    config = machine_config(program.image, word_bits=case.word_bits, tape_out=case.tape_out)
+    budget = case.max_steps or 2_000_000
+    expected = get_engine("reference")(RunRequest(program, config, case.tape, case.inputs,
+                                                  budget))
+    got = get_engine("onnx")(RunRequest(program, config, case.tape, case.inputs, budget,
+                                        specialise=True))
+    assert _observed(got) == _observed(expected)
+    assert (got.outputs, got.tape, got.status) == (case.outputs, case.expected_tape,
+                                                   case.status)
+
+
+SAMPLE = CASES[::6]
+
+
+@pytest.mark.parametrize("case", SAMPLE, ids=[c.name for c in SAMPLE])
+def test_table_sample_specialised(case: TlCase) -> None:
+    _table_case(case)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_table_specialised(case: TlCase) -> None:
+    _table_case(case)
+
+
+def test_generated_programs_run_specialised() -> None:
+    """The differential suite's fixed programs (each trap kind, recursion, full tapes) on
+    the specialised onnx model next to the reference interpreter (memory included); its
+    hypothesis tests run `onnx+specialised` among their engines."""
+    from test_differential import REGRESSIONS
+
+    for _, program in REGRESSIONS:
+        run_everywhere(program, ("reference", "onnx+specialised", "numpy+specialised"))
+
+
+# --- a wrong read-only set is caught by the fault ----------------------------------------------
+
+
+def _first_write_into(config: MachineConfig, memory: list[int], constant: set[int]
+                      ) -> int:
+    """The step (1-based) at which the reference machine first writes a word in `constant`."""
+    machine = MachineState(memory=list(memory))
+    steps = 0
+    while (event := reference.step(config, machine)) is not None:
+        steps += 1
+        if any(address in constant for address, _, _ in event.writes):
+            return steps
+    raise AssertionError("the program never writes those words")
+
+
+@pytest.mark.parametrize("engine", ["onnx", "numpy"])
+def test_a_wrong_read_only_set_faults_at_the_write(engine: str, tmp_path: Path) -> None:
+    source = tmp_path / "count.tl"
+    source.write_text("output s;\nvar i = 0;\nwhile (i < 20) { s += i; i += 1; }\n")
+    program = LoadedProgram([str(source)], CompileOptions())
+    image = program.image
+    config = machine_config(image)
+    right = read_only_of(image, config)
+    s_address = dict(image.outputs)["s"]
+    wrong = ReadOnly(tuple(j for j in right.writable if j != s_address), right.image)
+    memory = list(image.words) + [0] * (config.memory - len(image.words))
+    at = _first_write_into(config, memory, {s_address})
+    request = RunRequest(program, config, (), (), 100_000, specialise=True)
+    import mlpc.runtime.onnx_engine as onnx_engine
+    with pytest.MonkeyPatch.context() as patch:  # the analysis "forgets" s
+        patch.setattr(onnx_engine, "read_only_of", lambda image, config: wrong)
+        import mlpc.compiler.driver as driver
+        patch.setattr(driver, "read_only_of", lambda image, config: wrong)
+        report = get_engine(engine)(request)
+    assert report.status == "fault"
+    assert report.detail == Fault.READ_ONLY.describe() == "write to a read-only word"
+    assert report.steps == at - 1  # the faulting instruction does not count, as every fault
+
+
+# --- the command line and the model ------------------------------------------------------------
+
+
+def _mlpc(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mlpc.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+
+
+def test_cli_compile_and_run_specialised(tmp_path: Path) -> None:
+    gcd = str(REPO / "examples" / "gcd.tl")
+    out = tmp_path / "gcd.onnx"
+    done = _mlpc("compile", gcd, "-o", str(out), "--specialise", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.rstrip().endswith("families weights, int64, specialised")
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert meta["network_form"] == "specialised"
+    constant = json.loads(meta["constant_words"])
+    writable = json.loads(meta["state_words"])
+    assert len(writable) + sum(b - a for a, b in constant) == int(meta["memory_words"])
+    ran = _mlpc("run", str(out), "--input", "a=1071", "--input", "b=462", "--json",
+                cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["outputs"] == {"g": 21}
+    universal = _mlpc("run", gcd, "--input", "a=1071", "--input", "b=462", "--json",
+                      cwd=tmp_path)
+    direct = _mlpc("run", gcd, "--input", "a=1071", "--input", "b=462", "--json",
+                   "--specialise", cwd=tmp_path)
+    assert json.loads(direct.stdout) == json.loads(universal.stdout) == json.loads(ran.stdout)
+
+
+def test_cli_read_only_declares_subleq_constants(tmp_path: Path) -> None:
+    hello = REPO.parent / "shared" / "subleq-corpus" / "hello.dec"
+    if not hello.exists():
+        pytest.skip("../shared/subleq-corpus is not next to the checkout")
+    refused = _mlpc("run", str(hello), "--specialise", cwd=tmp_path)
+    assert refused.returncode == 1
+    assert refused.stderr.startswith(f"error: {hello}: --specialise needs to know which words")
+    assert refused.stderr.count("\n") == 1
+    # hello.dec's first instruction (words 0-2) is never written: a correct declaration
+    ok = _mlpc("run", str(hello), "--specialise", "--read-only", "0-2", cwd=tmp_path)
+    assert (ok.returncode, ok.stdout) == (0, "Hello, World!\n")
+    # words 3-20 hold the data it writes: the model faults at the first write, not later
+    wrong = _mlpc("run", str(hello), "--specialise", "--read-only", "3-20", "--json",
+                  cwd=tmp_path)
+    report = json.loads(wrong.stdout)
+    assert (report["status"], report["detail"], report["steps"]) == (
+        "fault", "write to a read-only word", 0)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--read-only", "0-2"], "error: --read-only declares constant words for --specialise: "
+                             "give both\n"),
+    (["--specialise", "--read-only", "5-2"], "argument --read-only: expected START-END with "
+                                             "0 <= START <= END, got '5-2'"),
+])
+def test_cli_read_only_errors(args: list[str], message: str, tmp_path: Path) -> None:
+    done = _mlpc("run", str(REPO / "examples" / "gcd.tl"), *args, cwd=tmp_path)
+    assert done.returncode == 2
+    assert message in done.stderr
+
+
+def test_cli_read_only_is_refused_for_tl(tmp_path: Path) -> None:
+    done = _mlpc("run", str(REPO / "examples" / "gcd.tl"), "--specialise", "--read-only",
+                 "0-2", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr == ("error: --read-only is for SUBLEQ code: a .tl program knows which "
+                           "words it writes\n")
