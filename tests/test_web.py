@@ -34,6 +34,7 @@ from onnx import TensorProto, helper
 
 from mlpc.cli import main
 from mlpc.compiler.codegen import StateLayout, build_step_network, decode_state
+from mlpc.compiler.driver import CompileOptions, load_program, read_only_of
 from mlpc.errors import MlpcError
 from mlpc.runtime import web
 from mlpc.runtime.machine import MachineConfig
@@ -55,8 +56,12 @@ def compile_example(name: str, out: Path) -> Path:
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """hello (output text), gcd (named inputs and output), factorial (traps for n < 0)."""
     out = tmp_path_factory.mktemp("models")
-    return {name: compile_example(f, out) for name, f in
-            (("hello", "hello.asm"), ("gcd", "gcd.tl"), ("factorial", "factorial.tl"))}
+    found = {name: compile_example(f, out) for name, f in
+             (("hello", "hello.asm"), ("gcd", "gcd.tl"), ("factorial", "factorial.tl"))}
+    found["gcd-specialised"] = out / "gcd-specialised.onnx"
+    assert main(["compile", str(EXAMPLES / "gcd.tl"), "--specialise", "-o",
+                 str(found["gcd-specialised"])]) == 0
+    return found
 
 
 @pytest.fixture
@@ -498,18 +503,20 @@ def test_page_run_equals_python(name: str, inputs: dict[str, int], models: dict[
 
 
 @needs_chromium
-def test_page_steps_the_network_state(models: dict[str, Path], sites: dict[str, str],
-                                      browser: DevTools) -> None:
+@pytest.mark.parametrize("name", ["gcd", "gcd-specialised"])
+def test_page_steps_the_network_state(name: str, models: dict[str, Path],
+                                      sites: dict[str, str], browser: DevTools) -> None:
     """The page's state is the network's: after each press it holds the final_state that the
     same calls of the model give in Python, and shows the memory and pc decode_state reads
     from it. Run 8 steps is one call that ends with a write pending (1071 into $divmod.a at
-    517), which the decoding lands; ten Steps, then Run, end where one Run does."""
-    page = Page(browser, sites["gcd"])
+    517), which the decoding lands; ten Steps, then Run, end where one Run does. The
+    specialised model's state holds only the writable words (its layout in `state_words`)."""
+    page = Page(browser, sites[name])
     try:
         page.fill(GCD)
         page.js("$('n').value = '8'")
         page.press("run-n")
-        layout, state = check_decoding(models["gcd"], page.js("window.mlpc.snapshot()"), [8])
+        layout, state = check_decoding(models[name], page.js("window.mlpc.snapshot()"), [8])
         assert [int(state[layout.index(s)]) - o for s, o in
                 (("wa2", 2), ("wo", 1 << 31), ("wv", 1 << 31))] == [517, 0, 1071]
         page.press("reset")
@@ -517,9 +524,9 @@ def test_page_steps_the_network_state(models: dict[str, Path], sites: dict[str, 
             page.press("step")
             shown = page.shown()
             assert (shown["status"], shown["steps"]) == ("paused", step)
-        check_decoding(models["gcd"], page.js("window.mlpc.snapshot()"), [1] * 10)
+        check_decoding(models[name], page.js("window.mlpc.snapshot()"), [1] * 10)
         page.press("run")
-        assert page.shown() == python_run(models["gcd"], GCD)
+        assert page.shown() == python_run(models[name], GCD)
     finally:
         page.close()
 
@@ -534,7 +541,10 @@ def check_decoding(model: Path, snapshot: dict[str, Any], calls: list[int]
     meta = {p.key: p.value for p in onnx.load(str(model)).metadata_props}
     config = MachineConfig(int(meta["memory_words"]), int(meta["word_bits"]),
                            int(meta["tape_in"]), int(meta["tape_out"]))
-    layout = build_step_network(config).layout
+    image = load_program([str(EXAMPLES / "gcd.tl")], CompileOptions()).image
+    specialised = meta.get("network_form") == "specialised"
+    layout = build_step_network(config, read_only_of(image, config) if specialised
+                                else None).layout
 
     def after(calls: list[int]) -> np.ndarray:
         state = None

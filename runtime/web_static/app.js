@@ -131,6 +131,9 @@ class Model {
     const tensors = JSON.parse(meta.tensor_names || '{"inputs": {}, "outputs": {}}');
     this.inputTensor = (n) => tensors.inputs[n] ?? n;
     this.outputTensor = (n) => tensors.outputs[n] ?? n;
+    // a specialised network's state holds only the words the program can write (in this
+    // order); the others are constant: the image's, as the model's `memory` output has them
+    this.stateWords = meta.state_words ? JSON.parse(meta.state_words) : null;
     this.symbols = Object.entries(JSON.parse(meta.memory_map || '{}'));
     this.lines = JSON.parse(meta.source_lines || '[]');
   }
@@ -143,13 +146,20 @@ class Model {
     return 0;
   }
 
-  /** The machine state a final_state stands for: memory with the pending write landed and
-   * pc (mirrors decode_state in compiler/codegen.py). */
-  decode(state) {
+  /** The machine state a final_state stands for: memory with the pending write landed (and
+   * a specialised state's constant words filled in from `constants`) and pc (mirrors
+   * decode_state in compiler/codegen.py). */
+  decode(state, constants) {
     const x = state.data;
     const m = this.memoryWords;
-    const memory = new Array(m);
-    for (let j = 0; j < m; j++) memory[j] = Number(x[j] - this.H);
+    let memory;
+    if (this.stateWords === null) {
+      memory = new Array(m);
+      for (let j = 0; j < m; j++) memory[j] = Number(x[j] - this.H);
+    } else {
+      memory = constants.slice();
+      this.stateWords.forEach((j, k) => { memory[j] = Number(x[k] - this.H); });
+    }
     const wa = Number(x[this.slot.wa2]) - 2;
     const wo = x[this.slot.wo];
     const wv = x[this.slot.wv];
@@ -176,6 +186,7 @@ class Run {
     this.out = [];
     this.code = null;        // the model's status code of the last call
     this.results = null;
+    this.constants = null;   // the first call's memory output (its constant words)
     this.view = null;        // decoded state
     this.before = null;      // decoded state before the last call
   }
@@ -217,8 +228,9 @@ class Run {
     const length = Number(results.output_length.data[0]);
     for (let i = 0; i < length; i++) this.out.push(Number(results.output_tape.data[i]));
     this.code = Number(results.status.data[0]);
+    if (this.constants === null) this.constants = Array.from(results.memory.data, Number);
     this.before = this.view;
-    this.view = m.decode(this.state);
+    this.view = m.decode(this.state, this.constants);
     return done;
   }
 
