@@ -152,7 +152,7 @@ def compile_model(
     net = step.network
     metadata = {
         **machine_metadata(step, options),
-        **form_metadata(step),
+        **form_metadata(step, image),
         "memory_map": json.dumps(dict(image.symbols)),
         "inputs": json.dumps(dict(image.inputs)),
         "outputs": json.dumps(dict(image.outputs)),
@@ -207,17 +207,40 @@ def read_only_of(image: SubleqImage, config: MachineConfig) -> ReadOnly:
     return ReadOnly(tuple(sorted(words)), tuple(image.words))
 
 
-def form_metadata(step: Any) -> dict[str, str]:
+def network_sizes(network: Any) -> dict[str, int]:
+    """What one step costs: the state's size, the elements it computes (the units of every
+    definition that is not a pass-through) and the non-zero weights of its sparse form."""
+    from mlpc.compiler.sparse import lower_to_sparse
+
+    return {
+        "state": network.n_state,
+        "elements_per_step": sum(d.length or 1 for s in network.spaces
+                                 for d in s.definitions() if not d.passthrough),
+        "nonzero_weights": lower_to_sparse(network).nnz,
+    }
+
+
+def form_metadata(step: Any, image: SubleqImage) -> dict[str, str]:
     """Which network a model holds: `universal` (any program of its machine) or
-    `specialised` (this program's constant words folded into the weights: their ranges)."""
+    `specialised` (this program's constant words folded into the weights: their ranges),
+    and the sizes of both forms when the program's writable words are known."""
+    from mlpc.compiler.codegen import build_step_network
+
+    config = step.layout.config
     ro = step.read_only
-    if ro is None:
-        return {"network_form": "universal"}
-    constant = merge_ranges([(j, j + 1) for j in range(step.layout.config.memory)
-                             if j not in set(ro.writable)])
-    return {"network_form": "specialised",
-            "constant_words": json.dumps([list(r) for r in constant]),
-            "state_words": json.dumps(list(ro.writable))}
+    forms = {"universal": network_sizes(build_step_network(config).network)}
+    if ro is not None or image.writable is not None:
+        special = step if ro is not None else build_step_network(
+            config, read_only_of(image, config))
+        forms["specialised"] = network_sizes(special.network)
+    meta = {"network_form": "universal" if ro is None else "specialised",
+            "network_sizes": json.dumps(forms)}
+    if ro is not None:
+        writable = set(ro.writable)
+        constant = merge_ranges([(j, j + 1) for j in range(config.memory) if j not in writable])
+        meta["constant_words"] = json.dumps([list(r) for r in constant])
+        meta["state_words"] = json.dumps(list(ro.writable))
+    return meta
 
 
 def machine_metadata(step: Any, options: ExportOptions) -> dict[str, str]:

@@ -57,6 +57,9 @@ def describe(path: str) -> dict[str, Any]:
         "memory_map": json.loads(meta["memory_map"]),
         "source_path": meta.get("source_path", ""),
         "mlpc_version": meta.get("mlpc_version", ""),
+        "network_form": meta.get("network_form", "universal"),
+        "network_sizes": json.loads(meta.get("network_sizes", "{}")),
+        "constant_words": json.loads(meta.get("constant_words", "[]")),
     }
 
 
@@ -70,6 +73,19 @@ def _families(layer: dict[str, Any]) -> str:
     if families is None:
         return "-"
     return f"{layer.get('computed_families', len(families))}/{len(families)}"
+
+
+def _forms(info: dict[str, Any]) -> list[str]:
+    """Which network the model holds and what each form costs per step."""
+    constant = info["constant_words"]
+    lines = [f"form: {info['network_form']}" + (
+        f" ({sum(b - a for a, b in constant):,} constant words in {len(constant)} ranges, "
+        "folded into the weights)" if constant else "")]
+    for form, sizes in info["network_sizes"].items():
+        lines.append(f"  {form:<12} state {sizes['state']:>7,}   elements per step "
+                     f"{sizes['elements_per_step']:>8,}   non-zero weights "
+                     f"{sizes['nonzero_weights']:>9,}")
+    return lines
 
 
 def render(info: dict[str, Any]) -> str:
@@ -95,6 +111,7 @@ def render(info: dict[str, Any]) -> str:
     )
     lines.append("families: unit families over the memory index (computed / all, the rest "
                  "pass a family through)")
+    lines.extend(_forms(info))
     if info["inputs"] or info["outputs"]:
         lines.append("inputs: " + ", ".join(f"{k}@{v}" for k, v in info["inputs"].items()))
         lines.append("outputs: " + ", ".join(f"{k}@{v}" for k, v in info["outputs"].items()))
