@@ -219,19 +219,22 @@ class _Gen:
         return (self.ro is not None and 0 <= p < self.m
                 and self._written_before(p + 1) == self._written_before(p))
 
-    def _table(self, b: SpaceBuilder, name: str, x: Lin, lo: int, hi: int, doc: str,
-               functions: dict[str, list[int]]) -> None:
-        """A family `name` of ramps relu(x - k) (one per k where some function's slope
-        changes), for functions of the integer x in [lo, hi] given by their values; each
-        function is then `f(lo) + sum_k w_k relu(x - k)` (`_lookup`). The functions of a
-        specialised network's tables (the constant words at pc, M[a] of a constant a) are
-        what a universal network computes with per-word units."""
-        weights = {f: ramp_weights(v) for f, v in functions.items()}
+    def _tables(self, b: SpaceBuilder, lo: int, hi: int,
+                tables: dict[str, tuple[Lin, str, dict[str, list[int]]]]) -> None:
+        """For each table `name: (x, doc, functions)`, a family `name` of ramps relu(x - k),
+        for functions of the integer x in [lo, hi] given by their values; each function is
+        then `f(lo) + sum_k w_k relu(x - k)` (`_lookup`). The tables share one k per slope
+        change of any of their functions (one stack of units for the exporter). The
+        functions (the constant words at pc, M[a] of a constant a) are what a universal
+        network computes with per-word units."""
+        weights = {(name, f): ramp_weights(v) for name, (_, _, functions) in tables.items()
+                   for f, v in functions.items()}
         used = [k for k in range(hi - lo) if any(w[k] for w in weights.values())]
-        if used:
-            b.unit(name, x + Lin(slope=-1), doc, index=tuple(lo + k for k in used))
-        self.tables[name] = (hi - lo, {f: (functions[f][0], tuple(weights[f][k] for k in used))
-                                       for f in functions})
+        for name, (x, doc, functions) in tables.items():
+            if used:
+                b.unit(name, x + Lin(slope=-1), doc, index=tuple(lo + k for k in used))
+            self.tables[name] = (hi - lo, {
+                f: (v[0], tuple(weights[name, f][k] for k in used)) for f, v in functions.items()})
 
     def _lookup(self, z: SpaceBuilder, table: str, function: str) -> Lin:
         span, functions = self.tables[table]
@@ -300,10 +303,10 @@ class _Gen:
                 b.unit(f"pc_ramp{o}", pc + o)
                 b.unit(f"pc_ramp{o}_m", pc + o - m)
         else:
-            self._table(b, "pc_table", b.s("pc1"), 0, m + 1,
-                        "the constant words at pc, pc + 1, pc + 2",
-                        {f: [self._fetch_correction(f, x - 1) for x in range(m + 2)]
-                         for f in ("a", "b", "c")})
+            self._tables(b, 0, m + 1, {"pc_table": (
+                b.s("pc1"), "the constant words at pc, pc + 1, pc + 2",
+                {f: [self._fetch_correction(f, x - 1) for x in range(m + 2)]
+                 for f in ("a", "b", "c")})})
         self._forwarding_units(b, pc, wa)
         b.unit("ip_full", ip - self.tin + 1)  # [ip >= Tin], ip <= Tin
         for name in ("pc1", "fault", "budget", "ip", "ol"):
@@ -411,11 +414,14 @@ class _Gen:
             for k in (-1, 0, m - 1, m):
                 b.unit(f"{name}_ramp[{k}]", addr - k)
         if self.ro is not None:
-            self._table(b, "a_table", a, -2, m, "M[a] of a constant a",
-                        {"mem": [self._read_correction(k, True) for k in range(-2, m + 1)]})
-            self._table(b, "b_table", bb, -2, m, "is b a constant word",
-                        {"mem": [self._read_correction(k, False) for k in range(-2, m + 1)],
-                         "ro": [int(self._is_constant(k)) for k in range(-2, m + 1)]})
+            addresses = range(-2, m + 1)
+            self._tables(b, -2, m, {
+                "a_table": (a, "M[a] of a constant a",
+                            {"mem": [self._read_correction(k, True) for k in addresses]}),
+                "b_table": (bb, "is b a constant word",
+                            {"mem": [self._read_correction(k, False) for k in addresses],
+                             "ro": [int(self._is_constant(k)) for k in addresses]}),
+            })
         self._carry(b)
         b.unit("a2", a + 2)
         b.unit("b2", bb + 2)
@@ -479,7 +485,7 @@ class _Gen:
             read_only = self._lookup(z, "b_table", "ro")
             z.linear("read_only", read_only, 0, 1, "[b is a constant word]")
             ok = ok - read_only
-        z.linear("ok", ok, -7, 1)
+        z.linear("ok", ok, -7 if self.ro is not None else -6, 1)
         z.linear("c1", s("c_lo") - s("c_hi"), 0, m - 1, "clamp(c, -1, m-2) + 1")
         z.linear("b2", s("b2"), 0, m + 2)
         for name, hi in (("pc_fault", 1), ("in_word", top), ("pc1", m + 1),

@@ -461,8 +461,8 @@ class _FamilyEmitter:
                     if space.relu else done)
         w = self._weights(space.scalars, src, True)
         inputs = [scalars]
-        for (_, weights), (ref, rows) in self._reductions(space, env).items():
-            sums, place = self._reduce(g, ref, rows, len(space.scalars) + 1, tag, weights)
+        for ref, rows in self._reductions(space, env).values():
+            sums, place = self._reduce(g, ref, rows, len(space.scalars) + 1, tag)
             inputs.append(sums)
             w = np.concatenate([w, place], axis=1)
         if len(inputs) > 1:
@@ -473,11 +473,10 @@ class _FamilyEmitter:
         return out
 
     def _reductions(self, space: Space, env: dict[str, _Ref]
-                    ) -> dict[tuple[str, tuple[int, ...]],
-                              tuple[_Ref, list[tuple[np.ndarray, int]]]]:
-        """For each stacked tensor and weights over its units: (combination over its k
-        families, output scalar)."""
-        found: dict[tuple[str, tuple[int, ...]], tuple[_Ref, list[tuple[np.ndarray, int]]]] = {}
+                    ) -> dict[str, tuple[_Ref, list[_Sum]]]:
+        """For each stacked tensor: (combination over its k families, output scalar,
+        weights over its units) of each reduction over it."""
+        found: dict[str, tuple[_Ref, list[_Sum]]] = {}
         for out, d in enumerate(space.scalars):
             for red in d.expr.sums:
                 first = env[red.terms[0][0]]
@@ -491,28 +490,43 @@ class _FamilyEmitter:
                         raise ExportError(f"{space.name}.{d.name}: a reduction over families "
                                           "of different stacks")
                     comb[ref.index or 0] += c
-                found.setdefault((first.tensor, red.weights), (first, []))[1].append(
-                    (comb, out))
+                found.setdefault(first.tensor, (first, []))[1].append(
+                    _Sum(comb, out, red.weights))
         return found
 
-    def _reduce(self, g: _Graph, ref: _Ref, rows: list[tuple[np.ndarray, int]], n_out: int,
-                tag: str, weights: tuple[int, ...] = ()) -> tuple[str, np.ndarray]:
+    def _reduce(self, g: _Graph, ref: _Ref, rows: list[_Sum], n_out: int, tag: str
+                ) -> tuple[str, np.ndarray]:
         """The (weighted) sums over j a space needs from one stacked tensor ([batch, r, 1])
         and the matrix (n_out, r) that places them into its scalars."""
-        ones = self.c("ones", np.asarray(weights or (1,) * ref.n).reshape(ref.n, 1))
-        if self.combine_first:
-            comb = np.stack([c for c, _ in rows])  # (r, k)
+        columns = list(dict.fromkeys(r.weights or (1,) * ref.n for r in rows))
+        weights = self.c("ones", np.asarray(columns).T.reshape(ref.n, len(columns)))
+        if self.combine_first:  # float64: each reduction's own words, then its own sum
+            comb = np.stack([r.comb for r in rows])  # (r, k)
             words = g.op("MatMul", [self.c("combination", comb), ref.tensor], f"{tag}/words")
-            sums = g.op("MatMul", [words, ones], f"{tag}/sums")
-            place = np.zeros((n_out, len(rows)))
-            for r, (_, out) in enumerate(rows):
-                place[out, r] += 1
+            sums = g.op("MatMul", [words, weights], f"{tag}/sums")  # [batch, r, columns]
+            place = np.zeros((n_out, len(rows) * len(columns)))
+            for i, r in enumerate(rows):
+                place[r.out, i * len(columns) + columns.index(r.weights or (1,) * ref.n)] += 1
         else:  # int64: sums of whole families wrap modulo 2^64 and still combine exactly
-            sums = g.op("MatMul", [ref.tensor, ones], f"{tag}/sums")
-            place = np.zeros((n_out, ref.k))
-            for comb, out in rows:
-                place[out, :] += comb
+            sums = g.op("MatMul", [ref.tensor, weights], f"{tag}/sums")  # [batch, k, columns]
+            place = np.zeros((n_out, ref.k * len(columns)))
+            for r in rows:
+                q = columns.index(r.weights or (1,) * ref.n)
+                place[r.out, q :: len(columns)] += r.comb
+        if len(columns) > 1:  # [batch, rows, columns] as one column
+            sums = g.op("Reshape", [sums, self.main.const("column", np.array([0, -1, 1]))],
+                        f"{tag}/sums_column")
         return sums, place
+
+
+@dataclass(frozen=True)
+class _Sum:
+    """One reduction over a stacked tensor: its combination of the k families, the scalar
+    it adds to, and its weights over the units (() = all 1)."""
+
+    comb: np.ndarray
+    out: int
+    weights: tuple[int, ...]
 
 
 class _FamilyLoop:
