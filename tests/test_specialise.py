@@ -269,3 +269,34 @@ def test_cli_read_only_is_refused_for_tl(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert done.stderr == ("error: --read-only is for SUBLEQ code: a .tl program knows which "
                            "words it writes\n")
+
+
+def test_the_committed_benchmark_passed_its_checks() -> None:
+    """The results the README's table is made of (tests/test_docs.py checks the table):
+    every timed window agreed with the reference interpreter, and the size bar held."""
+    result = json.loads((REPO / "benchmarks" / "results" / "specialise.json").read_text())
+    assert result["mismatches"] == []
+    assert result["summary"]["median_elements_ratio_default"] >= 3.0
+    rows = result["default_memory"] + result["memory_4096"]
+    assert {r["program"] for r in rows} == {e.name for e in EXAMPLES}
+    assert all(r["specialised"]["state"] < r["universal"]["state"] for r in rows)
+
+
+def test_inspect_shows_both_forms(tmp_path: Path) -> None:
+    gcd = str(REPO / "examples" / "gcd.tl")
+    out = tmp_path / "gcd.onnx"
+    assert _mlpc("compile", gcd, "-o", str(out), "--specialise", cwd=tmp_path).returncode == 0
+    shown = _mlpc("inspect", str(out), "--json", cwd=tmp_path)
+    info = json.loads(shown.stdout)
+    image = LoadedProgram([gcd], CompileOptions()).image
+    config = machine_config(image)
+    special = build_step_network(config, read_only_of(image, config)).network
+    universal = build_step_network(config).network
+    assert info["network_form"] == "specialised"
+    assert info["network_sizes"]["specialised"]["elements_per_step"] == _elements(special)
+    assert info["network_sizes"]["universal"]["elements_per_step"] == _elements(universal)
+    assert info["network_sizes"]["specialised"]["state"] == special.n_state
+    constant = sum(b - a for a, b in info["constant_words"])
+    assert constant == config.memory - len(read_only_of(image, config).writable)
+    text = _mlpc("inspect", str(out), cwd=tmp_path).stdout
+    assert f"form: specialised ({constant:,} constant words in " in text
