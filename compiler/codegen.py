@@ -68,6 +68,20 @@ from mlpc.runtime.machine import Fault, MachineConfig, MachineState, Status
 if TYPE_CHECKING:
     from mlpc.compiler.export_onnx import ModelInterface
 
+# What each layer computes, with its formula: the doc strings of the layer functions that
+# Netron shows (notation as in the module docstring; S > every per-word quantity)
+LAYER_DOCS = (
+    "fetch and write back: T_o[j] = relu(V[j] + S (pc + o - j)) and the clamps L_o, U_o of "
+    "M[pc + o] (summed over j: a, b, c at pc); A_o, B_o land the pending write, "
+    "M'[j] = V[j] + A_0 - A_1 - B_0 + B_1; I_o read the input word at ip",
+    "read: R_o[j] = relu(M'[j] + S (a - o - j)), summed over j: M'[a] + H + S a (the same "
+    "for b); ramps of a and b give the input/output modes and the range faults",
+    "decide: gated units g x = relu(x + X (g - 1)) - relu(-x + X (g - 1)) make the new word "
+    "of M[b] (the next pending write) and the jump to c when M[b] - M[a] <= 0; faults, "
+    "tapes and budget",
+    "the next machine state: V = M', pc, fault, budget, tape positions, the output event "
+    "and the pending write (b + 2, M[b] + H, new word + H)",
+)
 MAX_BUDGET = (1 << 50) - 1  # below 2^53: the budget is a float64-exact value too
 MAX_NETWORK_MEMORY = 1 << 16
 SCALARS = ("pc1", "fault", "budget", "ip", "ol", "live", "oflag", "oval", "wa2", "wo", "wv")
@@ -278,7 +292,7 @@ class _Gen:
 
     # ---- layer 1: fetch and write back -----------------------------------------------------------
     def layer1_fetch(self, x: Space) -> Space:
-        b = SpaceBuilder("layer1", True, x, doc="fetch and write back")
+        b = SpaceBuilder("layer1", True, x, doc=LAYER_DOCS[0])
         m, H, S = self.m, self.H, self.S
         V, pc, wa = b.v("V"), b.s("pc1") - 1, b.s("wa2") - 2
         jS = Lin(slope=-S)  # -S j
@@ -404,7 +418,7 @@ class _Gen:
 
     # ---- layer 2: read ---------------------------------------------------------------------------
     def layer2_read(self, z: Space) -> Space:
-        b = SpaceBuilder("layer2", True, z, doc="read")
+        b = SpaceBuilder("layer2", True, z, doc=LAYER_DOCS[1])
         m, S = self.m, self.S
         M, jS = b.v("M"), Lin(slope=-S)
         a, bb = b.s("a"), b.s("b")
@@ -496,7 +510,7 @@ class _Gen:
 
     # ---- layer 3: decide -------------------------------------------------------------------------
     def layer3_decide(self, z: Space) -> Space:
-        b = SpaceBuilder("layer3", True, z, doc="decide")
+        b = SpaceBuilder("layer3", True, z, doc=LAYER_DOCS[2])
         m, H = self.m, self.H
         s = b.s
         Sw = 1 << self.W
@@ -571,7 +585,7 @@ class _Gen:
         return z.build()
 
     def next_state(self, h: Space) -> Space:
-        z = SpaceBuilder("next_state", False, h, doc="the next machine state")
+        z = SpaceBuilder("next_state", False, h, doc=LAYER_DOCS[3])
         m, top = self.m, self.top
         s = z.s
         Sw = 1 << self.W

@@ -36,6 +36,7 @@ import pytest
 from chromium import DevTools, free_port, needs_chromium, served
 
 from mlpc.cli import main
+from mlpc.compiler.codegen import LAYER_DOCS
 from mlpc.compiler.export_onnx import ExportOptions
 
 REPO = Path(__file__).resolve().parents[1]
@@ -268,8 +269,9 @@ def test_netron_shows_the_main_graph_the_step_layers_and_their_doc_strings(
                                                                             node.domain)
             assert props["description"] == functions[layer].doc_string == node.doc_string
             assert props["description"], name
-    assert [functions[layer].doc_string for layer in LAYERS] == [
-        "fetch and write back", "read", "decide", "the next machine state"]
+    # each doc string names the layer's job and its formula (compiler/codegen.py LAYER_DOCS)
+    assert [functions[layer].doc_string for layer in LAYERS] == list(LAYER_DOCS)
+    assert all("relu(" in doc for doc in LAYER_DOCS[:3])
     browser.click_element(session, "document.getElementById('sidebar-closebutton')")
     browser.wait_for(session, f"!({_PROPERTIES})")
 
