@@ -18,7 +18,7 @@ import onnx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_differential import run_everywhere
+from test_differential import capturing_memory, run_everywhere
 from tl_cases import CASES, TlCase
 
 from mlpc.compiler.codegen import (
@@ -73,11 +73,13 @@ def test_examples_specialised_onnx_equals_reference(example: object) -> None:
                             CompileOptions())
     config = machine_config(program.image)
     request = RunRequest(program, config, run.tape_words, run.inputs, 100_000)
-    expected = get_engine("reference")(request)
-    got = get_engine("onnx")(RunRequest(program, config, run.tape_words, run.inputs, 100_000,
-                                        specialise=True))
+    with capturing_memory() as memories:
+        expected = get_engine("reference")(request)
+        got = get_engine("onnx")(RunRequest(program, config, run.tape_words, run.inputs,
+                                            100_000, specialise=True))
     assert _observed(got) == _observed(expected)
     assert got.outputs == run.outputs and got.status == run.status
+    assert memories[0] == memories[1]  # the whole final memory, constant words included
 
 
 @pytest.mark.parametrize("name", ["gcd", "fizzbuzz", "hanoi"])
