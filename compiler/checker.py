@@ -42,10 +42,14 @@ Values:
   decimal literal directly negated may be 2^(W-1) (so `-2147483648` is INT_MIN at W=32).
   Hexadecimal literals may be any W-bit pattern, `0` to `2^W - 1`, and denote the
   two's-complement word with those bits (`0xFFFFFFFF == -1` at W=32), as bit masks need.
-Operators (see `binary_op`): W-bit wrap-around everywhere; `/` truncates toward zero, `%`
-has the dividend's sign, `INT_MIN / -1 == INT_MIN`, `INT_MIN % -1 == 0`; shift counts are
-read as unsigned W-bit numbers and a count of W or more shifts every bit out (`x << n` is 0,
-`x >> n` is 0 or -1 by the sign of x), so a negative count behaves as a huge one.
+Operators (see `binary_op`, `builtin_op`): W-bit wrap-around everywhere; `/` truncates
+toward zero, `%` has the dividend's sign, `INT_MIN / -1 == INT_MIN`, `INT_MIN % -1 == 0`;
+shift counts are read as unsigned W-bit numbers and a count of W or more shifts every bit
+out (`x << n` and `x >>> n` are 0, `x >> n` is 0 or -1 by the sign of x), so a negative
+count behaves as a huge one. `>>>`, `ult`, `ule`, `udiv` and `umod` read their operands as
+unsigned W-bit numbers.
+Built-ins: their names are reserved for them (no `func ult`); `putc(x)` writes one word, like
+`write(x)`, and has no value, so it may only be called as a statement.
 """
 
 from __future__ import annotations
@@ -97,10 +101,13 @@ def binary_op(op: str, left: int, right: int, word_bits: int) -> int:
         if op == "/":
             return wrap_word(quotient, word_bits)
         return wrap_word(left - right * quotient, word_bits)
-    if op in ("<<", ">>"):
+    if op in ("<<", ">>", ">>>"):
         count = right % (1 << word_bits)  # the count as an unsigned word
         if op == "<<":
             return 0 if count >= word_bits else wrap_word(left << count, word_bits)
+        if op == ">>>":
+            return 0 if count >= word_bits else wrap_word(unsigned(left, word_bits) >> count,
+                                                           word_bits)
         return (-1 if left < 0 else 0) if count >= word_bits else left >> count
     if op == "&":
         return wrap_word(left & right, word_bits)
@@ -121,6 +128,26 @@ def binary_op(op: str, left: int, right: int, word_bits: int) -> int:
     if op in comparisons:
         return 1 if comparisons[op] else 0
     raise ValueError(f"unknown binary operator {op!r}")
+
+
+def unsigned(value: int, word_bits: int) -> int:
+    """The W-bit word `value` read as an unsigned number, 0 to 2^W - 1."""
+    return value % (1 << word_bits)
+
+
+def builtin_op(name: str, args: list[int], word_bits: int) -> int:
+    """The value of a built-in function with a value (`ult`, `ule`, `udiv`, `umod`): both
+    operands read as unsigned W-bit numbers. Raises `DivisionByZero`."""
+    left, right = (unsigned(a, word_bits) for a in args)
+    if name == "ult":
+        return 1 if left < right else 0
+    if name == "ule":
+        return 1 if left <= right else 0
+    if name in ("udiv", "umod"):
+        if right == 0:
+            raise DivisionByZero
+        return wrap_word(left // right if name == "udiv" else left % right, word_bits)
+    raise ValueError(f"unknown built-in {name!r}")
 
 
 def literal_value(literal: ast.IntLit, word_bits: int) -> int:
@@ -302,6 +329,9 @@ class _Checker:
     def check(self) -> CheckedProgram:
         for item in self.program.items:
             if isinstance(item, ast.FuncDef):
+                if item.name in ast.BUILTINS:
+                    raise self.error(f"'{item.name}' is the name of a built-in function",
+                                     item.name_pos)
                 if item.name in self.function_defs:
                     first = self.function_defs[item.name].name_pos.line
                     raise self.error(
@@ -486,7 +516,10 @@ class _Checker:
         elif isinstance(stmt, (ast.Write, ast.Assert)):
             self.expr(stmt.value if isinstance(stmt, ast.Write) else stmt.cond, scope)
         elif isinstance(stmt, ast.ExprStmt):
-            self.expr(stmt.expr, scope)
+            if isinstance(stmt.expr, ast.Builtin):
+                self.builtin(stmt.expr, scope, as_statement=True)
+            else:
+                self.expr(stmt.expr, scope)
         elif isinstance(stmt, ast.Block):
             self.block(stmt, scope)
         elif not isinstance(stmt, ast.Halt):  # pragma: no cover - the parser makes no others
@@ -542,9 +575,15 @@ class _Checker:
                 self.literal(expr.operand, negated=True)
             else:
                 self.expr(expr.operand, scope)
+        elif isinstance(expr, ast.Builtin):
+            self.builtin(expr, scope, as_statement=False)
         elif isinstance(expr, ast.Binary):
             self.expr(expr.left, scope)
             self.expr(expr.right, scope)
+        elif isinstance(expr, ast.Conditional):
+            self.expr(expr.cond, scope)
+            self.expr(expr.then, scope)
+            self.expr(expr.orelse, scope)
         elif not isinstance(expr, ast.Read):  # pragma: no cover - the parser makes no others
             raise TypeError(f"unknown expression {expr!r}")
 
@@ -572,6 +611,20 @@ class _Checker:
                 call.pos,
             )
         self.call_sites[call.pos] = call.name
+        for arg in call.args:
+            self.expr(arg, scope)
+
+    def builtin(self, call: ast.Builtin, scope: _Scope, as_statement: bool) -> None:
+        expected, given = ast.BUILTINS[call.name], len(call.args)
+        if expected != given:
+            raise self.error(
+                f"built-in function '{call.name}' takes {_count(expected, 'argument')}, "
+                f"but {given} {'was' if given == 1 else 'were'} given",
+                call.pos,
+            )
+        if call.name == "putc" and not as_statement:
+            raise self.error("'putc' has no value (call it as a statement: putc(x);)",
+                             call.pos)
         for arg in call.args:
             self.expr(arg, scope)
 
@@ -616,6 +669,16 @@ class _Checker:
             raise _NotConstant("'read()' reads the input tape", expr.pos)
         if isinstance(expr, ast.Unary):
             return unary_op(expr.op, self.fold(expr.operand, scope), self.word_bits)
+        if isinstance(expr, ast.Conditional):  # as at run time, only the chosen side
+            chosen = expr.then if self.fold(expr.cond, scope) != 0 else expr.orelse
+            return self.fold(chosen, scope)
+        if isinstance(expr, ast.Builtin):
+            args = [self.fold(arg, scope) for arg in expr.args]
+            try:
+                return builtin_op(expr.name, args, self.word_bits)
+            except DivisionByZero:
+                raise self.error("division by zero in a constant expression",
+                                 expr.pos) from None
         assert isinstance(expr, ast.Binary)
         left = self.fold(expr.left, scope)
         # As at run time (and as C allows), an operand `&&`/`||` does not evaluate need not
@@ -637,6 +700,6 @@ def _count(n: int, noun: str) -> str:
 
 def _expr_pos(expr: ast.Expr) -> SourcePos:
     """Where an expression starts (Binary and Unary nodes sit at their operator)."""
-    while isinstance(expr, ast.Binary):
-        expr = expr.left
+    while isinstance(expr, (ast.Binary, ast.Conditional)):
+        expr = expr.left if isinstance(expr, ast.Binary) else expr.cond
     return expr.pos

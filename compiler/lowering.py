@@ -33,9 +33,11 @@ Values. Expression results live in cells; variables are used in place. A global 
 element, or `$rv`) used as a left operand is copied first when the right operand contains a
 call, which might change it (left-to-right evaluation, as the source interpreter does). A
 destination is written only after every operand has been read. Comparisons go through the
-`COMPARE` macro (sign classes, never an overflowing subtraction). `*`, `/`, `%`, shifts and
-bitwise operators call the O(W) routines of `runtime_lib`; multiplication by a small or
-sparse constant and left shifts by constants up to 8 are inlined.
+`COMPARE` macro (sign classes, never an overflowing subtraction); `ult`/`ule` compare with
+the top bits flipped. `c ? x : y` is branch code around the two sides. `*`, `/`, `%`, shifts
+(`>>>` too), `udiv`, `umod` and bitwise operators call the O(W) routines of `runtime_lib`;
+multiplication by a small or sparse constant and left shifts by constants up to 8 are
+inlined.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from mlpc.compiler.checker import (
     FunctionSymbol,
     VarSymbol,
     binary_op,
+    builtin_op,
     literal_value,
     unary_op,
 )
@@ -130,6 +133,7 @@ class _Lowerer:
         self.scc = self._call_graph_components()
         self.save_groups = 0
         self._assign_cells()
+        self.output_cells = {self.cells[s.uid] for s in checked.outputs}
 
     # --- names and cells ---------------------------------------------------------------
 
@@ -219,6 +223,17 @@ class _Lowerer:
         if isinstance(e, ast.Unary):
             v = self.constant(e.operand)
             return None if v is None else unary_op(e.op, v, self.w)
+        if isinstance(e, ast.Conditional):
+            c = self.constant(e.cond)
+            return None if c is None else self.constant(e.then if c else e.orelse)
+        if isinstance(e, ast.Builtin) and e.name != "putc":
+            args = [self.constant(a) for a in e.args]
+            if any(a is None for a in args):
+                return None
+            try:
+                return builtin_op(e.name, args, self.w)  # type: ignore[arg-type]
+            except DivisionByZero:
+                return None
         if isinstance(e, ast.Binary):
             left = self.constant(e.left)
             if left is not None and e.op in ("&&", "||"):
@@ -263,6 +278,12 @@ class _Lowerer:
             return out
         if isinstance(e, ast.Unary):
             return self._unary(e, dst)
+        if isinstance(e, ast.Conditional):
+            return self._conditional(e, dst)
+        if isinstance(e, ast.Builtin):
+            if e.name in ("ult", "ule"):
+                return self._boolean(e, dst)
+            return self._unsigned_division(e, dst)
         assert isinstance(e, ast.Binary)
         if e.op in _RELATIONAL or e.op in ("&&", "||"):
             return self._boolean(e, dst)
@@ -289,6 +310,36 @@ class _Lowerer:
                 self.emit(mc.Mov(out, const(-1), line=line), mc.Sub(out, v, line=line))
         return out
 
+    def _conditional(self, e: ast.Conditional, dst: str | None) -> str:
+        """`c ? x : y`: the branch code for c, then only the chosen side, computed straight
+        into the result (each side writes it only after reading its own operands)."""
+        line = e.pos.line
+        out = dst or self.temp()
+        orelse, done = self.label("celse"), self.label("cdone")
+        self.branch_stmt(e.cond, orelse, when=False)
+        mark = self.fn.temps_in_use
+        self.value(e.then, out)
+        self.fn.temps_in_use = mark
+        self.emit(mc.Jmp(done, line=line), mc.Label(orelse))
+        self.value(e.orelse, out)
+        self.fn.temps_in_use = mark
+        self.emit(mc.Label(done))
+        return out
+
+    def _unsigned_division(self, e: ast.Builtin, dst: str | None) -> str:
+        """`udiv(a, b)` / `umod(a, b)`: the `udivmod` routine after the same zero check as
+        `/` (trap 1 at the built-in's line)."""
+        line = e.pos.line
+        left, right = self._pair(e.args[0], e.args[1])
+        rk = self.constant(e.args[1])
+        if rk == 0:
+            self.emit(mc.Jmp(self.trap_stub(TRAP_DIVISION, line), line=line))
+            return self._into(const(0), dst)
+        if rk is None:
+            self.emit(mc.Jump("eq", right, self.trap_stub(TRAP_DIVISION, line), line=line))
+        result = "q" if e.name == "udiv" else "r"
+        return self._routine("udivmod", (left, right), result, dst, line)
+
     def _boolean(self, e: ast.Expr, dst: str | None) -> str:
         """0/1 value of a condition, through the branch code."""
         line = e.pos.line
@@ -300,20 +351,25 @@ class _Lowerer:
         return out
 
     def _operands(self, e: ast.Binary) -> tuple[str, str]:
-        """Evaluate both operands left to right; a left operand that a call in the right
+        return self._pair(e.left, e.right)
+
+    def _pair(self, left_expr: ast.Expr, right_expr: ast.Expr) -> tuple[str, str]:
+        """Evaluate two operands left to right; a left operand that a call in the right
         one might change is copied into a temporary first."""
-        left = self.value(e.left)
-        if _has_call(e.right) and not self.is_stable(left):
+        left = self.value(left_expr)
+        if _has_call(right_expr) and not self.is_stable(left):
             left = self._into(left, self.temp())
-        return left, self.value(e.right)
+        return left, self.value(right_expr)
 
     def _arith(self, e: ast.Binary, dst: str | None) -> str:
         line = e.pos.line
         if e.op in ("*", "&", "|", "^") and self.constant(e.left) is not None:
             e = ast.Binary(e.op, e.right, e.left, e.pos)  # k op x == x op k (k: no effects)
         if (e.op in ("+", "-") and dst is not None and not _has_call(e.right)
-                and not self._mentions(e.right, dst)):
-            # straight into the destination: the right operand cannot see or change it
+                and not self._mentions(e.right, dst)
+                and (dst not in self.output_cells or self._cannot_trap_or_call(e.right))):
+            # straight into the destination: the right operand cannot see or change it,
+            # and an output (reported after a trap) is not written before a trap
             self.value(e.left, dst)
             right = self.value(e.right)
             self.emit((mc.Add if e.op == "+" else mc.Sub)(dst, right, line=line))
@@ -369,6 +425,7 @@ class _Lowerer:
             "%": ("divmod", "r"),
             "<<": ("shl", "a"),
             ">>": ("sar", "r"),
+            ">>>": ("shr", "r"),
             "&": ("and", "r"),
             "|": ("or", "r"),
             "^": ("xor", "r"),
@@ -540,6 +597,9 @@ class _Lowerer:
             return k is not None and 0 <= k < self._array(e)[0].size
         if isinstance(e, ast.Binary) and e.op in ("/", "%") and not self.constant(e.right):
             return False
+        if isinstance(e, ast.Builtin) and e.name in ("udiv", "umod", "putc") and not (
+                e.name != "putc" and self.constant(e.args[1])):
+            return False
         return all(self._cannot_trap_or_call(c) for c in _children(e))  # type: ignore[arg-type]
 
     def frame_cells(self) -> list[str]:
@@ -578,8 +638,42 @@ class _Lowerer:
             self._compare(e, target, when)
             self.fn.temps_in_use = mark
             return
+        if isinstance(e, ast.Builtin) and e.name in ("ult", "ule"):
+            mark = self.fn.temps_in_use
+            self._unsigned_compare(e, target, when)
+            self.fn.temps_in_use = mark
+            return
+        if isinstance(e, ast.Conditional):
+            orelse, done = self.label("celse"), self.label("cdone")
+            self.branch_stmt(e.cond, orelse, when=False)
+            self.branch_stmt(e.then, target, when)
+            self.emit(mc.Jmp(done, line=line), mc.Label(orelse))
+            self.branch_stmt(e.orelse, target, when)
+            self.emit(mc.Label(done))
+            return
         v = self.value(e)
         self.emit(mc.Jump("ne" if when else "eq", v, target, line=line))
+
+    def _unsigned_compare(self, e: ast.Builtin, target: str, when: bool) -> None:
+        """`ult`/`ule`: adding INT_MIN flips the top bit, which turns the unsigned order
+        into the signed one, so the signed COMPARE decides (constants flip at compile
+        time)."""
+        line = e.pos.line
+        op = "<" if e.name == "ult" else "<="
+        if not when:
+            op = _NOT[op]
+        left, right = self._pair(e.args[0], e.args[1])
+        int_min = -(1 << (self.w - 1))
+        flipped = []
+        for expr, cell in zip(e.args, (left, right), strict=True):
+            k = self.constant(expr)
+            if k is not None:
+                flipped.append(const(mc.wrap(k + int_min, self.w)))
+                continue
+            t = self.temp()
+            self.emit(mc.Mov(t, cell, line=line), mc.Add(t, const(int_min), line=line))
+            flipped.append(t)
+        self.emit(mc.Compare(op, flipped[0], flipped[1], target, line=line))
 
     def _compare(self, e: ast.Binary, target: str, when: bool) -> None:
         line = e.pos.line
@@ -677,6 +771,10 @@ class _Lowerer:
         elif isinstance(s, ast.ExprStmt):
             if isinstance(s.expr, ast.Call):
                 self._call(s.expr)
+            elif isinstance(s.expr, ast.Builtin) and s.expr.name == "putc":
+                self.emit(mc.Out(self.value(s.expr.args[0]), line=line))
+            elif isinstance(s.expr, ast.Builtin):
+                self.value(s.expr)  # no effect but a trap (udiv, umod by zero)
             else:
                 self.emit(mc.In(self.temp(), line=line))
         elif isinstance(s, ast.Block):
@@ -812,8 +910,12 @@ class _Pointer:
 def _children(node: object) -> Iterator[object]:
     if isinstance(node, (ast.Index,)):
         yield node.index
-    elif isinstance(node, ast.Call):
+    elif isinstance(node, (ast.Call, ast.Builtin)):
         yield from node.args
+    elif isinstance(node, ast.Conditional):
+        yield node.cond
+        yield node.then
+        yield node.orelse
     elif isinstance(node, ast.Unary):
         yield node.operand
     elif isinstance(node, ast.Binary):

@@ -665,8 +665,8 @@ class _Expander:
             self.op(Z, Z, no)
             return
         ale, ble, dle, zno = (self.fresh(x) for x in ("ale", "ble", "dle", "zno"))
-        self.op(Z, a, ale)
-        self.op(Z, b, no)  # b <= 0 < a
+        self._if_le_zero(a, ale)
+        self._if_le_zero(b, no)  # b <= 0 < a
         self.op(d, d)
         self.op(a, d)
         self.op(b, Z)
@@ -675,7 +675,7 @@ class _Expander:
         self.label(zno)
         self.op(Z, Z, no)
         self.label(ale)
-        self.op(Z, b, ble)
+        self._if_le_zero(b, ble)
         self.op(Z, Z, yes)  # a <= 0 < b
         self.label(ble)
         self.op(d, d)
@@ -690,6 +690,16 @@ class _Expander:
         self.op(a, t)
         self.op(const(1), t, no)  # -a - 1 <= 0: a == 0
         self.op(Z, Z, yes)
+
+    def _if_le_zero(self, x: str, target: str) -> None:
+        """Goto `target` if x <= 0. A constant's sign is known here, and testing it in
+        place would write its pool word (the `Z x` subtraction), which a specialised
+        network holds read-only (`lowering.written_words`)."""
+        k = _constant(x)
+        if k is None:
+            self.op(Z, x, target)
+        elif k <= 0:
+            self.op(Z, Z, target)
 
     def _load(self, m: Load) -> None:
         site = self.fresh("ld")

@@ -2,9 +2,13 @@
 
 The grammar is `grammar.lark` (LALR(1); the basic lexer, so keywords are reserved
 everywhere). A non-recursive lark transformer builds the AST, so a long expression cannot
-exhaust the Python stack while parsing; the parse tree's depth is limited to `MAX_NESTING`
-so that the later recursive passes (checker, source interpreter, lowering) stay far from
-Python's recursion limit too.
+exhaust the Python stack while parsing. Long chains of one associative operator (`a + b -
+c + ...`, `* & | ^ && ||`) are regrouped into a balanced tree of short left-to-right runs
+(`_balance_chains`: same value, same evaluation order), so a flat expression of thousands
+of terms is only a few dozen levels deep. What remains deep is real nesting (parentheses,
+nested calls, blocks, unary operators, chains of non-associative operators): the parse
+tree's depth is limited to `MAX_NESTING` so that the later recursive passes (checker,
+source interpreter, lowering) stay far from Python's recursion limit.
 
 Whatever the input, `parse_program` raises nothing but `SourceError`: every lark error is
 turned into a message a C programmer would expect ("expected ';'", "unexpected '}'",
@@ -36,6 +40,13 @@ GRAMMAR_PATH = Path(__file__).with_name("grammar.lark")
 # blocks; 256 levels of parse tree leave room for long operator chains (`a + b + ... + z`)
 # while every recursive pass over the AST stays far below Python's default limit of 1000.
 MAX_NESTING = 256
+# Operands an associative chain keeps in one left-to-right run (`((a + b) + c) + ...`, the
+# shape the lowering compiles best); longer chains are split in halves, recursively.
+CHAIN_RUN = 64
+# Operators whose chains may be regrouped, by group: wrap-around `+`/`-` (with signs),
+# `*`, `&`, `|`, `^` are associative on W-bit words, `&&`/`||` also in what they evaluate.
+_CHAIN_GROUP = {"PLUS": "+", "MINUS": "+", "STAR": "*", "AMP": "&", "PIPE": "|",
+                "CARET": "^", "ANDAND": "&&", "OROR": "||"}
 
 # Escapes allowed in string and character literals.
 ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", "'": "'", '"': '"'}
@@ -76,6 +87,10 @@ def _unclosed_comment(token: Token) -> Token:
     raise _LexError("unterminated comment", _pos(token))
 
 
+def _unknown_operator(token: Token) -> Token:
+    raise _LexError(f"unknown operator '{token.value}'", _pos(token))
+
+
 @functools.cache
 def _lark() -> Lark:
     return Lark(
@@ -84,7 +99,8 @@ def _lark() -> Lark:
         parser="lalr",
         lexer="basic",
         maybe_placeholders=True,
-        lexer_callbacks={"UNCLOSED_COMMENT": _unclosed_comment},
+        lexer_callbacks={"UNCLOSED_COMMENT": _unclosed_comment,
+                         "UNKNOWN_OPERATOR": _unknown_operator},
     )
 
 
@@ -125,6 +141,7 @@ def _parse(text: str, path: str) -> ast.Program:
         raise SourceError(f"syntax error: {err}", path, SourcePos(1, 1), text) from None
     except RecursionError:  # pragma: no cover - the LALR parser is iterative
         raise SourceError("nesting too deep", path, SourcePos(1, 1), text) from None
+    _balance_chains(tree)
     _check_depth(tree, path, text)
     try:
         items = _ToAst(path, text).transform(tree)
@@ -225,6 +242,67 @@ def _end_of_last_token(text: str, before: int) -> SourcePos:
     return SourcePos(last.end_line, last.end_column)
 
 
+def _chain_group(node: Tree | Token) -> str | None:
+    """The group of a `binary` parse-tree node's operator, if it may be regrouped."""
+    if isinstance(node, Tree) and node.data == "binary":
+        return _CHAIN_GROUP.get(node.children[1].type)
+    return None
+
+
+def _balance_chains(tree: Tree) -> None:
+    """Regroup every chain of more than CHAIN_RUN operands in place (see the module doc),
+    without recursion over the chain."""
+    stack: list[Tree | Token] = [tree]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, Tree):
+            continue
+        group = _chain_group(node)
+        if group is None:
+            stack.extend(node.children)
+            continue
+        terms: list[tuple[Token | None, Tree]] = []
+        spine: Tree = node
+        while _chain_group(spine) == group:
+            left, op, right = spine.children
+            terms.append((op, right))
+            spine = left
+        terms.append((None, spine))
+        terms.reverse()
+        if len(terms) > CHAIN_RUN:
+            node.children = _grouped(terms).children
+        stack.extend(operand for _op, operand in terms)
+
+
+def _grouped(terms: list[tuple[Token | None, Tree]]) -> Tree:
+    """`t0 op1 t1 op2 t2 ...` (terms[0] has no operator) as a tree of depth at most
+    CHAIN_RUN + log2(len(terms)). Operands stay in order; splitting `a - b + c` before
+    `- b` gives `a - (b - c)`: the right half's signs are taken relative to its first."""
+    if len(terms) <= CHAIN_RUN:
+        tree = terms[0][1]
+        for op, operand in terms[1:]:
+            tree = Tree("binary", [tree, op, operand])
+        return tree
+    mid = len(terms) // 2
+    op, first = terms[mid]
+    assert op is not None
+    right: list[tuple[Token | None, Tree]] = [(None, first)]
+    for inner, operand in terms[mid + 1:]:
+        assert inner is not None
+        right.append((_relative_to(op, inner), operand))
+    return Tree("binary", [_grouped(terms[:mid]), op, _grouped(right)])
+
+
+def _relative_to(op: Token, inner: Token) -> Token:
+    """The operator `inner` becomes inside a parenthesised right operand of `op`:
+    `x - (y - z)` is `x - y + z`, so under a `-` a `+` becomes `-` and a `-` becomes `+`."""
+    if op.type != "MINUS" or inner.type not in ("PLUS", "MINUS"):
+        return inner
+    if inner.type == "PLUS":
+        return Token.new_borrow_pos("MINUS", "-", inner)
+    return Token.new_borrow_pos("PLUS", "+", inner)
+
+
 def _check_depth(tree: Tree, path: str, text: str) -> None:
     """Reject parse trees deeper than MAX_NESTING, found without recursion."""
     stack: list[tuple[Tree | Token, int]] = [(tree, 0)]
@@ -262,10 +340,10 @@ def _present(children: list) -> list:
 
 
 def _as_statement(
-    node: ast.VarDecl | ast.Assign | ast.Call | ast.Read | None,
+    node: ast.VarDecl | ast.Assign | ast.Call | ast.Builtin | ast.Read | None,
 ) -> ast.VarDecl | ast.Assign | ast.ExprStmt | None:
     """`for` headers hold calls as expression statements."""
-    if isinstance(node, (ast.Call, ast.Read)):
+    if isinstance(node, (ast.Call, ast.Builtin, ast.Read)):
         return ast.ExprStmt(node, node.pos)
     return node
 
@@ -388,7 +466,7 @@ class _ToAst(Transformer_NonRecursive):
         (expr,) = children
         return ast.ExprStmt(expr, expr.pos)
 
-    def call_expr(self, children: list) -> ast.Call | ast.Read:
+    def call_expr(self, children: list) -> ast.Call | ast.Builtin | ast.Read:
         (expr,) = children
         return expr
 
@@ -397,6 +475,10 @@ class _ToAst(Transformer_NonRecursive):
     def binary(self, children: list) -> ast.Binary:
         left, op, right = children
         return ast.Binary(str(op), left, right, _pos(op))
+
+    def conditional(self, children: list) -> ast.Conditional:
+        cond, question, then, orelse = children
+        return ast.Conditional(cond, then, orelse, _pos(question))
 
     def unary(self, children: list) -> ast.Unary:
         op, operand = children
@@ -410,8 +492,10 @@ class _ToAst(Transformer_NonRecursive):
         name, index = children
         return ast.Index(str(name), index, _pos(name))
 
-    def call(self, children: list) -> ast.Call:
+    def call(self, children: list) -> ast.Call | ast.Builtin:
         name, *args = children
+        if str(name) in ast.BUILTINS:
+            return ast.Builtin(str(name), tuple(_present(args)), _pos(name))
         return ast.Call(str(name), tuple(_present(args)), _pos(name))
 
     def read(self, children: list) -> ast.Read:

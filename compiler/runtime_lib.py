@@ -12,8 +12,10 @@ Routines and their contracts (all values are W-bit two's complement):
 - `mul`:    r = a * b (wrapping)
 - `divmod`: q = a / b truncated toward zero, r = a % b with the dividend's sign; b != 0 is
             checked by the caller; INT_MIN / -1 wraps to INT_MIN with remainder 0
+- `udivmod`: q = a / b, r = a % b, a and b read as unsigned; b != 0 checked by the caller
 - `shl`:    r = a << k, k read as an unsigned word (k >= W gives 0)
 - `sar`:    r = a >> k arithmetic, k unsigned (k >= W gives 0 or -1)
+- `shr`:    r = a >>> k logical, k unsigned (k >= W gives 0)
 - `and`, `or`, `xor`: r = a op b
 - `low`:    r = a & (2^k - 1), the low k bits, given k and s = W - k: s doublings move them
             to the top, then they are read out one by one (cheaper than `and` with a mask)
@@ -44,7 +46,8 @@ from mlpc.compiler.macros import (
     const,
 )
 
-ROUTINE_NAMES = ("mul", "divmod", "shl", "sar", "and", "or", "xor", "low", "print")
+ROUTINE_NAMES = ("mul", "divmod", "udivmod", "shl", "sar", "shr", "and", "or", "xor", "low",
+                 "print")
 
 
 @dataclass(frozen=True)
@@ -124,9 +127,7 @@ def _divmod(w: int) -> Routine:
     is the small positive unsigned one, so the test still says "subtract"."""
     a, b, q, r = (cell("divmod", x) for x in "abqr")
     n, d, i, sq, sr, t = (cell("divmod", x) for x in ("n", "d", "i", "sq", "sr", "t"))
-    lab = {k: f"$divmod.{k}" for k in
-           ("apos", "bpos", "gen", "skip", "top", "loop", "nobit", "restore", "next", "fix",
-            "fq", "fr")}
+    lab = {k: f"$divmod.{k}" for k in ("apos", "bpos", "gen", "fix", "fq", "fr")}
     int_min = -(1 << (w - 1))
     body: list[Macro] = [
         Clear(sq),
@@ -154,31 +155,8 @@ def _divmod(w: int) -> Routine:
         Sub(q, const(-1)),
         Clear(r),
         Jmp(lab["fix"]),
-        Label(lab["gen"]),  # 0 < d < 2^(W-1): r < d always fits, 2r + 1 fits unsigned
-        Mov(i, const(w)),
-        Sub(d, const(1)),  # d - 1 from here on
-        Label(lab["skip"]),
-        Jump("le", q, lab["top"]),
-        Add(q, q),
-        Sub(i, const(1)),
-        Jmp(lab["skip"]),
-        Label(lab["top"]),
-        Jump("eq", q, lab["fix"]),  # |a| = 0: q = r = 0
-        Label(lab["loop"]),
-        Add(r, r),
-        Jump("ge", q, lab["nobit"]),
-        Sub(r, const(-1)),
-        Label(lab["nobit"]),
-        Add(q, q),
-        Subleq(d, r, lab["restore"]),  # r -= d - 1: r <= 0 means r < d
-        Sub(r, const(1)),
-        Sub(q, const(-1)),
-        Jmp(lab["next"]),
-        Label(lab["restore"]),
-        Add(r, d),
-        Label(lab["next"]),
-        Sub(i, const(1)),
-        Jump("gt", i, lab["loop"]),
+        Label(lab["gen"]),
+        *_restoring_division("divmod", w, q, r, d, i, lab["fix"]),
         Label(lab["fix"]),
         Jump("eq", sq, lab["fq"]),
         Neg(q, q),
@@ -188,6 +166,69 @@ def _divmod(w: int) -> Routine:
         Label(lab["fr"]),
     ]
     return _build("divmod", ("a", "b"), ("q", "r"), ("n", "d", "i", "sq", "sr", "t"), body)
+
+
+def _restoring_division(name: str, w: int, q: str, r: str, d: str, i: str, done: str
+                        ) -> list[Macro]:
+    """The unsigned core of `divmod` and `udivmod`: q holds the dividend n (any W-bit
+    pattern, read as unsigned), d the divisor with 0 < d < 2^(W-1), r = 0; leaves
+    q = n / d and r = n % d (unsigned), or jumps to `done` with q = r = 0 when n = 0.
+    r < d always fits, 2r + 1 fits unsigned."""
+    skip, top, loop, nobit, restore, nxt = (
+        f"${name}.{x}" for x in ("skip", "top", "loop", "nobit", "restore", "next"))
+    return [
+        Mov(i, const(w)),
+        Sub(d, const(1)),  # d - 1 from here on
+        Label(skip),  # the dividend's leading zeros add nothing: skip them
+        Jump("le", q, top),
+        Add(q, q),
+        Sub(i, const(1)),
+        Jmp(skip),
+        Label(top),
+        Jump("eq", q, done),  # n = 0: q = r = 0
+        Label(loop),
+        Add(r, r),
+        Jump("ge", q, nobit),
+        Sub(r, const(-1)),
+        Label(nobit),
+        Add(q, q),
+        Subleq(d, r, restore),  # r -= d - 1: r <= 0 means r < d
+        Sub(r, const(1)),
+        Sub(q, const(-1)),
+        Jmp(nxt),
+        Label(restore),
+        Add(r, d),
+        Label(nxt),
+        Sub(i, const(1)),
+        Jump("gt", i, loop),
+    ]
+
+
+def _udivmod(w: int) -> Routine:
+    """Unsigned division: q = a / b, r = a % b with a and b read as unsigned W-bit numbers
+    (b != 0 is checked by the caller). A divisor of 2^(W-1) or more goes at most once: q is
+    1 exactly when a >= b (both have the top bit set then, so a - b cannot overflow)."""
+    a, b, q, r, d, i, t = (cell("udivmod", x) for x in "abqrdit")
+    gen, done = "$udivmod.gen", "$udivmod.done"
+    body: list[Macro] = [
+        Clear(r),
+        Mov(q, a),
+        Mov(d, b),
+        Jump("gt", d, gen),
+        Clear(q),  # b >= 2^(W-1)
+        Mov(r, a),
+        Jump("ge", a, done),  # a < 2^(W-1) <= b
+        Mov(t, a),
+        Sub(t, b),
+        Jump("lt", t, done),
+        Mov(r, t),
+        Sub(q, const(-1)),
+        Jmp(done),
+        Label(gen),
+        *_restoring_division("udivmod", w, q, r, d, i, done),
+        Label(done),
+    ]
+    return _build("udivmod", ("a", "b"), ("q", "r"), ("d", "i", "t"), body)
 
 
 def _shl(w: int) -> Routine:
@@ -249,6 +290,35 @@ def _sar(w: int) -> Routine:
         Label(done),
     ]
     return _build("sar", ("a", "k"), ("r",), ("i",), body)
+
+
+def _shr(w: int) -> Routine:
+    """Logical shift: the top W-k bits of a into r, starting from r = 0. Leading zero bits
+    leave r unchanged, so they are skipped first (7 steps each)."""
+    a, k, r, i = (cell("shr", x) for x in "akri")
+    lp, pos, skip, top, nob, done = (
+        "$shr." + x for x in ("loop", "pos", "skip", "top", "nob", "done"))
+    body: list[Macro] = [
+        Clear(i),
+        Jump("lt", k, pos),  # a negative count is a huge unsigned one: no bits
+        Mov(i, const(w)),
+        Sub(i, k),  # W - k; k >= W leaves i <= 0: no bits
+        Label(pos),
+        Clear(r),
+        Jump("le", i, done),
+        Label(skip),
+        Jump("le", a, top),
+        Add(a, a),
+        Sub(i, const(1)),
+        Jump("gt", i, skip),
+        Jmp(done),
+        Label(top),
+        Jump("lt", a, lp),  # a top bit, else a == 0 and r = 0
+        Jmp(done),
+        *_take_top_bits(r, a, i, lp, nob),
+        Label(done),
+    ]
+    return _build("shr", ("a", "k"), ("r",), ("i",), body)
 
 
 def _take_top_bits(r: str, a: str, count: str, loop: str, no_bit: str
@@ -409,6 +479,10 @@ def routine(name: str, word_bits: int) -> Routine:
         return _shl(word_bits)
     if name == "sar":
         return _sar(word_bits)
+    if name == "shr":
+        return _shr(word_bits)
+    if name == "udivmod":
+        return _udivmod(word_bits)
     if name in _BITWISE:
         return _bitwise(name, word_bits)
     if name == "low":

@@ -14,9 +14,12 @@ Expressions (`Expr`):
   Index            `name[index]`: an array element
   Call             `name(args...)`: a function call
   Read             `read()`: the next input-tape word
+  Builtin          `name(args...)` for a built-in function (`BUILTINS`: `ult`, `ule`,
+                   `udiv`, `umod`, `putc`); their names are reserved
   Unary            op in `- ! ~`
-  Binary           op in `* / % + - << >> < <= > >= == != & ^ | && ||` (`&&`, `||`
+  Binary           op in `* / % + - << >> >>> < <= > >= == != & ^ | && ||` (`&&`, `||`
                    short-circuit)
+  Conditional      `cond ? then : orelse`: only the chosen side is evaluated
 StrLit             a string literal; appears only as a `Print` argument
 Ident              a declared name: parameter, `input`/`output` name
 Declarators:
@@ -25,12 +28,14 @@ Declarators:
   ConstDeclarator  `N = e` in a `const` declaration
 Statements (`Stmt`):
   InputDecl, OutputDecl, VarDecl, ConstDecl, FuncDef,
-  Assign (op in `= += -= *= /= %=`), If, While, For, Break, Continue, Return,
+  Assign (op `=` or a compound `op=` for every arithmetic, shift and bitwise operator),
+  If, While, For, Break, Continue, Return,
   Print, Write, Halt, Assert, ExprStmt (a call or `read()` whose value is dropped), Block
 
 Positions (they matter: trap lines are `node.pos.line` of the node that traps)
 ------------------------------------------------------------------------------
 - `Name`, `Index`, `Call`, declarators, `Ident`: the position of the identifier.
+- `Builtin`: the position of its name; `Conditional`: the position of its `?`.
 - `Binary`, `Unary`: the position of the operator token (so `a /\\n b` traps on the line of
   the `/`).  `Assign`: the position of the assignment operator (`x /= 0` traps there).
 - Other statements: the position of their first token (the keyword; for `ExprStmt` the
@@ -81,6 +86,18 @@ class Read:
     pos: SourcePos
 
 
+# Built-in functions and their arities: a call to one of these names is a `Builtin`, never
+# a user function (the checker rejects a `func` of that name).
+BUILTINS = {"ult": 2, "ule": 2, "udiv": 2, "umod": 2, "putc": 1}
+
+
+@dataclass(frozen=True)
+class Builtin:
+    name: str  # a key of BUILTINS
+    args: tuple[Expr, ...]
+    pos: SourcePos
+
+
 @dataclass(frozen=True)
 class Unary:
     op: str  # "-", "!", "~"
@@ -90,14 +107,22 @@ class Unary:
 
 @dataclass(frozen=True)
 class Binary:
-    op: str  # "*", "/", "%", "+", "-", "<<", ">>", "<", "<=", ">", ">=", "==", "!=",
+    op: str  # "*", "/", "%", "+", "-", "<<", ">>", ">>>", "<", "<=", ">", ">=", "==", "!=",
     #          "&", "^", "|", "&&", "||"
     left: Expr
     right: Expr
     pos: SourcePos
 
 
-Expr = IntLit | Name | Index | Call | Read | Unary | Binary
+@dataclass(frozen=True)
+class Conditional:
+    cond: Expr
+    then: Expr
+    orelse: Expr
+    pos: SourcePos  # the `?`
+
+
+Expr = IntLit | Name | Index | Call | Builtin | Read | Unary | Binary | Conditional
 
 
 @dataclass(frozen=True)
@@ -179,7 +204,7 @@ class FuncDef:
 @dataclass(frozen=True)
 class Assign:
     target: Name | Index
-    op: str  # "=", "+=", "-=", "*=", "/=", "%="
+    op: str  # "=", or "op=" for op in `+ - * / % & | ^ << >> >>>`
     value: Expr
     pos: SourcePos  # the assignment operator
 
@@ -207,7 +232,7 @@ class While:
 
 @dataclass(frozen=True)
 class ExprStmt:
-    expr: Call | Read
+    expr: Call | Builtin | Read
     pos: SourcePos
 
 

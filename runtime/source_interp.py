@@ -8,13 +8,14 @@ to W bits after every operation (`wrap_word`), operators are `checker.unary_op` 
 Semantics (SPEC section 5, plus the decisions where it is silent)
 -----------------------------------------------------------------
 - Every operation wraps to W-bit two's complement. `/` truncates toward zero, `%` takes the
-  dividend's sign, `INT_MIN / -1 == INT_MIN` and `INT_MIN % -1 == 0`; `>>` is arithmetic.
+  dividend's sign, `INT_MIN / -1 == INT_MIN` and `INT_MIN % -1 == 0`; `>>` is arithmetic,
+  `>>>` logical; `ult`, `ule`, `udiv`, `umod` read their operands as unsigned words.
 - **Shift counts** (the rule the lowering must follow): the count is read as an *unsigned*
   W-bit number n. `x << n` is `wrap(x * 2**n)`, which is 0 for n >= W; `x >> n` is
   `floor(x / 2**n)`, which is 0 or -1 (by the sign of x) for n >= W. A negative count is a
   huge unsigned count: `1 << -1 == 0`, `-8 >> -1 == -1`. Shifts by 0 change nothing.
-- Comparisons, `!`, `&&`, `||` yield 0 or 1; `&&` and `||` evaluate their right operand only
-  when needed.
+- Comparisons, `!`, `&&`, `||`, `ult`, `ule` yield 0 or 1; `&&` and `||` evaluate their
+  right operand only when needed, `c ? x : y` only the side it chooses.
 - **Evaluation order** is left to right everywhere: operands, call arguments, `print`
   arguments (each printed before the next is evaluated). For `a[i] = e` and
   `a[i] op= e`: the index, then the bounds check, then `e`, then (for `op=`) the old value
@@ -29,8 +30,8 @@ Semantics (SPEC section 5, plus the decisions where it is silent)
   globals start at 0.
 - **Traps** end the run with status "trap" and detail `"<kind> at line N"`, N being the line
   of the node that traps (`tl_ast` documents node positions): division by zero (the `/` or
-  `%` operator, or the `/=`/`%=`), index out of range (the indexed name), stack overflow
-  (the call), assertion failed (the `assert`).
+  `%` operator, the `/=`/`%=`, or the name of `udiv`/`umod`), index out of range (the
+  indexed name), stack overflow (the call), assertion failed (the `assert`).
 - **Stack overflow**: a call that would make more than `max_depth` function activations live
   at once traps (the top-level code is not an activation). The default, 1000, is this
   interpreter's; compiled programs have the limit their stack size gives them, so tests
@@ -61,6 +62,7 @@ from mlpc.compiler.checker import (
     FunctionSymbol,
     VarSymbol,
     binary_op,
+    builtin_op,
     literal_value,
     unary_op,
 )
@@ -235,9 +237,11 @@ class _Interpreter:
             ast.Name: self.eval_name,
             ast.Index: self.eval_index,
             ast.Call: self.eval_call,
+            ast.Builtin: self.eval_builtin,
             ast.Read: self.eval_read,
             ast.Unary: self.eval_unary,
             ast.Binary: self.eval_binary,
+            ast.Conditional: self.eval_conditional,
         }
 
     # the run
@@ -428,6 +432,22 @@ class _Interpreter:
             return 1
         right = self.evaluate(expr.right, frame)
         return self.arithmetic(expr.op, left, right, expr.pos.line)
+
+    def eval_conditional(self, expr: ast.Conditional, frame: Frame) -> int:
+        chosen = expr.then if self.evaluate(expr.cond, frame) != 0 else expr.orelse
+        return self.evaluate(chosen, frame)
+
+    def eval_builtin(self, expr: ast.Builtin, frame: Frame) -> int:
+        """`putc` (a statement only: the checker sees to it) writes its word and gives 0;
+        the others are `builtin_op`, `udiv`/`umod` trapping at the name's line."""
+        args = [self.evaluate(arg, frame) for arg in expr.args]
+        if expr.name == "putc":
+            self.emit(args[0])
+            return 0
+        try:
+            return builtin_op(expr.name, args, self.word_bits)
+        except DivisionByZero:
+            raise self.trap(TRAP_DIVISION, expr.pos.line) from None
 
     def eval_call(self, expr: ast.Call, frame: Frame) -> int:
         function = self.symbols[expr.pos]

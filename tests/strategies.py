@@ -5,8 +5,10 @@ and the word size. It extends the seeded generator of `tl_cases.random_program` 
 shape: globals, an array, earlier-defined helper functions, one bounded recursive function,
 counted loops) to a generator hypothesis drives and shrinks, with more constructs:
 
-- every unary and binary operator, operands mostly at the W-bit edges (0, +-1, INT_MAX,
-  INT_MIN, 2^(W-2), W, W-1), hexadecimal and character literals, constant expressions;
+- every unary and binary operator (`>>>` too), `c ? x : y`, the built-ins `ult`, `ule`,
+  `udiv`, `umod` (dividing by zero now and then) and `putc`, every compound assignment,
+  operands mostly at the W-bit edges (0, +-1, INT_MAX, INT_MIN, 2^(W-2), W, W-1),
+  hexadecimal and character literals, constant expressions;
 - `if`/`else if`/`else`, `while`, `for` (declaring, assigning and empty initialisers),
   `while (1)` with `break`, `continue`, nested blocks, `halt;`, `assert` (sometimes
   failing), expression statements, `return` from inside loops;
@@ -39,9 +41,11 @@ from dataclasses import dataclass
 from hypothesis import strategies as st
 from tl_cases import _BINARY_OPS, _UNARY_OPS, RandomProgram
 
+BINARY_OPS = (*_BINARY_OPS, ">>>")
 CHEAP_BINARY = ("+", "-", "<", "<=", ">", ">=", "==", "!=", "&&", "||", "<<")
-COSTLY_BINARY = tuple(op for op in _BINARY_OPS if op not in CHEAP_BINARY)
-COMPOUND = ("=", "+=", "-=", "*=", "/=", "%=")
+COSTLY_BINARY = tuple(op for op in BINARY_OPS if op not in CHEAP_BINARY)
+COMPOUND = ("=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<=", ">>=", ">>>=")
+CHEAP_COMPOUND = ("=", "+=", "-=")
 # Rough SUBLEQ steps of one costly operation at W = 32 (half that at W = 16).
 COSTLY_STEPS = 500
 
@@ -143,11 +147,16 @@ class _Gen:
     def expr(self, scalars: list[str], depth: int) -> str:
         if depth <= 0:
             return self.leaf(scalars)
-        kind = self.upto(9)
+        kind = self.upto(11)
         if kind <= 2:
             return self.leaf(scalars)
+        if kind == 10:
+            return (f"({self.expr(scalars, depth - 1)} ? {self.expr(scalars, depth - 1)}"
+                    f" : {self.expr(scalars, depth - 1)})")
+        if kind == 11:
+            return self.unsigned(scalars, depth)
         if kind <= 6:
-            op = self.pick(_BINARY_OPS)
+            op = self.pick(BINARY_OPS)
             if op in COSTLY_BINARY and not self.affordable(COSTLY_STEPS):
                 op = self.pick(CHEAP_BINARY)
             left = self.expr(scalars, depth - 1)
@@ -165,6 +174,16 @@ class _Gen:
         if self.functions:
             return self.call(scalars, depth - 1)
         return self.leaf(scalars)
+
+    def unsigned(self, scalars: list[str], depth: int) -> str:
+        """A call of `ult`, `ule`, `udiv` or `umod`; a divisor is mostly not zero."""
+        name = self.pick(("ult", "ule", "udiv", "umod"))
+        if name in ("udiv", "umod") and not self.affordable(COSTLY_STEPS):
+            name = "ult"
+        left, right = self.expr(scalars, depth - 1), self.expr(scalars, depth - 1)
+        if name in ("udiv", "umod") and not self.flag(12):
+            right = f"({right} == 0) + {right}"
+        return f"{name}({left}, {right})"
 
     def call(self, scalars: list[str], depth: int) -> str:
         name, arity = self.draw(st.sampled_from(tuple(self.functions)))
@@ -238,7 +257,7 @@ class _Gen:
         e = self.expr(scalars, self.p.expr_depth)
         if kind <= 9:
             op = self.pick(COMPOUND)
-            if op in ("*=", "/=", "%=") and not self.affordable(COSTLY_STEPS):
+            if op not in CHEAP_COMPOUND and not self.affordable(COSTLY_STEPS):
                 op = "+="
             if op in ("/=", "%=") and not self.flag(12):
                 e = f"({e} == 0) + {e}"  # not zero unless e is -1
@@ -275,8 +294,10 @@ class _Gen:
             if self.flag(40):
                 args.append(f"'{self.pick(('a', 'Z', '!'))}'")
             self.out(indent, f"print({', '.join(args)});")
-        elif kind <= 29:
+        elif kind <= 28:
             self.out(indent, f"write({e});")
+        elif kind <= 29:
+            self.out(indent, f"putc({e});")
         elif kind <= 30:
             self.out(indent, f"assert({e} {self.pick(('|| 1', '!= 12345', '|| 0', ''))});")
         elif kind <= 32 and self.functions:

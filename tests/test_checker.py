@@ -203,6 +203,21 @@ CHECK_ERRORS = [
                                    "was given\nwrite(f(0));\n      ^"),
     ("func f() { }\nvar x = f;", "t.tl:2:9: error: function 'f' used as a value (call it: "
                                  "f(...))\nvar x = f;\n        ^"),
+    # built-in functions
+    ("var x = ult(1);", "t.tl:1:9: error: built-in function 'ult' takes 2 arguments, but 1 "
+                        "was given\nvar x = ult(1);\n        ^"),
+    ("putc(1, 2);", "t.tl:1:1: error: built-in function 'putc' takes 1 argument, but 2 were "
+                    "given\nputc(1, 2);\n^"),
+    ("var x = 1 + putc(65);", "t.tl:1:13: error: 'putc' has no value (call it as a statement:"
+                              " putc(x);)\nvar x = 1 + putc(65);\n            ^"),
+    ("func udiv(a, b) { return a; }", "t.tl:1:6: error: 'udiv' is the name of a built-in "
+                                      "function\nfunc udiv(a, b) { return a; }\n     ^"),
+    ("const C = umod(5, 0);", "t.tl:1:11: error: division by zero in a constant expression\n"
+                              "const C = umod(5, 0);\n          ^"),
+    ("var x;\nvar a[x ? 1 : 2];", "t.tl:2:7: error: array size must be a constant expression "
+                                 "('x' is a variable)\nvar a[x ? 1 : 2];\n      ^"),
+    ("var x = y ? 1 : 2;", "t.tl:1:9: error: undeclared name 'y'\nvar x = y ? 1 : 2;\n"
+                           "        ^"),
     # array sizes and initialisers
     ("var n = 3;\nvar a[n];", "t.tl:2:7: error: array size must be a constant expression "
                               "('n' is a variable)\nvar a[n];\n      ^"),
@@ -292,6 +307,17 @@ def test_16_bit_range_errors(text: str, rendered: str) -> None:
 def test_16_bit_extremes_are_accepted() -> None:
     checked = check("const A = -32768;\nconst B = 0xFFFF;\nconst C = 32767;\n", word_bits=16)
     assert [c.value for c in checked.constants] == [-32768, -1, 32767]
+
+
+def test_constants_fold_new_operators_and_builtins() -> None:
+    checked = check(
+        "const A = -8 >>> 1;\nconst B = udiv(-1, 10) + umod(-1, 10);\n"
+        "const C = ult(1, -1) ? 7 : 1 / 0 + 9;\nconst D = 1 ? 5 : 1 / 0;\n"
+        "const E = ule(3, 3) << 4;\n"
+    )
+    assert [(c.name, c.value) for c in checked.constants] == [
+        ("A", 2147483644), ("B", 429496734), ("C", 7), ("D", 5), ("E", 16),
+    ]
 
 
 def test_constant_folding_short_circuits() -> None:

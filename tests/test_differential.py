@@ -200,6 +200,12 @@ REGRESSIONS: tuple[tuple[str, GeneratedProgram], ...] = (
         (7, -5), (), 32, 2)),
     ("output_tape_full", _program(
         "input x0, x1;\noutput o0, o1, o2;\nwhile (o0 < 60) { write(o0); o0 += 1; }\n")),
+    # comparing with the constant INT_MIN tested its sign in place: a write to a pool word,
+    # which the specialised network faulted on
+    ("compare_with_int_min_constant", _program(
+        "input x0, x1;\noutput o0, o1, o2;\nconst K = (-2147483647) + 0XFFFFFFFF;\n"
+        "var arr[4] = {0};\nwrite(arr[x1 & 3] <= K);\no0 = ult(x0, 0) + ule(0, x0);\n"
+        "o1 = (x0 ? udiv(x1, x0) : umod(x1, 7)) + (x1 >>> 3);\nputc(o1);\n", (0, 32))),
 )
 
 _SETTINGS = dict(deadline=None, derandomize=False,

@@ -84,6 +84,19 @@ def test_shifts_with_unsigned_counts(w: int) -> None:
         for k in counts:
             assert call("shl", w, (a, k))[0] == [binary_op("<<", a, k, w)], (a, k)
             assert call("sar", w, (a, k))[0] == [binary_op(">>", a, k, w)], (a, k)
+            logical = (a % (1 << w)) >> (k % (1 << w)) if k % (1 << w) < w else 0
+            assert call("shr", w, (a, k))[0] == [wrap_word(logical, w)], (a, k)
+
+
+@pytest.mark.parametrize("w", [16, 32])
+def test_unsigned_divmod(w: int) -> None:
+    mask = (1 << w) - 1
+    for a in values(w):
+        for b in values(w):
+            if b == 0:
+                continue
+            q, r = divmod(a & mask, b & mask)
+            assert call("udivmod", w, (a, b))[0] == [wrap_word(q, w), wrap_word(r, w)], (a, b)
 
 
 @pytest.mark.parametrize("w", [16, 32])
@@ -107,6 +120,8 @@ WORST = {
     "xor": {32: 708, 16: 356},
     "shl": {32: 202, 16: 106},
     "sar": {32: 459, 16: 235},
+    "shr": {32: 464, 16: 240},
+    "udivmod": {32: 596, 16: 308},
 }
 
 
@@ -114,9 +129,9 @@ WORST = {
 def test_worst_case_steps_follow_w(name: str) -> None:
     for w in (16, 32):
         vs = values(w)
-        ks = [0, 1, w - 1, w, -1] if name in ("shl", "sar") else vs
+        ks = [0, 1, w - 1, w, -1] if name in ("shl", "sar", "shr") else vs
         worst = max(call(name, w, (a, b))[1] for a in vs for b in ks
-                    if name != "divmod" or b != 0)
+                    if "divmod" not in name or b != 0)
         assert worst == WORST[name][w], (name, w, worst)
         assert worst <= 30 * w  # a bounded cost per bit, whatever the values
 

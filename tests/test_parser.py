@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from tl_cases import CASES
 
 from mlpc.compiler import tl_ast as ast
-from mlpc.compiler.parser import MAX_NESTING, parse_program
+from mlpc.compiler.parser import CHAIN_RUN, MAX_NESTING, parse_program
 from mlpc.errors import SourceError, SourcePos
 
 
@@ -37,8 +37,10 @@ def shape(expr: ast.Expr) -> str:
         return expr.name
     if isinstance(expr, ast.Index):
         return f"{expr.name}[{shape(expr.index)}]"
-    if isinstance(expr, ast.Call):
+    if isinstance(expr, (ast.Call, ast.Builtin)):
         return f"{expr.name}({', '.join(shape(a) for a in expr.args)})"
+    if isinstance(expr, ast.Conditional):
+        return f"({shape(expr.cond)} ? {shape(expr.then)} : {shape(expr.orelse)})"
     assert isinstance(expr, ast.Read)
     return "read()"
 
@@ -74,6 +76,14 @@ def syntax_error(text: str) -> str:
         ("((((x))))", "x"),
         ("f(1, g(2), a[i + 1]) + read()", "(f(1, g(2), a[(i + 1)]) + read())"),
         ("f()", "f()"),
+        ("a >>> b >> c << d", "(((a >>> b) >> c) << d)"),
+        ("a + b >>> c", "((a + b) >>> c)"),
+        ("a >>> b < c", "((a >>> b) < c)"),
+        ("a ? b : c ? d : e", "(a ? b : (c ? d : e))"),
+        ("a ? b ? c : d : e", "(a ? (b ? c : d) : e)"),
+        ("a || b ? c + 1 : d && e", "((a || b) ? (c + 1) : (d && e))"),
+        ("(a ? b : c) * 2", "((a ? b : c) * 2)"),
+        ("ult(a, b) + umod(c, 3)", "(ult(a, b) + umod(c, 3))"),
     ],
 )
 def test_precedence_and_associativity(text: str, expected: str) -> None:
@@ -193,7 +203,8 @@ def test_function_definition() -> None:
     assert no_params.body.body == (ast.Return(None, SourcePos(1, 12)),)
 
 
-@pytest.mark.parametrize("op", ["=", "+=", "-=", "*=", "/=", "%="])
+@pytest.mark.parametrize(
+    "op", ["=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "<<=", ">>=", ">>>="])
 def test_assignment_operators(op: str) -> None:
     (stmt,) = parse(f"a[i] {op} 2;").items
     assert stmt == ast.Assign(
@@ -202,6 +213,22 @@ def test_assignment_operators(op: str) -> None:
         ast.IntLit(2, "2", SourcePos(1, 7 + len(op))),
         SourcePos(1, 6),
     )
+
+
+def test_builtins_and_conditional_nodes() -> None:
+    (stmt,) = parse("x = ult(a, 1) ? putc : umod(b, 2);").items
+    assert isinstance(stmt, ast.Assign)
+    assert stmt.value == ast.Conditional(
+        ast.Builtin("ult", (ast.Name("a", SourcePos(1, 9)), ast.IntLit(1, "1", SourcePos(1, 12))),
+                    SourcePos(1, 5)),
+        ast.Name("putc", SourcePos(1, 17)),
+        ast.Builtin("umod", (ast.Name("b", SourcePos(1, 29)), ast.IntLit(2, "2", SourcePos(1, 32))),
+                    SourcePos(1, 24)),
+        SourcePos(1, 15),
+    )
+    (call,) = parse("putc(10);").items
+    assert call == ast.ExprStmt(ast.Builtin("putc", (ast.IntLit(10, "10", SourcePos(1, 6)),),
+                                            SourcePos(1, 1)), SourcePos(1, 1))
 
 
 def test_if_else_if_else() -> None:
@@ -356,6 +383,14 @@ SYNTAX_ERRORS = [
     ('write("s");', "t.tl:1:7: error: a string literal can only be an argument of print(...)"
                     '\nwrite("s");\n      ^'),
     ("x == 1;", "t.tl:1:3: error: unexpected '=='\nx == 1;\n  ^"),
+    ("x <<<= 1;", "t.tl:1:3: error: unknown operator '<<<='\nx <<<= 1;\n  ^"),
+    ("x = a === b;", "t.tl:1:7: error: unknown operator '==='\nx = a === b;\n      ^"),
+    ("x = a <<< 2;", "t.tl:1:7: error: unknown operator '<<<'\nx = a <<< 2;\n      ^"),
+    ("if (a !== b) { }", "t.tl:1:7: error: unknown operator '!=='\nif (a !== b) { }\n      ^"),
+    ("x = a ** 2;", "t.tl:1:7: error: unknown operator '**'\nx = a ** 2;\n      ^"),
+    ("i++;", "t.tl:1:2: error: unknown operator '++'\ni++;\n ^"),
+    ("x >>>>= 1;", "t.tl:1:3: error: unknown operator '>>>>='\nx >>>>= 1;\n  ^"),
+    ("x = a ? b;", "t.tl:1:10: error: expected ':', found ';'\nx = a ? b;\n         ^"),
     ("return", "t.tl:1:7: error: expected an expression or ';', found end of file\n"
                "return\n      ^"),
     ("x = 1;\ry = 2;\x0cz = ;\u2028w = 1;",
@@ -392,9 +427,64 @@ def test_moderate_nesting_is_fine() -> None:
     assert isinstance(parse("if (1) {\n" * 40 + "}\n" * 40).items[0], ast.If)
 
 
-def test_very_long_operator_chain_is_rejected_cleanly() -> None:
+def depth(expr: ast.Expr) -> int:
+    if isinstance(expr, ast.Binary):
+        return 1 + max(depth(expr.left), depth(expr.right))
+    if isinstance(expr, ast.Unary):
+        return 1 + depth(expr.operand)
+    return 1
+
+
+def value_of(expr: ast.Expr, env: dict[str, int]) -> int:
+    """Python's big integers evaluating `+ - *` trees (no wrap-around needed here)."""
+    if isinstance(expr, ast.IntLit):
+        return expr.value
+    if isinstance(expr, ast.Name):
+        return env[expr.name]
+    assert isinstance(expr, ast.Binary)
+    left, right = value_of(expr.left, env), value_of(expr.right, env)
+    return {"+": left + right, "-": left - right, "*": left * right}[expr.op]
+
+
+def operands(expr: ast.Expr) -> list[str]:
+    if isinstance(expr, ast.Binary):
+        return operands(expr.left) + operands(expr.right)
+    assert isinstance(expr, ast.Name)
+    return [expr.name]
+
+
+@pytest.mark.parametrize("terms", [2, CHAIN_RUN, CHAIN_RUN + 1, 1000, 5000])
+def test_long_flat_sums_are_regrouped_with_the_same_value_and_order(terms: int) -> None:
+    import random
+
+    rng = random.Random(terms)
+    names = [f"v{k}" for k in range(terms)]
+    signed = [(rng.choice("+-"), n) for n in names[1:]]
+    expr = expr_of(names[0] + "".join(f" {s} {n}" for s, n in signed))
+    env = {n: rng.randint(-1000, 1000) for n in names}
+    expected = env[names[0]] + sum(env[n] if s == "+" else -env[n] for s, n in signed)
+    assert value_of(expr, env) == expected
+    assert operands(expr) == names  # evaluated left to right, as written
+    assert depth(expr) <= CHAIN_RUN + terms.bit_length()
+
+
+def test_short_chains_keep_their_left_to_right_shape() -> None:
+    assert shape(expr_of("a - b + c - d")) == "(((a - b) + c) - d)"
+    chain = expr_of(" * ".join(["x"] * (CHAIN_RUN + 1)))
+    assert isinstance(chain, ast.Binary) and chain.op == "*"
+    assert depth(chain.left) == CHAIN_RUN // 2  # halves of left-to-right runs
+
+
+@pytest.mark.parametrize("op", ["&&", "||", "&", "|", "^"])
+def test_long_chains_of_other_associative_operators_parse(op: str) -> None:
+    expr = expr_of(f" {op} ".join(["x"] * 5000))
+    assert depth(expr) <= CHAIN_RUN + 13
+    assert operands(expr) == ["x"] * 5000
+
+
+def test_long_chains_of_non_associative_operators_are_nesting() -> None:
     with pytest.raises(SourceError, match="nesting too deep"):
-        parse("x = " + " + ".join(["1"] * 5000) + ";")
+        parse("x = " + " / ".join(["1"] * 500) + ";")
 
 
 # --- robustness --------------------------------------------------------------------------

@@ -1089,6 +1089,180 @@ CASES: tuple[TlCase, ...] = (
         status="step-limit",
         max_steps=1000,
     ),
+    # --- compound assignments, ?:, >>>, unsigned built-ins, putc ------------------------
+    TlCase(
+        "compound_assignment_every_operator",
+        _src("""
+            input a;
+            output r1, r2, r3, r4, r5, r6, r7, r8, r9, n;
+            var t[3] = {1, 2, 3};
+            var x = a;
+            x *= 3; r1 = x;
+            x /= 7; r2 = x;
+            x %= 5; r3 = x;
+            x = 0x5A; x &= 0x0F; r4 = x;
+            x |= 0x30; r5 = x;
+            x ^= 0xFF; r6 = x;
+            x <<= 4; r7 = x;
+            x >>= 2; r8 = x;
+            x = -16; x >>>= 2; r9 = x;
+            t[a - 99] <<= 3;
+            t[a - 98] >>>= 1;
+            t[0] ^= t[1] | t[2];
+            write(t[0]); write(t[1]); write(t[2]);
+            for (var i = 1; i < 256; i <<= 1) { n += 1; }
+        """),
+        inputs=(("a", 100),),
+        outputs=(("r1", 300), ("r2", 42), ("r3", 2), ("r4", 10), ("r5", 58), ("r6", 197),
+                 ("r7", 3152), ("r8", 788), ("r9", 1073741820), ("n", 8)),
+        out_tape=(16, 16, 1),
+    ),
+    TlCase(
+        "conditional_precedence_and_associativity",
+        _src("""
+            input a, b;
+            output r1, r2, r3, r4, r5, r6, r7;
+            r1 = a ? 2 : 3 + 4;
+            r2 = b ? 2 : 3 + 4;
+            r3 = b ? 1 : a ? 2 : 3;
+            r4 = a ? b ? 1 : 2 : 3;
+            r5 = b || a ? 10 : 20;
+            r6 = (a ? 5 : 6) * 2;
+            r7 = 1 ? 8 : 9;
+            if (b ? 0 : a) { write(1); }
+            while (a < 4 ? 1 : 0) { a += 1; }
+            write(a);
+        """),
+        inputs=(("a", 1), ("b", 0)),
+        outputs=(("r1", 2), ("r2", 7), ("r3", 2), ("r4", 2), ("r5", 10), ("r6", 10),
+                 ("r7", 8)),
+        out_tape=(1, 4),
+    ),
+    TlCase(
+        "conditional_evaluates_only_the_chosen_side",
+        _src("""
+            input a, b;
+            output r1, r2, r3;
+            func say(k) { write(k); return k; }
+            r1 = b == 0 ? 0 : a / b;
+            r2 = a > 0 ? say(1) : say(2);
+            r3 = a < 0 ? read() : say(3) + read();
+        """),
+        inputs=(("a", 7), ("b", 0)),
+        tape=(40, 50),
+        outputs=(("r1", 0), ("r2", 1), ("r3", 43)),
+        out_tape=(1, 3),
+    ),
+    TlCase(
+        "logical_shift_right",
+        _src("""
+            input x, k, m;
+            output r1, r2, r3, r4, r5, r6, r7, r8;
+            r1 = x >>> k;
+            r2 = m >>> 28;
+            r3 = x >>> 0;
+            r4 = x >>> 32;
+            r5 = x >>> -1;
+            r6 = (-2147483647 - 1) >>> 31;
+            r7 = 1 << 4 >>> 2;
+            r8 = m >>> 1 + 1;
+            var c = 0;
+            while (x != 0) { c += x & 1; x >>>= 1; }
+            write(c);
+        """),
+        inputs=(("x", -8), ("k", 1), ("m", -1)),
+        outputs=(("r1", 2147483644), ("r2", 15), ("r3", -8), ("r4", 0), ("r5", 0), ("r6", 1),
+                 ("r7", 4), ("r8", 1073741823)),
+        out_tape=(29,),
+    ),
+    TlCase(
+        "unsigned_comparisons_and_division",
+        _src("""
+            input m1, one, lo, hi;
+            output r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12;
+            r1 = ult(m1, one);
+            r2 = ult(one, m1);
+            r3 = ule(one, one);
+            r4 = ule(lo, hi);
+            r5 = udiv(m1, 10);
+            r6 = umod(m1, 10);
+            r7 = udiv(-2, m1);
+            r8 = umod(m1 - 1, m1);
+            r9 = udiv(m1, -2);
+            r10 = umod(m1, m1 - 1);
+            r11 = udiv(lo, 2);
+            r12 = umod(-123456789, 1000) + udiv(-123456789, 1000);
+            if (ult(lo, hi)) { write(1); } else { write(0); }
+            if (!ule(m1, hi)) { write(2); }
+        """),
+        inputs=(("m1", -1), ("one", 1), ("lo", INT_MIN), ("hi", INT_MAX)),
+        outputs=(("r1", 0), ("r2", 1), ("r3", 1), ("r4", 0), ("r5", 429496729), ("r6", 5),
+                 ("r7", 0), ("r8", -2), ("r9", 1), ("r10", 1), ("r11", 1073741824),
+                 ("r12", 4171510 + 507)),
+        out_tape=(0, 2),
+    ),
+    TlCase(
+        "udiv_by_zero_traps_at_the_name",
+        _src("""
+            input a, b;
+            output r;
+            r = a +
+                udiv(a, b);
+            r = 5;
+        """),
+        inputs=(("a", 9), ("b", 0)),
+        outputs=(("r", 0),),
+        status="trap",
+        detail="division by zero at line 4",
+    ),
+    TlCase(
+        "umod_by_constant_zero_traps",
+        _src("""
+            output r;
+            r = 1;
+            umod(r, 0);
+            r = 2;
+        """),
+        outputs=(("r", 1),),
+        status="trap",
+        detail="division by zero at line 3",
+    ),
+    TlCase(
+        "output_keeps_its_value_when_the_right_operand_traps",
+        _src("""
+            input a, b;
+            output r, s;
+            s = 3;
+            s = a - udiv(a, 1) + s;
+            r = a + a / b;
+        """),
+        inputs=(("a", 9), ("b", 0)),
+        outputs=(("r", 0), ("s", 3)),
+        status="trap",
+        detail="division by zero at line 5",
+    ),
+    TlCase(
+        "long_flat_expressions",
+        "input a, b;\noutput x, y, z, v;\n"
+        + "x = " + " + ".join(["1"] * 5000) + ";\n"
+        + "y = a" + "".join(" + b" if k % 2 else " - a" for k in range(1, 300)) + ";\n"
+        + "z = a" + " && b" * 99 + ";\n"
+        + "if (0" + " || 0" * 98 + " || b) { v = 2; }\n",
+        inputs=(("a", 3), ("b", 7)),
+        outputs=(("x", 5000), ("y", 606), ("z", 1), ("v", 2)),
+    ),
+    TlCase(
+        "putc_prints_one_character",
+        _src("""
+            input k;
+            putc(72);
+            putc('a' + k);
+            for (var i = 0; i < 2; putc('!')) { i += 1; }
+            putc('\\n');
+        """),
+        inputs=(("k", 8),),
+        out_tape="Hi!!\n",
+    ),
     # --- 16-bit words --------------------------------------------------------------------
     TlCase(
         "w16_wrap",
@@ -1135,6 +1309,21 @@ CASES: tuple[TlCase, ...] = (
         inputs=(("a", 1000), ("b", 100), ("k", 3)),
         outputs=(("r1", -31072), ("r2", -4438), ("r3", -6), ("r4", 55), ("r5", -4096),
                  ("r6", -32768)),
+        word_bits=16,
+    ),
+    TlCase(
+        "w16_unsigned",
+        _src("""
+            input m1, lo, hi;
+            output r1, r2, r3, r4, r5;
+            r1 = m1 >>> 12;
+            r2 = udiv(m1, 3);
+            r3 = umod(m1, 7);
+            r4 = ult(lo, hi);
+            r5 = lo >>> 15;
+        """),
+        inputs=(("m1", -1), ("lo", -32768), ("hi", 32767)),
+        outputs=(("r1", 15), ("r2", 21845), ("r3", 1), ("r4", 0), ("r5", 1)),
         word_bits=16,
     ),
     TlCase(
