@@ -1,0 +1,376 @@
+"""The families encoding (`--weights families`, the default): the network's own structure
+as ONNX ops. A space's scalars are one `MatMul` with a constant matrix; its families that
+share a formula's vector part are one stacked tensor `[batch, k, n]` (vector part
+`[batch, 1, n]` + per-family scalar part `[batch, k, 1]`, then `Max(., 0)`); a reduction over
+j is a `MatMul` of the stacked families with a constant combination (float64: per word
+first) and a column of weights (ones, or a weighted reduction's). int64 or float64."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from mlpc.compiler.network import Definition, Network, Space
+from mlpc.compiler.onnx_graph import ExportError, Graph, columns
+
+
+@dataclass(frozen=True)
+class Ref:
+    """Where a family's values live: `tensor` is [batch, k, n]; `index` picks one of the k
+    (None: k is 1 and the tensor is the family itself)."""
+
+    tensor: str
+    index: int | None
+    k: int
+    n: int
+    offset: int = 0  # the tensor holds family[j] + offset * j (single families only)
+
+
+def carried_offsets(network: Network) -> dict[str, int]:
+    """The slope each state family is carried with inside the Loop: `X + c j` instead of X
+    when the first layer's units read X as `X[j] + c j + ...` (c = -S here), so that the
+    `+ c j` of every such unit, and of the memory's next read, costs no op. An affine change
+    of variables of the loop state, undone when the Loop ends; each value it produces is a
+    partial sum of a definition's terms, so the magnitude bound covers it."""
+    first = network.spaces[0]
+    offsets = {}
+    for d in network.state.families:
+        slopes = [f.expr.slope for f in first.families
+                  if f.expr.vectors == ((d.name, 1),) and not f.passthrough]
+        offsets[d.name] = slopes[0] if slopes else 0
+    return offsets
+
+
+class FamilyEmitter:
+    """Emits one step of the family form. Weights are initializers of the main graph,
+    shared by the K unrolled steps. Carried state: each state family as [batch, 1, n] and
+    the scalars as a column [batch, ns + 1, 1] whose last entry is the constant 1 (so every
+    bias is a column of the weight matrix, as in an MLP with a bias unit: no `Add` per bias).
+    """
+
+    def __init__(self, network: Network, main: Graph, dtype: str) -> None:
+        self.network = network
+        self.main = main
+        self.np_dtype = np.float64 if dtype == "float64" else np.int64
+        self.onnx_dtype = TensorProto.DOUBLE if dtype == "float64" else TensorProto.INT64
+        self.combine_first = dtype == "float64"  # float64: no sum of a whole family
+        self.zero = main.const("zero", np.array(0, dtype=self.np_dtype))
+        self.offsets = carried_offsets(network)
+
+    def c(self, hint: str, array: np.ndarray) -> str:
+        return self.main.const(hint, np.asarray(array).astype(self.np_dtype))
+
+    def emit(self, g: Graph, families: dict[str, str], scalars: str, step: int
+             ) -> tuple[dict[str, str], str]:
+        lengths = {d.name: d.length for d in self.network.state.families}
+        env = {name: Ref(t, None, 1, lengths[name], self.offsets[name])
+               for name, t in families.items()}
+        source = self.network.state
+        for space in self.network.spaces:
+            env, scalars = self._space(g, space, source, env, scalars, f"s{step}/{space.name}")
+            source = space
+        out = {}
+        for d in self.network.state.families:
+            ref = env[d.name]
+            value = ref.tensor if ref.index is None else self._pick(g, ref, d.name)
+            if ref.offset != self.offsets[d.name]:
+                value = g.op("Add", [value, self._ramp(self.offsets[d.name] - ref.offset,
+                                                       d.positions)], f"{d.name}_offset")
+            out[d.name] = value
+        return out, scalars
+
+    def _ramp(self, slope: int, positions: tuple[int, ...]) -> str:
+        """slope * j over a family's positions, as a [1, 1, n] constant."""
+        return self.c("slope", slope * np.asarray(positions).reshape(1, 1, len(positions)))
+
+    def _pick(self, g: Graph, ref: Ref, hint: str) -> str:
+        assert ref.index is not None
+        i = ref.index
+        return g.op("Slice", [ref.tensor, self.main.const("i0", np.array([i])),
+                              self.main.const("i1", np.array([i + 1])),
+                              self.main.const("axis1", np.array([1]))], hint)
+
+    def _space(self, g: Graph, space: Space, source: Space, env: dict[str, Ref],
+               scalars: str, tag: str) -> tuple[dict[str, Ref], str]:
+        src = {d.name: k for k, d in enumerate(source.scalars)}
+        new_env: dict[str, Ref] = {}
+        pending: dict[tuple, list[Definition]] = {}
+        for d in space.families:
+            if d.passthrough and (space.relu or not d.expr.scalars):
+                new_env[d.name] = env[d.expr.vectors[0][0]]
+            elif space.relu:
+                key = (d.expr.vectors, d.expr.slope, d.positions)
+                pending.setdefault(key, []).append(d)
+            else:
+                tensor, offset = self._linear_family(g, d, env, scalars, src, tag)
+                new_env[d.name] = Ref(tensor, None, 1, d.length, offset)
+        groups = list(pending.values())
+        parts = self._shared_scalar_parts(g, space, groups, env, scalars, src, tag)
+        for i, group in enumerate(groups):
+            stacked = self._stack(g, group, env, parts[i], f"{tag}/stack{i}", space.doc)
+            for k, d in enumerate(group):
+                new_env[d.name] = Ref(stacked, k, len(group), d.length)
+        out = self._scalars(g, space, env, scalars, src, tag, parts[-1])
+        return new_env, out
+
+    def _shared_scalar_parts(self, g: Graph, space: Space, groups: list[list[Definition]],
+                             env: dict[str, Ref], scalars: str, src: dict[str, int],
+                             tag: str) -> list[str | None]:
+        """The scalar parts of every stack ([batch, k, 1] each) and, when the space has no
+        reductions, its scalars too: one MatMul of the source scalars, then `Split`."""
+        whole = not self._reductions(space, env)
+        blocks = [self._weights(group, src, False) for group in groups]
+        if whole:
+            blocks.append(self._weights(space.scalars, src, True))
+        if not blocks:
+            return [None]
+        if len(blocks) == 1:
+            one = g.op("MatMul", [self.c("weights", blocks[0]), scalars], f"{tag}/scalar_part")
+            return [one] if whole else [one, None]
+        both = g.op("MatMul", [self.c("weights", np.concatenate(blocks)), scalars],
+                    f"{tag}/scalar_parts")
+        sizes = self.main.const("sizes", np.array([b.shape[0] for b in blocks]))
+        names = [g.name(f"{tag}/part{i}") for i in range(len(blocks))]
+        g.nodes.append(helper.make_node("Split", [both, sizes], names, name=names[0], axis=1))
+        return names + ([] if whole else [None])
+
+    def _vector_part(self, g: Graph, expr_vectors: tuple[tuple[str, int], ...], slope: int,
+                     positions: tuple[int, ...], env: dict[str, Ref], tag: str,
+                     keep_offset: bool = False
+                     ) -> tuple[str | None, int]:
+        """sum c * family[j] + slope * j as a [batch, 1, n] tensor (None if zero), and the
+        offset slope it still holds (0 unless `keep_offset`)."""
+        v, offset = self._combine(g, expr_vectors, env, tag)
+        missing = slope - offset
+        if keep_offset and v is not None:
+            return v, -missing
+        if missing:
+            ramp = self._ramp(missing, positions)
+            v = ramp if v is None else g.op("Add", [v, ramp], f"{tag}/plus_slope")
+        return v, 0
+
+    def _combine(self, g: Graph, terms: tuple[tuple[str, int], ...], env: dict[str, Ref],
+                 tag: str) -> tuple[str | None, int]:
+        """sum c * family[j] and the slope it carries (from families carried with one)."""
+        by_tensor: dict[str, list[tuple[Ref, int]]] = {}
+        for name, c in terms:
+            ref = env[name]
+            by_tensor.setdefault(ref.tensor, []).append((ref, c))
+        parts = []
+        offset = 0
+        for tensor, members in by_tensor.items():
+            if len(members) == 1 and members[0][0].index is None:
+                ref, c = members[0]
+                offset += c * ref.offset
+                parts.append(tensor if c == 1 else
+                             g.op("Mul", [tensor, self.c("coeff", np.array(c))], f"{tag}/scale"))
+                continue
+            row = np.zeros((1, members[0][0].k))
+            for ref, c in members:
+                row[0, ref.index or 0] += c
+            parts.append(g.op("MatMul", [self.c("combination", row), tensor], f"{tag}/combine"))
+        total = None
+        for p in parts:
+            total = p if total is None else g.op("Add", [total, p], f"{tag}/add")
+        return total, offset
+
+    def _weights(self, defs: Sequence[Definition], src: dict[str, int], keep_one: bool
+                 ) -> np.ndarray:
+        """(len(defs) [+ 1], ns + 1): const + sum c * scalar of each definition, the bias in
+        the last column (the constant-1 input); with `keep_one`, a last row copies the 1."""
+        w = np.zeros((len(defs) + keep_one, len(src) + 1))
+        for k, d in enumerate(defs):
+            w[k, -1] = d.expr.const
+            for name, c in d.expr.scalars:
+                w[k, src[name]] += c
+        if keep_one:
+            w[-1, -1] = 1
+        return w
+
+    def _stack(self, g: Graph, group: list[Definition], env: dict[str, Ref], col: str | None,
+               tag: str, doc: str) -> str:
+        """ReLU(vector part [batch, 1, n] + scalar part `col` [batch, k, 1]): [batch, k, n]."""
+        assert col is not None
+        d0 = group[0]
+        vec, _ = self._vector_part(g, d0.expr.vectors, d0.expr.slope, d0.positions, env, tag)
+        pre = col if vec is None else g.op("Add", [vec, col], f"{tag}/pre")
+        names = ", ".join(d.name for d in group)
+        return g.op("Max", [pre, self.zero], f"{tag}/relu", doc=f"ReLU units {names}: {doc}")
+
+    def _linear_family(self, g: Graph, d: Definition, env: dict[str, Ref], scalars: str,
+                       src: dict[str, int], tag: str) -> tuple[str, int]:
+        """A linear family as a tensor, still carrying the offset of its sources."""
+        v, offset = self._vector_part(g, d.expr.vectors, d.expr.slope, d.positions, env,
+                                      f"{tag}/{d.name}", keep_offset=True)
+        if d.expr.scalars or d.expr.const:
+            col = g.op("MatMul", [self.c("weights", self._weights([d], src, False)), scalars],
+                       f"{tag}/{d.name}/scalar_part")
+            v = col if v is None else g.op("Add", [v, col], f"{tag}/{d.name}/plus")
+        assert v is not None
+        return v, offset
+
+    def _scalars(self, g: Graph, space: Space, env: dict[str, Ref], scalars: str,
+                 src: dict[str, int], tag: str, done: str | None = None) -> str:
+        """The space's scalars (and the constant 1) as one MatMul of the source scalars and
+        the sums over j of its reductions, concatenated: [batch, ns + 1, 1]; `done` when
+        that product was already computed (see `_shared_scalar_parts`)."""
+        if done is not None:
+            return (g.op("Max", [done, self.zero], f"{tag}/relu_scalars", doc=space.doc)
+                    if space.relu else done)
+        w = self._weights(space.scalars, src, True)
+        inputs = [scalars]
+        for ref, rows in self._reductions(space, env).values():
+            sums, place = self._reduce(g, ref, rows, len(space.scalars) + 1, tag)
+            inputs.append(sums)
+            w = np.concatenate([w, place], axis=1)
+        if len(inputs) > 1:
+            scalars = g.op("Concat", inputs, f"{tag}/scalars_and_sums", axis=1)
+        out = g.op("MatMul", [self.c("weights", w), scalars], f"{tag}/scalars")
+        if space.relu:
+            out = g.op("Max", [out, self.zero], f"{tag}/relu_scalars", doc=space.doc)
+        return out
+
+    def _reductions(self, space: Space, env: dict[str, Ref]
+                    ) -> dict[str, tuple[Ref, list[Sum]]]:
+        """For each stacked tensor: (combination over its k families, output scalar,
+        weights over its units) of each reduction over it."""
+        found: dict[str, tuple[Ref, list[Sum]]] = {}
+        for out, d in enumerate(space.scalars):
+            for red in d.expr.sums:
+                first = env[red.terms[0][0]]
+                comb = np.zeros(first.k)
+                for name, c in red.terms:
+                    ref = env[name]
+                    if ref.offset:
+                        raise ExportError(f"{space.name}.{d.name}: a reduction over a family "
+                                          "carried with an offset")
+                    if ref.tensor != first.tensor:
+                        raise ExportError(f"{space.name}.{d.name}: a reduction over families "
+                                          "of different stacks")
+                    comb[ref.index or 0] += c
+                found.setdefault(first.tensor, (first, []))[1].append(
+                    Sum(comb, out, red.weights))
+        return found
+
+    def _reduce(self, g: Graph, ref: Ref, rows: list[Sum], n_out: int, tag: str
+                ) -> tuple[str, np.ndarray]:
+        """The (weighted) sums over j a space needs from one stacked tensor ([batch, r, 1])
+        and the matrix (n_out, r) that places them into its scalars."""
+        columns = list(dict.fromkeys(r.weights or (1,) * ref.n for r in rows))
+        weights = self.c("ones", np.asarray(columns).T.reshape(ref.n, len(columns)))
+        if self.combine_first:  # float64: each reduction's own words, then its own sum
+            comb = np.stack([r.comb for r in rows])  # (r, k)
+            words = g.op("MatMul", [self.c("combination", comb), ref.tensor], f"{tag}/words")
+            sums = g.op("MatMul", [words, weights], f"{tag}/sums")  # [batch, r, columns]
+            place = np.zeros((n_out, len(rows) * len(columns)))
+            for i, r in enumerate(rows):
+                place[r.out, i * len(columns) + columns.index(r.weights or (1,) * ref.n)] += 1
+        else:  # int64: sums of whole families wrap modulo 2^64 and still combine exactly
+            sums = g.op("MatMul", [ref.tensor, weights], f"{tag}/sums")  # [batch, k, columns]
+            place = np.zeros((n_out, ref.k * len(columns)))
+            for r in rows:
+                q = columns.index(r.weights or (1,) * ref.n)
+                place[r.out, q :: len(columns)] += r.comb
+        if len(columns) > 1:  # [batch, rows, columns] as one column
+            sums = g.op("Reshape", [sums, self.main.const("column", np.array([0, -1, 1]))],
+                        f"{tag}/sums_column")
+        return sums, place
+
+
+@dataclass(frozen=True)
+class Sum:
+    """One reduction over a stacked tensor: its combination of the k families, the scalar
+    it adds to, and its weights over the units (() = all 1)."""
+
+    comb: np.ndarray
+    out: int
+    weights: tuple[int, ...]
+
+
+class FamilyLoop:
+    """The families encoding as loop-carried tensors: each state family [batch, 1, n] and
+    the scalars as a column [batch, ns + 1, 1] (the last entry the constant 1), in the
+    model's dtype."""
+
+    def __init__(self, network: Network, main: Graph, dtype: str) -> None:
+        self.network = network
+        self.emitter = FamilyEmitter(network, main, dtype)
+        self.main = main
+        self.dtype = dtype
+        self.names = [d.name for d in network.state.families] + ["scalars"]
+        self.n_families = sum(d.length for d in network.state.families)
+        self.ns = len(network.state.scalars)
+
+    def value_infos(self, suffix: str) -> list[onnx.ValueInfoProto]:
+        t = self.emitter.onnx_dtype
+        infos = [helper.make_tensor_value_info(f"{d.name}{suffix}", t, ["batch", 1, d.length])
+                 for d in self.network.state.families]
+        infos.append(helper.make_tensor_value_info(f"scalars{suffix}", t,
+                                                   ["batch", self.ns + 1, 1]))
+        return infos
+
+    def split(self, g: Graph, x0: str) -> list[str]:
+        out, at = [], 0
+        cast = self.dtype == "float64"
+        x = g.op("Cast", [x0], "state_as_float", to=TensorProto.DOUBLE) if cast else x0
+        axis1 = g.const("axis1", np.array([1]))
+        for d in self.network.state.families:
+            part = columns(g, x, at, at + d.length, f"initial_{d.name}")
+            part = g.op("Unsqueeze", [part, axis1], f"initial_{d.name}_3d")
+            offset = self.emitter.offsets[d.name]
+            if offset:
+                part = g.op("Add", [part, self.emitter._ramp(offset, d.positions)],
+                            f"initial_{d.name}_offset")
+            out.append(part)
+            at += d.length
+        scal = columns(g, x, at, at + self.ns, "initial_scalars")
+        ones = g.op("Slice", [g.op("Add", [g.op("Mul", [x, self.emitter.zero], "zeros"),
+                                           g.const("one_f", np.array(1).astype(
+                                               self.emitter.np_dtype))], "ones"),
+                              g.const("c0", np.array([0])), g.const("c1", np.array([1])),
+                              axis1], "one_column")
+        both = g.op("Concat", [scal, ones], "scalars_and_one", axis=1)
+        out.append(g.op("Unsqueeze", [both, g.const("axis2", np.array([2]))], "scalars_col"))
+        return out
+
+    def emit(self, g: Graph, carried: list[str], step: int) -> list[str]:
+        families = dict(zip(self.names[:-1], carried[:-1], strict=True))
+        new, scalars = self.emitter.emit(g, families, carried[-1], step)
+        return [new[n] for n in self.names[:-1]] + [scalars]
+
+    def event_shape(self, K: int) -> list[int | str]:
+        return ["batch", 2 * K, 1]
+
+    def tap(self, g: Graph, carried: list[str], start: int, end: int, hint: str) -> str:
+        """Flat state slots [start, end) (scalars only) as int64 [batch, end - start, 1]."""
+        m = self.main
+        cols = g.op("Slice", [carried[-1], m.const("c_start", np.array([start - self.n_families])),
+                              m.const("c_end", np.array([end - self.n_families])),
+                              m.const("axis1", np.array([1]))], hint)
+        if self.dtype == "float64":
+            cols = g.op("Cast", [cols], f"{hint}_int", to=TensorProto.INT64)
+        return cols
+
+    def join(self, g: Graph, finals: list[str]) -> str:
+        flat = g.const("flat2", np.array([0, -1]))
+        parts = []
+        for d, v in zip(self.network.state.families, finals[:-1], strict=True):
+            offset = self.emitter.offsets[d.name]
+            if offset:
+                v = g.op("Sub", [v, self.emitter._ramp(offset, d.positions)],
+                         f"final_{d.name}_j")
+            parts.append(g.op("Reshape", [v, flat], f"final_{d.name}"))
+        scal = g.op("Reshape", [finals[-1], flat], "final_scalars_flat")
+        parts.append(columns(g, scal, 0, self.ns, "final_scalars"))
+        x = g.op("Concat", parts, "final_state_raw", axis=1)
+        if self.dtype == "float64":
+            x = g.op("Cast", [x], "final_state_int", to=TensorProto.INT64)
+        return x
+
+
+
+

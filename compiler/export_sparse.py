@@ -1,0 +1,201 @@
+"""The sparse and dense encodings (`--weights sparse|dense`): the network lowered to sparse
+matrices (`compiler/sparse.py`), each applied as `GatherElements` of constant indices,
+`Mul` by the weights and row sums by `MatMul` (sparse), or as dense `MatMul`s (dense)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import onnx
+
+from mlpc.compiler.network import Network
+from mlpc.compiler.onnx_graph import Graph, columns, i64
+from mlpc.compiler.sparse import SparseLinear, SparseNetwork, lower_to_sparse
+
+if TYPE_CHECKING:
+    from mlpc.compiler.export_onnx import ExportOptions
+
+@dataclass(frozen=True, eq=False)
+class Bucket:
+    rows: np.ndarray  # original row ids, in the order the bucket outputs them
+    width: int
+    cols: np.ndarray  # (len(rows) * width,) original column ids (padding: 0)
+    vals: np.ndarray  # (len(rows) * width,) weights (padding: 0)
+
+
+def plan_buckets(counts: np.ndarray, op_cost: int) -> list[np.ndarray]:
+    """Partition rows into groups padded to the group's widest row, minimising
+    (padded entries + op_cost per group): a dynamic program over the distinct counts."""
+    order = np.argsort(counts, kind="stable")
+    distinct, first = np.unique(counts[order], return_index=True)
+    sizes = np.diff(np.append(first, len(order)))
+    k = len(distinct)
+    best = [0.0] + [float("inf")] * k  # best[i]: cost of the first i distinct counts
+    cut = [0] * (k + 1)
+    for i in range(1, k + 1):
+        rows = 0
+        for j in range(i, 0, -1):  # group = distinct counts j-1 .. i-1
+            rows += int(sizes[j - 1])
+            cost = best[j - 1] + rows * max(int(distinct[i - 1]), 1) + op_cost
+            if cost < best[i]:
+                best[i], cut[i] = cost, j - 1
+    groups = []
+    i = k
+    while i > 0:
+        j = cut[i]
+        groups.append(order[first[j] : (first[i] if i < k else len(order))])
+        i = j
+    return groups[::-1]
+
+
+def sparse_buckets(f: SparseLinear, op_cost: int) -> list[Bucket]:
+    counts = f.row_counts()
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    buckets = []
+    for rows in plan_buckets(counts, op_cost):
+        width = max(int(counts[rows].max()), 1)
+        cols = np.zeros((len(rows), width), dtype=np.int64)
+        vals = np.zeros((len(rows), width), dtype=np.int64)
+        for i, r in enumerate(rows):
+            n = counts[r]
+            cols[i, :n] = f.cols[starts[r] : starts[r] + n]
+            vals[i, :n] = f.vals[starts[r] : starts[r] + n]
+        buckets.append(Bucket(np.asarray(rows, dtype=np.int64), width, cols.ravel(), vals.ravel()))
+    return buckets
+class StepEmitter:
+    """Emits one network step into a graph. Weights are initializers of the main graph,
+    shared by the K unrolled steps. Sparse factors gather with `GatherElements`, whose index
+    tensors must have the batch dimension: each constant index row is expanded to the batch
+    once, before the Loop (`expand_indices`), and the body reads those loop-invariant values."""
+
+    def __init__(self, network: SparseNetwork, main: Graph, options: ExportOptions) -> None:
+        self.network = network
+        self.options = options
+        self.main = main
+        self._shared: dict[str, str] = {}
+        self._indices: list[tuple[str, np.ndarray]] = []  # (name, constant index row)
+        self._expanded: dict[str, str] = {}
+        self.plans: list[tuple[SparseLinear, list[tuple[Bucket, str, str | None]], str, str]] = []
+        self.dense: list[tuple[SparseLinear, str, str]] = []
+        if options.weights == "dense":
+            for f in network.factors():
+                w = main.const(f"{f.name}.W", f.dense().T.copy(), doc=f.doc)
+                b = main.const(f"{f.name}.bias", f.bias)
+                self.dense.append((f, w, b))
+            return
+        position = np.arange(network.n_state)  # where each input row sits in the input vector
+        factors = list(network.factors())
+        for n, f in enumerate(factors):
+            emitted = []
+            for i, bk in enumerate(sparse_buckets(f, options.op_cost)):
+                idx = self._index(f"{f.name}.b{i}.index", position[bk.cols])
+                val = None
+                if not np.all(bk.vals == 1):
+                    val = main.const(f"{f.name}.b{i}.weight", bk.vals[None, :])
+                emitted.append((bk, idx, val))
+            # the factor outputs its rows bucket by bucket; the next factor reads that order
+            order = np.concatenate([bk.rows for bk, _, _ in emitted])
+            bias = main.const(f"{f.name}.bias", f.bias[order][None, :])
+            perm = ""
+            if n == len(factors) - 1 and not np.array_equal(order, np.arange(len(order))):
+                perm = self._index(f"{f.name}.order", np.argsort(order))
+            self.plans.append((f, emitted, bias, perm))
+            position = np.argsort(order)
+
+    def _index(self, hint: str, row: np.ndarray) -> str:
+        name = self.main.name(hint)
+        self._indices.append((name, row.astype(np.int64)))
+        return name
+
+    def expand_indices(self, g: Graph, batch: str) -> list[str]:
+        """Broadcast every constant index row to (batch, len) before the Loop; returns the
+        expanded values (the Loop body reads them)."""
+        for name, row in self._indices:
+            const = g.const(name + ".row", row[None, :])
+            shape = g.op("Concat", [batch, g.const(name + ".len", np.array([row.size]))],
+                         name + ".shape", axis=0)
+            self._expanded[name] = g.op("Expand", [const, shape], name)
+        return list(self._expanded.values())
+
+    def emit(self, g: Graph, x: str, step: int) -> str:
+        v = x
+        factors = iter(self.plans if self.plans else self.dense)
+        last_plan = None
+        for layer in self.network.layers:
+            for _ in layer.factors:
+                item = next(factors)
+                if self.plans:
+                    v = self._sparse(g, v, item, step)  # type: ignore[arg-type]
+                    last_plan = item
+                else:
+                    f, w, b = item  # type: ignore[misc]
+                    mm = g.op("MatMul", [v, w], f"s{step}/{f.name}/matmul", doc=f.doc)
+                    v = g.op("Add", [mm, b], f"s{step}/{f.name}")
+            if layer.relu:
+                v = g.op("Relu", [v], f"s{step}/{layer.name}/relu", doc=layer.doc)
+        if last_plan is not None and last_plan[3]:
+            v = g.op("GatherElements", [v, self._expanded[last_plan[3]]],
+                     f"s{step}/state_order", axis=1)
+        return v
+
+    def shared(self, key: str, array: np.ndarray) -> str:
+        if key not in self._shared:
+            self._shared[key] = self.main.const(key, array)
+        return self._shared[key]
+
+    def _sparse(self, g: Graph, v: str, plan: tuple, step: int) -> str:
+        f, emitted, bias, _ = plan
+        parts = []
+        for i, (bk, idx, val) in enumerate(emitted):
+            tag = f"s{step}/{f.name}/b{i}"
+            gathered = g.op("GatherElements", [v, self._expanded[idx]], f"{tag}/gather", axis=1)
+            prod = gathered if val is None else g.op("Mul", [gathered, val], f"{tag}/mul")
+            if bk.width > 1:
+                # row sums as a product with a column of ones: onnxruntime's int64 MatMul is
+                # exact (and faster), its int64 ReduceSum is not (it is exact only to 2^53);
+                # a (w, 1) column is ~4x faster than a 1-D vector of ones (measured)
+                shape = self.shared(f"shape_{len(bk.rows)}x{bk.width}",
+                                    np.array([0, len(bk.rows), bk.width], dtype=np.int64))
+                r = g.op("Reshape", [prod, shape], f"{tag}/rows")
+                ones = self.shared(f"ones_{bk.width}", np.ones((bk.width, 1), dtype=np.int64))
+                col = g.op("MatMul", [r, ones], f"{tag}/sum")
+                flat = self.shared(f"shape_{len(bk.rows)}",
+                                   np.array([0, len(bk.rows)], dtype=np.int64))
+                prod = g.op("Reshape", [col, flat], f"{tag}/flat")
+            parts.append(prod)
+        cat = parts[0] if len(parts) == 1 else g.op("Concat", parts, f"s{step}/{f.name}/concat",
+                                                    axis=1)
+        return g.op("Add", [cat, bias], f"s{step}/{f.name}", doc=f.doc)
+
+
+
+
+class SparseLoop:
+    """The sparse and dense encodings: one loop-carried int64 state [batch, n_state]."""
+
+    def __init__(self, network: Network, main: Graph, options: ExportOptions) -> None:
+        self.emitter = StepEmitter(lower_to_sparse(network), main, options)
+        self.main = main
+        self.n = network.n_state
+
+    def value_infos(self, suffix: str) -> list[onnx.ValueInfoProto]:
+        return [i64(f"state{suffix}", ["batch", self.n])]
+
+    def split(self, g: Graph, x0: str) -> list[str]:
+        return [x0]
+
+    def emit(self, g: Graph, carried: list[str], step: int) -> list[str]:
+        return [self.emitter.emit(g, carried[0], step)]
+
+    def event_shape(self, K: int) -> list[int | str]:
+        return ["batch", 2 * K]
+
+    def tap(self, g: Graph, carried: list[str], start: int, end: int, hint: str) -> str:
+        return columns(g, carried[0], start, end, hint, self.main)
+
+    def join(self, g: Graph, finals: list[str]) -> str:
+        return finals[0]
+
+
