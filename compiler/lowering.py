@@ -42,7 +42,7 @@ inlined.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
 import networkx as nx
@@ -66,6 +66,7 @@ from mlpc.compiler.checker import (
 from mlpc.compiler.driver import CompileOptions
 from mlpc.compiler.image import SubleqImage, TrapInfo, merge_ranges
 from mlpc.compiler.macros import const
+from mlpc.errors import SourcePos
 
 RV = "$rv"  # the return value of the last call
 MAIN = "<main>"  # the name of the top-level code in the call graph and in cell names
@@ -132,6 +133,7 @@ class _Lowerer:
         self.functions_done: list[_Function] = []
         self.scc = self._call_graph_components()
         self.save_groups = 0
+        self.save_sites: dict[SourcePos, int] = {}  # recursive call -> its SAVE group
         self._assign_cells()
         self.output_cells = {self.cells[s.uid] for s in checked.outputs}
 
@@ -553,6 +555,7 @@ class _Lowerer:
             # observable) or read a parameter already overwritten
             saved = (*self.frame_cells(), *(self.fn.temp(i) for i in range(in_use)))
             self.save_groups += 1
+            self.save_sites[e.pos] = self.save_groups
             self.emit(mc.Save(saved, self.save_groups, self.trap_stub(TRAP_STACK, line),
                               line=line))
             for a, p in zip(e.args, params, strict=True):
@@ -575,6 +578,7 @@ class _Lowerer:
         if recursive:
             saved = (*self.frame_cells(), *(self.fn.temp(i) for i in range(in_use)))
             self.save_groups += 1
+            self.save_sites[e.pos] = self.save_groups
             self.emit(mc.Save(saved, self.save_groups, self.trap_stub(TRAP_STACK, line),
                               line=line))
         for p, v in zip(params, args, strict=True):
@@ -947,6 +951,28 @@ def lower_macros(checked: CheckedProgram, options: LoweringOptions) -> mc.MacroP
     low = _Lowerer(checked, options.word_bits)
     low.lower()
     return low.macro_program(options.stack)
+
+
+@dataclass(frozen=True)
+class StackPlan:
+    """The compiled program's stack, for the source engine to run out of it at the same call:
+    its size in words, and the words each recursive call pushes (by the position of its
+    `Call` node; a call not listed pushes nothing and cannot overflow). A call traps when its
+    words do not fit on top of those its unfinished callers pushed."""
+
+    words: int
+    pushes: Mapping[SourcePos, int]
+
+
+def stack_plan(checked: CheckedProgram, options: LoweringOptions) -> StackPlan:
+    """The stack of the program `lower_program` compiles (CFG clean-ups included: they decide
+    which cells each SAVE keeps)."""
+    low = _Lowerer(checked, options.word_bits)
+    low.lower()
+    program = cfg_optimize(low.macro_program(options.stack)).program
+    kept = {m.group: len(m.cells) for m in program.code if isinstance(m, mc.Save)}
+    pushes = {pos: kept[group] for pos, group in low.save_sites.items() if kept.get(group)}
+    return StackPlan(mc.stack_size(program), pushes)
 
 
 def lower_program(checked: CheckedProgram, options: CompileOptions,

@@ -80,6 +80,7 @@ def run_source_engine(request: RunRequest) -> RunReport:
         word_bits=request.config.word_bits,
         tape_out=request.config.tape_out,
         tape_in=request.config.tape_in,
+        stack=request.program.options.stack,
     )
 
 

@@ -32,10 +32,11 @@ Semantics (SPEC section 5, plus the decisions where it is silent)
   of the node that traps (`tl_ast` documents node positions): division by zero (the `/` or
   `%` operator, the `/=`/`%=`, or the name of `udiv`/`umod`), index out of range (the
   indexed name), stack overflow (the call), assertion failed (the `assert`).
-- **Stack overflow**: a call that would make more than `max_depth` function activations live
-  at once traps (the top-level code is not an activation). The default, 1000, is this
-  interpreter's; compiled programs have the limit their stack size gives them, so tests
-  that compare engines on stack overflow use unbounded recursion.
+- **Stack overflow**: the interpreter keeps the compiled program's stack account
+  (`lowering.StackPlan`: the stack's size, `--stack` or the default, and the words each
+  recursive call pushes, as the lowering and its clean-ups decided). A call whose words do
+  not fit on top of those of its unfinished callers traps, at the same call and depth as
+  the compiled program; calls that push nothing never overflow.
 - **Steps**: one per statement executed (declarations and blocks included), one per loop
   condition test (so every iteration costs a step, even of `for (;;) {}`), one per call. A
   run that would exceed `max_steps` stops with status "step-limit". Source steps are not
@@ -44,7 +45,8 @@ Semantics (SPEC section 5, plus the decisions where it is silent)
   run ended, in declaration order.
 
 Deep recursion in the `.tl` program is interpreted by deep Python recursion, run in a
-thread with a large stack and a recursion limit sized from `max_depth`.
+thread with a large stack and a recursion limit sized from the deepest recursion the stack
+allows (`_deepest`).
 """
 
 from __future__ import annotations
@@ -66,13 +68,15 @@ from mlpc.compiler.checker import (
     literal_value,
     unary_op,
 )
+from mlpc.compiler.lowering import LoweringOptions, StackPlan, stack_plan
 from mlpc.errors import MlpcError
 from mlpc.runtime.machine import DEFAULT_TAPE_OUT, wrap_word
 from mlpc.runtime.report import TRAP_KINDS, RunReport
 
-DEFAULT_MAX_DEPTH = 1000
 TRAP_DIVISION, TRAP_INDEX, TRAP_STACK, TRAP_ASSERT = 1, 2, 3, 4
 
+# Nested calls the interpreter follows beyond what the stack account bounds (see `_deepest`).
+_UNCOUNTED_DEPTH = 1000
 # Python frames one `.tl` activation may need at most: the AST is at most MAX_NESTING deep
 # and each level costs at most three Python calls.
 _PYTHON_FRAMES_PER_CALL = 800
@@ -86,6 +90,10 @@ class _Stop(Exception):
         super().__init__(status, detail)
         self.status = status
         self.detail = detail
+
+
+class _TooDeep(Exception):
+    """Calls nested deeper than the interpreter was sized for (`_deepest`)."""
 
 
 class _Break(Exception):
@@ -113,18 +121,30 @@ def run_source(
     word_bits: int = 32,
     tape_out: int = DEFAULT_TAPE_OUT,
     *,
-    max_depth: int = DEFAULT_MAX_DEPTH,
+    stack: int | None = None,
     tape_in: int | None = None,
 ) -> RunReport:
-    """Run a checked program. Raises `MlpcError` for bad inputs (unknown, missing or out of
+    """Run a checked program; `stack` is the compiled program's stack words (`--stack`; None:
+    the lowering's default). Raises `MlpcError` for bad inputs (unknown, missing or out of
     range names, tape words out of range, a tape longer than `tape_in`)."""
     if word_bits != checked.word_bits:
         raise MlpcError(
             f"the program was checked for {checked.word_bits}-bit words, not {word_bits}"
         )
     _validate(checked, inputs, tape, word_bits, tape_in)
-    interpreter = _Interpreter(checked, inputs, tape, max_steps, tape_out, max_depth)
-    return _run_with_deep_stack(interpreter.run, max_depth)
+    plan = stack_plan(checked, LoweringOptions(word_bits, stack))
+    depth = _deepest(checked, plan)
+    interpreter = _Interpreter(checked, inputs, tape, max_steps, tape_out, plan, depth)
+    return _run_with_deep_stack(interpreter.run, depth)
+
+
+def _deepest(checked: CheckedProgram, plan: StackPlan) -> int:
+    """Activations the interpreter may have to nest: as many recursive calls as the stack
+    holds of the smallest push, plus a chain of non-recursive calls through every function,
+    plus room for recursive calls that push nothing (rare: nothing is live after them)."""
+    smallest = min(plan.pushes.values(), default=0)
+    recursive = plan.words // smallest + 1 if smallest else 0
+    return recursive + len(checked.functions) + _UNCOUNTED_DEPTH
 
 
 def _validate(checked: CheckedProgram, inputs: Mapping[str, int], tape: Sequence[int],
@@ -172,6 +192,9 @@ def _run_with_deep_stack(run: Callable[[], RunReport], max_depth: int) -> RunRep
     if errors:
         if isinstance(errors[0], RecursionError):
             raise MlpcError("the source interpreter ran out of Python stack") from None
+        if isinstance(errors[0], _TooDeep):
+            raise MlpcError(f"the source interpreter cannot follow more than {max_depth} "
+                            "nested calls") from None
         raise errors[0]
     return results[0]
 
@@ -196,7 +219,8 @@ def _run_in_thread(target: Callable[[], None]) -> bool:
 
 class _Interpreter:
     def __init__(self, checked: CheckedProgram, inputs: Mapping[str, int],
-                 tape: Sequence[int], max_steps: int, tape_out: int, max_depth: int) -> None:
+                 tape: Sequence[int], max_steps: int, tape_out: int, stack: StackPlan,
+                 max_depth: int) -> None:
         self.checked = checked
         self.word_bits = checked.word_bits
         self.symbols = checked.symbols
@@ -205,6 +229,8 @@ class _Interpreter:
         self.out: list[int] = []
         self.tape_out = tape_out
         self.max_steps = max_steps
+        self.stack = stack
+        self.stack_used = 0  # words the unfinished recursive calls pushed
         self.max_depth = max_depth
         self.steps = 0
         self.depth = 0
@@ -454,15 +480,20 @@ class _Interpreter:
         assert isinstance(function, FunctionSymbol)
         args = [self.evaluate(arg, frame) for arg in expr.args]
         self.tick()
-        if self.depth >= self.max_depth:
+        pushed = self.stack.pushes.get(expr.pos, 0)
+        if self.stack_used + pushed > self.stack.words:
             raise self.trap(TRAP_STACK, expr.pos.line)
+        if self.depth >= self.max_depth:
+            raise _TooDeep
         params = function.params
         callee: Frame = {param.uid: value for param, value in zip(params, args, strict=True)}
         self.depth += 1
+        self.stack_used += pushed
         try:
             self.exec_block(function.definition.body, callee)
         except _Return as returned:
             return returned.value
         finally:
             self.depth -= 1
+            self.stack_used -= pushed
         return 0

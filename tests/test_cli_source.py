@@ -110,8 +110,10 @@ def test_stack_overflow_trap(tmp_path: Path) -> None:
     result = mlpc("run", prog, "--engine", "source")
     assert result.returncode == 3
     assert result.stdout == "r = 0\n"
-    # 2 declarations + the assignment + 1000 calls and their returns + the 1001st call
-    assert result.stderr == "mlpc: trap: stack overflow at line 3 (after 2004 steps)\n"
+    # the compiled program's stack: each recursive call saves one word (the return address)
+    # and the default stack holds 256. 2 declarations + the assignment + 257 calls (down(0)
+    # from the top level saves nothing) and their returns + the 258th call
+    assert result.stderr == "mlpc: trap: stack overflow at line 3 (after 518 steps)\n"
 
 
 def test_output_tape_full_fault(tmp_path: Path) -> None:

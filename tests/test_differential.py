@@ -34,6 +34,7 @@ from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from strategies import LARGE, SMALL, GeneratedProgram, tl_programs
 from tl_cases import random_program
 
@@ -253,6 +254,100 @@ def test_seeded_programs_on_the_network_engines(seed: int) -> None:
     program = GeneratedProgram(base.seed, base.source, base.inputs, base.tape, base.word_bits,
                                recursion_depth=8)
     run_everywhere(program)
+
+
+# --- one recursion limit on every engine ----------------------------------------------------
+
+DOWN = ("input depth;\noutput r;\nfunc down(k) {\n    if (k == depth) { return k; }\n"
+        "    return down(k + 1) + 0;\n}\nr = down(1);\n")
+# Worked out from the lowering's rules: a recursive call of `down` saves only its return
+# address (one word: k is dead after the call) and the default stack holds 256 saves of the
+# largest; down(1) is called from the top level, which saves nothing, so depth d needs d - 1
+# words. (depth, --stack, engines, expected status and r)
+RECURSION_LIMIT = (
+    (256, None, ("source", "reference", "onnx"), ("halted", 256)),
+    (257, None, ("source", "reference", "numpy", "onnx"), ("halted", 257)),
+    (258, None, ("source", "reference", "numpy", "onnx"), ("trap", 0)),
+    (300, None, ("source", "reference", "onnx"), ("trap", 0)),
+    (300, 299, ("source", "reference", "onnx"), ("halted", 300)),
+    (300, 298, ("source", "reference", "onnx"), ("trap", 0)),
+    (2000, 100_000, ("source", "reference"), ("halted", 2000)),
+    (2000, 1998, ("source", "reference"), ("trap", 0)),
+)
+
+
+@pytest.mark.parametrize("depth, stack, engines, expected", RECURSION_LIMIT,
+                         ids=[f"{d}-{s}" for d, s, _, _ in RECURSION_LIMIT])
+def test_the_issue_reproducer_stops_at_the_same_call_everywhere(
+        depth: int, stack: int | None, engines: tuple[str, ...],
+        expected: tuple[str, int]) -> None:
+    program = GeneratedProgram(0, DOWN, (("depth", depth),), (), 32)
+    loaded = load(program, stack)
+    config = machine_for(loaded, 32)
+    status, r = expected
+    detail = "stack overflow at line 5" if status == "trap" else ""
+    reference = run_engine("reference", loaded, program, config, FULL_STEPS)
+    for name in engines:
+        got = run_engine(name, loaded, program, config, FULL_STEPS)
+        assert observable(got.report) == ((("r", r),), (), status, detail), name
+        if name != "source":
+            assert machine_level(got) == machine_level(reference), name
+
+
+@st.composite
+def recursions(draw: st.DrawFn) -> tuple[GeneratedProgram, int]:
+    """A recursive function (or a mutually recursive pair) whose frames differ by what is
+    live across the call, and the depth it is called with."""
+    local = draw(st.booleans())
+    live = draw(st.sampled_from(("0", "n", "a", "n * a") + (("l", "l - n") if local else ())))
+    mutual = draw(st.booleans())
+    callee = "g" if mutual else "f"
+    lines = ["input x0, x1;", "output o0, o1, o2;", "func f(n, a) {"]
+    if local:
+        lines.append("    var l = a + 1;")
+    lines += ["    if (n <= 0) { return a; }", "    o1 += 1;",
+              f"    return {live} + {callee}(n - 1, a + 2);", "}"]
+    if mutual:
+        lines += ["func g(n, a) {", "    o2 += 1;", "    return f(n, a - 1) + 1;", "}"]
+    lines.append("o0 = f(x0, x1);")
+    depth = draw(st.integers(0, 40))
+    source = "\n".join(lines) + "\n"
+    return GeneratedProgram(0, source, (("x0", depth), ("x1", 5)), (), 32, depth), depth
+
+
+def smallest_stack(program: GeneratedProgram, largest: int) -> int:
+    """The fewest stack words with which the source engine runs `program` to its end."""
+    low, high = 0, largest  # halts with `high` words, as the caller checks
+    while low < high:
+        middle = (low + high) // 2
+        loaded = load(program, middle)
+        report = run_engine("source", loaded, program, machine_for(loaded, 32), FULL_STEPS)
+        if report.report.status == "halted":
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+@settings(max_examples=25, **_SETTINGS)
+@given(drawn=recursions())
+def test_deep_recursion_at_the_stack_limit_on_both_sides(
+        drawn: tuple[GeneratedProgram, int]) -> None:
+    """With just enough stack the run ends on both engines; with one word less both trap at
+    the same call (the outputs count the calls made) with the same detail."""
+    program, depth = drawn
+    largest = 8 * depth + 8
+    loaded = load(program, largest)
+    report = run_engine("source", loaded, program, machine_for(loaded, 32), FULL_STEPS).report
+    assert report.status == "halted", program.source
+    need = smallest_stack(program, largest)
+    for stack in (need, need - 1) if need else (0,):
+        loaded = load(program, stack)
+        config = machine_for(loaded, 32)
+        source = run_engine("source", loaded, program, config, FULL_STEPS).report
+        reference = run_engine("reference", loaded, program, config, FULL_STEPS).report
+        assert observable(source) == observable(reference), (stack, program.source)
+        assert source.status == ("halted" if stack == need else "trap")
 
 
 # --- the tests can fail: a deliberately broken engine is caught ----------------------------

@@ -92,24 +92,25 @@ SUM = (
 
 
 def test_recursion_up_to_the_limit_works() -> None:
-    # sum(999) .. sum(0): 1000 activations, the default limit
-    report = run_text(SUM, inputs={"n": 999})
-    assert (report.status, report.outputs) == ("halted", (("s", 499500),))
+    # each recursive call saves k and the return address: the default stack holds 256 such
+    # saves (512 words), so sum(256) .. sum(0) fit
+    report = run_text(SUM, inputs={"n": 256})
+    assert (report.status, report.outputs) == ("halted", (("s", 32896),))
 
 
 def test_recursion_past_the_limit_traps_at_the_call() -> None:
-    report = run_text(SUM, inputs={"n": 1000})
+    report = run_text(SUM, inputs={"n": 257})
     assert (report.status, report.detail) == ("trap", "stack overflow at line 5")
 
 
-def test_recursion_limit_is_a_parameter() -> None:
-    assert run_text(SUM, inputs={"n": 9}, max_depth=10).outputs == (("s", 45),)
-    report = run_text(SUM, inputs={"n": 10}, max_depth=10)
+def test_the_stack_size_is_a_parameter() -> None:
+    assert run_text(SUM, inputs={"n": 10}, stack=20).outputs == (("s", 55),)
+    report = run_text(SUM, inputs={"n": 11}, stack=20)
     assert (report.status, report.detail) == ("trap", "stack overflow at line 5")
 
 
-def test_very_deep_recursion_with_a_raised_limit() -> None:
-    report = run_text(SUM, inputs={"n": 20000}, max_depth=20001)
+def test_very_deep_recursion_with_a_large_stack() -> None:
+    report = run_text(SUM, inputs={"n": 20000}, stack=40000)
     assert report.outputs == (("s", 200010000),)
 
 
@@ -240,7 +241,7 @@ def test_mutated_programs_check_cleanly_or_run(case: TlCase,
         assert err.path == "m.tl" and err.pos.line >= 1
         return
     report = run_source(checked, dict.fromkeys(checked.input_names, 0), (1, 2), 2000,
-                        word_bits=case.word_bits, tape_out=64, max_depth=50)
+                        word_bits=case.word_bits, tape_out=64, stack=100)
     assert report.status in ("halted", "trap", "fault", "step-limit")
     assert report.steps <= 2000 and len(report.tape) <= 64
 
