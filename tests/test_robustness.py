@@ -115,7 +115,7 @@ SYNTAX = [
     _case("empty_index", "var a[4];\na[] = 1;\n", 2, "error", slow=True),
     _case("assign_to_literal", "3 = 4;\n", 1, "error"),
     _case("assign_to_call", "func f() { return 1; }\nf() = 1;\n", 2, "error", slow=True),
-    _case("compound_shift_assign", "var x;\nx <<= 1;\n", 2, "error"),
+    _case("unknown_operator", "var x;\nx <<<= 1;\n", 2, "unknown operator '<<<='"),
     _case("error_at_end_of_file", "output o;\no = 1 +", 2, "error"),
     _case("bad_escape_in_string", 'print("a\\q");\n', 1, "escape"),
     _case("bad_char_literal", "var c = 'ab';\n", 1, "error"),
