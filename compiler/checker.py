@@ -63,6 +63,33 @@ from mlpc.errors import SourceError, SourcePos
 from mlpc.runtime.machine import wrap_word
 
 MAX_ARRAY_SIZE = 1 << 20  # words; far beyond any memory the machine can have
+MAX_ERRORS = 20  # errors reported at most; the checker stops looking after that many
+
+
+class CheckErrors(SourceError):
+    """Every error the checker found, in source order (at most MAX_ERRORS). It is the first
+    of them for code that looks at one error (message, position); `render` shows them all,
+    each as its own `file:line:col: error: ...` line with its source line and caret."""
+
+    def __init__(self, errors: list[SourceError], truncated: bool) -> None:
+        first = errors[0]
+        super().__init__(first.message, first.path, first.pos, first.source)
+        self.errors = tuple(errors)
+        self.truncated = truncated
+
+    def render(self) -> str:
+        text = "\n".join(err.render() for err in self.errors)
+        if self.truncated:
+            text += f"\n{self.path}: error: too many errors (the first {MAX_ERRORS} are shown)"
+        return text
+
+
+class _TooManyErrors(Exception):
+    """Stops the checker once MAX_ERRORS errors are recorded."""
+
+
+class _UnknownConstant(Exception):
+    """A constant expression uses a constant whose own value had an error (reported)."""
 
 
 # --- operator semantics ------------------------------------------------------------------
@@ -291,7 +318,11 @@ class _FunctionContext:
 
 
 def check_program(program: ast.Program, word_bits: int = 32) -> CheckedProgram:
-    """Check a parsed program; raises `SourceError` at the first problem."""
+    """Check a parsed program; raises `CheckErrors` (a `SourceError`) listing the problems.
+
+    After an error the checker goes on with the next statement (or with the body of the
+    statement whose condition was wrong), and a declaration that had an error still
+    declares its name, so that one mistake is reported once, not again at every use."""
     return _Checker(program, word_bits).check()
 
 
@@ -316,9 +347,24 @@ class _Checker:
         self.main = _FunctionContext(None)
         self.context = self.main
         self.loop_depth = 0
+        self.errors: list[SourceError] = []
+        self.unknown_constants: set[int] = set()  # uids of constants whose value failed
 
     def error(self, message: str, pos: SourcePos) -> SourceError:
         return SourceError(message, self.program.path, pos, self.shown_text)
+
+    def record(self, err: SourceError) -> None:
+        """Keep an error and go on; stop at MAX_ERRORS."""
+        self.errors.append(err)
+        if len(self.errors) >= MAX_ERRORS:
+            raise _TooManyErrors
+
+    def checked_expr(self, expr: ast.Expr, scope: _Scope) -> None:
+        """Check an expression, recording its first error instead of raising it."""
+        try:
+            self.expr(expr, scope)
+        except SourceError as err:
+            self.record(err)
 
     def uid(self) -> int:
         self.next_uid += 1
@@ -327,21 +373,14 @@ class _Checker:
     # the whole program
 
     def check(self) -> CheckedProgram:
-        for item in self.program.items:
-            if isinstance(item, ast.FuncDef):
-                if item.name in ast.BUILTINS:
-                    raise self.error(f"'{item.name}' is the name of a built-in function",
-                                     item.name_pos)
-                if item.name in self.function_defs:
-                    first = self.function_defs[item.name].name_pos.line
-                    raise self.error(
-                        f"redefinition of function '{item.name}' (first defined at line "
-                        f"{first})",
-                        item.name_pos,
-                    )
-                self.function_defs[item.name] = item
-        for item in self.program.items:
-            self.statement(item, self.global_scope, top_level=True)
+        truncated = False
+        try:
+            self.all_items()
+        except _TooManyErrors:
+            truncated = True
+        if self.errors:
+            ordered = sorted(self.errors, key=lambda err: (err.pos.line, err.pos.col))
+            raise CheckErrors(ordered, truncated)
         for pos, name in self.call_sites.items():
             self.symbols[pos] = self.function_symbols[name]
         return CheckedProgram(
@@ -357,17 +396,39 @@ class _Checker:
             symbols=self.symbols,
         )
 
+    def all_items(self) -> None:
+        for item in self.program.items:
+            if not isinstance(item, ast.FuncDef):
+                continue
+            if item.name in ast.BUILTINS:
+                self.record(self.error(f"'{item.name}' is the name of a built-in function",
+                                       item.name_pos))
+            elif item.name in self.function_defs:
+                first = self.function_defs[item.name].name_pos.line
+                self.record(self.error(
+                    f"redefinition of function '{item.name}' (first defined at line {first})",
+                    item.name_pos,
+                ))
+            else:
+                self.function_defs[item.name] = item
+        for item in self.program.items:
+            self.statement(item, self.global_scope, top_level=True)
+
     # declarations
 
     def declare(self, scope: _Scope, name: str, symbol: Symbol, pos: SourcePos) -> None:
+        """Declare `name`; a clash is recorded and the first declaration kept."""
+        self.symbols[pos] = symbol
         if name in scope.names:
             first = scope.names[name].pos.line
-            raise self.error(f"redeclaration of '{name}' (first declared at line {first})", pos)
-        if scope is self.global_scope and name in self.function_defs:
+            self.record(self.error(
+                f"redeclaration of '{name}' (first declared at line {first})", pos))
+        elif scope is self.global_scope and name in self.function_defs:
             line = self.function_defs[name].name_pos.line
-            raise self.error(f"'{name}' is already the name of a function (line {line})", pos)
-        scope.names[name] = symbol
-        self.symbols[pos] = symbol
+            self.record(self.error(
+                f"'{name}' is already the name of a function (line {line})", pos))
+        else:
+            scope.names[name] = symbol
 
     def new_var(self, name: str, kind: str, pos: SourcePos) -> VarSymbol:
         symbol = VarSymbol(self.uid(), name, kind, self.context.name, pos)
@@ -381,7 +442,8 @@ class _Checker:
                 ) -> None:
         kind = "input" if isinstance(decl, ast.InputDecl) else "output"
         if not top_level:
-            raise self.error(f"'{kind}' declarations must be at the top level", decl.pos)
+            self.record(self.error(f"'{kind}' declarations must be at the top level",
+                                   decl.pos))
         for ident in decl.names:
             symbol = self.new_var(ident.name, kind, ident.pos)
             self.declare(scope, ident.name, symbol, ident.pos)
@@ -393,33 +455,42 @@ class _Checker:
                 self.array_decl(declarator, scope, top_level)
                 continue
             if declarator.init is not None:
-                self.expr(declarator.init, scope)
+                self.checked_expr(declarator.init, scope)
             kind = "global" if top_level else "local"
             symbol = self.new_var(declarator.name, kind, declarator.pos)
             self.declare(scope, declarator.name, symbol, declarator.pos)
 
     def array_decl(self, decl: ast.ArrayDeclarator, scope: _Scope, top_level: bool) -> None:
+        """Declares the array even when something about it is wrong (a one-element array
+        stands in for a bad size), so that its uses are not errors too."""
         if not top_level:
-            raise self.error(
+            self.record(self.error(
                 f"array '{decl.name}' must be declared at the top level (arrays are global)",
                 decl.pos,
-            )
-        size = self.constant(decl.size, scope, "array size")
-        if size <= 0:
-            raise self.error(f"array size must be positive, not {size}", _expr_pos(decl.size))
+            ))
+        size = self.recovered_constant(decl.size, scope, "array size")
+        if size is None:
+            size = 1
+        elif size <= 0:
+            self.record(self.error(f"array size must be positive, not {size}",
+                                   _expr_pos(decl.size)))
+            size = 1
         if size > MAX_ARRAY_SIZE:
-            raise self.error(
+            self.record(self.error(
                 f"array size {size} is too large (at most {MAX_ARRAY_SIZE})",
                 _expr_pos(decl.size),
-            )
-        values = [self.constant(e, scope, "array initialiser") for e in decl.init or ()]
+            ))
+            size = 1
+        values = [self.recovered_constant(e, scope, "array initialiser") or 0
+                  for e in decl.init or ()]
         if len(values) > size:
             extra = (decl.init or ())[size]
-            raise self.error(
+            self.record(self.error(
                 f"too many initialisers for '{decl.name}' ({size} elements, "
                 f"{len(values)} given)",
                 _expr_pos(extra),
-            )
+            ))
+            values = values[:size]
         initial = tuple(values) + (0,) * (size - len(values))
         symbol = ArraySymbol(self.uid(), decl.name, size, initial, decl.pos)
         self.declare(scope, decl.name, symbol, decl.pos)
@@ -427,18 +498,20 @@ class _Checker:
 
     def const_decl(self, decl: ast.ConstDecl, scope: _Scope) -> None:
         for declarator in decl.declarators:
-            value = self.constant(
+            value = self.recovered_constant(
                 declarator.value, scope, f"value of constant '{declarator.name}'"
             )
-            symbol = ConstSymbol(self.uid(), declarator.name, value, declarator.pos)
+            symbol = ConstSymbol(self.uid(), declarator.name, value or 0, declarator.pos)
+            if value is None:
+                self.unknown_constants.add(symbol.uid)
             self.declare(scope, declarator.name, symbol, declarator.pos)
             self.constants.append(symbol)
 
     def func_def(self, definition: ast.FuncDef, top_level: bool) -> None:
         if not top_level:
-            raise self.error(
+            self.record(self.error(
                 f"function '{definition.name}' must be defined at the top level", definition.pos
-            )
+            ))
         outer_context, outer_loops = self.context, self.loop_depth
         self.context, self.loop_depth = _FunctionContext(definition.name), 0
         scope = _Scope({}, self.global_scope)
@@ -469,6 +542,14 @@ class _Checker:
         self.loop_depth -= 1
 
     def statement(self, stmt: ast.Stmt, scope: _Scope, top_level: bool) -> None:
+        """Check one statement; its first error that nothing inside recovered from is
+        recorded, and checking goes on with the next statement."""
+        try:
+            self.checked_statement(stmt, scope, top_level)
+        except SourceError as err:
+            self.record(err)
+
+    def checked_statement(self, stmt: ast.Stmt, scope: _Scope, top_level: bool) -> None:
         if isinstance(stmt, (ast.InputDecl, ast.OutputDecl)):
             self.io_decl(stmt, scope, top_level)
         elif isinstance(stmt, ast.VarDecl):
@@ -480,21 +561,21 @@ class _Checker:
         elif isinstance(stmt, ast.Assign):
             self.assign(stmt, scope)
         elif isinstance(stmt, ast.If):
-            self.expr(stmt.cond, scope)
+            self.checked_expr(stmt.cond, scope)
             self.block(stmt.then, scope)
             if isinstance(stmt.orelse, ast.Block):
                 self.block(stmt.orelse, scope)
             elif stmt.orelse is not None:
                 self.statement(stmt.orelse, scope, top_level=False)
         elif isinstance(stmt, ast.While):
-            self.expr(stmt.cond, scope)
+            self.checked_expr(stmt.cond, scope)
             self.loop_body(stmt.body, scope)
         elif isinstance(stmt, ast.For):
             loop_scope = _Scope({}, scope)
             if stmt.init is not None:
                 self.statement(stmt.init, loop_scope, top_level=False)
             if stmt.cond is not None:
-                self.expr(stmt.cond, loop_scope)
+                self.checked_expr(stmt.cond, loop_scope)
             if stmt.step is not None:
                 self.statement(stmt.step, loop_scope, top_level=False)
             self.loop_body(stmt.body, loop_scope)
@@ -526,7 +607,13 @@ class _Checker:
             raise TypeError(f"unknown statement {stmt!r}")
 
     def assign(self, stmt: ast.Assign, scope: _Scope) -> None:
-        target = stmt.target
+        try:
+            self.assign_target(stmt.target, scope)
+        except SourceError as err:
+            self.record(err)
+        self.expr(stmt.value, scope)
+
+    def assign_target(self, target: ast.Name | ast.Index, scope: _Scope) -> None:
         symbol = scope.lookup(target.name)
         if symbol is None and target.name in self.function_defs:
             raise self.error(f"cannot assign to function '{target.name}'", target.pos)
@@ -542,7 +629,6 @@ class _Checker:
             )
         else:
             self.symbols[target.pos] = symbol
-        self.expr(stmt.value, scope)
 
     def string(self, literal: ast.StrLit) -> None:
         for offset, ch in enumerate(literal.value):
@@ -644,6 +730,17 @@ class _Checker:
 
     # constant expressions
 
+    def recovered_constant(self, expr: ast.Expr, scope: _Scope, what: str) -> int | None:
+        """`constant`, or None after recording its error (or when it uses a constant whose
+        value had an error: that one is reported already)."""
+        try:
+            return self.constant(expr, scope, what)
+        except SourceError as err:
+            self.record(err)
+        except _UnknownConstant:
+            pass
+        return None
+
     def constant(self, expr: ast.Expr, scope: _Scope, what: str) -> int:
         """Fold a constant expression to its W-bit value (checking it on the way)."""
         self.expr(expr, scope)
@@ -659,6 +756,8 @@ class _Checker:
         if isinstance(expr, ast.Name):
             symbol = scope.lookup(expr.name)
             if isinstance(symbol, ConstSymbol):
+                if symbol.uid in self.unknown_constants:
+                    raise _UnknownConstant
                 return symbol.value
             raise _NotConstant(f"'{expr.name}' is a variable", expr.pos)
         if isinstance(expr, ast.Index):

@@ -9,8 +9,10 @@ from tl_cases import CASES, INT_MAX, INT_MIN
 from mlpc.compiler import tl_ast as ast
 from mlpc.compiler.checker import (
     MAX_ARRAY_SIZE,
+    MAX_ERRORS,
     ArraySymbol,
     CheckedProgram,
+    CheckErrors,
     ConstSymbol,
     FunctionSymbol,
     VarSymbol,
@@ -250,7 +252,8 @@ CHECK_ERRORS = [
     ("while (1) { }\ncontinue;", "t.tl:2:1: error: 'continue' outside a loop\ncontinue;\n^"),
     ("while (1) {\n  func f() { break; }\n}",
      "t.tl:2:3: error: function 'f' must be defined at the top level\n  func f() { break; }\n"
-     "  ^"),
+     "  ^\nt.tl:2:14: error: 'break' outside a loop\n  func f() { break; }\n"
+     "             ^"),
     ("func f() {\n  break;\n}\nwhile (1) { f(); }",
      "t.tl:2:3: error: 'break' outside a loop\n  break;\n  ^"),
     ("return 1;", "t.tl:1:1: error: 'return' outside a function (use 'halt;' to stop)\n"
@@ -307,6 +310,53 @@ def test_16_bit_range_errors(text: str, rendered: str) -> None:
 def test_16_bit_extremes_are_accepted() -> None:
     checked = check("const A = -32768;\nconst B = 0xFFFF;\nconst C = 32767;\n", word_bits=16)
     assert [c.value for c in checked.constants] == [-32768, -1, 32767]
+
+
+MANY_ERRORS = """\
+input a;
+var x = y + 1;
+x = x + z;
+const C = a;
+var buf[C];
+buf[0] = C;
+if (q) { x = 1 / w; }
+func f(p, p) { break; }
+f(1, 2, 3);
+func f() { }
+"""
+
+
+def test_every_error_is_reported_once_in_source_order() -> None:
+    with pytest.raises(CheckErrors) as info:
+        check(MANY_ERRORS)
+    assert info.value.render() == "\n".join([
+        "t.tl:2:9: error: undeclared name 'y'", "var x = y + 1;", "        ^",
+        "t.tl:3:9: error: undeclared name 'z'", "x = x + z;", "        ^",
+        "t.tl:4:11: error: value of constant 'C' must be a constant expression ('a' is a "
+        "variable)", "const C = a;", "          ^",
+        "t.tl:7:5: error: undeclared name 'q'", "if (q) { x = 1 / w; }", "    ^",
+        "t.tl:7:18: error: undeclared name 'w'", "if (q) { x = 1 / w; }", "                 ^",
+        "t.tl:8:11: error: redeclaration of 'p' (first declared at line 8)",
+        "func f(p, p) { break; }", "          ^",
+        "t.tl:8:16: error: 'break' outside a loop", "func f(p, p) { break; }",
+        "               ^",
+        "t.tl:9:1: error: function 'f' takes 2 arguments, but 3 were given", "f(1, 2, 3);",
+        "^",
+        "t.tl:10:6: error: redefinition of function 'f' (first defined at line 8)",
+        "func f() { }", "     ^",
+    ])
+    assert (info.value.pos, info.value.message) == (SourcePos(2, 9), "undeclared name 'y'")
+
+
+def test_errors_stop_at_the_limit() -> None:
+    text = "".join(f"x{k} = 1;\n" for k in range(MAX_ERRORS + 5))
+    with pytest.raises(CheckErrors) as info:
+        check(text)
+    lines = info.value.render().splitlines()
+    assert len(info.value.errors) == MAX_ERRORS
+    assert lines[0] == "t.tl:1:1: error: undeclared name 'x0'"
+    assert lines[-4] == f"t.tl:{MAX_ERRORS}:1: error: undeclared name 'x{MAX_ERRORS - 1}'"
+    assert lines[-1] == f"t.tl: error: too many errors (the first {MAX_ERRORS} are shown)"
 
 
 def test_constants_fold_new_operators_and_builtins() -> None:
