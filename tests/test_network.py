@@ -363,11 +363,21 @@ def _expand_layer_calls(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def _honesty_model(weights: str = "families", dtype: str = "int64", unroll: int = 2,
-                   expand: bool = True) -> onnx.ModelProto:
-    image = SubleqImage(words=(9, -1, 3, 0, 0, -1, 0, 0, 0, 65))
+                   expand: bool = True, specialise: bool = False) -> onnx.ModelProto:
+    image = SubleqImage(words=(9, -1, 3, 0, 0, -1, 0, 0, 0, 65), writable=((4, 5), (6, 9)))
     cfg = MachineConfig(memory=16, tape_in=2, tape_out=4)
-    model = compile_model(image, cfg, ExportOptions(unroll=unroll, weights=weights, dtype=dtype))
+    model = compile_model(image, cfg, ExportOptions(unroll=unroll, weights=weights, dtype=dtype),
+                          specialise)
     return _expand_layer_calls(model) if expand else model
+
+
+@pytest.mark.parametrize("dtype", ["int64", "float64"])
+def test_specialised_loop_body_is_an_honest_network(dtype: str) -> None:
+    """A specialised network's tables are ReLU units and weighted sums: the same rules."""
+    model = _honesty_model(dtype=dtype, specialise=True)
+    assert _body_violations(model) == []
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["network_form"] == "specialised"
 
 
 @pytest.mark.parametrize(("weights", "dtype"), ENCODINGS, ids=ENCODING_IDS)

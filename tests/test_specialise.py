@@ -31,7 +31,7 @@ from mlpc.compiler.codegen import (
 from mlpc.compiler.driver import CompileOptions, LoadedProgram, machine_config, read_only_of
 from mlpc.runtime import reference
 from mlpc.runtime.engines import RunRequest, get_engine
-from mlpc.runtime.machine import Fault, MachineConfig, MachineState
+from mlpc.runtime.machine import Fault, MachineConfig, MachineState, canonical_pc
 from mlpc.runtime.numpy_exec import NumpyExecutor
 
 REPO = Path(__file__).resolve().parents[1]
@@ -302,3 +302,54 @@ def test_inspect_shows_both_forms(tmp_path: Path) -> None:
     assert constant == config.memory - len(read_only_of(image, config).writable)
     text = _mlpc("inspect", str(out), cwd=tmp_path).stdout
     assert f"form: specialised ({constant:,} constant words in " in text
+
+
+# --- random machines, random constant words ------------------------------------------------------
+
+
+@st.composite
+def specialised_machines(draw: st.DrawFn) -> tuple[MachineConfig, list[int], list[int],
+                                                   tuple[int, ...]]:
+    """A random machine (as tests/test_network.py draws them: operands near the memory,
+    words at the edges of the W-bit range) and a random non-empty set of writable words."""
+    bits = draw(st.sampled_from((16, 32)))
+    m = draw(st.integers(3, 24))
+    config = MachineConfig(memory=m, word_bits=bits, tape_in=draw(st.integers(0, 3)),
+                           tape_out=draw(st.integers(0, 4)))
+    word = st.one_of(st.integers(-3, m + 2), st.integers(-3, m + 2),
+                     st.sampled_from((config.word_min, config.word_max, 0, 1, -1)),
+                     st.integers(config.word_min, config.word_max))
+    image = draw(st.lists(word, min_size=m, max_size=m))
+    tape = draw(st.lists(word, max_size=config.tape_in))
+    writable = draw(st.sets(st.integers(0, m - 1), min_size=1))
+    return config, image, tape, tuple(sorted(writable))
+
+
+@settings(max_examples=60, deadline=None)
+@given(machine=specialised_machines(), dtype=st.sampled_from((np.int64, np.float64)))
+def test_random_machines_in_lock_step(machine: tuple[MachineConfig, list[int], list[int],
+                                                     tuple[int, ...]], dtype: type) -> None:
+    """Every step of a specialised network on a random machine is the reference machine's
+    step, until an instruction would write a constant word: that step faults READ_ONLY,
+    with the memory, pc and step count of the state before it."""
+    config, image, tape, writable = machine
+    step = build_step_network(config, ReadOnly(writable, tuple(image)))
+    executor = NumpyExecutor(step.network, check=True, dtype=dtype)
+    machine_state = MachineState(memory=list(image), tape_in=list(tape))
+    x = encode_state(step.layout, image, tape, 1000)[None, :].astype(dtype)
+    constant = set(range(config.memory)) - set(writable)
+    for _ in range(30):
+        before = (list(machine_state.memory), machine_state.pc, machine_state.steps)
+        event = reference.step(config, machine_state)
+        x = executor.step(x)
+        state = decode_state(step.layout, x[0].astype(np.int64))
+        m = config.memory
+        if event is not None and event.b in constant:
+            assert (state.fault, list(state.memory), canonical_pc(state.pc, m)) == (
+                Fault.READ_ONLY, before[0], canonical_pc(before[1], m))
+            assert 1000 - state.budget == before[2]
+            return
+        assert (list(state.memory), canonical_pc(state.pc, m), state.fault) == (
+            machine_state.memory, canonical_pc(machine_state.pc, m), machine_state.fault)
+        assert 1000 - state.budget == machine_state.steps
+        assert state.out_event == (event.output if event is not None else None)
