@@ -133,3 +133,15 @@ def assert_state_matches(layout: object, x_row: object, state: object, out: list
     assert budget - d.budget == state.steps, where  # type: ignore[attr-defined]
     assert out == state.tape_out, where  # type: ignore[attr-defined]
     assert d.status == state.status, where  # type: ignore[attr-defined]
+
+
+def _have_netron() -> bool:
+    try:
+        import netron  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+needs_netron = pytest.mark.skipif(not _have_netron(),
+                                  reason="netron is not installed (pip install 'mlpc[view]')")

@@ -34,6 +34,7 @@ from typing import Any
 import onnx
 import pytest
 from chromium import DevTools, free_port, needs_chromium, served
+from conftest import needs_netron
 
 from mlpc.cli import main
 from mlpc.compiler.codegen import LAYER_DOCS
@@ -48,17 +49,6 @@ VIEWPORT = (1280, 1024)
 TIMEOUT = 60.0
 LAYERS = ("layer1", "layer2", "layer3", "next_state")  # the local functions of one step
 
-
-def _have_netron() -> bool:
-    try:
-        import netron  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-needs_netron = pytest.mark.skipif(not _have_netron(),
-                                  reason="netron is not installed (pip install 'mlpc[view]')")
 
 # What the page draws: every box of the shown graph (operators, inputs, outputs) with its
 # label (the op type, or the input/output name), its tooltip (the node's name) and its box.
