@@ -1,7 +1,16 @@
 """Benchmark of the .tl lowering: image size and SUBLEQ steps of every program in
-`tests/tl_cases.py` and every `examples/*.tl`, before and after the CFG clean-ups.
+`tests/tl_cases.py` and every `examples/*.tl`, before and after the CFG clean-ups, and the
+SUBLEQ steps of single operations (`OPERATIONS`) on several operand values.
 
     python benchmarks/bench_lowering.py [--out benchmarks/results/lowering.json]
+    python benchmarks/bench_lowering.py --write-baseline   # only when the lowering is frozen
+
+Operation steps are those of the whole program `input x, y; output r; r = <expr>;` (or
+`print(x);`) with the CFG clean-ups, on the reference interpreter: the operation plus about
+5 steps of copying and HALT. Every run is checked against the Python model of SPEC §5.
+`benchmarks/results/lowering_baseline.json` holds the operation and example step counts
+measured with the lowering before the cheaper operations of issue 13 item 4 (written once by
+`--write-baseline` from that commit); every run reports them next to today's and the ratio.
 
 Each program is compiled twice (CFG clean-ups off and on) and run on the reference
 interpreter with its inputs; both runs must report the same outputs, tape, status and trap,
@@ -29,6 +38,41 @@ from mlpc.runtime.report import RunReport, report_from_machine
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_STEPS = 20_000_000
+BASELINE = ROOT / "benchmarks" / "results" / "lowering_baseline.json"
+INT_MAX = (1 << 31) - 1
+
+# (name, expression or `print`, operand values as (x, y) pairs)
+OPERATIONS: tuple[tuple[str, str, tuple[tuple[int, int], ...]], ...] = (
+    ("x >> 1", "x >> 1", ((1000, 0), (-1000, 0), (123456789, 0), (INT_MAX, 0), (-1, 0))),
+    ("x >> 7", "x >> 7", ((1000, 0), (-1000, 0), (123456789, 0), (INT_MAX, 0))),
+    ("x >>> 1", "x >>> 1", ((1000, 0), (-1000, 0), (123456789, 0))),
+    ("x / 2", "x / 2", ((1000, 0), (-1001, 0), (123456789, 0), (-(1 << 31), 0))),
+    ("x / 10", "x / 10", ((1000, 0), (-1001, 0), (123456789, 0), (INT_MAX, 0),
+                          (-(1 << 31), 0))),
+    ("x % 10", "x % 10", ((1000, 0), (-1001, 0), (123456789, 0), (INT_MAX, 0),
+                          (-(1 << 31), 0))),
+    ("x / 7", "x / 7", ((1000, 0), (-1001, 0), (123456789, 0))),
+    ("x % 3", "x % 3", ((1000, 0), (-1001, 0), (123456789, 0))),
+    ("x & 1", "x & 1", ((1000, 0), (-1001, 0), (123456789, 0))),
+    ("x & 0xFF", "x & 0xFF", ((1000, 0), (-1001, 0), (123456789, 0))),
+    ("a & b", "x & y", ((1000, 255), (-1001, 123456789))),
+    ("a * b small b", "x * y", ((123456, 7), (-123456, 7), (1000, -3))),
+    ("a * b small a", "x * y", ((7, 123456), (7, -123456), (-3, 1000))),
+    ("a * b large", "x * y", ((123456, 654321), (-40000, 50000), (46340, 46340))),
+    ("a / b", "x / y", ((1000, 7), (123456789, 10), (-123456789, 12345))),
+    ("a % b", "x % y", ((1000, 7), (123456789, 10), (-123456789, 12345))),
+    ("print 7 digits", "print", ((1234567, 0), (-7654321, 0))),
+    ("print 1 digit", "print", ((7, 0),)),
+)
+
+
+@dataclass(frozen=True)
+class OpRow:
+    name: str
+    x: int
+    y: int
+    steps: int
+    baseline: int | None
 
 
 @dataclass(frozen=True)
@@ -124,12 +168,80 @@ def measure(program: Program) -> Row:
     return Row(program.name, program.word_bits, rows[0], rows[1], stats)
 
 
+def _wrap(v: int) -> int:
+    v &= (1 << 32) - 1
+    return v - (1 << 32) if v >> 31 else v
+
+
+def _model(expr: str, x: int, y: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The outputs and output tape SPEC §5 gives for one operation (W = 32)."""
+    if expr == "print":
+        return (), tuple(map(ord, str(x)))
+    op = expr.split()[1]
+    k = y if expr.split()[2] == "y" else int(expr.split()[2], 0)
+    if op in ("/", "%"):
+        q = abs(x) // abs(k) * (1 if (x < 0) == (k < 0) else -1)
+        return (_wrap(q if op == "/" else x - q * k),), ()
+    value = {">>": lambda: x >> k, ">>>": lambda: (x & 0xFFFFFFFF) >> k,
+             "&": lambda: x & k, "*": lambda: x * k}[op]()
+    return (_wrap(value),), ()
+
+
+def measure_operation(name: str, expr: str, x: int, y: int,
+                      baseline: dict[str, int]) -> OpRow:
+    if expr == "print":
+        source = "input x, y;\nprint(x);\n"
+    else:
+        source = f"input x, y;\noutput r;\nr = {expr};\n"
+    outputs, tape = _model(expr, x, y)
+    program = Program(name, source, (("x", x), ("y", y)), (),
+                      expected=(tuple(zip(("r",) * len(outputs), outputs, strict=True)),
+                                tape, "halted"))
+    steps = measure(program).after.steps
+    return OpRow(name, x, y, steps, baseline.get(f"{name} x={x} y={y}"))
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "lowering.json"))
+    parser.add_argument("--write-baseline", action="store_true",
+                        help=f"write {BASELINE.relative_to(ROOT)} from this lowering")
     args = parser.parse_args(argv)
     start = time.perf_counter()
+    base = (json.loads(BASELINE.read_text(encoding="utf-8"))
+            if BASELINE.exists() and not args.write_baseline else {"operations": {},
+                                                                      "examples": {}})
+    ops = [measure_operation(name, expr, x, y, base["operations"])
+           for name, expr, values in OPERATIONS for x, y in values]
     rows = [measure(p) for p in programs()]
+    if args.write_baseline:
+        BASELINE.write_text(json.dumps({
+            "operations": {f"{o.name} x={o.x} y={o.y}": o.steps for o in ops},
+            "examples": {r.name: r.after.steps for r in rows if r.name.startswith("example:")},
+        }, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {BASELINE}")
+        return 0
+    print(f"{'operation':<16} {'x':>12} {'y':>10} {'baseline':>9} {'steps':>6}")
+    for o in ops:
+        before = "-" if o.baseline is None else str(o.baseline)
+        print(f"{o.name:<16} {o.x:>12} {o.y:>10} {before:>9} {o.steps:>6}")
+    examples = [(r.name, base["examples"].get(r.name), r.after.steps) for r in rows
+                if r.name.startswith("example:")]
+    compared = [(b, a) for _, b, a in examples if b is not None]
+    example_summary = {
+        "median_steps_baseline": _median([b for b, _ in compared]) if compared else None,
+        "median_steps": _median([a for _, _, a in examples]) if examples else None,
+        "median_ratio": _median([a / b for b, a in compared]) if compared else None,
+        "per_example": {n: {"baseline": b, "steps": a} for n, b, a in examples},
+    }
+    print(f"examples: median steps {example_summary['median_steps_baseline']} -> "
+          f"{example_summary['median_steps']}; median ratio {example_summary['median_ratio']}")
     header = f"{'program':<42} {'W':>2} {'words':>13} {'steps':>19} {'saved':>6}  status"
     print(header)
     print("-" * len(header))
@@ -163,7 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"({time.perf_counter() - start:.1f} s)")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"totals": totals, "programs": [asdict(r) for r in rows]},
+    out.write_text(json.dumps({"totals": totals, "examples": example_summary,
+                               "operations": [asdict(o) for o in ops],
+                               "programs": [asdict(r) for r in rows]},
                               indent=1) + "\n", encoding="utf-8")
     print(f"wrote {out}")
     return 0
