@@ -37,7 +37,8 @@ destination is written only after every operand has been read. Comparisons go th
 the top bits flipped. `c ? x : y` is branch code around the two sides. `*`, `/`, `%`, shifts
 (`>>>` too), `udiv`, `umod` and bitwise operators call the O(W) routines of `runtime_lib`;
 multiplication by a small or sparse constant and left shifts by constants up to 8 are
-inlined.
+inlined; division, modulo and right shifts by a constant and low masks `& (2^j - 1)` call
+the unrolled constant-divisor routines (one step per quotient bit, `runtime_lib.const_name`).
 """
 
 from __future__ import annotations
@@ -416,6 +417,9 @@ class _Lowerer:
             cheap = self._bitwise_const(op, left, rk, dst, line)
             if cheap is not None:
                 return cheap
+        cheap = self._const_division(op, left, rk, dst, line) if rk is not None else None
+        if cheap is not None:
+            return cheap
         if op in ("/", "%") and rk is None:
             self.emit(mc.Jump("eq", right, self.trap_stub(TRAP_DIVISION, line), line=line))
         if op in ("/", "%") and rk == 0:
@@ -433,6 +437,37 @@ class _Lowerer:
             "^": ("xor", "r"),
         }[op]
         return self._routine(name, (left, right), result, dst, line)
+
+    def _const_division(self, op: str, v: str, k: int, dst: str | None, line: int
+                        ) -> str | None:
+        """v / k, v % k (2 <= |k| < 2^(W-1)), v >> k and v >>> k (0 <= k <= W-2) by the
+        unrolled constant-divisor routines of `runtime_lib` (one step per quotient bit
+        instead of a loop over all W bits). None when the general routine is needed."""
+        if op in (">>", ">>>") and k == 0:
+            return self._into(v, dst or self.temp())
+        if op in (">>", ">>>") and 1 <= k <= self.w - 2:
+            mode, d, negate = ("sar" if op == ">>" else "shr"), 1 << k, True
+        elif op in ("/", "%") and 2 <= abs(k) < 1 << (self.w - 1):
+            mode, d, negate = ("div" if op == "/" else "mod"), abs(k), k > 0
+        else:
+            return None
+        return self._const_routine(mode, d, v, dst, line, negate)
+
+    def _const_routine(self, mode: str, d: int, v: str, dst: str | None, line: int,
+                       negate: bool = True) -> str:
+        """Call the constant-divisor routine `mode` for d on v. The quotient modes leave
+        minus the result: negated into the destination (two steps), or copied when the
+        divisor was negative (x / -d = -(x / d))."""
+        name = runtime_lib.const_name(mode, d)
+        self.routines.add(name)
+        r = runtime_lib.routine(name, self.w)
+        self.emit(mc.Mov(r.args[0], v, line=line), mc.Call(r.entry, r.ra, line=line))
+        out = dst or self.temp()
+        if mode in ("mod", "mask") or not negate:
+            self.emit(mc.Mov(out, r.results[0], line=line))
+        else:
+            self.emit(mc.Neg(out, r.results[0], line=line))
+        return out
 
     def _bitwise_const(self, op: str, v: str, k: int, dst: str | None, line: int
                        ) -> str | None:
@@ -460,9 +495,8 @@ class _Lowerer:
             self.emit(mc.Mov(out, v, line=line), mc.Jump("ge", out, done, line=line),
                       mc.Add(out, const(int_min), line=line), mc.Label(done))
             return out
-        if op == "&" and k > 0 and (k + 1) & k == 0:  # 2^j - 1
-            j = k.bit_length()
-            return self._routine("low", (v, const(self.w - j), const(j)), "r", dst, line)
+        if op == "&" and k > 0 and (k + 1) & k == 0:  # 2^j - 1: v mod 2^j
+            return self._const_routine("mask", k + 1, v, dst, line)
         return None
 
     def _mul_const(self, v: str, k: int, dst: str | None, line: int) -> str | None:

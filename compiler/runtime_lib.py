@@ -20,6 +20,9 @@ Routines and their contracts (all values are W-bit two's complement):
 - `low`:    r = a & (2^k - 1), the low k bits, given k and s = W - k: s doublings move them
             to the top, then they are read out one by one (cheaper than `and` with a mask)
 - `print`:  output the decimal text of a (with '-' for negatives, INT_MIN included)
+- `c<mode>.<d>` (`const_name`): division by the constant d, unrolled (one SUBLEQ per
+            quotient bit, no loop counter): `cdiv`/`cmod` (C99 `/`, `%`), `csar`/`cshr`
+            (`>>`, `>>>` by k, d = 2^k), `cmask` (`& (d - 1)`, d = 2^j)
 """
 
 from __future__ import annotations
@@ -468,6 +471,115 @@ def _print_start(pows: tuple[int, ...], a: str, p: str, k: str, table: str, lead
     return out
 
 
+CONST_MODES = ("div", "mod", "sar", "shr", "mask")
+
+
+def const_name(mode: str, d: int) -> str:
+    """The name of the constant-divisor routine for `mode` (one of CONST_MODES) and d >= 2."""
+    return f"c{mode}.{d}"
+
+
+def _level(d: int, bits: int) -> int:
+    """The largest j with d * 2^j <= 2^bits (-1 when there is none)."""
+    j = -1
+    while d << (j + 1) <= 1 << bits:
+        j += 1
+    return j
+
+
+def _const_divisor(mode: str, d: int, w: int) -> Routine:
+    """Division of a by the constant d >= 2 (d * 2^j <= 2^(W-1) for j >= 0), unrolled: one
+    SUBLEQ per quotient bit, plus one per 1 bit of the quotient when it is recorded.
+
+    The caller puts a in `r`. For a >= 0, R = a; for a < 0 the routine makes R >= 0 from it
+    (-a for C99 `/` and `%`, entered as R - 1 = ~a so that INT_MIN fits; ~a for `>>`; a + 2^(W-1)
+    for `>>>` and masks). From the top, bit j of R / d is R >= D = d * 2^j, tested in one step
+    `r -= c; if r <= 0` with c chosen so that r = R - D + 1 after it: the node after a 1 bit
+    holds r = R + 1 (c = D), the node after a 0 bit r = R - 2D + 1 (c = -D), so no step
+    restores r. Results, by mode: `div` nq = -(a / d) truncated (C99); `sar` nq = -(a >> k),
+    `shr` nq = -(a >>> k) for d = 2^k; `mod` r = a % d (C99); `mask` r = a & (d - 1) for
+    d = 2^j. The quotient modes leave minus the result, which the caller negates into its
+    destination in two steps (a copy takes four)."""
+    name = const_name(mode, d)
+    r, nq, flag, t = (cell(name, x) for x in ("r", "nq", "neg", "t"))
+    quotient = mode in ("div", "sar", "shr")
+    int_min = -(1 << (w - 1))
+    top = 0
+    while d << (top + 1) <= 1 << (w - 1):
+        top += 1
+
+    def node(j: int, state: str) -> str:
+        return f"${name}.{state}{j}" if j >= 0 else f"${name}.x{state}"
+
+    go, neg, end, done = (f"${name}.{x}" for x in ("go", "negative", "end", "done"))
+    body: list[Macro] = [Clear(nq)] if quotient else []
+    if mode == "mask":
+        body += [Jump("ge", r, go), Sub(r, const(int_min))]  # a + 2^(W-1): same low bits
+    elif mode == "shr":
+        body += [Clear(flag), Jump("ge", r, go), Sub(r, const(int_min)), Mov(flag, const(1))]
+    else:
+        body += [Clear(flag), Jump("lt", r, neg)]
+    # small R: skip the leading quotient bits, jumping into the chain at D ~ 2^16 or 2^8
+    levels = [j for j in (_level(d, 16), _level(d, 8)) if 0 <= j < top - 2]
+    if len(levels) == 2 and levels[0] - levels[1] < 3:
+        levels.pop()
+    skip = f"${name}.skip"
+    small: list[Macro] = []
+    if levels:
+        into = f"${name}.small" if len(levels) == 2 else node(levels[0] - 1, "0")
+        c = (d << levels[0]) - 1  # r = R, or R - 1 when entered at `skip`
+        body += [Label(go), Subleq(const(c), r, into), Sub(r, const(-c))]
+        if mode in ("div", "mod"):
+            small += [Label(skip), Subleq(const(c - 1), r, into), Sub(r, const(1 - c)),
+                      Jmp(node(top, "m"))]
+    if len(levels) == 2:
+        high, low = (d << levels[0]), (d << levels[1])
+        small += [Label(f"${name}.small"),
+                  Subleq(const(low - high), r, node(levels[1] - 1, "0")),
+                  Subleq(const(high - low), r, node(levels[0] - 1, "0"))]  # r <= 0 again
+    start = go
+    if levels:
+        go = f"${name}.top"
+    body.append(Label(go))
+    for j in range(top, -1, -1):
+        dj = d << j
+        states = (("e", dj - 1), ("m", dj - 2)) if j == top else (("1", dj), ("0", -dj))
+        if j == top and mode not in ("div", "mod"):
+            states = states[:1]
+        for state, c in states:
+            if state != "e":
+                body.append(Label(node(j, state)))
+            body.append(Subleq(const(c), r, node(j - 1, "0")))
+            if quotient:  # nq -= 2^j stays <= 0: always jumps
+                body.append(Subleq(const(1 << j), nq, node(j - 1, "1")))
+            else:
+                body.append(Jmp(node(j - 1, "1")))
+    if quotient:
+        body += [Label(node(-1, "0")), Label(node(-1, "1"))]
+    else:
+        body += [Label(node(-1, "0")), Sub(r, const(-(d - 1))), Jmp(end),
+                 Label(node(-1, "1")), Sub(r, const(1))]
+    body.append(Label(end))
+    if mode != "mask":
+        body.append(Jump("le", flag, done))
+        body += {
+            "div": [Neg(nq, nq)],
+            "sar": [Neg(nq, nq), Sub(nq, const(-1))],  # -(-1 - q) = 1 + q
+            "shr": [Sub(nq, const(1 << (w - d.bit_length())))],  # q + 2^(W-1-k)
+            "mod": [Neg(r, r)],
+        }[mode]
+    body += [Label(done), Ret(cell(name, "ra"))]
+    body += small
+    if mode in ("div", "mod", "sar"):
+        # a < 0: r = ~a = -a - 1 (t = -a); `div` and `mod` enter as R - 1 with R = -a
+        entry = (skip if levels else node(top, "m")) if mode in ("div", "mod") else start
+        body += [Label(neg), Mov(flag, const(1)), Neg(t, r), Mov(r, t), Sub(r, const(1)),
+                 Jmp(entry)]
+    code = (Label(f"${name}"), *body)
+    data = tuple(DataCell(cell(name, x)) for x in ("neg", "nq", "r", "ra", "t"))
+    return Routine(name, f"${name}", (r,), (nq if quotient else r,), cell(name, "ra"), code,
+                   data)
+
 @functools.cache
 def routine(name: str, word_bits: int) -> Routine:
     """The routine `name` (one of ROUTINE_NAMES) for W = word_bits."""
@@ -489,4 +601,7 @@ def routine(name: str, word_bits: int) -> Routine:
         return _low(word_bits)
     if name == "print":
         return _print(word_bits)
+    if name.startswith("c") and "." in name:
+        mode, d = name[1:].split(".")
+        return _const_divisor(mode, int(d), word_bits)
     raise KeyError(name)
