@@ -46,6 +46,7 @@ from mlpc.compiler.macros import (
     Ret,
     Sub,
     Subleq,
+    Z,
     const,
 )
 
@@ -85,40 +86,102 @@ def _build(name: str, args: tuple[str, ...], results: tuple[str, ...], scratch: 
 
 
 def _mul(w: int) -> Routine:
-    """Shift-and-add from the top bit of b: r = 2r (+ a if b's top bit is set), once per
-    bit. A negative b is negated with a (a * b = -a * -b mod 2^W), then b's leading zero
-    bits are skipped at 6 steps each (r stays 0 through them), so small factors are quick."""
-    a, b, r, i = (cell("mul", x) for x in "abri")
-    lp, add, pos, skip, top = ("$mul." + x for x in ("loop", "add", "pos", "skip", "top"))
+    """r = a * b (wrapping). The operands are first arranged so that b, the multiplier, is
+    the one of smaller magnitude and b >= 0 (a * b = -a * -b and b * a). A multiplier below
+    2^16 then goes through an unrolled Horner chain over its bits from the top (r = 2r, or
+    2r + a, in 3 or 4 SUBLEQs), with one-step bit tests as in the constant-divisor routines
+    (the offset of the previous outcome folded into the next constant) and entries at 2^8
+    and 2^4 for small ones: about 5 steps per multiplier bit, none for the bits above it.
+    Larger multipliers (a product that needs wrap-around) take the loop over all W bits."""
+    a, b, r, i, t = (cell("mul", x) for x in "abrit")
+    lp, add, pos, skip, top, done, loop = (
+        "$mul." + x for x in ("loop", "add", "pos", "skip", "top", "done", "wide"))
+    go, bneg, aneg = "$mul.go", "$mul.bneg", "$mul.aneg"
+    high = min(16, w - 1)  # the unrolled chain takes multipliers below 2^high
+
+    def test(j: int, state: str) -> str:
+        return f"$mul.{state}{j}" if j >= 0 else done
+
     body: list[Macro] = [
         Clear(r),
-        Mov(i, const(w)),
-        Jump("ge", b, pos),
+        Jump("lt", b, bneg),
+        Label(pos),  # b >= 0 (or INT_MIN)
+        Jump("lt", a, aneg),
+        Mov(t, a),
+        Sub(t, b),  # a - b (wraps only for b = INT_MIN: then swap, b = a)
+        Jump("ge", t, go),
+        Add(b, t),  # swap: b = a, a = b
+        Sub(a, t),
+        Label(go),
+        # b < 2^16 (2^15 at W = 16)? then < 2^8? < 2^4? Enter the chain at the first bit
+        # that may be set, in state "z" (b holds B - 2^(j+1) + 1)
+        Subleq(const((1 << high) - 1), b, "$mul.small"),
+        Sub(b, const(1 - (1 << high))),
+        Jmp(loop),
+        Label("$mul.small"),
+        Subleq(const((1 << 8) - (1 << high)), b, "$mul.lt8"),
+        Subleq(const((1 << high) - (1 << 8)), b, test(high - 1, "z")),  # b <= 0: jumps
+        Label("$mul.lt8"),
+        Subleq(const((1 << 4) - (1 << 8)), b, test(3, "z")),
+        Subleq(const((1 << 8) - (1 << 4)), b, test(7, "z")),
+    ]
+    for j in range(high - 1, -1, -1):
+        double, plus = f"$mul.double{j}", f"$mul.plus{j}"
+        body += [
+            Label(test(j, "z")),  # b = B - 2^(j+1) + 1 after a 0 bit
+            Subleq(const(-(1 << j)), b, double),
+            Jmp(plus),
+            Label(test(j, "o")),  # b = B + 1 after a 1 bit
+            Subleq(const(1 << j), b, double),
+            Label(plus),  # r = 2r + a
+            Subleq(r, Z),
+            Subleq(a, Z),
+            Subleq(Z, r),
+            Subleq(Z, Z, test(j - 1, "o")),
+            Label(double),  # r = 2r
+            Subleq(r, Z),
+            Subleq(Z, r),
+            Subleq(Z, Z, test(j - 1, "z")),
+        ]
+    body += [
+        Label(bneg),  # a * b = -a * -b
         Neg(b, b),
         Neg(a, a),
-        Label(pos),
+        Jmp(pos),
+        Label(aneg),  # |a| < b iff a + b > 0: then a, b = -b, -a
+        Mov(t, a),
+        Add(t, b),
+        Jump("le", t, go),
+        Sub(b, t),
+        Sub(a, t),
+        Jmp(go),
+        # b >= 2^16 (or INT_MIN): shift-and-add over b's bits from the top
+        Label(loop),
+        Mov(i, const(w)),
+        Jump("ge", b, skip),
+        Neg(b, b),
+        Neg(a, a),
         Label(skip),  # b >= 0 or b = INT_MIN here
         Jump("le", b, top),
         Add(b, b),
         Sub(i, const(1)),
         Jmp(skip),
-        Label(top),  # b = 0 (the product is 0) or b's top bit is set
-        Jump("eq", b, "$mul.done"),
+        Label(top),  # b's top bit is set
         Label(lp),
         Add(r, r),
         Jump("lt", b, add),
         Add(b, b),
         Sub(i, const(1)),
         Jump("gt", i, lp),
-        Jmp("$mul.done"),
+        Jmp(done),
         Label(add),
         Add(r, a),
         Add(b, b),
         Sub(i, const(1)),
         Jump("gt", i, lp),
-        Label("$mul.done"),
+        Label(done),
     ]
-    return _build("mul", ("a", "b"), ("r",), ("i",), body)
+    return _build("mul", ("a", "b"), ("r",), ("i", "t"), body)
 
 
 def _divmod(w: int) -> Routine:

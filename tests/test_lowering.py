@@ -289,7 +289,7 @@ def test_multiplication_steps_near_2_30() -> None:
     a, b = NEAR_2_30
     value, steps = _statement_steps("*", a, b)
     assert value == _wrap(a * b, 32)
-    assert steps == 505
+    assert steps == 515  # the loop: both factors are 2^16 or more
     assert steps <= 1500
 
 

@@ -112,3 +112,24 @@ def test_steps_of_cheap_operations() -> None:
     assert _check("x / 10", "/", 123456789, 0, 10, 32) <= 150
     assert _check("x % 10", "%", -123456789, 0, 10, 32) <= 150
     assert _check("x & 1", "&", 12345, 0, 1, 32) <= 60
+
+
+@pytest.mark.parametrize("w", [16, 32])
+def test_multiply_edges(w: int) -> None:
+    """Either operand the multiplier (the smaller magnitude), signs, INT_MIN, the unrolled
+    chain's limits (2^4, 2^8, 2^15, 2^16) and the loop beyond them."""
+    lo, hi = -(1 << (w - 1)), (1 << (w - 1)) - 1
+    edge = {0, 1, -1, 2, -2, 3, 7, -7, 15, 16, 17, 255, 256, 257, -256, 1000, -1000,
+            (1 << 15) - 1, 1 << 15, (1 << 16) - 1, 1 << 16, (1 << 16) + 1, 46340, -46341,
+            lo, lo + 1, hi, hi - 1}
+    values = sorted({_wrap(v, w) for v in edge})
+    for x in values:
+        for y in values:
+            _check("x * y", "*", x, y, y, w)
+
+
+def test_multiply_steps() -> None:
+    """A small operand on either side: under 120 steps (issue 13 item 4)."""
+    for x, y in ((123456, 7), (7, 123456), (-123456, 7), (7, -123456), (1000, -3),
+                 (-3, 1000), (46340, 46340)):
+        assert _check("x * y", "*", x, y, y, 32) <= 120, (x, y)
