@@ -464,12 +464,15 @@ def powers_of_ten(w: int) -> tuple[int, ...]:
 
 def _print(w: int) -> Routine:
     """Decimal text of a. Works on n = -|a| <= 0 so that INT_MIN needs no special case.
-    Leading powers of ten larger than |a| cost one trial each; then each digit is found by
-    adding its power of ten until n would become positive."""
-    a, p, k, pw, dg = (cell("print", x) for x in ("a", "p", "k", "pw", "dg"))
+    Leading powers of ten larger than |a| cost one trial each; then each digit is counted
+    in units of its power p, two steps a unit: `n += p; if n <= 0` (the table holds -p, so
+    that is one SUBLEQ) and `ndg -= 1` (minus the digit's character, never positive, so the
+    same SUBLEQ jumps back)."""
+    a, p, k, npw, dg, ndg = (cell("print", x) for x in ("a", "p", "k", "npw", "dg", "ndg"))
     table = "$print.pow10"
     pows = powers_of_ten(w)
-    lab = {x: f"$print.{x}" for x in ("neg", "go", "lead", "first", "dl", "dout", "last")}
+    lab = {x: f"$print.{x}" for x in ("neg", "go", "lead", "first", "dl", "next", "unit",
+                                      "last")}
     body: list[Macro] = [
         Jump("lt", a, lab["neg"]),
         Neg(a, a),
@@ -481,37 +484,37 @@ def _print(w: int) -> Routine:
         Mov(p, "&" + table),
         Mov(k, const(len(pows))),
         Label(lab["lead"]),  # skip the powers of ten above |a|
-        Load(pw, p),
-        Add(a, pw),
-        Jump("le", a, lab["first"]),
-        Sub(a, pw),
+        Load(npw, p),
+        Subleq(npw, a, lab["first"]),  # n += p <= 0: the first digit
+        Add(a, npw),
         Sub(p, const(-1)),
         Sub(k, const(1)),
         Jump("gt", k, lab["lead"]),
         Jmp(lab["last"]),
         Label(lab["first"]),  # one unit of the first power already taken
-        Mov(dg, const(ord("1"))),
-        Label(lab["dl"]),
-        Add(a, pw),
-        Jump("gt", a, lab["dout"]),
-        Sub(dg, const(-1)),
+        Mov(ndg, const(-ord("1"))),
         Jmp(lab["dl"]),
-        Label(lab["dout"]),
-        Sub(a, pw),
+        Label(lab["next"]),
+        Load(npw, p),
+        Mov(ndg, const(-ord("0"))),
+        Label(lab["dl"]),
+        Subleq(npw, a, lab["unit"]),  # n += p <= 0: one more unit
+        Add(a, npw),  # one too many: take it back
+        Neg(dg, ndg),
         Out(dg),
         Sub(p, const(-1)),
         Sub(k, const(1)),
-        Jump("le", k, lab["last"]),
-        Load(pw, p),
-        Mov(dg, const(ord("0"))),
-        Jmp(lab["dl"]),
+        Jump("gt", k, lab["next"]),
+        Jmp(lab["last"]),
+        Label(lab["unit"]),
+        Subleq(const(1), ndg, lab["dl"]),  # ndg -= 1 stays negative: always jumps
         Label(lab["last"]),  # the units digit is -n
         Mov(dg, const(ord("0"))),
         Sub(dg, a),
         Out(dg),
     ]
-    return _build("print", ("a",), (), ("p", "k", "pw", "dg"), body,
-                  (DataBlock(table, pows),))
+    return _build("print", ("a",), (), ("p", "k", "npw", "dg", "ndg"), body,
+                  (DataBlock(table, tuple(-x for x in pows)),))
 
 
 def _print_start(pows: tuple[int, ...], a: str, p: str, k: str, table: str, lead: str,

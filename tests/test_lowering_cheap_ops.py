@@ -133,3 +133,19 @@ def test_multiply_steps() -> None:
     for x, y in ((123456, 7), (7, 123456), (-123456, 7), (7, -123456), (1000, -3),
                  (-3, 1000), (46340, 46340)):
         assert _check("x * y", "*", x, y, y, 32) <= 120, (x, y)
+
+
+@pytest.mark.parametrize("w", [16, 32])
+def test_print_decimal_edges(w: int) -> None:
+    """print(x) around every power of ten (the start table and the unit counting), signs
+    and INT_MIN."""
+    lo, hi = -(1 << (w - 1)), (1 << (w - 1)) - 1
+    values = {0, lo, lo + 1, hi, hi - 1}
+    p = 1
+    while p <= hi:
+        values |= {p - 1, p, p + 1, 9 * p, -p, -(p - 1), -9 * p}
+        p *= 10
+    image = compile_tl("input x;\nprint(x);\n", w)
+    for x in sorted(v for v in values if lo <= v <= hi):
+        run = run_image(image, {"x": x}, word_bits=w)
+        assert "".join(map(chr, run.report.tape)) == str(x), (w, x)
