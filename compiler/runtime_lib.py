@@ -641,6 +641,10 @@ def _const_divisor(mode: str, d: int, w: int) -> Routine:
         entry = (skip if levels else node(top, "m")) if mode in ("div", "mod") else start
         body += [Label(neg), Mov(flag, const(1)), Neg(t, r), Mov(r, t), Sub(r, const(1)),
                  Jmp(entry)]
+    # a jump to the next instruction is no jump (the chain's "0" nodes fall into the next
+    # bit's "1" node)
+    body = [m for i, m in enumerate(body)
+            if not (isinstance(m, Jmp) and i + 1 < len(body) and body[i + 1] == Label(m.target))]
     code = (Label(f"${name}"), *body)
     data = tuple(DataCell(cell(name, x)) for x in ("neg", "nq", "r", "ra", "t"))
     return Routine(name, f"${name}", (r,), (nq if quotient else r,), cell(name, "ra"), code,
