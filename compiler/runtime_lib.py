@@ -9,7 +9,8 @@ return-address cell. They are leaves (they call nothing), so fixed cells are saf
 the calling `.tl` function is recursive.
 
 Routines and their contracts (all values are W-bit two's complement):
-- `mul`:    r = a * b (wrapping)
+- `mul`:    r = a * b (wrapping); unrolled over the bits of the operand of smaller
+            magnitude when it has at most half the word's bits, else a loop over W bits
 - `divmod`: q = a / b truncated toward zero, r = a % b with the dividend's sign; b != 0 is
             checked by the caller; INT_MIN / -1 wraps to INT_MIN with remainder 0
 - `udivmod`: q = a / b, r = a % b, a and b read as unsigned; b != 0 checked by the caller
@@ -18,7 +19,7 @@ Routines and their contracts (all values are W-bit two's complement):
 - `shr`:    r = a >>> k logical, k unsigned (k >= W gives 0)
 - `and`, `or`, `xor`: r = a op b
 - `low`:    r = a & (2^k - 1), the low k bits, given k and s = W - k: s doublings move them
-            to the top, then they are read out one by one (cheaper than `and` with a mask)
+            to the top, then they are read out one by one (the lowering now uses `cmask`)
 - `print`:  output the decimal text of a (with '-' for negatives, INT_MIN included)
 - `c<mode>.<d>` (`const_name`): division by the constant d, unrolled (one SUBLEQ per
             quotient bit, no loop counter): `cdiv`/`cmod` (C99 `/`, `%`), `csar`/`cshr`
