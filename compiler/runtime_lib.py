@@ -223,7 +223,7 @@ def _divmod(w: int) -> Routine:
         Clear(r),
         Jmp(lab["fix"]),
         Label(lab["gen"]),
-        *_restoring_division("divmod", w, q, r, d, i, lab["fix"]),
+        *_restoring_division("divmod", w, q, r, d, i, lab["fix"], cell("divmod", "e")),
         Label(lab["fix"]),
         Jump("eq", sq, lab["fq"]),
         Neg(q, q),
@@ -232,42 +232,76 @@ def _divmod(w: int) -> Routine:
         Neg(r, r),
         Label(lab["fr"]),
     ]
-    return _build("divmod", ("a", "b"), ("q", "r"), ("n", "d", "i", "sq", "sr", "t"), body)
+    return _build("divmod", ("a", "b"), ("q", "r"), ("n", "d", "e", "i", "sq", "sr", "t"),
+                  body)
 
 
-def _restoring_division(name: str, w: int, q: str, r: str, d: str, i: str, done: str
-                        ) -> list[Macro]:
+def _restoring_division(name: str, w: int, q: str, r: str, d: str, i: str, done: str,
+                        ne: str) -> list[Macro]:
     """The unsigned core of `divmod` and `udivmod`: q holds the dividend n (any W-bit
     pattern, read as unsigned), d the divisor with 0 < d < 2^(W-1), r = 0; leaves
     q = n / d and r = n % d (unsigned), or jumps to `done` with q = r = 0 when n = 0.
-    r < d always fits, 2r + 1 fits unsigned."""
-    skip, top, loop, nobit, restore, nxt = (
-        f"${name}.{x}" for x in ("skip", "top", "loop", "nobit", "restore", "next"))
+    r < d always fits, 2r + 1 fits unsigned. A failed trial subtraction is not undone:
+    the loop goes on in its second copy, where r holds the remainder minus (d - 1) and the
+    next trial adds d - 1 (`ne`) instead of subtracting it; the values tested are the
+    same, so are the wrapped cases."""
+    skip, top, loop, nobit, fail, loop_n, nobit_n, fail_n, end_n, end = (
+        f"${name}.{x}" for x in ("skip", "top", "loop", "nobit", "fail", "loopn", "nobitn",
+                                 "failn", "endn", "end"))
+
+    block_test, block = f"${name}.blocktest", f"${name}.block"
+    small = (1 << (w - 8)) - 1
+
+    def body(start: str, no_bit: str, trial: str, failed: str) -> list[Macro]:
+        return [
+            Label(start),
+            Add(r, r),
+            Jump("ge", q, no_bit),
+            Sub(r, const(-1)),
+            Label(no_bit),
+            Add(q, q),
+            Subleq(trial, r, failed),  # r -= d - 1 (or += in the second copy): r < d?
+            Sub(r, const(1)),
+            Sub(q, const(-1)),
+            Sub(i, const(1)),
+            Jump("gt", i, loop),
+            Jmp(end),
+        ]
+
     return [
         Mov(i, const(w)),
         Sub(d, const(1)),  # d - 1 from here on
-        Label(skip),  # the dividend's leading zeros add nothing: skip them
+        Neg(ne, d),
+        # the dividend's leading zeros add nothing: skip them, eight at a time while
+        # 0 < q < 2^(W-8) (29 steps instead of 48), then one at a time
+        Label(block_test),
+        Jump("le", q, top),
+        Subleq(const(small), q, block),
+        Sub(q, const(-small)),
+        Jmp(skip),
+        Label(block),
+        Sub(q, const(-small)),
+        *[Add(q, q) for _ in range(8)],
+        Sub(i, const(8)),
+        Jmp(block_test),
+        Label(skip),
         Jump("le", q, top),
         Add(q, q),
         Sub(i, const(1)),
         Jmp(skip),
         Label(top),
         Jump("eq", q, done),  # n = 0: q = r = 0
-        Label(loop),
-        Add(r, r),
-        Jump("ge", q, nobit),
-        Sub(r, const(-1)),
-        Label(nobit),
-        Add(q, q),
-        Subleq(d, r, restore),  # r -= d - 1: r <= 0 means r < d
-        Sub(r, const(1)),
-        Sub(q, const(-1)),
-        Jmp(nxt),
-        Label(restore),
-        Add(r, d),
-        Label(nxt),
+        *body(loop, nobit, d, fail),
+        Label(fail),  # r = remainder - (d - 1) <= 0
         Sub(i, const(1)),
-        Jump("gt", i, loop),
+        Jump("le", i, end_n),
+        *body(loop_n, nobit_n, ne, fail_n),
+        Label(fail_n),
+        Sub(i, const(1)),
+        Jump("gt", i, loop_n),
+        Label(end_n),
+        Add(r, d),
+        Label(end),
     ]
 
 
@@ -292,10 +326,10 @@ def _udivmod(w: int) -> Routine:
         Sub(q, const(-1)),
         Jmp(done),
         Label(gen),
-        *_restoring_division("udivmod", w, q, r, d, i, done),
+        *_restoring_division("udivmod", w, q, r, d, i, done, cell("udivmod", "e")),
         Label(done),
     ]
-    return _build("udivmod", ("a", "b"), ("q", "r"), ("d", "i", "t"), body)
+    return _build("udivmod", ("a", "b"), ("q", "r"), ("d", "e", "i", "t"), body)
 
 
 def _shl(w: int) -> Routine:

@@ -297,13 +297,13 @@ def test_division_steps_near_2_30() -> None:
     a, b = NEAR_2_30
     value, steps = _statement_steps("/", a, b)
     assert value == 1
-    assert steps == 548
+    assert steps == 463
     value, steps = _statement_steps("/", a, 3)
     assert value == a // 3
-    assert steps == 548
+    assert steps == 479
     value, steps = _statement_steps("/", -a, b)
     assert value == -1
-    assert steps == 562
+    assert steps == 477
     assert steps <= 1500
 
 
