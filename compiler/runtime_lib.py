@@ -618,8 +618,8 @@ def _const_divisor(mode: str, d: int, w: int) -> Routine:
         body += [Jump("ge", r, go), Sub(r, const(int_min))]  # a + 2^(W-1): same low bits
     elif mode == "shr":
         body += [Clear(flag), Jump("ge", r, go), Sub(r, const(int_min)), Mov(flag, const(1))]
-    else:
-        body += [Clear(flag), Jump("lt", r, neg)]
+    else:  # `div` and `mod` take a = 0 the negative way too (R = 0, entered as -1)
+        body += [Clear(flag), Jump("lt" if mode == "sar" else "le", r, neg)]
     # small R: skip the leading quotient bits, jumping into the chain at D ~ 2^16 or 2^8
     levels = [j for j in (_level(d, 16), _level(d, 8)) if 0 <= j < top - 2]
     if len(levels) == 2 and levels[0] - levels[1] < 3:
