@@ -66,6 +66,11 @@ OPERATIONS: tuple[tuple[str, str, tuple[tuple[int, int], ...]], ...] = (
 )
 
 
+# issue 13 item 4's bars: steps of the whole program per operation
+BARS = {"x >> 1": 60, "x / 10": 150, "x % 10": 150, "a * b small b": 120,
+        "a * b small a": 120}
+
+
 @dataclass(frozen=True)
 class OpRow:
     name: str
@@ -73,6 +78,8 @@ class OpRow:
     y: int
     steps: int
     baseline: int | None
+    bar: int | None = None
+    meets_bar: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -198,7 +205,9 @@ def measure_operation(name: str, expr: str, x: int, y: int,
                       expected=(tuple(zip(("r",) * len(outputs), outputs, strict=True)),
                                 tape, "halted"))
     steps = measure(program).after.steps
-    return OpRow(name, x, y, steps, baseline.get(f"{name} x={x} y={y}"))
+    bar = BARS.get(name)
+    return OpRow(name, x, y, steps, baseline.get(f"{name} x={x} y={y}"), bar,
+                 None if bar is None else steps <= bar)
 
 
 def _median(values: list[float]) -> float:
@@ -227,10 +236,11 @@ def main(argv: list[str] | None = None) -> int:
         }, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {BASELINE}")
         return 0
-    print(f"{'operation':<16} {'x':>12} {'y':>10} {'baseline':>9} {'steps':>6}")
+    print(f"{'operation':<16} {'x':>12} {'y':>10} {'baseline':>9} {'steps':>6}  bar")
     for o in ops:
         before = "-" if o.baseline is None else str(o.baseline)
-        print(f"{o.name:<16} {o.x:>12} {o.y:>10} {before:>9} {o.steps:>6}")
+        bar = "" if o.bar is None else f"<= {o.bar}: {'met' if o.meets_bar else 'NOT met'}"
+        print(f"{o.name:<16} {o.x:>12} {o.y:>10} {before:>9} {o.steps:>6}  {bar}")
     examples = [(r.name, base["examples"].get(r.name), r.after.steps) for r in rows
                 if r.name.startswith("example:")]
     compared = [(b, a) for _, b, a in examples if b is not None]
@@ -238,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
         "median_steps_baseline": _median([b for b, _ in compared]) if compared else None,
         "median_steps": _median([a for _, _, a in examples]) if examples else None,
         "median_ratio": _median([a / b for b, a in compared]) if compared else None,
+        "median_bar": "median steps at least 25% lower than the baseline",
+        "meets_median_bar": (bool(compared) and _median([a for _, _, a in examples])
+                             <= 0.75 * _median([b for b, _ in compared])),
         "per_example": {n: {"baseline": b, "steps": a} for n, b, a in examples},
     }
     print(f"examples: median steps {example_summary['median_steps_baseline']} -> "
