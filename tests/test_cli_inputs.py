@@ -95,7 +95,7 @@ def test_trace_of_a_model_is_its_programs(work: Path) -> None:
     source = mlpc(work, "trace", GCD, *args)
     assert model.code == source.code == 0
     assert model.out == source.out
-    assert model.out.splitlines()[-1] == "; halted after 1084 steps; g = 21"
+    assert model.out.splitlines()[-1] == "; halted after 895 steps; g = 21"
 
 
 def test_trace_of_a_model_json_names_its_source(work: Path) -> None:
@@ -149,7 +149,8 @@ def test_the_wrong_kind_of_file(work: Path, args: list[str], words: list[str]) -
 
 
 def test_trace_says_when_it_stops_at_its_default_window(work: Path) -> None:
-    result = mlpc(work, "trace", GCD, "--input", "a=1071", "--input", "b=462")
+    # consecutive Fibonacci numbers: Euclid's slowest case, 8,632 steps
+    result = mlpc(work, "trace", GCD, "--input", "a=832040", "--input", "b=514229")
     assert result.code == 0
     assert result.out.splitlines()[-1].startswith("; still running after 1000 steps")
     assert result.err == ("mlpc trace: stopped at the default window of 1,000 steps (the "

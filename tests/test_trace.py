@@ -108,11 +108,11 @@ def test_tl_program_names_macros_and_source_lines(
         _row(words, 3, 6, 4, "MOV buf+1, n", "buf+1: 0 -> 9"),
         _row(words, 4, 9, 4, "MOV buf+1, n", "$Z: -9 -> 0"),
         "; 5: r = buf[1] / 2;",
-        _row(words, 5, 12, 5, "MOV $divmod.a, buf+1"),
-        _row(words, 6, 15, 5, "MOV $divmod.a, buf+1", "$Z: 0 -> -9"),
-        _row(words, 7, 18, 5, "MOV $divmod.a, buf+1", "$divmod.a: 0 -> 9"),
-        _row(words, 8, 21, 5, "MOV $divmod.a, buf+1", "$Z: -9 -> 0"),
-        _row(words, 9, 24, 5, "MOV $divmod.b, #2"),
+        _row(words, 5, 12, 5, "MOV $cdiv.2.r, buf+1"),  # division by a constant: its routine
+        _row(words, 6, 15, 5, "MOV $cdiv.2.r, buf+1", "$Z: 0 -> -9"),
+        _row(words, 7, 18, 5, "MOV $cdiv.2.r, buf+1", "$cdiv.2.r: 0 -> 9"),
+        _row(words, 8, 21, 5, "MOV $cdiv.2.r, buf+1", "$Z: -9 -> 0"),
+        _row(words, 9, 24, 5, "CALL $cdiv.2 (ra $cdiv.2.ra)"),
         "; still running after 9 steps (pc 27); r = 0",
     ]
 

@@ -36,8 +36,8 @@ from mlpc.cli import main
 from mlpc.compiler.codegen import StateLayout, build_step_network, decode_state
 from mlpc.compiler.driver import CompileOptions, load_program, read_only_of
 from mlpc.errors import MlpcError
-from mlpc.runtime import web
-from mlpc.runtime.machine import MachineConfig
+from mlpc.runtime import reference, web
+from mlpc.runtime.machine import MachineConfig, initial_state
 from mlpc.runtime.onnx_engine import OnnxModel
 
 REPO = Path(__file__).resolve().parents[1]
@@ -502,15 +502,32 @@ def test_page_run_equals_python(name: str, inputs: dict[str, int], models: dict[
         page.close()
 
 
+def _gcd_write(steps: int) -> int:
+    """The address the reference machine writes at step `steps` of gcd on GCD's inputs."""
+    program = load_program([str(EXAMPLES / "gcd.tl")], CompileOptions())
+    image = program.image
+    words = list(image.words)
+    for name, address in image.inputs:
+        words[address] = GCD[name]
+    config = MachineConfig(memory=image.default_memory())
+    state = initial_state(config, words)
+    for _ in range(steps - 1):
+        reference.step(config, state)
+    event = reference.step(config, state)
+    assert event is not None and event.writes
+    return event.writes[0][0]
+
+
 @needs_chromium
 @pytest.mark.parametrize("name", ["gcd", "gcd-specialised"])
 def test_page_steps_the_network_state(name: str, models: dict[str, Path],
                                       sites: dict[str, str], browser: DevTools) -> None:
     """The page's state is the network's: after each press it holds the final_state that the
     same calls of the model give in Python, and shows the memory and pc decode_state reads
-    from it. Run 8 steps is one call that ends with a write pending (1071 into $divmod.a at
-    517), which the decoding lands; ten Steps, then Run, end where one Run does. The
-    specialised model's state holds only the writable words (its layout in `state_words`)."""
+    from it. Run 8 steps is one call that ends with a write pending (1071 into the cell the
+    reference machine's 8th step writes), which the decoding lands; ten Steps, then Run, end
+    where one Run does. The specialised model's state holds only the writable words (its
+    layout in `state_words`)."""
     page = Page(browser, sites[name])
     try:
         page.fill(GCD)
@@ -518,7 +535,7 @@ def test_page_steps_the_network_state(name: str, models: dict[str, Path],
         page.press("run-n")
         layout, state = check_decoding(models[name], page.js("window.mlpc.snapshot()"), [8])
         assert [int(state[layout.index(s)]) - o for s, o in
-                (("wa2", 2), ("wo", 1 << 31), ("wv", 1 << 31))] == [517, 0, 1071]
+                (("wa2", 2), ("wo", 1 << 31), ("wv", 1 << 31))] == [_gcd_write(8), 0, 1071]
         page.press("reset")
         for step in range(1, 11):
             page.press("step")
