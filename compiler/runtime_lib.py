@@ -361,20 +361,11 @@ def _sar(w: int) -> Routine:
     lp, pos, neg, skip0, top, skip1, nob, done = (
         "$sar." + x for x in ("loop", "pos", "neg", "skip0", "top", "skip1", "nob", "done"))
     body: list[Macro] = [
-        Clear(i),
-        Jump("lt", k, pos),  # a negative count is a huge unsigned one: no bits
-        Mov(i, const(w)),
-        Sub(i, k),  # W - k; k >= W leaves i <= 0: no bits
-        Label(pos),
+        *_bits_kept(i, k, w, pos),
         Clear(r),
         Jump("lt", a, neg),
         Jump("le", i, done),
-        Label(skip0),  # a >= 0: skip its leading zeros
-        Jump("le", a, top),
-        Add(a, a),
-        Sub(i, const(1)),
-        Jump("gt", i, skip0),
-        Jmp(done),
+        *_skip_leading_zeros(a, i, skip0, top, done),  # a >= 0
         Label(top),
         Jump("lt", a, lp),  # a top bit, else a == 0 and r = 0
         Jmp(done),
@@ -400,19 +391,10 @@ def _shr(w: int) -> Routine:
     lp, pos, skip, top, nob, done = (
         "$shr." + x for x in ("loop", "pos", "skip", "top", "nob", "done"))
     body: list[Macro] = [
-        Clear(i),
-        Jump("lt", k, pos),  # a negative count is a huge unsigned one: no bits
-        Mov(i, const(w)),
-        Sub(i, k),  # W - k; k >= W leaves i <= 0: no bits
-        Label(pos),
+        *_bits_kept(i, k, w, pos),
         Clear(r),
         Jump("le", i, done),
-        Label(skip),
-        Jump("le", a, top),
-        Add(a, a),
-        Sub(i, const(1)),
-        Jump("gt", i, skip),
-        Jmp(done),
+        *_skip_leading_zeros(a, i, skip, top, done),
         Label(top),
         Jump("lt", a, lp),  # a top bit, else a == 0 and r = 0
         Jmp(done),
@@ -420,6 +402,31 @@ def _shr(w: int) -> Routine:
         Label(done),
     ]
     return _build("shr", ("a", "k"), ("r",), ("i",), body)
+
+
+def _bits_kept(i: str, k: str, w: int, pos: str) -> list[Macro]:
+    """i = W - k, the bits a right shift by k keeps (0 when k < 0, a huge unsigned count;
+    i <= 0 when k >= W: no bits), for sar and shr."""
+    return [
+        Clear(i),
+        Jump("lt", k, pos),
+        Mov(i, const(w)),
+        Sub(i, k),
+        Label(pos),
+    ]
+
+
+def _skip_leading_zeros(a: str, i: str, skip: str, top: str, done: str) -> list[Macro]:
+    """For a >= 0: shift a left and count down i past its leading zeros (they leave r
+    unchanged), then on to `top`; to `done` when i runs out first (sar and shr)."""
+    return [
+        Label(skip),
+        Jump("le", a, top),
+        Add(a, a),
+        Sub(i, const(1)),
+        Jump("gt", i, skip),
+        Jmp(done),
+    ]
 
 
 def _take_top_bits(r: str, a: str, count: str, loop: str, no_bit: str
