@@ -126,10 +126,19 @@ class StateLayout:
 @dataclass(frozen=True)
 class ReadOnly:
     """The words a specialised network holds constant: every word of memory not in
-    `writable` (sorted addresses), with its value in `image` (0 past the image)."""
+    `writable` (sorted addresses), with its value in `image` (0 past the image).
+
+    `direct_reads`: the program reads a constant word only through an operand word it never
+    writes (a `.tl` lowering patches operands with the addresses of variables, arrays and
+    stack slots only). Then M[a] of a constant a is a function of pc, looked up with the
+    instruction (`pc_table`), and no table over every value of a is needed; a constant word
+    named by a written operand faults INDIRECT_READ instead of being read, so a wrong record
+    never diverges silently. Without it (SUBLEQ code and `--read-only`), M[a] is looked up
+    over a."""
 
     writable: tuple[int, ...]
     image: tuple[int, ...]
+    direct_reads: bool = False
 
     def value(self, j: int) -> int:
         return self.image[j] if j < len(self.image) else 0
@@ -317,10 +326,14 @@ class _Gen:
                 b.unit(f"pc_ramp{o}", pc + o)
                 b.unit(f"pc_ramp{o}_m", pc + o - m)
         else:
+            functions = {f: [self._fetch_correction(f, x - 1) for x in range(m + 2)]
+                         for f in ("a", "b", "c")}
+            if self.ro.direct_reads:
+                functions["mem_a"] = [self._constant_operand_word(x - 1) for x in range(m + 2)]
+                functions["dyn_a"] = [int(0 <= x - 1 < m and not self._is_constant(x - 1))
+                                      for x in range(m + 2)]
             self._tables(b, 0, m + 1, {"pc_table": (
-                b.s("pc1"), "the constant words at pc, pc + 1, pc + 2",
-                {f: [self._fetch_correction(f, x - 1) for x in range(m + 2)]
-                 for f in ("a", "b", "c")})})
+                b.s("pc1"), "the constant words at pc, pc + 1, pc + 2", functions)})
         self._forwarding_units(b, pc, wa)
         b.unit("ip_full", ip - self.tin + 1)  # [ip >= Tin], ip <= Tin
         for name in ("pc1", "fault", "budget", "ip", "ol"):
@@ -352,6 +365,14 @@ class _Gen:
             w = b.s(word)
             b.unit(f"fw2_{word}.0", w + S * e)
             b.unit(f"fw2_{word}.1", w + S * (e - 1))
+
+    def _constant_operand_word(self, pc: int) -> int:
+        """M[a] + H when the word a at pc is constant and names a constant word, else 0:
+        what the read of M[a] adds to its half-tents over the writable words."""
+        if not self._is_constant(pc):
+            return 0
+        a = self.ro.value(pc)
+        return self.ro.value(a) + self.H if self._is_constant(a) else 0
 
     def _fetch_correction(self, operand: str, pc: int) -> int:
         """What the fetch adds to the sum of its half-tents over the memory family to get the
@@ -403,6 +424,11 @@ class _Gen:
             word = z.sum(z.v("I0") - z.v("I1"), 0, S) - S * s("ip")
             z.linear("t", z.v("t"), 0, top)
         z.linear("in_word", word + (H - 1) * s("ip_full"), 0, top, "tape[ip] + H, or -1 + H")
+        if self.ro is not None and self.ro.direct_reads:
+            z.linear("mem_a_const", self._lookup(z, "pc_table", "mem_a"), 0, top,
+                     "M[a] + H when a is a constant operand naming a constant word, else 0")
+            z.linear("dyn_a", self._lookup(z, "pc_table", "dyn_a"), 0, 1,
+                     "[the operand word a at pc is writable]")
         z.linear("ip_full", s("ip_full"), 0, 1)
         z.linear("pc1", s("pc1"), 0, m + 1)
         z.linear("pc_ge0", s("pc1") - s("pc_ramp0_only"), 0, 1)
@@ -429,13 +455,21 @@ class _Gen:
                 b.unit(f"{name}_ramp[{k}]", addr - k)
         if self.ro is not None:
             addresses = range(-2, m + 1)
-            self._tables(b, -2, m, {
-                "a_table": (a, "M[a] of a constant a",
-                            {"mem": [self._read_correction(k, True) for k in addresses]}),
+            direct = self.ro.direct_reads
+            constant = [int(self._is_constant(k)) for k in addresses]
+            tables = {
+                "a_table": (a, "M[a] of a constant a" if not direct else "the words before a",
+                            {"mem": [self._read_correction(k, not direct) for k in addresses]}),
                 "b_table": (bb, "is b a constant word",
                             {"mem": [self._read_correction(k, False) for k in addresses],
-                             "ro": [int(self._is_constant(k)) for k in addresses]}),
-            })
+                             "ro": constant}),
+            }
+            if direct:  # relu(a - k) when dyn_a = 1, else 0 (a - k - (m + 3) <= -1)
+                tables["a_indirect"] = (a + (m + 3) * (b.s("dyn_a") - 1),
+                                        "is a a constant word named by a written operand",
+                                        {"ro": constant})
+                b.unit("mem_a_const", b.s("mem_a_const"))
+            self._tables(b, -2, m, tables)
         self._carry(b)
         b.unit("a2", a + 2)
         b.unit("b2", bb + 2)
@@ -471,6 +505,8 @@ class _Gen:
                 read = read - S * s(f"{name}_ramp[0]")
             else:
                 read = read + self._lookup(z, f"{name}_table", "mem")
+                if name == "a" and self.ro.direct_reads:
+                    read = read + s("mem_a_const")
             z.linear(f"mem_{name}", read, 0, top, f"M'[{name}] + H, or 0")
             reads[name] = read
 
@@ -495,11 +531,19 @@ class _Gen:
         # (or, specialised, a write to a constant word); otherwise ok <= 0 (every term after
         # `active` is >= 0)
         ok = s("active") - s("pc_fault") - a_fault - b_fault - s("io_both")
+        lowest = -6
         if self.ro is not None:
             read_only = self._lookup(z, "b_table", "ro")
             z.linear("read_only", read_only, 0, 1, "[b is a constant word]")
             ok = ok - read_only
-        z.linear("ok", ok, -7 if self.ro is not None else -6, 1)
+            lowest -= 1
+            if self.ro.direct_reads:  # [dyn_a] [a is constant]: the table's f(-2) is 0
+                indirect = self._lookup(z, "a_indirect", "ro")
+                z.linear("indirect", indirect, 0, 1,
+                         "[a is a constant word named by a written operand]")
+                ok = ok - indirect
+                lowest -= 1
+        z.linear("ok", ok, lowest, 1)
         z.linear("c1", s("c_lo") - s("c_hi"), 0, m - 1, "clamp(c, -1, m-2) + 1")
         z.linear("b2", s("b2"), 0, m + 2)
         for name, hi in (("pc_fault", 1), ("in_word", top), ("pc1", m + 1),
@@ -546,6 +590,8 @@ class _Gen:
         b.unit("fault_io", act + s("io_both") - 4 * (pcf + af + bf) - 1)
         if self.ro is not None:  # b in [0, m) here: no b or io fault
             b.unit("fault_ro", act + s("read_only") - pcf - af - 1)
+            if self.ro.direct_reads:  # a in [0, m) here: no a or io fault
+                b.unit("fault_indirect", act + s("indirect") - pcf - bf - s("read_only") - 1)
         b.unit("live", act)
         for name in ("pc1", "fault", "budget", "ip", "ol"):
             b.unit(name, s(name))
@@ -605,6 +651,8 @@ class _Gen:
         )
         if self.ro is not None:
             fault_code = fault_code + int(Fault.READ_ONLY) * s("fault_ro")
+            if self.ro.direct_reads:
+                fault_code = fault_code + int(Fault.INDIRECT_READ) * s("fault_indirect")
         z.linear("fault", s("fault") + fault_code, 0, max(Fault))
         z.linear("budget", s("budget") - executed, 0, MAX_BUDGET)
         z.linear("ip", s("ip") + s("in_next"), 0, self.tin)

@@ -204,7 +204,7 @@ def read_only_of(image: SubleqImage, config: MachineConfig) -> ReadOnly:
     words.update(address for _, address in image.inputs)
     if not words:
         raise MlpcError(f"{image.source_path}: --specialise: the program writes no word")
-    return ReadOnly(tuple(sorted(words)), tuple(image.words))
+    return ReadOnly(tuple(sorted(words)), tuple(image.words), image.direct_reads)
 
 
 def network_sizes(network: Any) -> dict[str, int]:

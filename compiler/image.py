@@ -44,6 +44,9 @@ class SubleqImage:
     # the words the program can write, as [start, end) ranges, when the front end knows
     # them (a `.tl` lowering; `--read-only` for other programs); None: not known
     writable: tuple[tuple[int, int], ...] | None = None
+    # every operand word the program writes names a writable word (a `.tl` lowering patches
+    # operands with addresses of variables, arrays and stack slots only): see ReadOnly
+    direct_reads: bool = False
 
     def default_memory(self) -> int:
         if self.min_memory:

@@ -1038,6 +1038,7 @@ def image_of(program: mc.MacroProgram, checked: CheckedProgram, word_bits: int) 
         source_text=checked.program.text,
         listing=mc.listing(program, assembled, checked.program.text),
         writable=written_words(program, assembled),
+        direct_reads=True,
     )
 
 

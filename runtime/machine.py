@@ -29,6 +29,9 @@ class Fault(IntEnum):
     OUTPUT_FULL = 5  # output instruction with a full output tape
     TAPE_TOO_LONG = 6  # the input tape given to an ONNX model exceeds its capacity
     READ_ONLY = 7  # a specialised model: an instruction would write a word it holds constant
+    # a specialised `.tl` model: an operand word the program writes names a constant word
+    # (its lowering records that it never does; see `codegen.ReadOnly.direct_reads`)
+    INDIRECT_READ = 8
 
     def describe(self) -> str:
         return _FAULT_TEXT[self]
@@ -43,6 +46,7 @@ _FAULT_TEXT = {
     Fault.OUTPUT_FULL: "output tape full",
     Fault.TAPE_TOO_LONG: "input tape longer than its capacity",
     Fault.READ_ONLY: "write to a read-only word",
+    Fault.INDIRECT_READ: "read of a read-only word through a written operand",
 }
 
 

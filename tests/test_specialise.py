@@ -31,7 +31,7 @@ from mlpc.compiler.codegen import (
 from mlpc.compiler.driver import CompileOptions, LoadedProgram, machine_config, read_only_of
 from mlpc.runtime import reference
 from mlpc.runtime.engines import RunRequest, get_engine
-from mlpc.runtime.machine import Fault, MachineConfig, MachineState, canonical_pc
+from mlpc.runtime.machine import Fault, MachineConfig, MachineState, Status, canonical_pc
 from mlpc.runtime.numpy_exec import NumpyExecutor
 
 REPO = Path(__file__).resolve().parents[1]
@@ -204,6 +204,54 @@ def test_a_wrong_read_only_set_faults_at_the_write(engine: str, tmp_path: Path) 
     assert report.steps == at - 1  # the faulting instruction does not count, as every fault
 
 
+def _first_indirect_read_of(config: MachineConfig, memory: list[int], words: set[int],
+                            writable: set[int]) -> int:
+    """The step (1-based) at which the reference machine first reads a word in `words`
+    through an operand word in `writable` (a patched a operand)."""
+    machine = MachineState(memory=list(memory))
+    steps = 0
+    while machine.status == Status.RUNNING:
+        pc = machine.pc
+        steps += 1
+        if pc in writable and machine.memory[pc] in words:
+            return steps
+        if reference.step(config, machine) is None:
+            break
+    raise AssertionError("the program never reads those words through a written operand")
+
+
+@pytest.mark.parametrize("engine", ["onnx", "numpy"])
+def test_a_wrong_set_read_through_an_operand_faults(engine: str, tmp_path: Path) -> None:
+    """The array `t` is only read, but through an operand the program patches (an indexed
+    read): a set that calls its words constant faults INDIRECT_READ at the first such read,
+    before it, instead of reading the constant."""
+    source = tmp_path / "table.tl"
+    source.write_text("output s;\nvar t[3] = {5, 6, 7};\nvar i = 0;\n"
+                      "while (i < 3) { s += t[i]; i += 1; }\n")
+    program = LoadedProgram([str(source)], CompileOptions())
+    image = program.image
+    config = machine_config(image)
+    right = read_only_of(image, config)
+    assert right.direct_reads
+    t = dict(image.symbols)["t"]
+    table = {t, t + 1, t + 2}
+    assert table <= set(right.writable)  # arrays are writable in the lowering's record
+    wrong = ReadOnly(tuple(j for j in right.writable if j not in table), right.image, True)
+    memory = list(image.words) + [0] * (config.memory - len(image.words))
+    at = _first_indirect_read_of(config, memory, table, set(wrong.writable))
+    request = RunRequest(program, config, (), (), 100_000, specialise=True)
+    import mlpc.compiler.driver as driver
+    import mlpc.runtime.onnx_engine as onnx_engine
+    with pytest.MonkeyPatch.context() as patch:  # the analysis "forgets" t
+        patch.setattr(onnx_engine, "read_only_of", lambda image, config: wrong)
+        patch.setattr(driver, "read_only_of", lambda image, config: wrong)
+        report = get_engine(engine)(request)
+    assert (report.status, report.detail) == (
+        "fault", "read of a read-only word through a written operand")
+    assert report.steps == at - 1
+    assert dict(report.outputs) == {"s": 0}
+
+
 # --- the command line and the model ------------------------------------------------------------
 
 
@@ -325,28 +373,52 @@ def specialised_machines(draw: st.DrawFn) -> tuple[MachineConfig, list[int], lis
     return config, image, tape, tuple(sorted(writable))
 
 
+def specialised_fault(config: MachineConfig, machine: MachineState, constant: set[int],
+                      direct_reads: bool) -> Fault | None:
+    """The fault only a specialised network has, for the next step of a running machine
+    whose instruction the reference machine would execute: a write to a constant word
+    (READ_ONLY), or with `direct_reads` a constant word named by a writable operand word
+    (INDIRECT_READ)."""
+    m, pc, memory = config.memory, machine.pc, machine.memory
+    if machine.status != Status.RUNNING or not 0 <= pc <= m - 3:
+        return None
+    a, b = memory[pc], memory[pc + 1]
+    if not (-1 <= a < m and -1 <= b < m) or a == b == -1:
+        return None
+    if b in constant:
+        return Fault.READ_ONLY
+    if direct_reads and pc not in constant and a in constant:
+        return Fault.INDIRECT_READ
+    return None
+
+
 @settings(max_examples=60, deadline=None)
-@given(machine=specialised_machines(), dtype=st.sampled_from((np.int64, np.float64)))
+@given(machine=specialised_machines(), dtype=st.sampled_from((np.int64, np.float64)),
+       direct_reads=st.booleans())
 def test_random_machines_in_lock_step(machine: tuple[MachineConfig, list[int], list[int],
-                                                     tuple[int, ...]], dtype: type) -> None:
+                                                     tuple[int, ...]], dtype: type,
+                                      direct_reads: bool) -> None:
     """Every step of a specialised network on a random machine is the reference machine's
-    step, until an instruction would write a constant word: that step faults READ_ONLY,
-    with the memory, pc and step count of the state before it."""
+    step, until an instruction would write a constant word (READ_ONLY) or, when the network
+    assumes that constant words are read through constant operands only (`direct_reads`),
+    read one through a writable operand word (INDIRECT_READ): that step faults, with the
+    memory, pc and step count of the state before it."""
     config, image, tape, writable = machine
-    step = build_step_network(config, ReadOnly(writable, tuple(image)))
+    step = build_step_network(config, ReadOnly(writable, tuple(image), direct_reads))
     executor = NumpyExecutor(step.network, check=True, dtype=dtype)
     machine_state = MachineState(memory=list(image), tape_in=list(tape))
     x = encode_state(step.layout, image, tape, 1000)[None, :].astype(dtype)
     constant = set(range(config.memory)) - set(writable)
     for _ in range(30):
         before = (list(machine_state.memory), machine_state.pc, machine_state.steps)
+        fault = specialised_fault(config, machine_state, constant, direct_reads)
         event = reference.step(config, machine_state)
         x = executor.step(x)
         state = decode_state(step.layout, x[0].astype(np.int64))
         m = config.memory
-        if event is not None and event.b in constant:
+        if fault is not None:
             assert (state.fault, list(state.memory), canonical_pc(state.pc, m)) == (
-                Fault.READ_ONLY, before[0], canonical_pc(before[1], m))
+                fault, before[0], canonical_pc(before[1], m))
             assert 1000 - state.budget == before[2]
             return
         assert (list(state.memory), canonical_pc(state.pc, m), state.fault) == (
