@@ -14,8 +14,44 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from mlpc.compiler.network import Definition, Network, Space
+from mlpc.compiler.network import (
+    FLOAT64_EXACT,
+    Definition,
+    Network,
+    RangeError,
+    Space,
+    scalarise_families,
+)
 from mlpc.compiler.onnx_graph import ExportError, Graph, columns
+
+# A family of at most this many units that reads no family and is only summed (a small table
+# of ramps) is computed with its space's scalars: a row of their one MatMul per unit costs
+# less than the 4 ops of a stack of its own (Add, Max, the sum's MatMul, a Reshape).
+SCALAR_FAMILY_LIMIT = 64
+
+
+def families_form(network: Network, dtype: str) -> Network:
+    """The network as this encoding emits it: short tables as scalar units
+    (`scalarise_families`), unless that needs larger bounds than the dtype holds."""
+    try:
+        out = scalarise_families(network, SCALAR_FAMILY_LIMIT)
+    except RangeError:
+        return network
+    if dtype == "float64" and out.max_magnitude() >= FLOAT64_EXACT:
+        return network
+    return out
+
+
+@dataclass(frozen=True)
+class Column:
+    """A space's scalars as a column [batch, r, 1]: `tensor` itself, or `matrix @ tensor`
+    not yet computed. A linear space's product is left pending so that the next space
+    multiplies `tensor` by the product of both matrices (int64: one MatMul fewer; exact
+    because int64 arithmetic is exact modulo 2^64 and every value used is proven in range,
+    whatever the intermediate sums)."""
+
+    tensor: str
+    matrix: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +94,8 @@ class FamilyEmitter:
         self.np_dtype = np.float64 if dtype == "float64" else np.int64
         self.onnx_dtype = TensorProto.DOUBLE if dtype == "float64" else TensorProto.INT64
         self.combine_first = dtype == "float64"  # float64: no sum of a whole family
+        # float64: a product of two weight matrices has partial sums no bound was proven for
+        self.compose = dtype != "float64"
         self.zero = main.const("zero", np.array(0, dtype=self.np_dtype))
         self.offsets = carried_offsets(network)
 
@@ -70,9 +108,11 @@ class FamilyEmitter:
         env = {name: Ref(t, None, 1, lengths[name], self.offsets[name])
                for name, t in families.items()}
         source = self.network.state
+        column = Column(scalars)
         for space in self.network.spaces:
-            env, scalars = self._space(g, space, source, env, scalars, f"s{step}/{space.name}")
+            env, column = self._space(g, space, source, env, column, f"s{step}/{space.name}")
             source = space
+        scalars = self._computed(g, column, f"s{step}/{source.name}/scalars")
         out = {}
         for d in self.network.state.families:
             ref = env[d.name]
@@ -94,8 +134,19 @@ class FamilyEmitter:
                               self.main.const("i1", np.array([i + 1])),
                               self.main.const("axis1", np.array([1]))], hint)
 
+    def _times(self, g: Graph, w: np.ndarray, scalars: Column, hint: str) -> str:
+        """MatMul of a weight matrix and a column (folding a pending matrix into w)."""
+        if scalars.matrix is not None:
+            w = np.asarray(w, dtype=np.int64) @ scalars.matrix
+        return g.op("MatMul", [self.c("weights", w), scalars.tensor], hint)
+
+    def _computed(self, g: Graph, scalars: Column, hint: str) -> str:
+        if scalars.matrix is None:
+            return scalars.tensor
+        return g.op("MatMul", [self.c("weights", scalars.matrix), scalars.tensor], hint)
+
     def _space(self, g: Graph, space: Space, source: Space, env: dict[str, Ref],
-               scalars: str, tag: str) -> tuple[dict[str, Ref], str]:
+               scalars: Column, tag: str) -> tuple[dict[str, Ref], Column]:
         src = {d.name: k for k, d in enumerate(source.scalars)}
         new_env: dict[str, Ref] = {}
         pending: dict[tuple, list[Definition]] = {}
@@ -109,7 +160,9 @@ class FamilyEmitter:
                 tensor, offset = self._linear_family(g, d, env, scalars, src, tag)
                 new_env[d.name] = Ref(tensor, None, 1, d.length, offset)
         groups = list(pending.values())
-        parts = self._shared_scalar_parts(g, space, groups, env, scalars, src, tag)
+        # a linear space has no stacks: its scalars are `_scalars`' (perhaps left pending)
+        parts = (self._shared_scalar_parts(g, space, groups, env, scalars, src, tag)
+                 if space.relu else [None])
         for i, group in enumerate(groups):
             stacked = self._stack(g, group, env, parts[i], f"{tag}/stack{i}", space.doc)
             for k, d in enumerate(group):
@@ -118,7 +171,7 @@ class FamilyEmitter:
         return new_env, out
 
     def _shared_scalar_parts(self, g: Graph, space: Space, groups: list[list[Definition]],
-                             env: dict[str, Ref], scalars: str, src: dict[str, int],
+                             env: dict[str, Ref], scalars: Column, src: dict[str, int],
                              tag: str) -> list[str | None]:
         """The scalar parts of every stack ([batch, k, 1] each) and, when the space has no
         reductions, its scalars too: one MatMul of the source scalars, then `Split`."""
@@ -129,10 +182,9 @@ class FamilyEmitter:
         if not blocks:
             return [None]
         if len(blocks) == 1:
-            one = g.op("MatMul", [self.c("weights", blocks[0]), scalars], f"{tag}/scalar_part")
+            one = self._times(g, blocks[0], scalars, f"{tag}/scalar_part")
             return [one] if whole else [one, None]
-        both = g.op("MatMul", [self.c("weights", np.concatenate(blocks)), scalars],
-                    f"{tag}/scalar_parts")
+        both = self._times(g, np.concatenate(blocks), scalars, f"{tag}/scalar_parts")
         sizes = self.main.const("sizes", np.array([b.shape[0] for b in blocks]))
         names = [g.name(f"{tag}/part{i}") for i in range(len(blocks))]
         g.nodes.append(helper.make_node("Split", [both, sizes], names, name=names[0], axis=1))
@@ -201,38 +253,43 @@ class FamilyEmitter:
         names = ", ".join(d.name for d in group)
         return g.op("Max", [pre, self.zero], f"{tag}/relu", doc=f"ReLU units {names}: {doc}")
 
-    def _linear_family(self, g: Graph, d: Definition, env: dict[str, Ref], scalars: str,
+    def _linear_family(self, g: Graph, d: Definition, env: dict[str, Ref], scalars: Column,
                        src: dict[str, int], tag: str) -> tuple[str, int]:
         """A linear family as a tensor, still carrying the offset of its sources."""
         v, offset = self._vector_part(g, d.expr.vectors, d.expr.slope, d.positions, env,
                                       f"{tag}/{d.name}", keep_offset=True)
         if d.expr.scalars or d.expr.const:
-            col = g.op("MatMul", [self.c("weights", self._weights([d], src, False)), scalars],
-                       f"{tag}/{d.name}/scalar_part")
+            col = self._times(g, self._weights([d], src, False), scalars,
+                              f"{tag}/{d.name}/scalar_part")
             v = col if v is None else g.op("Add", [v, col], f"{tag}/{d.name}/plus")
         assert v is not None
         return v, offset
 
-    def _scalars(self, g: Graph, space: Space, env: dict[str, Ref], scalars: str,
-                 src: dict[str, int], tag: str, done: str | None = None) -> str:
+    def _scalars(self, g: Graph, space: Space, env: dict[str, Ref], scalars: Column,
+                 src: dict[str, int], tag: str, done: str | None = None) -> Column:
         """The space's scalars (and the constant 1) as one MatMul of the source scalars and
         the sums over j of its reductions, concatenated: [batch, ns + 1, 1]; `done` when
-        that product was already computed (see `_shared_scalar_parts`)."""
+        that product was already computed (see `_shared_scalar_parts`). A linear space's
+        product is left pending when the dtype allows (`Column`)."""
         if done is not None:
-            return (g.op("Max", [done, self.zero], f"{tag}/relu_scalars", doc=space.doc)
-                    if space.relu else done)
+            return Column(g.op("Max", [done, self.zero], f"{tag}/relu_scalars", doc=space.doc)
+                          if space.relu else done)
         w = self._weights(space.scalars, src, True)
-        inputs = [scalars]
+        if scalars.matrix is not None:
+            w = np.asarray(w, dtype=np.int64) @ scalars.matrix
+        inputs = [scalars.tensor]
         for ref, rows in self._reductions(space, env).values():
             sums, place = self._reduce(g, ref, rows, len(space.scalars) + 1, tag)
             inputs.append(sums)
-            w = np.concatenate([w, place], axis=1)
-        if len(inputs) > 1:
-            scalars = g.op("Concat", inputs, f"{tag}/scalars_and_sums", axis=1)
-        out = g.op("MatMul", [self.c("weights", w), scalars], f"{tag}/scalars")
+            w = np.concatenate([w, place.astype(w.dtype)], axis=1)
+        column = (inputs[0] if len(inputs) == 1 else
+                  g.op("Concat", inputs, f"{tag}/scalars_and_sums", axis=1))
+        if self.compose and not space.relu:
+            return Column(column, np.asarray(w, dtype=np.int64))
+        out = g.op("MatMul", [self.c("weights", w), column], f"{tag}/scalars")
         if space.relu:
             out = g.op("Max", [out, self.zero], f"{tag}/relu_scalars", doc=space.doc)
-        return out
+        return Column(out)
 
     def _reductions(self, space: Space, env: dict[str, Ref]
                     ) -> dict[str, tuple[Ref, list[Sum]]]:
@@ -297,6 +354,7 @@ class FamilyLoop:
     model's dtype."""
 
     def __init__(self, network: Network, main: Graph, dtype: str) -> None:
+        network = families_form(network, dtype)
         self.network = network
         self.emitter = FamilyEmitter(network, main, dtype)
         self.main = main

@@ -400,3 +400,65 @@ def state_space(scalars: Iterable[tuple[str, int, int]],
         tuple(defs),
         doc,
     )
+
+
+# ---- passes ----------------------------------------------------------------------------------
+
+
+def scalarise_families(network: Network, max_length: int) -> Network:
+    """The same network with every short family of ReLU units that reads no family (its
+    units are `relu(scalar part + slope * j)`, e.g. a table of ramps relu(x - k)) and that the
+    next space only sums, turned into `length` scalar units `name[j]`, and each sum over it
+    into a weighted sum of those scalars. Exporters that handle a space's scalars in one
+    matrix product then compute such a family with the scalars, not as a tensor of its own
+    (fewer ops per step). Bounds are proven again (`SpaceBuilder`): the values are the same,
+    so a pass that would need larger bounds raises `RangeError`."""
+    spaces = list(network.spaces)
+    for i in range(len(spaces) - 1):
+        space, consumer = spaces[i], spaces[i + 1]
+        read = {n for d in consumer.definitions() for n, _ in d.expr.vectors}
+        chosen = {d.name: d for d in space.families
+                  if space.relu and not d.expr.vectors and d.length <= max_length
+                  and d.name not in read}
+        if chosen:
+            spaces[i] = _with_scalar_units(space, tuple(chosen.values()))
+            spaces[i + 1] = _sums_as_scalars(consumer, chosen, spaces[i])
+    return Network(network.state, tuple(spaces), network.doc, network.layer_docs)
+
+
+def _with_scalar_units(space: Space, families: tuple[Definition, ...]) -> Space:
+    """`space` with each of `families` as scalar units `name[j]` after its scalars."""
+    units = []
+    for d in families:
+        ends = [d.expr.slope * p for p in d.positions]
+        base_lo, base_hi = d.pre_lo - min(ends), d.pre_hi - max(ends)  # the scalar part
+        for j, end in enumerate(ends):
+            pre_lo, pre_hi = base_lo + end, base_hi + end
+            expr = Lin(d.expr.const + end, d.expr.scalars)
+            units.append(Definition(f"{d.name}[{j}]", 0, expr, max(pre_lo, 0), max(pre_hi, 0),
+                                    pre_lo, pre_hi, d.magnitude, d.doc))
+    kept = tuple(d for d in space.families if d not in families)
+    return Space(space.name, space.relu, space.scalars + tuple(units), kept, space.doc)
+
+
+def _sums_as_scalars(space: Space, families: dict[str, Definition], source: Space) -> Space:
+    """`space` over `source`, each reduction over `families` written as a weighted sum of
+    their scalar units; every definition is proven again."""
+    b = SpaceBuilder(space.name, space.relu, source, space.doc)
+    for d in list(space.families) + list(space.scalars):
+        expr = Lin(d.expr.const, d.expr.scalars, d.expr.vectors, d.expr.slope)
+        for red in d.expr.sums:
+            over = {n in families for n, _ in red.terms}
+            if over == {False}:
+                expr = expr + Lin(sums=(red,))
+                continue
+            if over != {True}:
+                raise ValueError(f"{space.name}.{d.name}: a sum over families of two kinds")
+            weights = red.weights or (1,) * red.length
+            expr = expr + Lin(scalars=tuple(
+                (f"{n}[{j}]", c * w) for n, c in red.terms for j, w in enumerate(weights) if w))
+        declared = None if space.relu else (d.lo, d.hi)
+        b._define(d.name, expr, declared, d.doc, d.length if d.is_family else None, d.index)
+    built = b.build()
+    # the same order of definitions as before (a family's place among families, etc.)
+    return Space(space.name, space.relu, built.scalars, built.families, space.doc)

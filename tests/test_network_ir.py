@@ -27,6 +27,7 @@ from mlpc.compiler.network import (
     Network,
     RangeError,
     SpaceBuilder,
+    scalarise_families,
     state_space,
 )
 from mlpc.compiler.sparse import lower_to_sparse
@@ -57,6 +58,72 @@ def test_builder_proves_pre_activations_and_refuses_int64_overflow() -> None:
     assert (f.lo, f.hi) == (0, 53)
     with pytest.raises(RangeError, match="exceeds int64"):
         _tiny(1 << 62)
+
+
+def _table(weights: tuple[int, ...]) -> Network:
+    """state x in [0, 6] -> a table of ramps relu(x - k), k = 1..4 -> y = 2 x + sum_k w_k
+    relu(x - k) (a weighted sum) and a plain sum, then the next state."""
+    x = state_space(scalars=(("x", 0, 6), ("y", -100, 100), ("s", 0, 20)), families=())
+    h = SpaceBuilder("h", True, x)
+    h.unit("ramps", h.s("x") + Lin(slope=-1), index=(1, 2, 3, 4))
+    h.unit("x", h.s("x"))
+    h1 = h.build()
+    z = SpaceBuilder("next", False, h1)
+    z.linear("x", z.s("x"), 0, 6)
+    z.linear("y", 2 * z.s("x") + z.sum(z.v("ramps"), 0, 5, weights), -100, 100)
+    z.linear("s", z.sum(z.v("ramps"), 0, 5), 0, 20)
+    return Network(x, (h1, z.build()))
+
+
+def test_scalarise_families_keeps_every_value() -> None:
+    """A short table that is only summed becomes scalar units, its sums weighted sums of
+    them; each unit's bounds are its own (the family's shifted by slope * j), and the
+    network computes the same next state for every x."""
+    net = _table((1, -2, 0, 3))
+    flat = scalarise_families(net, max_length=4)
+    h = flat.spaces[0]
+    assert h.families == ()
+    assert [d.name for d in h.scalars] == ["x", "ramps[0]", "ramps[1]", "ramps[2]", "ramps[3]"]
+    assert [(d.pre_lo, d.pre_hi) for d in h.scalars[1:]] == [(-1, 5), (-2, 4), (-3, 3), (-4, 2)]
+    y = flat.spaces[1].scalars[1]
+    assert y.expr.scalars == (("x", 2), ("ramps[0]", 1), ("ramps[1]", -2), ("ramps[3]", 3))
+    assert scalarise_families(net, max_length=3).spaces[0].families == net.spaces[0].families
+    for value in range(7):
+        x = np.array([[value, 0, 0]], dtype=np.int64)
+        want = NumpyExecutor(net, check=True).step(x)
+        assert NumpyExecutor(flat, check=True).step(x).tolist() == want.tolist()
+        ramps = [max(value - k, 0) for k in (1, 2, 3, 4)]
+        assert want.tolist() == [[value, 2 * value + ramps[0] - 2 * ramps[1] + 3 * ramps[3],
+                                  sum(ramps)]]
+
+
+def test_specialised_step_with_scalar_tables_runs_in_lock_step() -> None:
+    """The specialised gcd network as the families encoding emits it (its tables over a and
+    b as scalar units, its table over pc still a family) gives the same state as the
+    network itself at every step of a whole run, with every bound checked."""
+    from mlpc.compiler.driver import CompileOptions, LoadedProgram, read_only_of
+    from mlpc.compiler.export_families import SCALAR_FAMILY_LIMIT, families_form
+
+    program = LoadedProgram([str(Path(__file__).resolve().parents[1] / "examples/gcd.tl")],
+                            CompileOptions())
+    config = machine_config(program.image)
+    step = build_step_network(config, read_only_of(program.image, config))
+    flat = families_form(step.network, "int64")
+    tables = {d.name for d in step.network.spaces[2].families if d.name.endswith(
+        ("_table", "_indirect"))}
+    assert tables and all(d.length <= SCALAR_FAMILY_LIMIT for d in step.network.spaces[2].families
+                          if d.name in tables)
+    assert not tables & {d.name for d in flat.spaces[2].families}
+    assert "pc_table" in {d.name for d in flat.spaces[0].families}
+    words = list(program.image.words)
+    words[dict(program.image.inputs)["a"]] = 1071
+    words[dict(program.image.inputs)["b"]] = 462
+    x = encode_state(step.layout, words, (), 10_000)[None, :]
+    ours, theirs = NumpyExecutor(step.network, check=True), NumpyExecutor(flat, check=True)
+    y = x
+    for _ in range(1000):
+        x, y = ours.step(x), theirs.step(y)
+        assert x.tolist() == y.tolist()
 
 
 def test_passthrough_is_recognised_only_for_plain_copies() -> None:
