@@ -82,6 +82,23 @@ def test_examples_specialised_onnx_equals_reference(example: object) -> None:
     assert memories[0] == memories[1]  # the whole final memory, constant words included
 
 
+@pytest.mark.parametrize("name", ["gcd", "sieve"])
+def test_examples_specialised_float64_onnx_equals_reference(name: str) -> None:
+    """The float64 model of a specialised network (its tables are families and columns of
+    their own when long, scalar units when short) on onnxruntime, whole memory included."""
+    example = next(e for e in EXAMPLES if e.name == name)
+    run = example.small
+    program = LoadedProgram([str(REPO / "examples" / example.file)], CompileOptions())
+    config = machine_config(program.image)
+    request = RunRequest(program, config, run.tape_words, run.inputs, 100_000)
+    with capturing_memory() as memories:
+        expected = get_engine("reference")(request)
+        got = get_engine("onnx")(RunRequest(program, config, run.tape_words, run.inputs,
+                                            100_000, specialise=True, dtype="float64"))
+    assert _observed(got) == _observed(expected)
+    assert memories[0] == memories[1]
+
+
 @pytest.mark.parametrize("name", ["gcd", "fizzbuzz", "hanoi"])
 def test_examples_specialised_numpy_in_lock_step(name: str) -> None:
     """Every step of the specialised network (numpy, bounds checked at run time) decodes to
