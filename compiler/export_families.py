@@ -64,7 +64,6 @@ class Ref:
     k: int
     n: int
     offset: int = 0  # the tensor holds family[j] + offset * j (single families only)
-    column: bool = False  # the tensor is [batch, n, 1] (a lone family that is only summed)
 
 
 def carried_offsets(network: Network) -> dict[str, int]:
@@ -99,9 +98,6 @@ class FamilyEmitter:
         self.compose = dtype != "float64"
         self.zero = main.const("zero", np.array(0, dtype=self.np_dtype))
         self.offsets = carried_offsets(network)
-        # families some formula reads per unit (as `family[j]`): those keep the row layout
-        self.read_per_unit = {n for s in network.spaces for d in s.definitions()
-                              for n, _ in d.expr.vectors}
 
     def c(self, hint: str, array: np.ndarray) -> str:
         return self.main.const(hint, np.asarray(array).astype(self.np_dtype))
@@ -168,10 +164,9 @@ class FamilyEmitter:
         parts = (self._shared_scalar_parts(g, space, groups, env, scalars, src, tag)
                  if space.relu else [None])
         for i, group in enumerate(groups):
-            column = self._as_column(group)
-            stacked = self._stack(g, group, env, parts[i], f"{tag}/stack{i}", space.doc, column)
+            stacked = self._stack(g, group, env, parts[i], f"{tag}/stack{i}", space.doc)
             for k, d in enumerate(group):
-                new_env[d.name] = Ref(stacked, k, len(group), d.length, column=column)
+                new_env[d.name] = Ref(stacked, k, len(group), d.length)
         out = self._scalars(g, space, env, scalars, src, tag, parts[-1])
         return new_env, out
 
@@ -248,25 +243,11 @@ class FamilyEmitter:
             w[-1, -1] = 1
         return w
 
-    def _as_column(self, group: list[Definition]) -> bool:
-        """A lone family of units `relu(scalar part + slope * j)` that is only summed is
-        computed as a column [batch, n, 1]: its sums are then one MatMul that yields a
-        column, with no Reshape."""
-        d = group[0]
-        return len(group) == 1 and not d.expr.vectors and d.name not in self.read_per_unit
-
     def _stack(self, g: Graph, group: list[Definition], env: dict[str, Ref], col: str | None,
-               tag: str, doc: str, column: bool = False) -> str:
-        """ReLU(vector part [batch, 1, n] + scalar part `col` [batch, k, 1]): [batch, k, n];
-        a `column` (one family, no vector part): ReLU(slope * j [1, n, 1] + col [batch, 1, 1])
-        as [batch, n, 1]."""
+               tag: str, doc: str) -> str:
+        """ReLU(vector part [batch, 1, n] + scalar part `col` [batch, k, 1]): [batch, k, n]."""
         assert col is not None
         d0 = group[0]
-        if column:
-            ramp = d0.expr.slope * np.asarray(d0.positions).reshape(1, d0.length, 1)
-            pre = g.op("Add", [self.c("slope", ramp), col], f"{tag}/pre")
-            return g.op("Max", [pre, self.zero], f"{tag}/relu",
-                        doc=f"ReLU units {d0.name}: {doc}")
         vec, _ = self._vector_part(g, d0.expr.vectors, d0.expr.slope, d0.positions, env, tag)
         pre = col if vec is None else g.op("Add", [vec, col], f"{tag}/pre")
         names = ", ".join(d.name for d in group)
@@ -337,13 +318,6 @@ class FamilyEmitter:
         """The (weighted) sums over j a space needs from one stacked tensor ([batch, r, 1])
         and the matrix (n_out, r) that places them into its scalars."""
         columns = list(dict.fromkeys(r.weights or (1,) * ref.n for r in rows))
-        if ref.column:  # [columns, n] @ [batch, n, 1]: the sums as a column, each times comb
-            sums = g.op("MatMul", [self.c("weights", np.asarray(columns)), ref.tensor],
-                        f"{tag}/sums")
-            place = np.zeros((n_out, len(columns)))
-            for r in rows:
-                place[r.out, columns.index(r.weights or (1,) * ref.n)] += r.comb[0]
-            return sums, place
         weights = self.c("ones", np.asarray(columns).T.reshape(ref.n, len(columns)))
         if self.combine_first:  # float64: each reduction's own words, then its own sum
             comb = np.stack([r.comb for r in rows])  # (r, k)

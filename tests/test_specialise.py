@@ -84,8 +84,8 @@ def test_examples_specialised_onnx_equals_reference(example: object) -> None:
 
 @pytest.mark.parametrize("name", ["gcd", "sieve"])
 def test_examples_specialised_float64_onnx_equals_reference(name: str) -> None:
-    """The float64 model of a specialised network (its tables are families and columns of
-    their own when long, scalar units when short) on onnxruntime, whole memory included."""
+    """The float64 model of a specialised network (its long tables are families, its short
+    ones scalar units) on onnxruntime, whole memory included."""
     example = next(e for e in EXAMPLES if e.name == name)
     run = example.small
     program = LoadedProgram([str(REPO / "examples" / example.file)], CompileOptions())
