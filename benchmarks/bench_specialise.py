@@ -12,10 +12,12 @@ onnxruntime thread:
 - sizes: the state's width, the elements computed per step (units of every definition that
   is not a pass-through), the non-zero weights of the sparse form, ONNX ops per step (Loop
   body nodes / unroll);
-- speed: SUBLEQ steps per second at batch 1, a window of the first steps sized to about
-  --target-seconds, best of --runs (the helpers of `benchmarks/run.py`), each window's final
-  state (status, steps, memory, output tape) checked against the reference interpreter;
-  a mismatch is printed ("MISMATCH") and makes the command exit with status 1.
+- speed: SUBLEQ steps per second at batch 1 and at batch 64 (64 runs of the program at
+  once, as a user who runs one program many times would: steps of all items per second), a
+  window of the first steps sized to about --target-seconds, best of --runs (the helpers of
+  `benchmarks/run.py`), each window's final state (status, steps, memory, output tape) of
+  every item checked against the reference interpreter; a mismatch is printed ("MISMATCH")
+  and makes the command exit with status 1.
 
 Ratios are universal / specialised for sizes and specialised / universal for speed, from
 the same run. Writes `benchmarks/results/specialise.json` (`--out`).
@@ -68,6 +70,7 @@ HERE = Path(__file__).resolve().parent
 QUICK = ("gcd", "fizzbuzz")
 LARGE_MEMORY = 4096
 FORMS = ("universal", "specialised")
+BATCHES = (1, 64)
 
 
 def measure_form(work: Workload, image: Any, cfg: Any, words: list[int], steps: int,
@@ -79,12 +82,14 @@ def measure_form(work: Workload, image: Any, cfg: Any, words: list[int], steps: 
     out: dict[str, Any] = network_sizes(build_step_network(cfg, read_only).network)
     out["onnx_ops_per_step"] = round(loop_body_nodes(model) / unroll, 2)
     session = OnnxModel(model.SerializeToString(), threads=1)
-    n, seconds, res = time_model(session, work, steps, timing, 1)
-    check_state(mismatches, f"{work.name} m={cfg.memory} {form}",
-                reference_state(cfg, words, work.tape, n), n, [int(s) for s in res.status],
-                [int(s) for s in res.steps], res.memory.tolist(), [list(t) for t in res.tapes])
-    out["batch1"] = {"window": n, "seconds": round(seconds, 4),
-                     "steps_per_s": round(n / seconds, 1)}
+    for batch in BATCHES:
+        n, seconds, res = time_model(session, work, steps, timing, batch)
+        check_state(mismatches, f"{work.name} m={cfg.memory} {form} batch {batch}",
+                    reference_state(cfg, words, work.tape, n), n, [int(s) for s in res.status],
+                    [int(s) for s in res.steps], res.memory.tolist(),
+                    [list(t) for t in res.tapes])
+        out[f"batch{batch}"] = {"window": n, "seconds": round(seconds, 4),
+                                "steps_per_s": round(batch * n / seconds, 1)}
     return out
 
 
@@ -102,24 +107,27 @@ def measure(work: Workload, memory: int | None, timing: Timing, mismatches: Mism
                                               timing, mismatches)
     u, s = row["universal"], row["specialised"]
     row["elements_ratio"] = round(u["elements_per_step"] / s["elements_per_step"], 2)
-    row["speed_ratio"] = round(s["batch1"]["steps_per_s"] / u["batch1"]["steps_per_s"], 2)
+    for batch in BATCHES:
+        row[f"speed_ratio_batch{batch}"] = round(
+            s[f"batch{batch}"]["steps_per_s"] / u[f"batch{batch}"]["steps_per_s"], 2)
     return row
 
 
 def table(rows: list[dict[str, Any]]) -> list[str]:
     lines = ["| program | memory | writable words | state u → s | elements per step u → s "
-             "| ops per step u → s | steps/s universal | steps/s specialised |",
+             "| ops per step u → s | steps/s batch 1 u → s | steps/s batch 64 u → s |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         u, s = r["universal"], r["specialised"]
+        speeds = [f"{u[f'batch{b}']['steps_per_s']:,.0f} → {s[f'batch{b}']['steps_per_s']:,.0f} "
+                  f"({r[f'speed_ratio_batch{b}']:.2f}x)" for b in BATCHES]
         lines.append(
             f"| {r['program']} | {r['memory_words']:,} | {r['writable_words']:,} "
             f"| {u['state']:,} → {s['state']:,} "
             f"| {u['elements_per_step']:,} → {s['elements_per_step']:,} "
             f"({r['elements_ratio']:.1f}x fewer) "
             f"| {u['onnx_ops_per_step']:.1f} → {s['onnx_ops_per_step']:.1f} "
-            f"| {u['batch1']['steps_per_s']:,.0f} "
-            f"| {s['batch1']['steps_per_s']:,.0f} ({r['speed_ratio']:.2f}x) |")
+            f"| {speeds[0]} | {speeds[1]} |")
     return lines
 
 
@@ -130,8 +138,9 @@ def summary(result: dict[str, Any]) -> dict[str, float]:
         if rows:
             out[f"median_elements_ratio_{name}"] = statistics.median(
                 r["elements_ratio"] for r in rows)
-            out[f"median_speed_ratio_{name}"] = statistics.median(
-                r["speed_ratio"] for r in rows)
+            for batch in BATCHES:
+                out[f"median_speed_ratio_batch{batch}_{name}"] = statistics.median(
+                    r[f"speed_ratio_batch{batch}"] for r in rows)
     return out
 
 
@@ -142,13 +151,16 @@ def readme_table(result: dict[str, Any]) -> str:
     lines = table(result["default_memory"])
     lines += ["", "In a memory of 4,096 words:", ""]
     lines += table(result["memory_4096"])
-    lines += ["", f"Medians over the examples: {med['median_elements_ratio_default']:.1f}x "
-              f"fewer elements per step and {med['median_speed_ratio_default']:.2f}x the "
-              f"steps/s in the default memory; {med['median_elements_ratio_4096']:.1f}x and "
-              f"{med['median_speed_ratio_4096']:.2f}x at 4,096 words. Measured "
+    lines += ["", f"Medians over the examples, in their default memories: "
+              f"{med['median_elements_ratio_default']:.1f}x fewer elements per step, "
+              f"{med['median_speed_ratio_batch1_default']:.2f}x the steps/s at batch 1 and "
+              f"{med['median_speed_ratio_batch64_default']:.2f}x at batch 64; at 4,096 words "
+              f"{med['median_elements_ratio_4096']:.1f}x, "
+              f"{med['median_speed_ratio_batch1_4096']:.2f}x and "
+              f"{med['median_speed_ratio_batch64_4096']:.2f}x. Measured "
               f"{result['date'][:10]} on a {result['cpus']}-core {result['machine']} machine "
               f"(load average {load[0]:.1f} at the start), onnxruntime "
-              f"{result['onnxruntime']}, 1 thread, batch 1, code at "
+              f"{result['onnxruntime']}, 1 thread, code at "
               f"{result['code_start']['head'][:7]}."]
     return "\n".join(lines)
 
