@@ -36,6 +36,9 @@ class SubleqImage:
     spans: tuple[CodeSpan, ...] = ()
     inputs: tuple[tuple[str, int], ...] = ()  # named program inputs -> address
     outputs: tuple[tuple[str, int], ...] = ()  # named program outputs -> address
+    # where every engine writes the run's input tape length before the first step (a `.tl`
+    # program that uses eof(); None: no such cell)
+    tape_length_address: int | None = None
     min_memory: int = 0  # words the program needs (image + stack); 0 = just the image
     default_extra: int = 1024  # words past the image in the default memory size
     trap: TrapInfo | None = None

@@ -46,12 +46,27 @@ Engine = Callable[[RunRequest], RunReport]
 
 
 def prepared_image(request: RunRequest) -> list[int]:
-    """The image words with the named inputs stored at their addresses."""
-    words = list(request.program.image.words)
-    addresses = dict(request.program.image.inputs)
+    """The image words with the named inputs stored at their addresses, and the tape's
+    length in its cell when the program has one (it uses eof())."""
+    image = request.program.image
+    words = list(image.words)
+    addresses = dict(image.inputs)
     for name, value in request.inputs:
         words[addresses[name]] = value
+    if image.tape_length_address is not None:
+        words[image.tape_length_address] = tape_length_word(len(request.tape),
+                                                            request.config.word_bits)
     return words
+
+
+def tape_length_word(length: int, word_bits: int) -> int:
+    """A tape length as the word eof() counts down; a one-line error when a tape is too long
+    to be counted in a W-bit word (possible at W = 16 with --tape-in above 32,767)."""
+    largest = (1 << (word_bits - 1)) - 1
+    if length > largest:
+        raise MlpcError(f"input tape has {length} words: a program that uses eof() takes at "
+                        f"most {largest} at W = {word_bits}")
+    return length
 
 
 def run_reference(request: RunRequest) -> RunReport:
