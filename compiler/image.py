@@ -3,6 +3,7 @@ loader) and the back ends (reference interpreter, network codegen, ONNX export).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -55,6 +56,17 @@ class SubleqImage:
 
     def symbol_table(self) -> dict[str, int]:
         return dict(self.symbols)
+
+    def initial_words(self, inputs: Iterable[tuple[str, int]], tape_length: int) -> list[int]:
+        """The words as a run starts: the named inputs' values at their addresses and the
+        tape's length in its cell, if the program has one (what every engine loads)."""
+        words = list(self.words)
+        addresses = dict(self.inputs)
+        for name, value in inputs:
+            words[addresses[name]] = value
+        if self.tape_length_address is not None:
+            words[self.tape_length_address] = tape_length
+        return words
 
 
 def merge_ranges(spans: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:

@@ -137,7 +137,7 @@ class _Lowerer:
         self.symbol_names: list[tuple[str, str]] = []  # user-visible name -> label
         self.routines: set[str] = set()
         self.trap_stubs: dict[tuple[int, int], str] = {}
-        self.uses_eof = _uses_eof(checked.program.items)
+        self.uses_eof = uses_eof(checked.program.items)
         # (stub, back, line) of each read() that counts the tape down: the stub clamps
         # $tape_left to 0 and jumps back
         self.tape_end_stubs: list[tuple[str, str, int]] = []
@@ -990,7 +990,7 @@ def _children(node: object) -> Iterator[object]:
         yield node.right
 
 
-def _uses_eof(items: tuple[ast.Stmt, ...]) -> bool:
+def uses_eof(items: tuple[ast.Stmt, ...]) -> bool:
     """Whether the program calls `eof()` anywhere (functions included)."""
     stack: list[object] = list(items)
     while stack:

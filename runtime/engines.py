@@ -49,14 +49,10 @@ def prepared_image(request: RunRequest) -> list[int]:
     """The image words with the named inputs stored at their addresses, and the tape's
     length in its cell when the program has one (it uses eof())."""
     image = request.program.image
-    words = list(image.words)
-    addresses = dict(image.inputs)
-    for name, value in request.inputs:
-        words[addresses[name]] = value
+    length = len(request.tape)
     if image.tape_length_address is not None:
-        words[image.tape_length_address] = tape_length_word(len(request.tape),
-                                                            request.config.word_bits)
-    return words
+        length = tape_length_word(length, request.config.word_bits)
+    return image.initial_words(request.inputs, length)
 
 
 def tape_length_word(length: int, word_bits: int) -> int:
@@ -87,6 +83,10 @@ def run_source_engine(request: RunRequest) -> RunReport:
     checked = request.program.checked
     if checked is None:
         raise MlpcError("the source engine runs .tl programs only")
+    from mlpc.compiler.lowering import uses_eof
+
+    if uses_eof(checked.program.items):  # the same refusal as the compiled program's
+        tape_length_word(len(request.tape), request.config.word_bits)
     return run_source(
         checked,
         dict(request.inputs),

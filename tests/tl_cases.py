@@ -940,6 +940,87 @@ CASES: tuple[TlCase, ...] = (
         outputs=(("s", -6),),
         out_tape=(-5, INT_MAX, INT_MIN),
     ),
+    # --- eof(): the tape's end, so that -1 can travel on it ------------------------------
+    TlCase(
+        "eof_empty_tape",
+        "output e, x, f;\ne = eof();\nx = read();\nf = eof();\n",
+        outputs=(("e", 1), ("x", -1), ("f", 1)),
+    ),
+    TlCase(
+        "eof_tape_of_minus_ones",
+        _src("""
+            output n, s;
+            while (!eof()) { var x = read(); n += 1; s += x; write(x); }
+        """),
+        tape=(-1, -1, -1),
+        outputs=(("n", 3), ("s", -3)),
+        out_tape=(-1, -1, -1),
+    ),
+    TlCase(
+        "eof_before_and_after_each_read",
+        _src("""
+            write(eof());
+            write(read());
+            write(eof());
+            write(read());
+            write(eof());
+        """),
+        tape=(-1, 0),
+        out_tape=(0, -1, 0, 0, 1),
+    ),
+    TlCase(
+        "eof_reading_past_the_end",
+        _src("""
+            output e;
+            for (var i = 0; i < 4; i += 1) { write(read()); write(eof()); }
+            e = eof() + eof();
+        """),
+        tape=(9, -1),
+        outputs=(("e", 2),),
+        out_tape=(9, 0, -1, 1, -1, 1, -1, 1),
+    ),
+    TlCase(
+        "eof_in_functions_and_recursion",
+        _src("""
+            output total, count;
+            func more() { return eof() == 0; }
+            func sum() {
+                if (eof()) { return 0; }
+                var x = read();
+                count += 1;
+                return x + sum();
+            }
+            if (more() && !eof()) { total = sum(); }
+            write(more() ? 1 : eof() * 2);
+        """),
+        tape=(-1, 5, INT_MIN, -1),
+        outputs=(("total", INT_MIN + 3), ("count", 4)),
+        out_tape=(2,),
+    ),
+    TlCase(
+        "eof_as_a_value_and_a_statement",
+        _src("""
+            output a, b, c;
+            eof();
+            a = eof() + read() * 10;
+            b = (eof() ? 100 : 200) + read();
+            c = eof() << 3 | eof();
+        """),
+        tape=(4, -1),
+        outputs=(("a", 40), ("b", 199), ("c", 9)),
+    ),
+    TlCase(
+        "eof_sixteen_bits",
+        _src("""
+            output n, s;
+            while (!eof()) { s += read(); n += 1; }
+            write(read());
+        """),
+        tape=(-1, -32768, 32767, -1),
+        outputs=(("n", 4), ("s", -3)),
+        out_tape=(-1,),
+        word_bits=16,
+    ),
     TlCase(
         "division_in_loop_condition",
         "input d;\noutput n;\nwhile (100 / d > 0) {\n  n += 1;\n  d = d * 10;\n}\n",
