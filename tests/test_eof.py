@@ -215,3 +215,15 @@ def test_a_tape_too_long_to_count_at_sixteen_bits(tmp_path: Path) -> None:
     plain_config = machine_config(plain.image, word_bits=16, tape_in=40_000)
     assert get_engine("reference")(RunRequest(plain, plain_config, tape)).outputs == (
         ("x", 1),)
+
+
+def test_the_readme_example_says_what_it_does(tmp_path: Path) -> None:
+    """The README's eof() example, run on the tape its comment names, gives its numbers."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = readme.split("\n```c\noutput n, sum;\n", 1)[1].split("\n```", 1)[0]
+    assert "// a tape of -1, -1, 5: n = 3, sum = 3" in block
+    program = _program(tmp_path, "output n, sum;\n" + block + "\n")
+    config = machine_config(program.image)
+    for engine in ("source", "reference"):
+        report = get_engine(engine)(RunRequest(program, config, (-1, -1, 5)))
+        assert report.outputs == (("n", 3), ("sum", 3))
