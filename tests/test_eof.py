@@ -113,6 +113,9 @@ def test_an_onnx_batch_of_tapes_of_different_lengths(tmp_path: Path) -> None:
         assert report.tape == (*tape, -1, 1)
     assert run.report(3).steps == get_engine("reference")(
         RunRequest(program, config, tapes[3])).steps
+    chunked = model.run(tapes=tapes, max_steps=100_000, chunk=7)  # resumed every 7 steps
+    assert [_observed(chunked.report(i)) for i in range(len(tapes))] == [
+        _observed(run.report(i)) for i in range(len(tapes))]
 
 
 def test_mlpc_run_batch_with_minus_one_words(tmp_path: Path) -> None:
