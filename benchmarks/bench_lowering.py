@@ -30,6 +30,7 @@ from pathlib import Path
 
 from mlpc.compiler.cfg_opt import optimize
 from mlpc.compiler.checker import check_program
+from mlpc.compiler.image import SubleqImage
 from mlpc.compiler.lowering import LoweringOptions, image_of, lower_macros
 from mlpc.compiler.parser import parse_program
 from mlpc.runtime import reference
@@ -139,17 +140,14 @@ def programs() -> list[Program]:
     return out
 
 
-def _run(program: Program, image_words: tuple[int, ...], image: object) -> RunReport:
-    words = list(image_words)
-    addresses = dict(image.inputs)  # type: ignore[attr-defined]
-    for name, value in program.inputs:
-        words[addresses[name]] = value
-    config = MachineConfig(memory=image.default_memory(),  # type: ignore[attr-defined]
+def _run(program: Program, image: SubleqImage) -> RunReport:
+    words = image.initial_words(program.inputs, len(program.tape))
+    config = MachineConfig(memory=image.default_memory(),
                            word_bits=program.word_bits,
                            tape_out=program.tape_out or DEFAULT_TAPE_OUT)
     state = initial_state(config, words, program.tape)
     reference.run(config, state, program.max_steps or MAX_STEPS)
-    return report_from_machine(image, result_of(state), "reference")  # type: ignore[arg-type]
+    return report_from_machine(image, result_of(state), "reference")
 
 
 def measure(program: Program) -> Row:
@@ -160,7 +158,7 @@ def measure(program: Program) -> Row:
     reports = []
     for macros in (plain, result.program):
         image = image_of(macros, checked, program.word_bits)
-        report = _run(program, image.words, image)
+        report = _run(program, image)
         reports.append(report)
         code_words = max((s.end for s in image.spans), default=0)
         rows.append(Measure(len(macros.code), code_words, len(image.words), image.min_memory,

@@ -49,7 +49,8 @@ out (`x << n` and `x >>> n` are 0, `x >> n` is 0 or -1 by the sign of x), so a n
 count behaves as a huge one. `>>>`, `ult`, `ule`, `udiv` and `umod` read their operands as
 unsigned W-bit numbers.
 Built-ins: their names are reserved for them (no `func ult`); `putc(x)` writes one word, like
-`write(x)`, and has no value, so it may only be called as a statement.
+`write(x)`, and has no value, so it may only be called as a statement. `eof()` reads the
+state of the input tape, so it is never a constant expression.
 """
 
 from __future__ import annotations
@@ -771,6 +772,8 @@ class _Checker:
         if isinstance(expr, ast.Conditional):  # as at run time, only the chosen side
             chosen = expr.then if self.fold(expr.cond, scope) != 0 else expr.orelse
             return self.fold(chosen, scope)
+        if isinstance(expr, ast.Builtin) and expr.name == "eof":
+            raise _NotConstant("'eof()' reads the input tape", expr.pos)
         if isinstance(expr, ast.Builtin):
             args = [self.fold(arg, scope) for arg in expr.args]
             try:

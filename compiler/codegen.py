@@ -765,4 +765,6 @@ def model_interface(step: StepNetwork, image: SubleqImage) -> ModelInterface:
         max_budget=MAX_BUDGET,
         pending_write=("wa2", "wo", "wv"),
         state_words=layout.memory_words if layout.read_only else (),
+        tape_length_address=(-1 if image.tape_length_address is None
+                             else image.tape_length_address),
     )

@@ -125,7 +125,7 @@ def machine_config(
 
 RESERVED_TENSORS = (
     "output_tape", "output_length", "status", "fault", "steps", "memory", "final_state",
-    "trap", "trap_line", "tape", "max_steps", "resume_state",
+    "trap", "trap_line", "tape", "tape_length", "max_steps", "resume_state",
 )
 
 
@@ -193,7 +193,7 @@ def read_only_of(image: SubleqImage, config: MachineConfig) -> ReadOnly:
     """The constant words of a program for `--specialise`: every word outside the ranges
     its front end declared writable (a `.tl` lowering records them; `--read-only` declares
     them for other programs), with their values. The named inputs are always writable (the
-    model writes them before the first step)."""
+    model writes them before the first step), and so is the tape length's cell."""
     if image.writable is None:
         raise MlpcError(
             f"{image.source_path}: --specialise needs to know which words the program writes: "
@@ -202,6 +202,8 @@ def read_only_of(image: SubleqImage, config: MachineConfig) -> ReadOnly:
         )
     words = {j for start, end in image.writable for j in range(start, min(end, config.memory))}
     words.update(address for _, address in image.inputs)
+    if image.tape_length_address is not None:
+        words.add(image.tape_length_address)
     if not words:
         raise MlpcError(f"{image.source_path}: --specialise: the program writes no word")
     return ReadOnly(tuple(sorted(words)), tuple(image.words), image.direct_reads)

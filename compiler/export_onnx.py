@@ -74,6 +74,16 @@ class ModelInterface:
     # the address of each memory slot of the state when it holds only some words (a
     # specialised network: the others are constants, the image's); () = every word
     state_words: tuple[int, ...] = ()
+    # where the encoding writes each item's tape length (a program that uses eof()); the
+    # model then has the optional input `tape_length`. -1: no such cell, no such input
+    tape_length_address: int = -1
+
+    @property
+    def optional_inputs(self) -> tuple[str, ...]:
+        """The model's optional inputs, in order."""
+        if self.tape_length_address < 0:
+            return OPTIONAL_INPUTS
+        return ("tape", TAPE_LENGTH, *OPTIONAL_INPUTS[1:])
 
     def index(self, name: str) -> int:
         return dict(self.slot)[name]
@@ -143,7 +153,7 @@ def build_model(
     initial = loop.split(encode, x0)
     enc_fn, enc_in = make_function(
         "encode", encode, [name for name, _ in iface.inputs] + [
-            f"{name}_value" for name in OPTIONAL_INPUTS], [trips, *initial, *expanded], main,
+            f"{name}_value" for name in iface.optional_inputs], [trips, *initial, *expanded], main,
         "the initial state [batch, n_state] (the program's image with its inputs placed, the "
         "tape, the step budget; or resume_state), split as the Loop carries it, and the "
         "trip count ceil(budget / K)")
@@ -215,17 +225,20 @@ def build_step_model(
 
 
 OPTIONAL_INPUTS = ("tape", "max_steps", "resume_state")
+TAPE_LENGTH = "tape_length"  # the optional input of models whose program uses eof()
 
 
 def _graph_inputs(g: Graph, iface: ModelInterface, options: ExportOptions
                   ) -> list[onnx.ValueInfoProto]:
     """The program's named inputs, and the optional inputs `tape`, `max_steps` and
-    `resume_state`: ONNX optional tensors (an initializer standing in as a default would make
-    onnxruntime warn on every session), each resolved to its value or its default by
-    `OptionalHasElement` and `If` before anything reads it, as `<name>_value`."""
+    `resume_state` (and `tape_length` when the program uses eof()): ONNX optional tensors (an
+    initializer standing in as a default would make onnxruntime warn on every session), each
+    resolved to its value or its default by `OptionalHasElement` and `If` before anything
+    reads it, as `<name>_value`. `tape_length`'s default is the fed tape's width, computed
+    in its `If` from `tape_value`."""
     n = iface.n_state
     inputs = [i64(name, ["batch"]) for name, _ in iface.inputs]
-    shapes: tuple[list[int | str], ...] = (["batch", "tape_length"], [], ["resume_batch", n])
+    shapes: tuple[list[int | str], ...] = (["batch", "tape_words"], [], ["resume_batch", n])
     defaults = (np.zeros((1, 0), dtype=np.int64),
                 np.array(options.default_max_steps, dtype=np.int64),
                 np.zeros((0, n), dtype=np.int64))
@@ -235,20 +248,37 @@ def _graph_inputs(g: Graph, iface: ModelInterface, options: ExportOptions
         "a final_state to continue from (optional; default: start afresh)",
     )
     for name, shape, default, doc in zip(OPTIONAL_INPUTS, shapes, defaults, docs, strict=True):
-        tensor = helper.make_tensor_type_proto(TensorProto.INT64, shape)
-        info = helper.make_value_info(name, helper.make_optional_type_proto(tensor), doc)
-        inputs.append(info)
-        has = g.op("OptionalHasElement", [name], f"{name}_given")
-        given = helper.make_graph(
-            [helper.make_node("OptionalGetElement", [name], [f"{name}_fed"])], f"{name}_fed",
-            [], [i64(f"{name}_fed", shape)])
-        absent = helper.make_graph(
-            [helper.make_node("Constant", [], [f"{name}_default"],
-                              value=numpy_helper.from_array(default))], f"{name}_default",
-            [], [i64(f"{name}_default", shape)])
-        g.nodes.append(helper.make_node("If", [has], [f"{name}_value"], name=f"{name}_value",
-                                        then_branch=given, else_branch=absent, doc_string=doc))
+        inputs.append(_optional_input(g, name, shape, doc, [helper.make_node(
+            "Constant", [], [f"{name}_default"], value=numpy_helper.from_array(default))],
+            shape))
+        if name == "tape" and iface.tape_length_address >= 0:
+            width = helper.make_node("Shape", ["tape_value"], [f"{TAPE_LENGTH}_default"],
+                                     start=1, end=2)
+            inputs.append(_optional_input(
+                g, TAPE_LENGTH, ["tape_length_batch"],
+                "each batch item's tape length, the words of its row of `tape` that eof() "
+                "counts (optional; default: the width of `tape`, for every item)", [width],
+                [1]))
     return inputs
+
+
+def _optional_input(g: Graph, name: str, shape: list[int | str], doc: str,
+                    default: list[onnx.NodeProto], default_shape: list[int | str]
+                    ) -> onnx.ValueInfoProto:
+    """An optional int64 input `name` of `shape`, resolved to `<name>_value` by an `If`:
+    the fed tensor, else what the `default` nodes compute as `<name>_default` (of
+    `default_shape`)."""
+    tensor = helper.make_tensor_type_proto(TensorProto.INT64, shape)
+    info = helper.make_value_info(name, helper.make_optional_type_proto(tensor), doc)
+    has = g.op("OptionalHasElement", [name], f"{name}_given")
+    given = helper.make_graph(
+        [helper.make_node("OptionalGetElement", [name], [f"{name}_fed"])], f"{name}_fed",
+        [], [i64(f"{name}_fed", shape)])
+    absent = helper.make_graph(default, f"{name}_default", [],
+                               [i64(f"{name}_default", default_shape)])
+    g.nodes.append(helper.make_node("If", [has], [f"{name}_value"], name=f"{name}_value",
+                                    then_branch=given, else_branch=absent, doc_string=doc))
+    return info
 
 
 def _encode(g: Graph, iface: ModelInterface, outer: Graph) -> tuple[str, str, str]:
@@ -259,7 +289,10 @@ def _encode(g: Graph, iface: ModelInterface, outer: Graph) -> tuple[str, str, st
     one = g.const("one", np.array([1], dtype=np.int64))
     zero1 = g.const("zero1", np.array([0], dtype=np.int64))
     batch = g.op("Shape", ["tape_value"], "tape_shape", start=0, end=1)
-    for name, _ in iface.inputs:
+    placed = list(iface.inputs)
+    if iface.tape_length_address >= 0:
+        placed.append((_tape_length_word(g, iface), iface.tape_length_address))
+    for name, _ in placed:
         batch = g.op("Max", [batch, g.op("Shape", [name], f"{name}_shape", start=0, end=1)],
                      "batch")
     image = np.zeros(iface.memory, dtype=np.int64)
@@ -267,7 +300,7 @@ def _encode(g: Graph, iface: ModelInterface, outer: Graph) -> tuple[str, str, st
     slots = list(iface.memory_slots)
     mem = outer.const("image", (image[slots] + H)[None, :],
                       doc="the program's memory image + H (the words the state holds)")
-    for name, addr in iface.inputs:
+    for name, addr in placed:
         onehot = np.zeros((1, len(slots)), dtype=np.int64)
         onehot[0, slots.index(addr)] = 1
         col = g.op("Unsqueeze", [name, one], f"{name}_col")
@@ -317,6 +350,17 @@ def _encode(g: Graph, iface: ModelInterface, outer: Graph) -> tuple[str, str, st
     x0 = g.op("Concat", [mem, tape_slots, scal], "encoded_state", axis=1)
     both = g.op("Concat", ["resume_state_value", x0], "resume_or_encoded", axis=0)
     return g.op("Slice", [both, zero1, batch, zero1], "initial_state"), batch, budget
+
+
+def _tape_length_word(g: Graph, iface: ModelInterface) -> str:
+    """Each item's tape length as the word its program's eof() counts down: `tape_length`
+    clamped to [0, the tape's width] (the words an item can have; past the capacity the run
+    faults anyway) and to the largest W-bit word, so the state stays in range."""
+    width = g.op("Shape", ["tape_value"], "tape_width", start=1, end=2)
+    largest = g.const("word_max", np.array([iface.offset - 1], dtype=np.int64))
+    top = g.op("Min", [width, largest], "tape_length_top")
+    return g.op("Max", [g.op("Min", [f"{TAPE_LENGTH}_value", top], "tape_length_capped"),
+                        g.const("no_words", np.array([0], dtype=np.int64))], "tape_length_word")
 
 
 def _trip_count(g: Graph, budget: str, K: int) -> str:

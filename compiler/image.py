@@ -3,6 +3,7 @@ loader) and the back ends (reference interpreter, network codegen, ONNX export).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -36,6 +37,9 @@ class SubleqImage:
     spans: tuple[CodeSpan, ...] = ()
     inputs: tuple[tuple[str, int], ...] = ()  # named program inputs -> address
     outputs: tuple[tuple[str, int], ...] = ()  # named program outputs -> address
+    # where every engine writes the run's input tape length before the first step (a `.tl`
+    # program that uses eof(); None: no such cell)
+    tape_length_address: int | None = None
     min_memory: int = 0  # words the program needs (image + stack); 0 = just the image
     default_extra: int = 1024  # words past the image in the default memory size
     trap: TrapInfo | None = None
@@ -55,6 +59,17 @@ class SubleqImage:
 
     def symbol_table(self) -> dict[str, int]:
         return dict(self.symbols)
+
+    def initial_words(self, inputs: Iterable[tuple[str, int]], tape_length: int) -> list[int]:
+        """The words as a run starts: the named inputs' values at their addresses and the
+        tape's length in its cell, if the program has one (what every engine loads)."""
+        words = list(self.words)
+        addresses = dict(self.inputs)
+        for name, value in inputs:
+            words[addresses[name]] = value
+        if self.tape_length_address is not None:
+            words[self.tape_length_address] = tape_length
+        return words
 
 
 def merge_ranges(spans: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:

@@ -24,6 +24,14 @@ after, checking first that they fit (else trap 3, stack overflow, at the call's 
 CFG clean-ups drop the cells that are dead after the call. Non-recursive programs need no
 stack at all.
 
+The input tape's end. The machine cannot tell how long its tape is, so a program that uses
+`eof()` has a hidden cell `$tape_left` that every engine writes with the run's tape length
+before the first step (like a named input: `SubleqImage.tape_length_address`). Each `read()`
+of such a program counts it down with one step (`SUBLEQ #1, $tape_left`); when that leaves
+it at 0 or below, an out-of-line step sets it back to 0 (so reading past the end never makes
+it wrap round to positive). `eof()` is `$tape_left <= 0`. Programs without `eof()` have
+neither the cell nor the count.
+
 Stack size: `options.stack` words, or by default room for 256 nested saves of the largest
 `SAVE` left after the CFG clean-ups (so recursion depth 256 at least for every function,
 e.g. 512 words for a recursive sum that saves its parameter and return address), and no
@@ -70,6 +78,7 @@ from mlpc.compiler.macros import const
 from mlpc.errors import SourcePos
 
 RV = "$rv"  # the return value of the last call
+TAPE_LEFT = "$tape_left"  # tape words not read yet (programs that use eof() only)
 MAIN = "<main>"  # the name of the top-level code in the call graph and in cell names
 DEFAULT_STACK_FRAMES = 256  # default stack: 256 nested saves of the largest frame
 
@@ -128,6 +137,10 @@ class _Lowerer:
         self.symbol_names: list[tuple[str, str]] = []  # user-visible name -> label
         self.routines: set[str] = set()
         self.trap_stubs: dict[tuple[int, int], str] = {}
+        self.uses_eof = uses_eof(checked.program.items)
+        # (stub, back, line) of each read() that counts the tape down: the stub clamps
+        # $tape_left to 0 and jumps back
+        self.tape_end_stubs: list[tuple[str, str, int]] = []
         self.label_count = 0
         self.line = 0  # the line of the statement being lowered
         self.fn = _Function(MAIN, None, MAIN)
@@ -229,7 +242,7 @@ class _Lowerer:
         if isinstance(e, ast.Conditional):
             c = self.constant(e.cond)
             return None if c is None else self.constant(e.then if c else e.orelse)
-        if isinstance(e, ast.Builtin) and e.name != "putc":
+        if isinstance(e, ast.Builtin) and e.name not in ("putc", "eof"):
             args = [self.constant(a) for a in e.args]
             if any(a is None for a in args):
                 return None
@@ -277,20 +290,28 @@ class _Lowerer:
             return self._into(RV, dst or self.temp())
         if isinstance(e, ast.Read):
             out = dst or self.temp()
-            self.emit(mc.In(out, line=e.pos.line))
+            self._read(out, e.pos.line)
             return out
         if isinstance(e, ast.Unary):
             return self._unary(e, dst)
         if isinstance(e, ast.Conditional):
             return self._conditional(e, dst)
         if isinstance(e, ast.Builtin):
-            if e.name in ("ult", "ule"):
+            if e.name in ("ult", "ule", "eof"):
                 return self._boolean(e, dst)
             return self._unsigned_division(e, dst)
         assert isinstance(e, ast.Binary)
         if e.op in _RELATIONAL or e.op in ("&&", "||"):
             return self._boolean(e, dst)
         return self._arith(e, dst)
+
+    def _read(self, dst: str, line: int) -> None:
+        """`dst = read()`; in a program that uses eof(), also one off `$tape_left`."""
+        self.emit(mc.In(dst, line=line))
+        if self.uses_eof:
+            stub, back = self.label("tape_end"), self.label("tape_read")
+            self.emit(mc.Subleq(const(1), TAPE_LEFT, stub, line=line), mc.Label(back))
+            self.tape_end_stubs.append((stub, back, line))
 
     def _into(self, cell: str, dst: str | None) -> str:
         if dst is None or dst == cell:
@@ -676,6 +697,9 @@ class _Lowerer:
             self._compare(e, target, when)
             self.fn.temps_in_use = mark
             return
+        if isinstance(e, ast.Builtin) and e.name == "eof":  # no words left: $tape_left <= 0
+            self.emit(mc.Jump("le" if when else "gt", TAPE_LEFT, target, line=line))
+            return
         if isinstance(e, ast.Builtin) and e.name in ("ult", "ule"):
             mark = self.fn.temps_in_use
             self._unsigned_compare(e, target, when)
@@ -814,7 +838,7 @@ class _Lowerer:
             elif isinstance(s.expr, ast.Builtin):
                 self.value(s.expr)  # no effect but a trap (udiv, umod by zero)
             else:
-                self.emit(mc.In(self.temp(), line=line))
+                self._read(self.temp(), line)
         elif isinstance(s, ast.Block):
             self.statements(s.body)
         else:  # pragma: no cover - the checker lets no other statement through
@@ -906,6 +930,10 @@ class _Lowerer:
             data.extend(r.data)
         for (code_no, line), stub in sorted(self.trap_stubs.items(), key=lambda kv: kv[1]):
             code.extend([mc.Label(stub), mc.Trap(code_no, line=line)])
+        for stub, back, line in self.tape_end_stubs:  # 0 - 0 = 0 <= 0: always jumps back
+            code.extend([mc.Label(stub), mc.Subleq(TAPE_LEFT, TAPE_LEFT, back, line=line)])
+        if self.uses_eof:
+            data.append(mc.DataCell(TAPE_LEFT))
         arrays = {self.cells[a.uid]: a for a in self.checked.arrays}
         # cells only their own function reads: temporaries, parameters and locals (the
         # CFG clean-ups may drop stores to them that nothing reads, and their saves)
@@ -935,6 +963,7 @@ class _Lowerer:
             outputs=outputs,
             symbols=tuple(self.symbol_names),
             local_cells=frozenset(local),
+            tape_left=TAPE_LEFT if self.uses_eof else None,
         )
 
 
@@ -959,6 +988,20 @@ def _children(node: object) -> Iterator[object]:
     elif isinstance(node, ast.Binary):
         yield node.left
         yield node.right
+
+
+def uses_eof(items: tuple[ast.Stmt, ...]) -> bool:
+    """Whether the program calls `eof()` anywhere (functions included)."""
+    stack: list[object] = list(items)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Builtin) and node.name == "eof":
+            return True
+        if isinstance(node, (tuple, list)):
+            stack.extend(node)
+        elif hasattr(node, "__dataclass_fields__"):
+            stack.extend(getattr(node, f) for f in node.__dataclass_fields__ if f != "pos")
+    return False
 
 
 def _has_call(e: object) -> bool:
@@ -1033,6 +1076,7 @@ def image_of(program: mc.MacroProgram, checked: CheckedProgram, word_bits: int) 
         spans=mc.code_spans(program, assembled),
         inputs=tuple((name, labels[label]) for name, label in program.inputs),
         outputs=tuple((name, labels[label]) for name, label in program.outputs),
+        tape_length_address=None if program.tape_left is None else labels[program.tape_left],
         min_memory=assembled.stack_end,
         trap=TrapInfo(labels[mc.TRAP_CODE], labels[mc.TRAP_LINE]),
         source_text=checked.program.text,

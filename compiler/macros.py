@@ -475,6 +475,8 @@ class MacroProgram:
     outputs: tuple[tuple[str, str], ...] = ()  # output name -> cell label
     symbols: tuple[tuple[str, str], ...] = ()  # user-visible name -> cell label
     local_cells: frozenset[str] = frozenset()  # cells only their own function reads
+    # the cell every engine writes with the run's tape length (programs that use eof())
+    tape_left: str | None = None
 
 
 # ----------------------------------------------------------------------------- expansion

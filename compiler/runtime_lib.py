@@ -22,8 +22,9 @@ Routines and their contracts (all values are W-bit two's complement):
             to the top, then they are read out one by one (the lowering now uses `cmask`)
 - `print`:  output the decimal text of a (with '-' for negatives, INT_MIN included)
 - `c<mode>.<d>` (`const_name`): division by the constant d, unrolled (one SUBLEQ per
-            quotient bit, no loop counter): `cdiv`/`cmod` (C99 `/`, `%`), `csar`/`cshr`
-            (`>>`, `>>>` by k, d = 2^k), `cmask` (`& (d - 1)`, d = 2^j)
+            quotient bit, no loop counter): `cdiv`/`cmod` (C99 `/`, `%`), `cmask`
+            (`& (d - 1)`, d = 2^j), and `csar`/`cshr` (`>>`, `>>>` by k, d = 2^k), which
+            record the quotient three bits per step (`_const_shift`)
 """
 
 from __future__ import annotations
@@ -692,6 +693,164 @@ def _const_divisor(mode: str, d: int, w: int) -> Routine:
     return Routine(name, f"${name}", (r,), (nq if quotient else r,), cell(name, "ra"), code,
                    data)
 
+SHIFT_GROUP = 3  # quotient bits a constant shift records with one step
+
+
+def _const_shift(mode: str, k: int, w: int) -> Routine:
+    """`a >> k` (`sar`) or `a >>> k` (`shr`) for a constant 1 <= k <= W-2: the quotient of
+    R / 2^k by the unrolled chain of `_const_divisor` (one test step per quotient bit, the
+    same r bookkeeping), with the quotient recorded SHIFT_GROUP bits at a time: the chain
+    is a tree within each group of levels, so the node after a group's last test knows all
+    its bits and records their value with one step (none when they are all 0). At most
+    ceil((W-1-k) / 3) record steps instead of one per 1 bit: `x >> 1` is at most 58 steps
+    at W = 32, with the call and the copies around it.
+
+    R < 2^(W-1): for a >= 0, R = a; for a < 0, R = a + 2^(W-1) (the top bit cleared), and
+    with v = 2^(W-1-k), a >> k = (R >> k) - v and a >>> k = (R >> k) + v. The result cell
+    `nq` holds minus the result (the caller negates it). Every record step must jump (its
+    cell stays <= 0), so the sign's offset is folded into where `nq` starts: for sar at -v
+    (a >= 0) or 0 (a < 0), adding v at the end; for shr at 0 (a >= 0) or -v (a < 0). a = 0
+    and a = INT_MIN (after one sign test and R = a + 2^(W-1), both leave r <= 0) take a
+    short way to their constant results.
+    The leading zero bits of a small R are skipped as in `_const_divisor` (one test against
+    2^16 or 2^8 and a jump into the chain)."""
+    name = const_name(mode, 1 << k)
+    r, nq = cell(name, "r"), cell(name, "nq")
+    int_min = -(1 << (w - 1))
+    v = 1 << (w - 1 - k)
+    top = w - 2 - k  # the highest quotient bit of R < 2^(W-1)
+    start_pos, start_neg = (-v, 0) if mode == "sar" else (0, -v)
+
+    def lab(x: str) -> str:
+        return f"${name}.{x}"
+
+    go, nonpos, special, zero, end = (lab(x) for x in ("go", "nonpos", "special", "zero",
+                                                       "end"))
+
+    def start(value: int, then: str) -> list[Macro]:
+        """nq = value (<= 0), then go to `then` (each step's result is <= 0: it jumps)."""
+        if value == 0:
+            return [Subleq(nq, nq, then)]
+        return [Subleq(nq, nq), Subleq(const(-value), nq, then)]
+
+    body: list[Macro] = [
+        Subleq(Z, r, nonpos),  # a > 0 falls through
+        *start(start_pos, go),
+        Label(nonpos),  # a <= 0: R = a + 2^(W-1), which is <= 0 for a = 0 and INT_MIN
+        Subleq(const(int_min), r, special),
+        *start(start_neg, go),
+        Label(special),  # r = INT_MIN (a = 0) or 0 (a = INT_MIN): q = 0 either way
+        Subleq(const(-1), r, zero),
+        *start(start_neg, end),
+        Label(zero),
+        *start(start_pos, end),
+    ]
+
+    def group_start(j: int) -> bool:
+        return j == top or j % SHIFT_GROUP == SHIFT_GROUP - 1
+
+    # Nodes: ("start", j, prev) a group's first level j after the quotient bit `prev`;
+    # ("node", j, prev, bits) a later level of a group whose bits so far are `bits`;
+    # ("rec", j, value, last) the step recording a group's bits (value << j) after its last
+    # level j, whose bit was `last`. ("start", -1, ...) is the end.
+    def after(j: int, bits: str) -> tuple:
+        """Where the chain goes once level j decided the group's bits so far, `bits`."""
+        if j % SHIFT_GROUP == 0:
+            value = int(bits, 2)
+            if value:
+                return ("rec", j, value, bits[-1])
+            return ("start", j - 1, "0")
+        return ("node", j - 1, bits[-1], bits)
+
+    def label_of(node: tuple) -> str:
+        if node[0] == "start":
+            j, prev = node[1], node[2]
+            if j < 0:
+                return end
+            return lab(f"g{j}_{prev}")
+        if node[0] == "node":
+            return lab(f"n{node[1]}_{node[3]}")
+        return lab(f"r{node[1]}_{node[2]:b}")
+
+    def test_constant(j: int, prev: str) -> int:
+        return (1 << (k + j)) if prev == "1" else -(1 << (k + j))
+
+    # small R: skip its leading zero bits (as `_const_divisor` does)
+    levels = [j for j in (_level(1 << k, 16), _level(1 << k, 8)) if 0 <= j < top - 2]
+    if len(levels) == 2 and levels[0] - levels[1] < 3:
+        levels.pop()
+
+    def entry_at(j: int) -> tuple:
+        """The node for level j when every quotient bit above it is 0."""
+        if group_start(j):
+            return ("start", j, "0")
+        s = min(top, j - j % SHIFT_GROUP + SHIFT_GROUP - 1)
+        return ("node", j, "0", "0" * (s - j))
+
+    body.append(Label(go))
+    top_constant = (1 << (k + top)) - 1  # r = R - 2^(k+top) + 1
+    if levels:
+        m = 1 << (k + levels[0])
+        into = lab("small") if len(levels) == 2 else label_of(entry_at(levels[0] - 1))
+        body.append(Subleq(const(m - 1), r, into))  # r = R - m + 1 > 0: on to the top
+        top_constant -= m - 1
+    placed: set[str] = set()
+    pending: list[tuple] = []
+
+    def emit(node: tuple, label: str | None, first_constant: int | None = None) -> None:
+        """The code of `node` at `label` (None: a copy nobody jumps to), then its fall-
+        through successor (bit 1) at once and the other (bit 0) later, by its label."""
+        while True:
+            if label is not None:
+                body.append(Label(label))
+                placed.add(label)
+            if node[0] == "rec":
+                _, j, value, last = node
+                body.append(Subleq(const(value << j), nq, label_of(("start", j - 1, last))))
+                pending.append(("start", j - 1, last))
+                return
+            if node[0] == "start":
+                j, prev, bits = node[1], node[2], ""
+            else:
+                j, prev, bits = node[1], node[2], node[3]
+            c = first_constant if first_constant is not None else test_constant(j, prev)
+            first_constant = None
+            zero_child, one_child = after(j, bits + "0"), after(j, bits + "1")
+            if zero_child[0] == "start" and zero_child[1] < 0:
+                zero_label = end
+            else:
+                zero_label = label_of(zero_child)
+                pending.append(zero_child)
+            body.append(Subleq(const(c), r, zero_label))
+            node = one_child
+            label = label_of(node)
+            if label in placed:  # both starts of a group fall into it: the second gets a copy
+                label = None
+
+    emit(("start", top, "0"), lab("top"), top_constant)
+    while pending:
+        node = pending.pop()
+        if node[0] == "start" and node[1] < 0:
+            continue
+        label = label_of(node)
+        if label not in placed:
+            emit(node, label)
+    if len(levels) == 2:
+        high, low = (1 << (k + levels[0])), (1 << (k + levels[1]))
+        body += [Label(lab("small")),
+                 Subleq(const(low - high), r, label_of(entry_at(levels[1] - 1))),
+                 Subleq(const(high - low), r, label_of(entry_at(levels[0] - 1)))]
+    for level in levels:  # the skip's entries exist in the chain (level 0: the end)
+        assert label_of(entry_at(level - 1)) in placed | {end}
+    body.append(Label(end))
+    if mode == "sar":
+        body.append(Sub(nq, const(-v)))
+    body.append(Ret(cell(name, "ra")))
+    code = (Label(f"${name}"), *body)
+    data = tuple(DataCell(cell(name, x)) for x in ("nq", "r", "ra"))
+    return Routine(name, f"${name}", (r,), (nq,), cell(name, "ra"), code, data)
+
+
 @functools.cache
 def routine(name: str, word_bits: int) -> Routine:
     """The routine `name` (one of ROUTINE_NAMES) for W = word_bits."""
@@ -715,5 +874,7 @@ def routine(name: str, word_bits: int) -> Routine:
         return _print(word_bits)
     if name.startswith("c") and "." in name:
         mode, d = name[1:].split(".")
+        if mode in ("sar", "shr"):
+            return _const_shift(mode, int(d).bit_length() - 1, word_bits)
         return _const_divisor(mode, int(d), word_bits)
     raise KeyError(name)

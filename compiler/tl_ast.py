@@ -15,7 +15,7 @@ Expressions (`Expr`):
   Call             `name(args...)`: a function call
   Read             `read()`: the next input-tape word
   Builtin          `name(args...)` for a built-in function (`BUILTINS`: `ult`, `ule`,
-                   `udiv`, `umod`, `putc`); their names are reserved
+                   `udiv`, `umod`, `putc`, `eof`); their names are reserved
   Unary            op in `- ! ~`
   Binary           op in `* / % + - << >> >>> < <= > >= == != & ^ | && ||` (`&&`, `||`
                    short-circuit)
@@ -87,8 +87,9 @@ class Read:
 
 
 # Built-in functions and their arities: a call to one of these names is a `Builtin`, never
-# a user function (the checker rejects a `func` of that name).
-BUILTINS = {"ult": 2, "ule": 2, "udiv": 2, "umod": 2, "putc": 1}
+# a user function (the checker rejects a `func` of that name). `eof()` is 1 when the next
+# `read()` would pass the end of the input tape, else 0.
+BUILTINS = {"ult": 2, "ule": 2, "udiv": 2, "umod": 2, "putc": 1, "eof": 0}
 
 
 @dataclass(frozen=True)

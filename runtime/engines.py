@@ -46,12 +46,23 @@ Engine = Callable[[RunRequest], RunReport]
 
 
 def prepared_image(request: RunRequest) -> list[int]:
-    """The image words with the named inputs stored at their addresses."""
-    words = list(request.program.image.words)
-    addresses = dict(request.program.image.inputs)
-    for name, value in request.inputs:
-        words[addresses[name]] = value
-    return words
+    """The image words with the named inputs stored at their addresses, and the tape's
+    length in its cell when the program has one (it uses eof())."""
+    image = request.program.image
+    length = len(request.tape)
+    if image.tape_length_address is not None:
+        length = tape_length_word(length, request.config.word_bits)
+    return image.initial_words(request.inputs, length)
+
+
+def tape_length_word(length: int, word_bits: int) -> int:
+    """A tape length as the word eof() counts down; a one-line error when a tape is too long
+    to be counted in a W-bit word (possible at W = 16 with --tape-in above 32,767)."""
+    largest = (1 << (word_bits - 1)) - 1
+    if length > largest:
+        raise MlpcError(f"input tape has {length} words: a program that uses eof() takes at "
+                        f"most {largest} at W = {word_bits}")
+    return length
 
 
 def run_reference(request: RunRequest) -> RunReport:
@@ -72,6 +83,10 @@ def run_source_engine(request: RunRequest) -> RunReport:
     checked = request.program.checked
     if checked is None:
         raise MlpcError("the source engine runs .tl programs only")
+    from mlpc.compiler.lowering import uses_eof
+
+    if uses_eof(checked.program.items):  # the same refusal as the compiled program's
+        tape_length_word(len(request.tape), request.config.word_bits)
     return run_source(
         checked,
         dict(request.inputs),

@@ -20,9 +20,9 @@ import onnx
 
 from mlpc.compiler.codegen import MAX_BUDGET, build_step_network, decode_state, encode_state
 from mlpc.compiler.driver import compile_model, read_only_of
-from mlpc.compiler.export_onnx import ExportOptions, check_options
+from mlpc.compiler.export_onnx import TAPE_LENGTH, ExportOptions, check_options
 from mlpc.errors import MlpcError
-from mlpc.runtime.engines import RunRequest, prepared_image
+from mlpc.runtime.engines import RunRequest, prepared_image, tape_length_word
 from mlpc.runtime.machine import Fault, RunResult, initial_state
 from mlpc.runtime.numpy_exec import NumpyExecutor
 from mlpc.runtime.progress import TARGET_SECONDS, ChunkSizer, Progress
@@ -103,6 +103,8 @@ class OnnxModel:
         except Exception as exc:  # onnxruntime raises its own exception types
             raise MlpcError(f"onnxruntime cannot load the model: {exc}") from None
         self._outputs = [o.name for o in self.session.get_outputs()]
+        # the program uses eof(): each item's tape length is fed (the tapes are padded)
+        self.takes_tape_length = any(i.name == TAPE_LENGTH for i in self.session.get_inputs())
 
     def _fits(self, value: int) -> bool:
         return -(1 << (self.word_bits - 1)) <= value < (1 << (self.word_bits - 1))
@@ -164,6 +166,8 @@ class OnnxModel:
                 raise MlpcError(f"input tape has {len(t)} words but its capacity is "
                                 f"{self.tape_in} (compile with --tape-in)")
             self._check_words(f"input tape {i}" if batch > 1 else "input tape", t)
+            if self.takes_tape_length:
+                tape_length_word(len(t), self.word_bits)
             tape[i, : len(t)] = t
         feeds: dict[str, np.ndarray] = {}
         for name in self.inputs:
@@ -193,6 +197,8 @@ class OnnxModel:
                 call["max_steps"] = np.array(this, dtype=np.int64)
                 if state is None:
                     call["tape"] = tape
+                    if self.takes_tape_length:
+                        call[TAPE_LENGTH] = np.array([len(t) for t in tapes], dtype=np.int64)
                 else:
                     call["tape"] = np.zeros((batch, 0), dtype=np.int64)
                     state = state.copy()

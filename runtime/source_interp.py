@@ -21,7 +21,8 @@ Semantics (SPEC section 5, plus the decisions where it is silent)
   `a[i] op= e`: the index, then the bounds check, then `e`, then (for `op=`) the old value
   of `a[i]` is read, then the new one stored; `x op= e` likewise reads `x` after `e`
   (`tl_cases.py` "assignment_evaluation_order" pins this down).
-- `read()` takes the next input-tape word, -1 once the tape is exhausted. `write(e)`
+- `read()` takes the next input-tape word, -1 once the tape is exhausted; `eof()` is 1
+  once every word has been read (the compiled program counts them down). `write(e)`
   appends one word; `print` appends the characters of strings and the decimal text of
   integers (`-2147483648` prints as such). Writing past `tape_out` words ends the run with
   the fault "output tape full", as the machine does; the words before it are kept.
@@ -465,8 +466,11 @@ class _Interpreter:
 
     def eval_builtin(self, expr: ast.Builtin, frame: Frame) -> int:
         """`putc` (a statement only: the checker sees to it) writes its word and gives 0;
-        the others are `builtin_op`, `udiv`/`umod` trapping at the name's line."""
+        `eof()` is 1 once every tape word has been read; the others are `builtin_op`,
+        `udiv`/`umod` trapping at the name's line."""
         args = [self.evaluate(arg, frame) for arg in expr.args]
+        if expr.name == "eof":
+            return 1 if self.tape_pos >= len(self.tape) else 0
         if expr.name == "putc":
             self.emit(args[0])
             return 0

@@ -19,8 +19,10 @@ counted loops) to a generator hypothesis drives and shrinks, with more construct
   function of bounded depth, and (rarely) a function that recurses without end (a stack
   overflow trap: it has no side effects, so every engine stops in the same state no matter
   how deep its stack is);
-- `read()` (also past the end of the tape), `write(e)`, `print` of strings with escapes
-  and of integers, `x = read();`; division by zero (a trap) now and then;
+- `read()` (also past the end of the tape), `eof()` as a value and in
+  `while (!eof()) { x = read(); ... }` loops that drain the tape (-1 words included),
+  `write(e)`, `print` of strings with escapes and of integers, `x = read();`; division by
+  zero (a trap) now and then;
 - now and then an operator on a line of its own, so the line a trap reports is the
   operator's, not the statement's.
 
@@ -139,7 +141,7 @@ class _Gen:
         if kind == 5:
             return f"pre[{self.upto(2)}]"
         if kind == 6:
-            return "read()"
+            return self.pick(("read()", "eof()"))
         if kind == 7:
             return "K"
         return self.literal()
@@ -305,7 +307,12 @@ class _Gen:
             self.out(indent, f"{call};" if call[0].isalpha() and call.endswith(")")
                      else f"write({call});")
         elif kind <= 33 and assignable:
-            self.out(indent, f"{self.pick(assignable)} = read();")
+            target = self.pick(assignable)
+            if self.flag(40):  # drain the tape: at most its length in iterations
+                echo = f" write({target});" if self.flag(50) else ""
+                self.out(indent, f"while (!eof()) {{ {target} = read();{echo} }}")
+            else:
+                self.out(indent, f"{target} = read();")
         elif kind <= 34:
             self.out(indent, "{")
             self.block(scalars, assignable, 0, indent + "    ", loop)

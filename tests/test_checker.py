@@ -214,6 +214,18 @@ CHECK_ERRORS = [
                               " putc(x);)\nvar x = 1 + putc(65);\n            ^"),
     ("func udiv(a, b) { return a; }", "t.tl:1:6: error: 'udiv' is the name of a built-in "
                                       "function\nfunc udiv(a, b) { return a; }\n     ^"),
+    ("var x = eof(1);", "t.tl:1:9: error: built-in function 'eof' takes 0 arguments, but 1 "
+                        "was given\nvar x = eof(1);\n        ^"),
+    ("while (eof(0, 1)) { }", "t.tl:1:8: error: built-in function 'eof' takes 0 arguments, "
+                              "but 2 were given\nwhile (eof(0, 1)) { }\n       ^"),
+    ("func eof() { return 1; }", "t.tl:1:6: error: 'eof' is the name of a built-in function"
+                                 "\nfunc eof() { return 1; }\n     ^"),
+    ("const E = eof();", "t.tl:1:11: error: value of constant 'E' must be a constant "
+                         "expression ('eof()' reads the input tape)\nconst E = eof();\n"
+                         "          ^"),
+    ("var a[eof() + 1];", "t.tl:1:7: error: array size must be a constant expression "
+                          "('eof()' reads the input tape)\nvar a[eof() + 1];\n      ^"),
+    ("var x = eof;", "t.tl:1:9: error: undeclared name 'eof'\nvar x = eof;\n        ^"),
     ("const C = umod(5, 0);", "t.tl:1:11: error: division by zero in a constant expression\n"
                               "const C = umod(5, 0);\n          ^"),
     ("var x;\nvar a[x ? 1 : 2];", "t.tl:2:7: error: array size must be a constant expression "

@@ -207,6 +207,11 @@ REGRESSIONS: tuple[tuple[str, GeneratedProgram], ...] = (
         "input x0, x1;\noutput o0, o1, o2;\nconst K = (-2147483647) + 0XFFFFFFFF;\n"
         "var arr[4] = {0};\nwrite(arr[x1 & 3] <= K);\no0 = ult(x0, 0) + ule(0, x0);\n"
         "o1 = (x0 ? udiv(x1, x0) : umod(x1, 7)) + (x1 >>> 3);\nputc(o1);\n", (0, 32))),
+    # eof(): -1 words on the tape, read past the end, eof() in a function and in a loop
+    ("eof_drains_minus_ones", _program(
+        "input x0, x1;\noutput o0, o1, o2;\nfunc left() { return !eof(); }\n"
+        "while (left()) { o0 += read(); o1 += 1; }\no2 = read() * 10 + eof();\n"
+        "write(eof() ? x0 : x1);\n", (3, 4), (-1, -1, -(1 << 15), -1), 16)),
 )
 
 _SETTINGS = dict(deadline=None, derandomize=False,

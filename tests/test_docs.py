@@ -223,6 +223,14 @@ def _specialise_table() -> list[str]:
     return [" ".join(bench_specialise.readme_table(result).split())]
 
 
+def _shift_bound() -> list[str]:
+    """The most steps `r = x >> 1;` can take at W = 32: the shift routine's longest path
+    and the steps around its call (tests/test_lowering_cheap_ops.py checks both)."""
+    from test_lowering_cheap_ops import _longest_run, _steps_around_the_call
+
+    return [str(_longest_run("csar.2", 32) + _steps_around_the_call(32))]
+
+
 # pattern (its groups are the numbers) -> the numbers they must be
 CLAIMS: tuple[tuple[str, Callable[[], list[str]]], ...] = (
     (r"needs \*\*(\d+) ReLU layers per SUBLEQ step\*\*", _relu_layers),
@@ -233,6 +241,7 @@ CLAIMS: tuple[tuple[str, Callable[[], list[str]]], ...] = (
      _batch_statuses),
     (r"`status` \((\d) step limit, (\d) halted, (\d) fault, (\d) trap\)", _model_statuses),
     (r"`trace` shows ([\d,]+) steps unless told", _trace_window),
+    (r"`x >> 1` takes at most (\d+) SUBLEQ steps at W = 32, whatever x", _shift_bound),
     (r"plain ONNX \(opset (\d+), int64\)", _opset),
     (r"`max_steps` \(default ([\d,]+)\)", _default_budget),
     (r"Memory is at most ([\d,]+) words for the network engines \(`MAX_NETWORK_MEMORY`; "

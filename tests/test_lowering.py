@@ -56,10 +56,7 @@ class Run:
 def run_image(image: SubleqImage, inputs: dict[str, int] | None = None,
               tape: tuple[int, ...] = (), word_bits: int = 32, tape_out: int | None = None,
               max_steps: int = GENEROUS_STEPS, extra_memory: int = 0) -> Run:
-    words = list(image.words)
-    addresses = dict(image.inputs)
-    for name, value in (inputs or {}).items():
-        words[addresses[name]] = value
+    words = image.initial_words((inputs or {}).items(), len(tape))
     memory = image.default_memory() + extra_memory
     config = MachineConfig(memory=memory, word_bits=word_bits,
                            tape_out=DEFAULT_TAPE_OUT if tape_out is None else tape_out)

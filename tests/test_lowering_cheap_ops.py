@@ -7,13 +7,22 @@ reference interpreter with every operand."""
 from __future__ import annotations
 
 import functools
+import re
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_lowering import compile_tl, run_image
+from tl_cases import CASES_BY_NAME
 
+from mlpc.compiler import macros as mc
+from mlpc.compiler import runtime_lib
+from mlpc.compiler.driver import CompileOptions, LoadedProgram, machine_config
 from mlpc.compiler.image import SubleqImage
+from mlpc.runtime import reference
+from mlpc.runtime.engines import RunRequest, get_engine
+from mlpc.runtime.machine import MachineConfig, Status, initial_state
 
 
 def _wrap(v: int, w: int) -> int:
@@ -114,6 +123,84 @@ def test_steps_of_cheap_operations() -> None:
     assert _check("x & 1", "&", 12345, 0, 1, 32) <= 60
 
 
+def _longest_run(name: str, w: int) -> int:
+    """The most SUBLEQ steps one call of the constant-shift routine `name` can take, Ret
+    included: its code is acyclic once the steps that always jump are known (those writing
+    `nq`, which stays <= 0), so the longest path bounds every operand."""
+    routine = runtime_lib.routine(name, w)
+    code, nq = routine.code, routine.results[0]
+    labels = {m.name: i for i, m in enumerate(code) if isinstance(m, mc.Label)}
+    longest: dict[int, int] = {}  # macro index -> the most steps from there
+    on_path: set[int] = set()
+
+    def walk(i: int) -> int:
+        if i in on_path:
+            raise AssertionError(f"{name}: a cycle through macro {i}")
+        if i in longest:
+            return longest[i]
+        on_path.add(i)
+        m = code[i]
+        if isinstance(m, mc.Label):
+            steps = walk(i + 1)
+        elif isinstance(m, mc.Ret):
+            steps = 3
+        elif isinstance(m, mc.Sub):
+            steps = 1 + walk(i + 1)
+        else:
+            assert isinstance(m, mc.Subleq)
+            always = m.b == nq and m.c is not None
+            nexts = ([] if always else [i + 1]) + ([labels[m.c]] if m.c else [])
+            steps = 1 + max(walk(j) for j in nexts)
+        on_path.discard(i)
+        longest[i] = steps
+        return steps
+
+    return walk(0)
+
+
+def _steps_around_the_call(w: int) -> int:
+    """The steps of `r = x >> 1;` outside the routine (copy in, call, negate out, HALT)."""
+    image = _image("x >> 1", w)
+    entry = int(re.search(r"^\$csar\.2:\s+(\d+):", image.listing, re.M).group(1))
+    run = run_image(image, {"x": 5, "y": 0}, word_bits=w)
+    config = MachineConfig(memory=run.memory, word_bits=w)
+    state = initial_state(config, image.initial_words({"x": 5, "y": 0}.items(), 0))
+    outside = 0
+    while state.status == Status.RUNNING:
+        outside += state.pc < entry
+        reference.step(config, state)
+    return outside
+
+
+@pytest.mark.parametrize("w", [16, 32])
+def test_shift_right_by_one_meets_the_bar_for_every_operand(w: int) -> None:
+    """Issue 13's bar, `x >> 1` in at most 60 steps, for every operand: the routine's
+    longest path plus the steps around it; `>>>` the same. Measured: the longest runs
+    reach the bound (all-ones and alternating quotients, negative operands)."""
+    around = _steps_around_the_call(w)
+    assert around == 10
+    bound = {32: 58, 16: 37}[w]
+    for mode in ("sar", "shr"):
+        assert _longest_run(f"c{mode}.2", w) + around == bound
+    lo, hi = -(1 << (w - 1)), (1 << (w - 1)) - 1
+    alternating = int("01" * (w // 2), 2) & hi
+    worst = 0
+    for x in (0, 1, -1, 2, -2, lo, lo + 1, hi, hi - 1, alternating, -alternating,
+              alternating << 1 & hi, 1000, -1000, 1 << (w - 2), -(1 << (w - 2))):
+        worst = max(worst, _check("x >> 1", ">>", x, 0, 1, w), _check("x >>> 1", ">>>", x,
+                                                                      0, 1, w))
+    assert worst == bound <= 60
+
+
+def test_constant_shifts_take_one_step_per_bit_and_a_record_per_three() -> None:
+    """The longest call of `x >> k` at W = 32: one test per quotient bit (31 - k of them),
+    one record per group of three, and about 8 steps of entry, sign and return."""
+    for k in (1, 2, 7, 8, 16, 29, 30):
+        bits = 31 - k
+        assert _longest_run(f"csar.{1 << k}", 32) <= bits + -(-bits // 3) + 8, k
+        assert _longest_run(f"cshr.{1 << k}", 32) <= bits + -(-bits // 3) + 8, k
+
+
 @pytest.mark.parametrize("w", [16, 32])
 def test_multiply_edges(w: int) -> None:
     """Either operand the multiplier (the smaller magnitude), signs, INT_MIN, the unrolled
@@ -149,3 +236,18 @@ def test_print_decimal_edges(w: int) -> None:
     for x in sorted(v for v in values if lo <= v <= hi):
         run = run_image(image, {"x": x}, word_bits=w)
         assert "".join(map(chr, run.report.tape)) == str(x), (w, x)
+
+
+@pytest.mark.parametrize("name", ["shift_right_by_constants_at_the_edges",
+                                  "shift_right_by_constants_sixteen_bits"])
+def test_constant_shift_cases_on_every_engine(name: str, tmp_path: Path) -> None:
+    """The table's edge cases of `>>` and `>>>` by constants (INT_MIN, -1, 0, INT_MAX,
+    both signs, W = 32 and 16) on all four engines."""
+    case = CASES_BY_NAME[name]
+    path = tmp_path / f"{name}.tl"
+    path.write_text(case.source, encoding="utf-8")
+    program = LoadedProgram([str(path)], CompileOptions(word_bits=case.word_bits))
+    config = machine_config(program.image, word_bits=case.word_bits)
+    for engine in ("source", "reference", "numpy", "onnx"):
+        report = get_engine(engine)(RunRequest(program, config, (), case.inputs, 100_000))
+        assert (report.outputs, report.status) == (case.outputs, "halted"), engine

@@ -44,6 +44,8 @@ REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 SCREENSHOT = REPO / "docs" / "web" / "page.png"
 GCD = {"a": 1071, "b": 462}
+# echoes its tape, -1 words included, as long as eof() says there are words left
+ECHO_EOF = "output n;\nwhile (!eof()) { write(read()); n += 1; }\n"
 
 
 def compile_example(name: str, out: Path) -> Path:
@@ -54,10 +56,15 @@ def compile_example(name: str, out: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """hello (output text), gcd (named inputs and output), factorial (traps for n < 0)."""
+    """hello (output text), gcd (named inputs and output), factorial (traps for n < 0),
+    echo (eof(): the page feeds the tape's length)."""
     out = tmp_path_factory.mktemp("models")
     found = {name: compile_example(f, out) for name, f in
              (("hello", "hello.asm"), ("gcd", "gcd.tl"), ("factorial", "factorial.tl"))}
+    echo = out / "echo.tl"
+    echo.write_text(ECHO_EOF, encoding="utf-8")
+    found["echo"] = out / "echo.onnx"
+    assert main(["compile", str(echo), "-o", str(found["echo"])]) == 0
     found["gcd-specialised"] = out / "gcd-specialised.onnx"
     assert main(["compile", str(EXAMPLES / "gcd.tl"), "--specialise", "-o",
                  str(found["gcd-specialised"])]) == 0
@@ -486,6 +493,22 @@ def sites(models: dict[str, Path], ort_web: Path, server_root: tuple[Path, int]
 
 
 RUNS = [("hello", {}), ("gcd", GCD), ("factorial", {"n": -1})]
+
+
+@needs_chromium
+def test_page_feeds_the_tape_length_to_eof(models: dict[str, Path], sites: dict[str, str],
+                                           browser: DevTools) -> None:
+    page = Page(browser, sites["echo"])
+    try:
+        assert page.shown()["status"] == "ready"
+        page.js("$('tape-kind').value = 'words'")
+        page.fill({}, "-1,-1,7,-1")
+        page.press("run")
+        shown = page.shown()
+        assert shown == python_run(models["echo"], {}, (-1, -1, 7, -1))
+        assert (shown["outputs"], shown["words"]) == ({"n": 4}, "-1 -1 7 -1")
+    finally:
+        page.close()
 
 
 @needs_chromium

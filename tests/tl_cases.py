@@ -392,6 +392,38 @@ CASES: tuple[TlCase, ...] = (
         outputs=(("a", 1024), ("b", -128), ("c", INT_MIN)),
     ),
     TlCase(
+        "shift_right_by_constants_at_the_edges",
+        _src("""
+            input mn, m1, z, p, q, n;
+            output a1, a2, a3, a4, a5, a6, b1, b2, b3, b4, b5, c1, c2, c3, c4, c5;
+            a1 = mn >> 1; a2 = m1 >> 1; a3 = z >> 1; a4 = p >> 1; a5 = q >> 1; a6 = n >> 1;
+            b1 = mn >>> 1; b2 = m1 >>> 1; b3 = z >>> 1; b4 = p >>> 1; b5 = n >>> 1;
+            c1 = mn >> 30; c2 = m1 >>> 30; c3 = p >> 30; c4 = n >> 7; c5 = n >>> 7;
+        """),
+        inputs=(("mn", INT_MIN), ("m1", -1), ("z", 0), ("p", INT_MAX), ("q", 12345),
+                ("n", -12345)),
+        outputs=(("a1", -1073741824), ("a2", -1), ("a3", 0), ("a4", 1073741823),
+                 ("a5", 6172), ("a6", -6173), ("b1", 1073741824), ("b2", INT_MAX), ("b3", 0),
+                 ("b4", 1073741823), ("b5", 2147477475), ("c1", -2), ("c2", 3), ("c3", 1),
+                 ("c4", -97), ("c5", 33554335)),
+    ),
+    TlCase(
+        "shift_right_by_constants_sixteen_bits",
+        _src("""
+            input mn, m1, z, p, q, n;
+            output a1, a2, a3, a4, a5, a6, b1, b2, b3, b4, b5, c1, c2, c3, c4, c5;
+            a1 = mn >> 1; a2 = m1 >> 1; a3 = z >> 1; a4 = p >> 1; a5 = q >> 1; a6 = n >> 1;
+            b1 = mn >>> 1; b2 = m1 >>> 1; b3 = z >>> 1; b4 = p >>> 1; b5 = n >>> 1;
+            c1 = mn >> 14; c2 = m1 >>> 14; c3 = p >> 14; c4 = n >> 7; c5 = n >>> 7;
+        """),
+        inputs=(("mn", -32768), ("m1", -1), ("z", 0), ("p", 32767), ("q", 12345),
+                ("n", -12345)),
+        outputs=(("a1", -16384), ("a2", -1), ("a3", 0), ("a4", 16383), ("a5", 6172),
+                 ("a6", -6173), ("b1", 16384), ("b2", 32767), ("b3", 0), ("b4", 16383),
+                 ("b5", 26595), ("c1", -2), ("c2", 3), ("c3", 1), ("c4", -97), ("c5", 415)),
+        word_bits=16,
+    ),
+    TlCase(
         "short_circuit",
         _src("""
             input z;
@@ -939,6 +971,87 @@ CASES: tuple[TlCase, ...] = (
         tape=(-5, INT_MAX, INT_MIN),
         outputs=(("s", -6),),
         out_tape=(-5, INT_MAX, INT_MIN),
+    ),
+    # --- eof(): the tape's end, so that -1 can travel on it ------------------------------
+    TlCase(
+        "eof_empty_tape",
+        "output e, x, f;\ne = eof();\nx = read();\nf = eof();\n",
+        outputs=(("e", 1), ("x", -1), ("f", 1)),
+    ),
+    TlCase(
+        "eof_tape_of_minus_ones",
+        _src("""
+            output n, s;
+            while (!eof()) { var x = read(); n += 1; s += x; write(x); }
+        """),
+        tape=(-1, -1, -1),
+        outputs=(("n", 3), ("s", -3)),
+        out_tape=(-1, -1, -1),
+    ),
+    TlCase(
+        "eof_before_and_after_each_read",
+        _src("""
+            write(eof());
+            write(read());
+            write(eof());
+            write(read());
+            write(eof());
+        """),
+        tape=(-1, 0),
+        out_tape=(0, -1, 0, 0, 1),
+    ),
+    TlCase(
+        "eof_reading_past_the_end",
+        _src("""
+            output e;
+            for (var i = 0; i < 4; i += 1) { write(read()); write(eof()); }
+            e = eof() + eof();
+        """),
+        tape=(9, -1),
+        outputs=(("e", 2),),
+        out_tape=(9, 0, -1, 1, -1, 1, -1, 1),
+    ),
+    TlCase(
+        "eof_in_functions_and_recursion",
+        _src("""
+            output total, count;
+            func more() { return eof() == 0; }
+            func sum() {
+                if (eof()) { return 0; }
+                var x = read();
+                count += 1;
+                return x + sum();
+            }
+            if (more() && !eof()) { total = sum(); }
+            write(more() ? 1 : eof() * 2);
+        """),
+        tape=(-1, 5, INT_MIN, -1),
+        outputs=(("total", INT_MIN + 3), ("count", 4)),
+        out_tape=(2,),
+    ),
+    TlCase(
+        "eof_as_a_value_and_a_statement",
+        _src("""
+            output a, b, c;
+            eof();
+            a = eof() + read() * 10;
+            b = (eof() ? 100 : 200) + read();
+            c = eof() << 3 | eof();
+        """),
+        tape=(4, -1),
+        outputs=(("a", 40), ("b", 199), ("c", 9)),
+    ),
+    TlCase(
+        "eof_sixteen_bits",
+        _src("""
+            output n, s;
+            while (!eof()) { s += read(); n += 1; }
+            write(read());
+        """),
+        tape=(-1, -32768, 32767, -1),
+        outputs=(("n", 4), ("s", -3)),
+        out_tape=(-1,),
+        word_bits=16,
     ),
     TlCase(
         "division_in_loop_condition",

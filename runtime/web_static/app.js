@@ -206,6 +206,10 @@ class Run {
     feeds.max_steps = i64([BigInt(want)], []);
     if (this.state === null) {
       feeds.tape = i64(this.tape, [1, this.tape.length]);
+      // a program that uses eof() counts the tape's words down from its length
+      if (m.session.inputNames.includes('tape_length')) {
+        feeds.tape_length = i64([BigInt(this.tape.length)], [1]);
+      }
       feeds.resume_state = i64([], [0, m.nState]);  // empty: start afresh (the default)
     } else {
       const data = this.state.data.slice();
