@@ -192,8 +192,9 @@ CHECK_ERRORS = [
                                    "      ^"),
     ("var a[2];\nvar x = a;", "t.tl:2:9: error: array 'a' used as a value (index it: a[i])\n"
                               "var x = a;\n        ^"),
-    ("var a[2];\nfunc f(p) { }\nf(a);", "t.tl:3:3: error: array 'a' used as a value (index "
-                                        "it: a[i])\nf(a);\n  ^"),
+    ("var a[2];\nfunc f(p) { }\nf(a);", "t.tl:3:3: error: argument 1 of 'f' is the array 'a', "
+                                        "but parameter 'p' is not an array (declare it "
+                                        "'p[]')\nf(a);\n  ^"),
     # calls
     ("g();", "t.tl:1:1: error: call to undeclared function 'g'\ng();\n^"),
     ("var x;\nx();", "t.tl:2:1: error: 'x' is not a function\nx();\n^"),
@@ -265,12 +266,64 @@ CHECK_ERRORS = [
                      "{ input x; }\n  ^"),
     ("func f() { output y; }", "t.tl:1:12: error: 'output' declarations must be at the top "
                                "level\nfunc f() { output y; }\n           ^"),
-    ("func f() { var a[3]; }", "t.tl:1:16: error: array 'a' must be declared at the top "
-                               "level (arrays are global)\nfunc f() { var a[3]; }\n"
-                               "               ^"),
-    ("while (1) { var b[2]; }", "t.tl:1:17: error: array 'b' must be declared at the top "
-                                "level (arrays are global)\nwhile (1) { var b[2]; }\n"
-                                "                ^"),
+    # arrays: local, by reference, two-dimensional, from strings
+    ('func f(a[], n) { return a[0]; }\nf(3, 1);',
+     "t.tl:2:3: error: argument 1 of 'f' must be an array (parameter 'a[]' is passed by r"
+     'eference)\nf(3, 1);\n  ^'),
+    ('func f(a[], n) { return a[0]; }\nvar x;\nf(x, 1);',
+     "t.tl:3:3: error: argument 1 of 'f' must be an array (parameter 'a[]' is passed by r"
+     'eference)\nf(x, 1);\n  ^'),
+    ('func f(a[], n) { return a[0]; }\nvar b[2];\nf(b[0], 1);',
+     "t.tl:3:3: error: argument 1 of 'f' must be an array (parameter 'a[]' is passed by r"
+     'eference)\nf(b[0], 1);\n  ^'),
+    ('func f(a[], n) { return a[0]; }\nf(q, 1);',
+     "t.tl:2:3: error: undeclared name 'q'\nf(q, 1);\n  ^"),
+    ('func f(a[]) { return a; }',
+     "t.tl:1:22: error: array 'a' used as a value (index it: a[i])\nfunc f(a[]) { return "
+     'a; }\n                     ^'),
+    ('func f(a[]) { a = 1; }',
+     "t.tl:1:15: error: cannot assign to array 'a' (assign to its elements)\nfunc f(a[]) "
+     '{ a = 1; }\n              ^'),
+    ('func f(g[][3]) { return g[0][0]; }\nvar b[3];\nf(b);',
+     "t.tl:3:3: error: argument 1 of 'f': 'b' is a one-dimensional array, but parameter '"
+     "g' takes a two-dimensional one\nf(b);\n  ^"),
+    ('func f(a[]) { return a[0]; }\nvar g[2][3];\nf(g);',
+     "t.tl:3:3: error: argument 1 of 'f': 'g' is a two-dimensional array, but parameter '"
+     "a' takes a one-dimensional one\nf(g);\n  ^"),
+    ('func f(g[][3]) { return g[0][0]; }\nvar m[3][2];\nf(m);',
+     "t.tl:3:3: error: argument 1 of 'f': 'm' has 2 columns, but parameter 'g[][3]' has 3"
+     '\nf(m);\n  ^'),
+    ('var n = 2;\nfunc f(g[][n]) { }',
+     "t.tl:2:12: error: array column count must be a constant expression ('n' is a variab"
+     'le)\nfunc f(g[][n]) { }\n           ^'),
+    ('func f(g[][0]) { }',
+     't.tl:1:12: error: array column count must be positive, not 0\nfunc f(g[][0]) { }\n '
+     '          ^'),
+    ('var g[2][3];\nwrite(g[1]);',
+     "t.tl:2:7: error: 'g' is a two-dimensional array (index it: g[i][j])\nwrite(g[1]);\n"
+     '      ^'),
+    ('var a[3];\nwrite(a[1][2]);',
+     "t.tl:2:7: error: 'a' is a one-dimensional array (index it: a[i])\nwrite(a[1][2]);\n"
+     '      ^'),
+    ('var g[2][0];',
+     't.tl:1:10: error: array column count must be positive, not 0\nvar g[2][0];\n       '
+     '  ^'),
+    ('var s[];',
+     "t.tl:1:5: error: array 's' needs a size or an initialiser\nvar s[];\n    ^"),
+    ('var s[] = {};',
+     "t.tl:1:5: error: array 's' has no elements\nvar s[] = {};\n    ^"),
+    ('var s[2] = "abc";',
+     "t.tl:1:12: error: too many initialisers for 's' (2 elements, 3 given)\nvar s[2] = "
+     '"abc";\n           ^'),
+    ('func f() { var s[] = "ok"; var t[1] = "no"; }',
+     "t.tl:1:39: error: too many initialisers for 't' (1 element, 2 given)\nfunc f() { va"
+     'r s[] = "ok"; var t[1] = "no"; }\n                                      ^'),
+    ('var g[2][2] = {1, 2, 3, 4, 5};',
+     "t.tl:1:28: error: too many initialisers for 'g' (4 elements, 5 given)\nvar g[2][2] "
+     '= {1, 2, 3, 4, 5};\n                           ^'),
+    ('var s[] = "x";\nvar x = s;',
+     "t.tl:2:9: error: array 's' used as a value (index it: s[i])\nvar x = s;\n        ^"),
+
     # literal ranges
     ("var x = 2147483648;", "t.tl:1:9: error: integer literal 2147483648 is out of range for "
                             "32-bit words\nvar x = 2147483648;\n        ^"),
