@@ -99,3 +99,39 @@ def test_recursion_with_a_local_array_stops_at_the_same_call_everywhere(
         report = get_engine(engine)(RunRequest(program, config, (), (("depth", depth),),
                                                1_000_000))
         assert observable(report) == ((("r", r),), (), status, detail), engine
+
+
+# --- where arrays live ----------------------------------------------------------------------
+
+
+def test_local_arrays_of_functions_that_do_not_recurse_need_no_stack(tmp_path: Path) -> None:
+    """No two activations of a function off every cycle overlap: its arrays sit at fixed
+    addresses (their words are in the image), the program has no stack."""
+    source = ("output r;\nfunc f(k) { var big[100]; big[k] = k; return big[k] + big[0]; }\n"
+              "func g(a[]) { a[99] = 5; return a[99]; }\n"
+              "func h() { var big[100]; return g(big) + big[99]; }\nr = f(7) + h();\n")
+    program = load(source, tmp_path)
+    image = program.image
+    assert image.min_memory == len(image.words)
+    names = dict(image.symbols)
+    assert abs(names["h.big"] - names["f.big"]) >= 100  # two blocks of 100 words
+    assert max(names["h.big"], names["f.big"]) + 100 <= len(image.words)
+    report = get_engine("reference")(RunRequest(program, machine_config(image)))
+    assert report.outputs == (("r", 17),)
+
+
+def test_a_recursive_function_has_its_arrays_on_the_stack(tmp_path: Path) -> None:
+    """`walk` keeps `seen[6]` on the stack: each recursive call saves the return address and
+    the array's address (read after the call) and places 6 words, 8 in all; the default stack
+    is 256 of those. Each activation writes its own array, which the caller reads back after
+    the call returns."""
+    source = ("output r;\nfunc walk(n) {\n    var seen[6];\n    seen[5] = n;\n"
+              "    if (n == 0) { return 0; }\n    return walk(n - 1) * 10 + seen[5];\n}\n"
+              "r = walk(4);\n")
+    program = load(source, tmp_path)
+    image = program.image
+    assert image.min_memory - len(image.words) == 256 * 8
+    assert "walk.seen" in dict(image.symbols)  # a cell: the address of this activation's
+    for engine in ("source", "reference"):
+        report = get_engine(engine)(RunRequest(program, machine_config(image)))
+        assert report.outputs == (("r", 1234),), engine

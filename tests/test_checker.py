@@ -60,6 +60,31 @@ def test_arrays_are_zero_padded_and_constants_folded() -> None:
     assert (b.name, b.size, b.initial) == ("b", 10, (0,) * 10)
 
 
+def test_local_parameter_two_dimensional_and_string_arrays() -> None:
+    checked = check(
+        'var s[] = "ab\\0";\nvar g[2][3] = {1, 2, 3, 4};\nvar n[] = {7, 8};\n'
+        "func f(a[], m[][3], k) { var b[2] = {2 + 3};     var t[2][2]; return a[k]; }\n"
+        "{ var q[3]; q[0] = f(s, g, 1); }\n"
+    )
+    s, g, n = checked.arrays
+    assert (s.size, s.initial, s.kind, s.columns) == (3, (97, 98, 0), "global", 0)
+    assert (g.size, g.initial, g.columns, g.length) == (6, (1, 2, 3, 4, 0, 0), 3, 2)
+    assert (n.size, n.initial) == (2, (7, 8))
+    (f,) = checked.functions
+    a, m, k = f.params
+    assert isinstance(a, ArraySymbol) and (a.kind, a.columns, a.function) == ("param", 0, "f")
+    assert isinstance(m, ArraySymbol) and (m.kind, m.columns, m.shape()) == ("param", 3,
+                                                                             "m[][3]")
+    assert isinstance(k, VarSymbol) and f.arity == 3
+    b, t = f.arrays
+    assert (b.kind, b.function, b.initial) == ("local", "f", (5, 0))
+    assert (t.size, t.columns) == (4, 2)
+    (q,) = checked.main_arrays
+    assert (q.kind, q.function, q.size) == ("local", None, 3)
+    assert checked.symbols[SourcePos(5, 22)] is s  # the arguments name the arrays
+    assert checked.symbols[SourcePos(5, 25)] is g
+
+
 def test_every_use_maps_to_its_declaration() -> None:
     text = (
         "var x = 1;\n"  # line 1: global x
