@@ -838,6 +838,74 @@ CASES: tuple[TlCase, ...] = (
         outputs=(("lz", 2), ("ln", 54)),
         out_tape="hello hi!",
     ),
+    TlCase(
+        "palindromes_from_the_tape",
+        _src("""
+            output words, palindromes;
+            const MAX = 16;  // longer words are cut into pieces of MAX characters
+            var yes[] = " yes\\n";
+            var no[] = " no\\n";
+
+            func put(s[], n) {
+                for (var i = 0; i < n; i += 1) {
+                    putc(s[i]);
+                }
+            }
+
+            // The next word of the tape into buf; its length, or -1 at the end of the tape.
+            func read_word(buf[]) {
+                var c = read();
+                while (c == ' ') {
+                    c = read();
+                }
+                if (c == -1) {
+                    return -1;
+                }
+                var n = 0;
+                while (c != ' ' && c != -1) {
+                    buf[n] = c;
+                    n += 1;
+                    if (n == MAX) {
+                        return n;
+                    }
+                    c = read();
+                }
+                return n;
+            }
+
+            func same_ends(w[], lo, hi) {
+                if (lo >= hi) {
+                    return 1;
+                }
+                if (w[lo] != w[hi]) {
+                    return 0;
+                }
+                return same_ends(w, lo + 1, hi - 1);
+            }
+
+            func check_next_word() {
+                var word[MAX];
+                var n = read_word(word);
+                if (n < 0) {
+                    return 0;
+                }
+                words += 1;
+                put(word, n);
+                if (same_ends(word, 0, n - 1)) {
+                    palindromes += 1;
+                    put(yes, 5);
+                } else {
+                    put(no, 4);
+                }
+                return 1;
+            }
+
+            while (check_next_word()) { }
+        """),
+        tape=tuple(map(ord, "level mlpc noon")),
+        outputs=(("words", 3), ("palindromes", 2)),
+        out_tape="level yes\nmlpc no\nnoon yes\n",
+    ),
     # --- functions -----------------------------------------------------------------------
     TlCase(
         "functions_calling_functions",
