@@ -24,20 +24,6 @@ after, checking first that they fit (else trap 3, stack overflow, at the call's 
 CFG clean-ups drop the cells that are dead after the call. Non-recursive programs need no
 stack at all.
 
-Arrays. Global arrays, arrays in blocks of the top-level code and local arrays of functions
-that are not recursive are data blocks at fixed addresses (no two activations of such a
-function overlap); a constant index names the element's cell. A recursive function (one on
-a cycle of the call graph) keeps its local arrays on the stack, one copy per activation:
-its cell `f.buf` holds the array's address, which the caller sets (`ALLOC`, after the
-`SAVE` that checked room for the saved cells and the arrays together) and the stack pointer
-moves back over after the call (`FREE`); a call into such a function from outside its
-component gets a `SAVE` of no cells for the check. An array parameter `a[]` is two cells,
-`f.a` (the address of the argument's first word) and `f.a$n` (minus its length, rows for
-`g[][C]`). Elements whose address is known only at run time are reached through `BOUND`
-(the index check against a length operand) and `ADDRESS` (minus the element's address for
-`LOAD`/`STORE`); `g[i][j]` checks i, then j, then addresses word i * C + j. A local
-array's declaration stores every word (a loop clears a long run of zeros on the stack).
-
 Stack size: `options.stack` words, or by default room for 256 nested saves of the largest
 `SAVE` left after the CFG clean-ups, the callee's arrays included (so recursion depth 256
 at least for every function, e.g. 512 words for a recursive sum that saves its parameter
@@ -53,6 +39,20 @@ the top bits flipped. `c ? x : y` is branch code around the two sides. `*`, `/`,
 multiplication by a small or sparse constant and left shifts by constants up to 8 are
 inlined; division, modulo and right shifts by a constant and low masks `& (2^j - 1)` call
 the unrolled constant-divisor routines (one step per quotient bit, `runtime_lib.const_name`).
+
+Arrays. Global arrays, arrays in blocks of the top-level code and local arrays of functions
+that are not recursive are data blocks at fixed addresses (no two activations of such a
+function overlap); a constant index names the element's cell. A recursive function (one on
+a cycle of the call graph) keeps its local arrays on the stack, one copy per activation:
+its cell `f.buf` holds the array's address, which the caller sets (`ALLOC`, after the
+`SAVE` that checked room for the saved cells and the arrays together) and the stack pointer
+moves back over after the call (`FREE`); a call into such a function from outside its
+component gets a `SAVE` of no cells for the check. An array parameter `a[]` is two cells,
+`f.a` (the address of the argument's first word) and `f.a$n` (minus its length, rows for
+`g[][C]`). Elements whose address is known only at run time are reached through `BOUND`
+(the index check against a length operand) and `ADDRESS` (minus the element's address for
+`LOAD`/`STORE`); `g[i][j]` checks i, then j, then addresses word i * C + j. A local
+array's declaration stores every word (a loop clears a long run of zeros on the stack).
 """
 
 from __future__ import annotations
