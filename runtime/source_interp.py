@@ -36,7 +36,8 @@ Semantics (SPEC section 5, plus the decisions where it is silent)
   indexed name), stack overflow (the call), assertion failed (the `assert`).
 - **Stack overflow**: the interpreter keeps the compiled program's stack account
   (`lowering.StackPlan`: the stack's size, `--stack` or the default, and the words each
-  recursive call pushes, as the lowering and its clean-ups decided). A call whose words do
+  call takes, as the lowering and its clean-ups decided: the cells a recursive call saves,
+  plus the local arrays of a callee that keeps them on the stack). A call whose words do
   not fit on top of those of its unfinished callers traps, at the same call and depth as
   the compiled program; calls that push nothing never overflow.
 - **Steps**: one per statement executed (declarations and blocks included), one per loop
