@@ -34,11 +34,12 @@ Values:
 - A `var` declaration assigns its initialiser (or 0) each time it executes: a `var` in a
   loop body is reset on every iteration. Top-level `var x = e;` runs in order like any
   statement (before it runs, `x` is 0).
-- Array initialisers are constant expressions (or a string: its characters). A top-level
-  array is static: it holds its initial values from the start of the run and executing the
-  declaration does nothing. An array declared in a block (of a function or of the top-level
-  code) is local: like a scalar `var`, each time its declaration runs it is set to its
-  initialiser, zero-padded; in a function each activation has its own.
+- A top-level array is static: its initialisers are constant expressions (or a string: its
+  characters), it holds them from the start of the run and executing the declaration does
+  nothing. An array declared in a block (of a function or of the top-level code) is local:
+  like a scalar `var`, each time its declaration runs it is set to its initialiser (any
+  expressions, evaluated left to right), zero-padded; in a function each activation has
+  its own.
 - Array parameters (`a[]`, `g[][C]`) take an array by reference: an argument must name an
   array with as many dimensions (and, for two, the same column count); the index checks
   use the argument's length. A two-dimensional array `g[R][C]` is stored row after row and
@@ -214,11 +215,13 @@ class VarSymbol:
 @dataclass(frozen=True, eq=False)
 class ArraySymbol:
     """An array. `kind`: "global" (top-level `var`, static, holds `initial` from the start),
-    "local" (declared in a block of a function or of the top-level code: set to `initial`
-    each time its declaration runs) or "param" (an array parameter: the caller's array, by
-    reference; `size` and `initial` unknown, 0 and ()). `size` is the number of words,
-    `initial` all of them (zero-padded, wrapped). `columns` is 0 for a one-dimensional
-    array, else the column count of a two-dimensional one (stored row after row).
+    "local" (declared in a block of a function or of the top-level code: each time its
+    declaration runs, set to its initialiser's values, zero-padded) or "param" (an array
+    parameter: the caller's array, by reference; `size` and `initial` unknown, 0 and ()).
+    `size` is the number of words, `initial` all of them (zero-padded, wrapped; for a local
+    array initialised by expressions that are not constant, 0 stands for those). `columns`
+    is 0 for a one-dimensional array, else the column count of a two-dimensional one
+    (stored row after row).
     `function` is the enclosing function's name (None for globals and the top level)."""
 
     uid: int
@@ -507,8 +510,7 @@ class _Checker:
             values = [ord(ch) for ch in decl.init.value]
         else:
             init_exprs = decl.init or ()
-            values = [self.recovered_constant(e, scope, "array initialiser") or 0
-                      for e in init_exprs]
+            values = [self.initialiser(e, scope, top_level) for e in init_exprs]
         columns = 0
         if decl.columns is not None:
             columns = self.dimension(decl.columns, scope, "array column count")
@@ -554,6 +556,18 @@ class _Checker:
             self.arrays.append(symbol)
         else:
             self.context.arrays.append(symbol)
+
+    def initialiser(self, expr: ast.Expr, scope: _Scope, top_level: bool) -> int:
+        """A global array's initialiser is a constant (the array holds it from the start);
+        a local array's may be any expression, computed each time the declaration runs (its
+        value here: the constant's, or 0 when it is not constant)."""
+        if top_level:
+            return self.recovered_constant(expr, scope, "array initialiser") or 0
+        self.checked_expr(expr, scope)
+        try:
+            return self.fold(expr, scope)
+        except (_NotConstant, _UnknownConstant, SourceError):
+            return 0
 
     def dimension(self, expr: ast.Expr, scope: _Scope, what: str) -> int:
         """A positive constant size (1 after an error, which is recorded)."""

@@ -643,24 +643,33 @@ class _Lowerer:
             return
         self.emit(mc.Bound(index, nlen, fail, line=line))
 
-    def _fill(self, array: ArraySymbol, line: int) -> None:
-        """A local array's declaration: every word gets its initial value (or 0). On the
+    def _fill(self, array: ArraySymbol, inits: tuple[ast.Expr, ...], line: int) -> None:
+        """A local array's declaration: every word gets its initialiser's value (`inits`,
+        computed left to right, or a string's characters in `array.initial`) or 0. On the
         stack: a pointer walks the words; a run of zeros at the end is a loop."""
         ref = self._ref(ast.Name(array.name, array.pos))
+        sources: list[ast.Expr | int] = [*inits, *array.initial[len(inits):]]
         if ref.label is not None:
-            for k, value in enumerate(array.initial):
+            for k, source in enumerate(sources):
                 cell = f"{ref.label}+{k}" if k else ref.label
-                self.emit(mc.Mov(cell, const(value), line=line) if value
-                          else mc.Clear(cell, line=line))
+                mark = self.fn.temps_in_use
+                if isinstance(source, int):
+                    self.emit(mc.Mov(cell, const(source), line=line) if source
+                              else mc.Clear(cell, line=line))
+                else:
+                    self.value(source, cell)
+                self.fn.temps_in_use = mark
             return
-        values = list(array.initial)
-        while values and values[-1] == 0:
-            values.pop()
-        zeros = array.size - len(values)
+        while sources and sources[-1] == 0:
+            sources.pop()
+        zeros = array.size - len(sources)
         nptr = self.temp()
         self.emit(mc.Neg(nptr, ref.base, line=line))
-        for k, value in enumerate(values):
-            self.emit(mc.Store(nptr, const(value), negated=True, line=line))
+        for k, source in enumerate(sources):
+            mark = self.fn.temps_in_use
+            value = const(source) if isinstance(source, int) else self.value(source)
+            self.emit(mc.Store(nptr, value, negated=True, line=line))
+            self.fn.temps_in_use = mark
             if k + 1 < array.size:
                 self.emit(mc.Sub(nptr, const(1), line=line))
         if zeros <= 4:
@@ -933,7 +942,8 @@ class _Lowerer:
                     array = self.checked.symbols[d.pos]
                     assert isinstance(array, ArraySymbol)
                     if array.kind == "local":
-                        self._fill(array, d.pos.line)
+                        inits = d.init if isinstance(d.init, tuple) else ()
+                        self._fill(array, inits, d.pos.line)
                 elif isinstance(d, ast.ScalarDeclarator):
                     cell = self.cell_of(d)
                     if d.init is None:

@@ -26,8 +26,9 @@ Semantics (SPEC section 5, plus the decisions where it is silent)
   integers (`-2147483648` prints as such). Writing past `tape_out` words ends the run with
   the fault "output tape full", as the machine does; the words before it are kept.
 - A `var` declaration stores its initialiser (or 0) each time it runs; so does a local
-  array's (all its words, zero-padded). Global arrays hold their initial values from the
-  start. Inputs are set before the first statement; outputs and globals start at 0.
+  array's (all its words, zero-padded; its initialisers are evaluated left to right).
+  Global arrays hold their initial values from the start. Inputs are set before the first
+  statement; outputs and globals start at 0.
 - Arrays are passed by reference: an array parameter is the caller's array. `g[i][j]`
   evaluates and checks i (against the rows), then evaluates and checks j (the columns).
 - **Traps** end the run with status "trap" and detail `"<kind> at line N"`, N being the line
@@ -367,7 +368,11 @@ class _Interpreter:
                 array = self.symbols[declarator.pos]
                 assert isinstance(array, ArraySymbol)
                 if array.kind == "local":  # global arrays hold their values from the start
-                    frame.arrays[array.uid] = list(array.initial)
+                    words = list(array.initial)
+                    if isinstance(declarator.init, tuple):  # expressions, left to right
+                        for k, expr in enumerate(declarator.init):
+                            words[k] = self.evaluate(expr, frame)
+                    frame.arrays[array.uid] = words
             else:
                 value = 0 if declarator.init is None else self.evaluate(declarator.init, frame)
                 symbol = self.symbols[declarator.pos]

@@ -324,19 +324,21 @@ class _Gen:
         elif kind == 35 and not self.in_function and self.flag(30):
             self.out(indent, f"if ({e}) {{ halt; }}")
         elif kind == 36:
-            self.local_array(indent)
+            self.local_array(indent, scalars)
         else:
             self.out(indent, f"write({e});")
 
-    def local_array(self, indent: str) -> None:
-        """`var la<k>[N]`, zero, from a brace list or from a string of N characters."""
+    def local_array(self, indent: str, scalars: list[str]) -> None:
+        """`var la<k>[N]`, zero, from a brace list (constants or expressions over the
+        scalars in scope) or from a string of N characters."""
         self.fresh += 1
         name = f"la{self.fresh}"
         shape = self.upto(2)
         if shape == 0:
             self.out(indent, f"var {name}[N];")
         elif shape == 1:
-            values = ", ".join(self.literal() for _ in range(self.upto(4)))
+            values = ", ".join(self.expr(scalars, 1) if self.flag(40) else self.literal()
+                               for _ in range(self.upto(4)))
             self.out(indent, f"var {name}[N] = {{{values}}};")
         else:
             text = self.pick(("abcd", "x\\0yz", "\\n\\t!q"))  # N characters, escapes as written
@@ -369,7 +371,7 @@ class _Gen:
                 out(f"    var l = {self.expr(readable + params, 1)};")
                 params = params + ["l"]
             if self.flag(30):
-                self.local_array("    ")
+                self.local_array("    ", readable + params)
             self.block(readable + params, globals_ + params, 1, "    ", loop=False)
             out(f"    return {self.expr(readable + params, 1)};")
             out("}")
@@ -381,7 +383,7 @@ class _Gen:
             args = readable + ["n", "a"]
             out("func rec(n, a) {")
             if self.flag(50):  # an array on the stack: each activation has its own
-                self.local_array("    ")
+                self.local_array("    ", args)
             out(f"    if (n <= 0) {{ return a + {self.expr(readable + ['a'], 1)}; }}")
             self.block(args, globals_ + ["a"], 0, "    ", loop=False)
             out(f"    return rec(n - 1, {self.expr(args, 1)}) + {self.expr(args, 1)};")

@@ -676,6 +676,29 @@ CASES: tuple[TlCase, ...] = (
         outputs=(("a", 1240), ("b", 11230), ("s", 123)),
     ),
     TlCase(
+        "local_array_initialisers_are_expressions",
+        _src("""
+            output r1, r2, r3, r4;
+            var g = 3;
+            func f(n) {
+                var c[4] = {n, n * 2, g + n};
+                if (n == 0) { return c[0] + c[1] + c[2] + c[3]; }
+                var d[3] = {f(n - 1), c[0], 7};
+                return d[0] * 100 + d[1] * 10 + c[2];
+            }
+            func h(k) { var e[] = {k, k + 1, k / 2}; return e[0] + e[1] * 10 + e[2] * 100; }
+            r1 = f(2);
+            r2 = h(9);
+            { var m[2][2] = {g, g * g, 1}; r3 = m[0][1] + m[1][0] * 10 + m[1][1] * 100; }
+            func z(k) { var q[2] = {k, 10 / k}; return q[1]; }
+            r4 = z(5);
+            r4 = z(0);
+        """),
+        outputs=(("r1", 31425), ("r2", 509), ("r3", 19), ("r4", 2)),
+        status="trap",
+        detail="division by zero at line 13",
+    ),
+    TlCase(
         "local_array_each_activation_its_own",
         _src("""
             output r;
