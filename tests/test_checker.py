@@ -292,6 +292,12 @@ CHECK_ERRORS = [
     ("func f() { output y; }", "t.tl:1:12: error: 'output' declarations must be at the top "
                                "level\nfunc f() { output y; }\n           ^"),
     # arrays: local, by reference, two-dimensional, from strings
+    ("func f() { var a[2] = {y, 1}; }",
+     "t.tl:1:24: error: undeclared name 'y'\nfunc f() { var a[2] = {y, 1}; }\n"
+     "                       ^"),
+    ("func f() { var a[2] = {1, 2, f()}; }",
+     "t.tl:1:30: error: too many initialisers for 'a' (2 elements, 3 given)\n"
+     "func f() { var a[2] = {1, 2, f()}; }\n                             ^"),
     ('func f(a[], n) { return a[0]; }\nf(3, 1);',
      "t.tl:2:3: error: argument 1 of 'f' must be an array (parameter 'a[]' is passed by r"
      'eference)\nf(3, 1);\n  ^'),
