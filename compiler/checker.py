@@ -28,14 +28,22 @@ Scoping (C-like):
 - A declarator's name is in scope after the whole declarator: in `var x = x + 1;` the
   initialiser reads the outer `x`.
 Where declarations may appear:
-- `input`, `output`, arrays and functions only at the top level, outside blocks.
-  `var` and `const` anywhere a statement may appear.
+- `input`, `output` and functions only at the top level, outside blocks.
+  `var` (arrays too) and `const` anywhere a statement may appear.
 Values:
 - A `var` declaration assigns its initialiser (or 0) each time it executes: a `var` in a
   loop body is reset on every iteration. Top-level `var x = e;` runs in order like any
   statement (before it runs, `x` is 0).
-- Arrays are static: their initialisers are constant expressions and the array holds them
-  from the start of the run; executing the declaration does nothing.
+- A top-level array is static: its initialisers are constant expressions (or a string: its
+  characters), it holds them from the start of the run and executing the declaration does
+  nothing. An array declared in a block (of a function or of the top-level code) is local:
+  like a scalar `var`, each time its declaration runs it is set to its initialiser (any
+  expressions, evaluated left to right), zero-padded; in a function each activation has
+  its own.
+- Array parameters (`a[]`, `g[][C]`) take an array by reference: an argument must name an
+  array with as many dimensions (and, for two, the same column count); the index checks
+  use the argument's length. A two-dimensional array `g[R][C]` is stored row after row and
+  indexed `g[i][j]`, each index checked against its own bound.
 - Constants are folded at compile time; they may be declared anywhere and used wherever a
   constant expression is required (array sizes, initialisers) or as values.
 - Integer literals: decimal and character literals must fit the signed W-bit range; a
@@ -207,13 +215,34 @@ class VarSymbol:
 
 @dataclass(frozen=True, eq=False)
 class ArraySymbol:
-    """A global array: `initial` holds all `size` initial words (zero-padded, wrapped)."""
+    """An array. `kind`: "global" (top-level `var`, static, holds `initial` from the start),
+    "local" (declared in a block of a function or of the top-level code: each time its
+    declaration runs, set to its initialiser's values, zero-padded) or "param" (an array
+    parameter: the caller's array, by reference; `size` and `initial` unknown, 0 and ()).
+    `size` is the number of words, `initial` all of them (zero-padded, wrapped; for a local
+    array initialised by expressions that are not constant, 0 stands for those). `columns`
+    is 0 for a one-dimensional array, else the column count of a two-dimensional one
+    (stored row after row).
+    `function` is the enclosing function's name (None for globals and the top level)."""
 
     uid: int
     name: str
     size: int
     initial: tuple[int, ...]
     pos: SourcePos
+    kind: str = "global"
+    columns: int = 0
+    function: str | None = None
+
+    @property
+    def length(self) -> int:
+        """What the first index is checked against: rows, or elements (0 for a parameter,
+        whose length is the argument's)."""
+        return self.size // self.columns if self.columns else self.size
+
+    def shape(self) -> str:
+        """How the array is declared, for messages: `a[]`, `g[][4]`."""
+        return f"{self.name}[][{self.columns}]" if self.columns else f"{self.name}[]"
 
 
 @dataclass(frozen=True, eq=False)
@@ -228,15 +257,17 @@ class ConstSymbol:
 
 @dataclass(frozen=True, eq=False)
 class FunctionSymbol:
-    """A function: parameters in order, and every local declared anywhere in its body
-    (block-scoped locals that shadow each other are distinct symbols)."""
+    """A function: parameters in order (scalars, and arrays passed by reference), every
+    scalar local declared anywhere in its body (block-scoped locals that shadow each other
+    are distinct symbols), and every local array."""
 
     uid: int
     name: str
-    params: tuple[VarSymbol, ...]
+    params: tuple[VarSymbol | ArraySymbol, ...]
     locals: tuple[VarSymbol, ...]
     definition: ast.FuncDef
     pos: SourcePos  # the function's name in its definition
+    arrays: tuple[ArraySymbol, ...] = ()
 
     @property
     def arity(self) -> int:
@@ -256,11 +287,12 @@ class CheckedProgram:
     inputs: tuple[VarSymbol, ...]  # in declaration order
     outputs: tuple[VarSymbol, ...]  # in declaration order
     globals: tuple[VarSymbol, ...]  # every global scalar, inputs and outputs included
-    arrays: tuple[ArraySymbol, ...]
+    arrays: tuple[ArraySymbol, ...]  # global arrays
     constants: tuple[ConstSymbol, ...]  # every constant, global or local
     functions: tuple[FunctionSymbol, ...]  # in definition order
     main_locals: tuple[VarSymbol, ...]  # locals declared in blocks of the top-level code
     symbols: Mapping[SourcePos, Symbol] = field(repr=False)
+    main_arrays: tuple[ArraySymbol, ...] = ()  # arrays declared in blocks of the top level
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -275,7 +307,7 @@ class CheckedProgram:
         return self.program.path
 
     def symbol(self, node: ast.Name | ast.Index | ast.Call | ast.Ident | ast.ScalarDeclarator
-               | ast.ArrayDeclarator | ast.ConstDeclarator) -> Symbol:
+               | ast.ArrayDeclarator | ast.ConstDeclarator | ast.ArrayParam) -> Symbol:
         """The symbol a name occurrence resolves to."""
         return self.symbols[node.pos]
 
@@ -316,6 +348,7 @@ class _FunctionContext:
 
     name: str | None
     locals: list[VarSymbol] = field(default_factory=list)
+    arrays: list[ArraySymbol] = field(default_factory=list)
 
 
 def check_program(program: ast.Program, word_bits: int = 32) -> CheckedProgram:
@@ -345,6 +378,9 @@ class _Checker:
         self.function_defs: dict[str, ast.FuncDef] = {}
         self.function_symbols: dict[str, FunctionSymbol] = {}
         self.call_sites: dict[SourcePos, str] = {}
+        # array arguments, checked against the callee's parameter once every function is
+        # known: (the argument, its array, the function, the parameter's index)
+        self.array_arguments: list[tuple[ast.Name, ArraySymbol, str, int]] = []
         self.main = _FunctionContext(None)
         self.context = self.main
         self.loop_depth = 0
@@ -377,6 +413,7 @@ class _Checker:
         truncated = False
         try:
             self.all_items()
+            self.array_argument_shapes()
         except _TooManyErrors:
             truncated = True
         if self.errors:
@@ -395,6 +432,7 @@ class _Checker:
             functions=tuple(self.function_symbols[d.name] for d in self.function_defs.values()),
             main_locals=tuple(self.main.locals),
             symbols=self.symbols,
+            main_arrays=tuple(self.main.arrays),
         )
 
     def all_items(self) -> None:
@@ -464,38 +502,83 @@ class _Checker:
     def array_decl(self, decl: ast.ArrayDeclarator, scope: _Scope, top_level: bool) -> None:
         """Declares the array even when something about it is wrong (a one-element array
         stands in for a bad size), so that its uses are not errors too."""
-        if not top_level:
-            self.record(self.error(
-                f"array '{decl.name}' must be declared at the top level (arrays are global)",
-                decl.pos,
-            ))
-        size = self.recovered_constant(decl.size, scope, "array size")
-        if size is None:
-            size = 1
-        elif size <= 0:
-            self.record(self.error(f"array size must be positive, not {size}",
-                                   _expr_pos(decl.size)))
-            size = 1
+        init_exprs: tuple[ast.Expr, ...] = ()
+        if isinstance(decl.init, ast.StrLit):
+            try:
+                self.string(decl.init)
+            except SourceError as err:
+                self.record(err)
+            values = [ord(ch) for ch in decl.init.value]
+        else:
+            init_exprs = decl.init or ()
+            values = [self.initialiser(e, scope, top_level) for e in init_exprs]
+        columns = 0
+        if decl.columns is not None:
+            columns = self.dimension(decl.columns, scope, "array column count")
+        if decl.size is None:
+            size = len(values)
+            if decl.init is None:
+                self.record(self.error(
+                    f"array '{decl.name}' needs a size or an initialiser", decl.pos))
+                size = 1
+            elif size == 0:
+                self.record(self.error(f"array '{decl.name}' has no elements", decl.pos))
+                size = 1
+        else:
+            size = self.dimension(decl.size, scope, "array size")
+        if columns:
+            size *= columns
         if size > MAX_ARRAY_SIZE:
+            where = decl.size if decl.size is not None else decl.columns
             self.record(self.error(
                 f"array size {size} is too large (at most {MAX_ARRAY_SIZE})",
-                _expr_pos(decl.size),
+                _expr_pos(where) if where is not None else decl.pos,
             ))
-            size = 1
-        values = [self.recovered_constant(e, scope, "array initialiser") or 0
-                  for e in decl.init or ()]
+            size, columns = 1, 0
         if len(values) > size:
-            extra = (decl.init or ())[size]
+            if init_exprs:
+                extra_pos = _expr_pos(init_exprs[size])
+            else:
+                assert isinstance(decl.init, ast.StrLit)
+                extra_pos = decl.init.pos
             self.record(self.error(
-                f"too many initialisers for '{decl.name}' ({size} elements, "
+                f"too many initialisers for '{decl.name}' ({_count(size, 'element')}, "
                 f"{len(values)} given)",
-                _expr_pos(extra),
+                extra_pos,
             ))
             values = values[:size]
-        initial = tuple(values) + (0,) * (size - len(values))
-        symbol = ArraySymbol(self.uid(), decl.name, size, initial, decl.pos)
+        initial = tuple(wrap_word(v, self.word_bits) for v in values) + (0,) * (
+            size - len(values))
+        kind = "global" if top_level else "local"
+        symbol = ArraySymbol(self.uid(), decl.name, size, initial, decl.pos, kind, columns,
+                             self.context.name)
         self.declare(scope, decl.name, symbol, decl.pos)
-        self.arrays.append(symbol)
+        if top_level:
+            self.arrays.append(symbol)
+        else:
+            self.context.arrays.append(symbol)
+
+    def initialiser(self, expr: ast.Expr, scope: _Scope, top_level: bool) -> int:
+        """A global array's initialiser is a constant (the array holds it from the start);
+        a local array's may be any expression, computed each time the declaration runs (its
+        value here: the constant's, or 0 when it is not constant)."""
+        if top_level:
+            return self.recovered_constant(expr, scope, "array initialiser") or 0
+        self.checked_expr(expr, scope)
+        try:
+            return self.fold(expr, scope)
+        except (_NotConstant, _UnknownConstant, SourceError):
+            return 0
+
+    def dimension(self, expr: ast.Expr, scope: _Scope, what: str) -> int:
+        """A positive constant size (1 after an error, which is recorded)."""
+        size = self.recovered_constant(expr, scope, what)
+        if size is None:
+            return 1
+        if size <= 0:
+            self.record(self.error(f"{what} must be positive, not {size}", _expr_pos(expr)))
+            return 1
+        return size
 
     def const_decl(self, decl: ast.ConstDecl, scope: _Scope) -> None:
         for declarator in decl.declarators:
@@ -516,15 +599,23 @@ class _Checker:
         outer_context, outer_loops = self.context, self.loop_depth
         self.context, self.loop_depth = _FunctionContext(definition.name), 0
         scope = _Scope({}, self.global_scope)
-        params = []
-        for ident in definition.params:
-            symbol = self.new_var(ident.name, "param", ident.pos)
-            self.declare(scope, ident.name, symbol, ident.pos)
+        params: list[VarSymbol | ArraySymbol] = []
+        for param in definition.params:
+            symbol: VarSymbol | ArraySymbol
+            if isinstance(param, ast.ArrayParam):
+                columns = 0
+                if param.columns is not None:
+                    columns = self.dimension(param.columns, scope, "array column count")
+                symbol = ArraySymbol(self.uid(), param.name, 0, (), param.pos, "param",
+                                     columns, definition.name)
+            else:
+                symbol = self.new_var(param.name, "param", param.pos)
+            self.declare(scope, param.name, symbol, param.pos)
             params.append(symbol)
         self.statements(definition.body.body, scope)
         self.function_symbols[definition.name] = FunctionSymbol(
             self.uid(), definition.name, tuple(params), tuple(self.context.locals), definition,
-            definition.name_pos,
+            definition.name_pos, tuple(self.context.arrays),
         )
         self.context, self.loop_depth = outer_context, outer_loops
 
@@ -654,7 +745,15 @@ class _Checker:
             symbol = self.resolve(expr.name, expr.pos, scope)
             if not isinstance(symbol, ArraySymbol):
                 raise self.error(f"'{expr.name}' is not an array", expr.pos)
+            if symbol.columns and expr.column is None:
+                raise self.error(f"'{expr.name}' is a two-dimensional array (index it: "
+                                 f"{expr.name}[i][j])", expr.pos)
+            if not symbol.columns and expr.column is not None:
+                raise self.error(f"'{expr.name}' is a one-dimensional array (index it: "
+                                 f"{expr.name}[i])", expr.pos)
             self.expr(expr.index, scope)
+            if expr.column is not None:
+                self.expr(expr.column, scope)
         elif isinstance(expr, ast.Call):
             self.call(expr, scope)
         elif isinstance(expr, ast.Unary):
@@ -698,8 +797,56 @@ class _Checker:
                 call.pos,
             )
         self.call_sites[call.pos] = call.name
-        for arg in call.args:
+        for number, (arg, param) in enumerate(zip(call.args, definition.params, strict=True)):
+            if isinstance(param, ast.ArrayParam):
+                self.array_argument(call, number, arg, param, scope)
+                continue
+            if isinstance(arg, ast.Name) and isinstance(scope.lookup(arg.name), ArraySymbol):
+                raise self.error(
+                    f"argument {number + 1} of '{call.name}' is the array '{arg.name}', but "
+                    f"parameter '{param.name}' is not an array (declare it '{param.name}[]')",
+                    arg.pos,
+                )
             self.expr(arg, scope)
+
+    def array_argument(self, call: ast.Call, number: int, arg: ast.Expr,
+                       param: ast.ArrayParam, scope: _Scope) -> None:
+        """An argument for an array parameter must name an array of as many dimensions;
+        the column counts are compared once every function is checked."""
+        wanted = f"{param.name}[][...]" if param.columns is not None else f"{param.name}[]"
+        param_dims = "two-dimensional" if param.columns is not None else "one-dimensional"
+        symbol = scope.lookup(arg.name) if isinstance(arg, ast.Name) else None
+        if not isinstance(arg, ast.Name) or not isinstance(symbol, ArraySymbol):
+            if isinstance(arg, ast.Name):
+                self.resolve(arg.name, arg.pos, scope)  # an undeclared name says so
+            raise self.error(
+                f"argument {number + 1} of '{call.name}' must be an array (parameter "
+                f"'{wanted}' is passed by reference)",
+                _expr_pos(arg),
+            )
+        self.symbols[arg.pos] = symbol
+        if bool(symbol.columns) != (param.columns is not None):
+            dims = "two-dimensional" if symbol.columns else "one-dimensional"
+            raise self.error(
+                f"argument {number + 1} of '{call.name}': '{arg.name}' is a {dims} array, "
+                f"but parameter '{param.name}' takes a {param_dims} one",
+                arg.pos,
+            )
+        self.array_arguments.append((arg, symbol, call.name, number))
+
+    def array_argument_shapes(self) -> None:
+        """A two-dimensional argument must have the column count of its parameter."""
+        for arg, symbol, name, number in self.array_arguments:
+            function = self.function_symbols.get(name)
+            if function is None:  # pragma: no cover - a call of a function with errors
+                continue
+            param = function.params[number]
+            if isinstance(param, ArraySymbol) and param.columns != symbol.columns:
+                self.record(self.error(
+                    f"argument {number + 1} of '{name}': '{arg.name}' has {symbol.columns} "
+                    f"columns, but parameter '{param.shape()}' has {param.columns}",
+                    arg.pos,
+                ))
 
     def builtin(self, call: ast.Builtin, scope: _Scope, as_statement: bool) -> None:
         expected, given = ast.BUILTINS[call.name], len(call.args)

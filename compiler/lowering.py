@@ -33,9 +33,9 @@ it wrap round to positive). `eof()` is `$tape_left <= 0`. Programs without `eof(
 neither the cell nor the count.
 
 Stack size: `options.stack` words, or by default room for 256 nested saves of the largest
-`SAVE` left after the CFG clean-ups (so recursion depth 256 at least for every function,
-e.g. 512 words for a recursive sum that saves its parameter and return address), and no
-stack at all without recursive calls.
+`SAVE` left after the CFG clean-ups, the callee's arrays included (so recursion depth 256
+at least for every function, e.g. 512 words for a recursive sum that saves its parameter
+and return address), and no stack at all without recursive calls.
 
 Values. Expression results live in cells; variables are used in place. A global (or array
 element, or `$rv`) used as a left operand is copied first when the right operand contains a
@@ -47,6 +47,20 @@ the top bits flipped. `c ? x : y` is branch code around the two sides. `*`, `/`,
 multiplication by a small or sparse constant and left shifts by constants up to 8 are
 inlined; division, modulo and right shifts by a constant and low masks `& (2^j - 1)` call
 the unrolled constant-divisor routines (one step per quotient bit, `runtime_lib.const_name`).
+
+Arrays. Global arrays, arrays in blocks of the top-level code and local arrays of functions
+that are not recursive are data blocks at fixed addresses (no two activations of such a
+function overlap); a constant index names the element's cell. A recursive function (one on
+a cycle of the call graph) keeps its local arrays on the stack, one copy per activation:
+its cell `f.buf` holds the array's address, which the caller sets (`ALLOC`, after the
+`SAVE` that checked room for the saved cells and the arrays together) and the stack pointer
+moves back over after the call (`FREE`); a call into such a function from outside its
+component gets a `SAVE` of no cells for the check. An array parameter `a[]` is two cells,
+`f.a` (the address of the argument's first word) and `f.a$n` (minus its length, rows for
+`g[][C]`). Elements whose address is known only at run time are reached through `BOUND`
+(the index check against a length operand) and `ADDRESS` (minus the element's address for
+`LOAD`/`STORE`); `g[i][j]` checks i, then j, then addresses word i * C + j. A local
+array's declaration stores every word (a loop clears a long run of zeros on the stack).
 """
 
 from __future__ import annotations
@@ -145,7 +159,9 @@ class _Lowerer:
         self.line = 0  # the line of the statement being lowered
         self.fn = _Function(MAIN, None, MAIN)
         self.functions_done: list[_Function] = []
-        self.scc = self._call_graph_components()
+        self.scc, self.cyclic = self._call_graph_components()
+        self.length_cells: dict[int, str] = {}  # array parameter uid -> its length cell
+        self.static_arrays: dict[str, ArraySymbol] = {}  # label -> array at a fixed address
         self.save_groups = 0
         self.save_sites: dict[SourcePos, int] = {}  # recursive call -> its SAVE group
         self._assign_cells()
@@ -158,11 +174,22 @@ class _Lowerer:
             self._name_cell(sym.uid, sym.name, sym.name)
         for arr in self.checked.arrays:
             self._name_cell(arr.uid, arr.name, arr.name)
+            self.static_arrays[self.cells[arr.uid]] = arr
         for sym in self.checked.main_locals:
             self._name_cell(sym.uid, f"{MAIN}.{sym.name}", f"{MAIN}.{sym.name}")
+        for arr in self.checked.main_arrays:
+            self._name_cell(arr.uid, f"{MAIN}.{arr.name}", f"{MAIN}.{arr.name}")
+            self.static_arrays[self.cells[arr.uid]] = arr
         for fn in self.checked.functions:
-            for sym in (*fn.params, *fn.locals):
+            for sym in (*fn.params, *fn.locals, *fn.arrays):
                 self._name_cell(sym.uid, f"{fn.name}.{sym.name}", f"{fn.name}.{sym.name}")
+                if isinstance(sym, ArraySymbol) and sym.kind == "param":
+                    length = f"{self.cells[sym.uid]}$n"
+                    self.length_cells[sym.uid] = length
+                    self.cell_names.add(length)
+                    self.symbol_names.append((length, length))
+                elif isinstance(sym, ArraySymbol) and fn.name not in self.cyclic:
+                    self.static_arrays[self.cells[sym.uid]] = sym
 
     def _name_cell(self, uid: int, label: str, shown: str) -> None:
         base, n = label, 1
@@ -192,9 +219,10 @@ class _Lowerer:
 
     # --- the call graph ----------------------------------------------------------------
 
-    def _call_graph_components(self) -> dict[str, int]:
+    def _call_graph_components(self) -> tuple[dict[str, int], frozenset[str]]:
         """Component number of every function (and of main) in the call graph: a call is
-        recursive exactly when caller and callee share a component."""
+        recursive exactly when caller and callee share a component; and the functions on a
+        cycle (recursive ones: their local arrays live on the stack)."""
         graph = nx.DiGraph()
         graph.add_node(MAIN)
         for fn in self.checked.functions:
@@ -206,10 +234,13 @@ class _Lowerer:
             for callee in _calls_in(fn.definition.body.body):
                 graph.add_edge(fn.name, callee)
         comp: dict[str, int] = {}
+        cyclic: set[str] = set()
         for number, members in enumerate(nx.strongly_connected_components(graph)):
             for name in members:
                 comp[name] = number
-        return comp
+                if len(members) > 1 or graph.has_edge(name, name):
+                    cyclic.add(name)
+        return comp, frozenset(cyclic)
 
     # --- temporaries -------------------------------------------------------------------
 
@@ -271,6 +302,8 @@ class _Lowerer:
         temporaries, and the current function's own cells, which recursive calls save)."""
         if cell.startswith(("#", "&")) or ".$t" in cell:
             return True
+        if cell.split("+")[0] in self.static_arrays:  # a callee may write it by reference
+            return False
         if self.fn.symbol is None:
             return cell.startswith(f"{MAIN}.")
         return cell.startswith(f"{self.fn.name}.")
@@ -407,7 +440,10 @@ class _Lowerer:
             sym = self.checked.symbols[e.pos]
             return isinstance(sym, VarSymbol) and self.cells[sym.uid] == cell
         if isinstance(e, ast.Index):
-            if self._array(e)[1] == cell.split("+")[0]:
+            ref = self._ref(e)
+            if ref.label == cell.split("+")[0]:
+                return True
+            if self._array(e)[0].kind == "param":  # the argument may be any array
                 return True
         return any(self._mentions(c, cell) for c in _children(e))  # type: ignore[arg-type]
 
@@ -558,27 +594,116 @@ class _Lowerer:
         assert isinstance(sym, ArraySymbol)
         return sym, self.cells[sym.uid]
 
+    def _ref(self, e: ast.Index | ast.Name) -> _ArrayRef:
+        sym, label = self._array(e)
+        if sym.kind == "param":
+            return _ArrayRef(label, self.length_cells[sym.uid], None, None, sym.columns)
+        nlen = const(-sym.length)
+        if label in self.static_arrays:
+            return _ArrayRef(mc.addr(label), nlen, label, sym.length, sym.columns)
+        return _ArrayRef(label, nlen, None, sym.length, sym.columns)  # on the stack
+
+    def _constant_cell(self, e: ast.Index) -> str | None:
+        """The cell of an element of a fixed-address array at constant, in-range indices."""
+        ref = self._ref(e)
+        i = self.constant(e.index)
+        j = self.constant(e.column) if e.column is not None else 0
+        if ref.label is None or ref.length is None or i is None or j is None:
+            return None
+        if not (0 <= i < ref.length and 0 <= j < max(ref.columns, 1)):
+            return None
+        k = i * max(ref.columns, 1) + j
+        return f"{ref.label}+{k}" if k else ref.label
+
     def _element(self, e: ast.Index) -> str | _Pointer:
-        """The element's cell when the index is constant, else a pointer checked against
-        the bounds (out of range: trap 2 at the indexed name's line)."""
+        """The element's cell when the array is at a fixed address and the indices are
+        constant, else a pointer checked against the bounds (out of range: trap 2 at the
+        indexed name's line). `g[i][j]`: i is computed and checked, then j."""
         sym, base = self._array(e)
+        ref = self._ref(e)
         line = e.pos.line
-        k = self.constant(e.index)
-        if k is not None:
-            if 0 <= k < sym.size:
-                return f"{base}+{k}" if k else base
-            self.emit(mc.Jmp(self.trap_stub(TRAP_INDEX, line), line=line))
-            return base
-        index, offset = e.index, 0
-        if isinstance(index, ast.Binary) and index.op in ("+", "-"):
-            k = self.constant(index.right)
-            if k is not None and abs(k) < 1 << 16:  # a[i + k]: the offset goes into INDEX
-                index, offset = index.left, (k if index.op == "+" else -k)
-        i = self.value(index)
+        fail = self.trap_stub(TRAP_INDEX, line)
+        cell = self._constant_cell(e)
+        if cell is not None:
+            return cell
+        if ref.label is not None and not sym.columns:  # a fixed one-dimensional array
+            k = self.constant(e.index)
+            if k is not None:  # out of range: _constant_cell took those in range
+                self.emit(mc.Jmp(fail, line=line))
+                return base
+            index, offset = e.index, 0
+            if isinstance(index, ast.Binary) and index.op in ("+", "-"):
+                k = self.constant(index.right)
+                if k is not None and abs(k) < 1 << 16:  # a[i + k]: the offset goes into INDEX
+                    index, offset = index.left, (k if index.op == "+" else -k)
+            i = self.value(index)
+            nptr = self.temp()
+            self.emit(mc.Index(nptr, i, base, sym.size, fail, offset, line=line))
+            return _Pointer(nptr)
+        i = self.value(e.index)
+        if e.column is not None and _has_call(e.column) and not self.is_stable(i):
+            i = self._into(i, self.temp())
+        self._bound(i, self.constant(e.index), ref.nlen, ref.length, fail, line)
+        flat = i
+        if e.column is not None:
+            j = self.value(e.column)
+            self._bound(j, self.constant(e.column), const(-sym.columns), sym.columns, fail,
+                        line)
+            flat = self._apply("*", i, const(sym.columns), sym.columns, self.temp(), line)
+            self.emit(mc.Add(flat, j, line=line))
         nptr = self.temp()
-        self.emit(mc.Index(nptr, i, base, sym.size, self.trap_stub(TRAP_INDEX, line),
-                           offset, line=line))
+        self.emit(mc.Address(nptr, flat, ref.base, line=line))
         return _Pointer(nptr)
+
+    def _bound(self, index: str, k: int | None, nlen: str, length: int | None, fail: str,
+               line: int) -> None:
+        """Trap unless 0 <= index < length (decided now when both are known)."""
+        if k is not None and length is not None:
+            if not 0 <= k < length:
+                self.emit(mc.Jmp(fail, line=line))
+            return
+        self.emit(mc.Bound(index, nlen, fail, line=line))
+
+    def _fill(self, array: ArraySymbol, inits: tuple[ast.Expr, ...], line: int) -> None:
+        """A local array's declaration: every word gets its initialiser's value (`inits`,
+        computed left to right, or a string's characters in `array.initial`) or 0. On the
+        stack: a pointer walks the words; a run of zeros at the end is a loop."""
+        ref = self._ref(ast.Name(array.name, array.pos))
+        sources: list[ast.Expr | int] = [*inits, *array.initial[len(inits):]]
+        if ref.label is not None:
+            for k, source in enumerate(sources):
+                cell = f"{ref.label}+{k}" if k else ref.label
+                mark = self.fn.temps_in_use
+                if isinstance(source, int):
+                    self.emit(mc.Mov(cell, const(source), line=line) if source
+                              else mc.Clear(cell, line=line))
+                else:
+                    self.value(source, cell)
+                self.fn.temps_in_use = mark
+            return
+        while sources and sources[-1] == 0:
+            sources.pop()
+        zeros = array.size - len(sources)
+        nptr = self.temp()
+        self.emit(mc.Neg(nptr, ref.base, line=line))
+        for k, source in enumerate(sources):
+            mark = self.fn.temps_in_use
+            value = const(source) if isinstance(source, int) else self.value(source)
+            self.emit(mc.Store(nptr, value, negated=True, line=line))
+            self.fn.temps_in_use = mark
+            if k + 1 < array.size:
+                self.emit(mc.Sub(nptr, const(1), line=line))
+        if zeros <= 4:
+            for k in range(zeros):
+                self.emit(mc.Store(nptr, const(0), negated=True, line=line))
+                if k + 1 < zeros:
+                    self.emit(mc.Sub(nptr, const(1), line=line))
+            return
+        count, top = self.temp(), self.label("fill")
+        self.emit(mc.Mov(count, const(zeros), line=line), mc.Label(top),
+                  mc.Store(nptr, const(0), negated=True, line=line),
+                  mc.Sub(nptr, const(1), line=line), mc.Sub(count, const(1), line=line),
+                  mc.Jump("gt", count, top, line=line))
 
     def _index_load(self, e: ast.Index, dst: str | None) -> str:
         where = self._element(e)
@@ -591,69 +716,117 @@ class _Lowerer:
     # --- calls -------------------------------------------------------------------------
 
     def _call(self, e: ast.Call) -> None:
-        """Evaluate the arguments, save the caller's cells if the call is recursive, call;
-        the result is in `$rv`."""
+        """Evaluate the arguments, save the caller's cells if the call is recursive, place
+        the callee's local arrays on the stack if it keeps them there, call; the result is
+        in `$rv`. An array argument passes its address and length."""
         callee = self.checked.symbols[e.pos]
         assert isinstance(callee, FunctionSymbol)
         line = e.pos.line
-        params = [self.cells[p.uid] for p in callee.params]
+        moves = self._argument_moves(callee, e.args)
         recursive = self.scc[self.fn.name] == self.scc[callee.name]
         in_use = self.fn.temps_in_use
         if not recursive and not any(_has_call(a) for a in e.args):
-            for a, p in zip(e.args, params, strict=True):
-                self.value(a, p)
-            self.emit(mc.Call(f"{callee.name}()", f"{callee.name}.$ra", line=line))
+            for p, source in moves:
+                self._move(p, source)
+            self._enter(callee, e.pos, line, ())
             return
-        if recursive and self._direct_arguments(e.args, params):
+        if recursive and self._direct_arguments(moves):
             # save first, then compute each argument straight into its parameter: no
             # argument can trap or call (so the order against the stack check is not
             # observable) or read a parameter already overwritten
             saved = (*self.frame_cells(), *(self.fn.temp(i) for i in range(in_use)))
-            self.save_groups += 1
-            self.save_sites[e.pos] = self.save_groups
-            self.emit(mc.Save(saved, self.save_groups, self.trap_stub(TRAP_STACK, line),
-                              line=line))
-            for a, p in zip(e.args, params, strict=True):
-                self.value(a, p)
-            self.emit(mc.Call(f"{callee.name}()", f"{callee.name}.$ra", line=line),
-                      mc.Restore(saved, self.save_groups, line=line))
+            group = self._save(callee, e.pos, line, saved)
+            for p, source in moves:
+                self._move(p, source)
+            self._enter(callee, e.pos, line, saved, group)
             self.fn.temps_in_use = in_use
             return
         args = []
-        for a in e.args:
-            v = self.value(a)
-            later_call = any(_has_call(b) for b in e.args[len(args) + 1:])
+        for number, (_p, source) in enumerate(moves):
+            v = source if isinstance(source, str) else self.value(source)
+            later_call = any(not isinstance(b, str) and _has_call(b)
+                             for _q, b in moves[number + 1:])
             # recursive: arguments may name the caller's own parameters, which are the
             # callee's too; copy them so the parameter moves below cannot clobber them
-            if (recursive and not v.startswith("#") and ".$t" not in v) or (
+            if (recursive and not v.startswith(("#", "&")) and ".$t" not in v) or (
                     later_call and not self.is_stable(v)):
                 v = self._into(v, self.temp())
             args.append(v)
         saved: tuple[str, ...] = ()
+        group = None
         if recursive:
             saved = (*self.frame_cells(), *(self.fn.temp(i) for i in range(in_use)))
-            self.save_groups += 1
-            self.save_sites[e.pos] = self.save_groups
-            self.emit(mc.Save(saved, self.save_groups, self.trap_stub(TRAP_STACK, line),
-                              line=line))
-        for p, v in zip(params, args, strict=True):
+            group = self._save(callee, e.pos, line, saved)
+        for (p, _source), v in zip(moves, args, strict=True):
             self.emit(mc.Mov(p, v, line=line))
-        self.emit(mc.Call(f"{callee.name}()", f"{callee.name}.$ra", line=line))
-        if recursive:
-            self.emit(mc.Restore(saved, self.save_groups, line=line))
+        self._enter(callee, e.pos, line, saved, group)
         self.fn.temps_in_use = in_use  # the argument temporaries are consumed
 
-    def _direct_arguments(self, args: tuple[ast.Expr, ...], params: list[str]) -> bool:
-        return all(self._cannot_trap_or_call(a) for a in args) and not any(
-            self._mentions(later, params[i])
-            for i in range(len(args)) for later in args[i + 1:])
+    def _argument_moves(self, callee: FunctionSymbol, args: tuple[ast.Expr, ...]
+                        ) -> list[tuple[str, ast.Expr | str]]:
+        """What goes into each parameter cell: a scalar argument's expression, an array
+        argument's address and length operands."""
+        moves: list[tuple[str, ast.Expr | str]] = []
+        for param, arg in zip(callee.params, args, strict=True):
+            if isinstance(param, ArraySymbol):
+                assert isinstance(arg, ast.Name)
+                ref = self._ref(arg)
+                moves.append((self.cells[param.uid], ref.base))
+                moves.append((self.length_cells[param.uid], ref.nlen))
+            else:
+                moves.append((self.cells[param.uid], arg))
+        return moves
+
+    def _move(self, param: str, source: ast.Expr | str) -> None:
+        if isinstance(source, str):
+            self.emit(mc.Mov(param, source))
+        else:
+            self.value(source, param)
+
+    def _save(self, callee: FunctionSymbol, pos: SourcePos, line: int,
+              saved: tuple[str, ...]) -> int:
+        """SAVE the caller's cells, checking room for them and the callee's arrays."""
+        self.save_groups += 1
+        self.save_sites[pos] = self.save_groups
+        extra = sum(a.size for a in self.stack_arrays(callee))
+        self.emit(mc.Save(saved, self.save_groups, self.trap_stub(TRAP_STACK, line), extra,
+                          line=line))
+        return self.save_groups
+
+    def _enter(self, callee: FunctionSymbol, pos: SourcePos, line: int,
+               saved: tuple[str, ...], group: int | None = None) -> None:
+        """ALLOC the callee's stack arrays (after the SAVE that checked their room: a call
+        that is not recursive gets a SAVE of no cells here), CALL, FREE them, RESTORE what
+        was saved."""
+        arrays = self.stack_arrays(callee)
+        words = sum(a.size for a in arrays)
+        if arrays and group is None:
+            group = self._save(callee, pos, line, ())
+        if arrays:
+            bases, offset = [], 0
+            for a in arrays:
+                bases.append((self.cells[a.uid], offset))
+                offset += a.size
+            self.emit(mc.Alloc(tuple(bases), words, line=line))
+        self.emit(mc.Call(f"{callee.name}()", f"{callee.name}.$ra", line=line))
+        if arrays:
+            self.emit(mc.Free(words, line=line))
+        if group is not None and self.scc[self.fn.name] == self.scc[callee.name]:
+            self.emit(mc.Restore(saved, group, line=line))
+
+    def _direct_arguments(self, moves: list[tuple[str, ast.Expr | str]]) -> bool:
+        def reads(source: ast.Expr | str, cell: str) -> bool:
+            return source == cell if isinstance(source, str) else self._mentions(source, cell)
+
+        return all(isinstance(s, str) or self._cannot_trap_or_call(s) for _p, s in moves) and (
+            not any(reads(later, moves[i][0])
+                    for i in range(len(moves)) for _q, later in moves[i + 1:]))
 
     def _cannot_trap_or_call(self, e: ast.Expr) -> bool:
         if isinstance(e, ast.Call):
             return False
         if isinstance(e, ast.Index):
-            k = self.constant(e.index)
-            return k is not None and 0 <= k < self._array(e)[0].size
+            return self._constant_cell(e) is not None
         if isinstance(e, ast.Binary) and e.op in ("/", "%") and not self.constant(e.right):
             return False
         if isinstance(e, ast.Builtin) and e.name in ("udiv", "umod", "putc") and not (
@@ -665,7 +838,24 @@ class _Lowerer:
         sym = self.fn.symbol
         if sym is None:
             return []
-        return [self.cells[s.uid] for s in (*sym.params, *sym.locals)] + [self.fn.ra]
+        return self.own_cells(sym) + [self.fn.ra]
+
+    def own_cells(self, fsym: FunctionSymbol) -> list[str]:
+        """The cells of a function's parameters (an array parameter's address and length)
+        and locals (a local array on the stack: its address)."""
+        cells = []
+        for p in fsym.params:
+            cells.append(self.cells[p.uid])
+            if isinstance(p, ArraySymbol):
+                cells.append(self.length_cells[p.uid])
+        cells += [self.cells[s.uid] for s in fsym.locals]
+        cells += [self.cells[a.uid] for a in self.stack_arrays(fsym)]
+        return cells
+
+    def stack_arrays(self, fsym: FunctionSymbol) -> tuple[ArraySymbol, ...]:
+        """The local arrays a function keeps on the stack (a recursive one's: each
+        activation needs its own); a non-recursive function's are at fixed addresses."""
+        return fsym.arrays if fsym.name in self.cyclic else ()
 
     # --- conditions --------------------------------------------------------------------
 
@@ -772,7 +962,13 @@ class _Lowerer:
             return
         if isinstance(s, ast.VarDecl):
             for d in s.declarators:
-                if isinstance(d, ast.ScalarDeclarator):
+                if isinstance(d, ast.ArrayDeclarator):
+                    array = self.checked.symbols[d.pos]
+                    assert isinstance(array, ArraySymbol)
+                    if array.kind == "local":
+                        inits = d.init if isinstance(d.init, tuple) else ()
+                        self._fill(array, inits, d.pos.line)
+                elif isinstance(d, ast.ScalarDeclarator):
                     cell = self.cell_of(d)
                     if d.init is None:
                         self.emit(mc.Clear(cell, line=d.pos.line))
@@ -934,15 +1130,15 @@ class _Lowerer:
             code.extend([mc.Label(stub), mc.Subleq(TAPE_LEFT, TAPE_LEFT, back, line=line)])
         if self.uses_eof:
             data.append(mc.DataCell(TAPE_LEFT))
-        arrays = {self.cells[a.uid]: a for a in self.checked.arrays}
         # cells only their own function reads: temporaries, parameters and locals (the
-        # CFG clean-ups may drop stores to them that nothing reads, and their saves)
+        # CFG clean-ups may drop stores to them that nothing reads, and their saves); not
+        # arrays, which callees read and write by reference
         local: set[str] = {self.cells[s.uid] for s in self.checked.main_locals}
         for fsym in self.checked.functions:
-            local.update(self.cells[s.uid] for s in (*fsym.params, *fsym.locals))
+            local.update(self.own_cells(fsym))
         for _shown, label in self.symbol_names:
-            if label in arrays:
-                data.append(mc.DataBlock(label, arrays[label].initial))
+            if label in self.static_arrays:
+                data.append(mc.DataBlock(label, self.static_arrays[label].initial))
             else:
                 data.append(mc.DataCell(label))
         for fn in self.functions_done:
@@ -965,6 +1161,19 @@ class _Lowerer:
             local_cells=frozenset(local),
             tape_left=TAPE_LEFT if self.uses_eof else None,
         )
+
+
+@dataclass(frozen=True)
+class _ArrayRef:
+    """Where an array is, as operands: `base` holds its first word's address (`&label` for
+    an array at a fixed address, else a cell), `nlen` minus its first index's bound (`#-n`,
+    or an array parameter's length cell); `label` and `length` when known at compile time."""
+
+    base: str
+    nlen: str
+    label: str | None
+    length: int | None
+    columns: int
 
 
 @dataclass(frozen=True)
@@ -1038,7 +1247,7 @@ class StackPlan:
     words do not fit on top of those its unfinished callers pushed."""
 
     words: int
-    pushes: Mapping[SourcePos, int]
+    pushes: Mapping[SourcePos, int]  # saved cells plus the callee's local arrays
 
 
 def stack_plan(checked: CheckedProgram, options: LoweringOptions) -> StackPlan:
@@ -1047,7 +1256,7 @@ def stack_plan(checked: CheckedProgram, options: LoweringOptions) -> StackPlan:
     low = _Lowerer(checked, options.word_bits)
     low.lower()
     program = cfg_optimize(low.macro_program(options.stack)).program
-    kept = {m.group: len(m.cells) for m in program.code if isinstance(m, mc.Save)}
+    kept = {m.group: m.words() for m in program.code if isinstance(m, mc.Save)}
     pushes = {pos: kept[group] for pos, group in low.save_sites.items() if kept.get(group)}
     return StackPlan(mc.stack_size(program), pushes)
 

@@ -23,7 +23,8 @@ Conventions that save steps: a constant source costs no copy through Z (`MOV x, 
 so RET, PUSH and POP patch their operand words with one subtraction; `INDEX` leaves minus
 the element's address for `LOAD`/`STORE` with `negated`. Step costs: MOV 4 (2 from a
 constant), ADD 3 (1 with a constant), SUB/CLEAR/JLE 1, JGT 2, JLT/JGE/JEQ/JNE 2-5,
-COMPARE 1-12, INDEX 4, LOAD 6-8, STORE 10-12, CALL 3, RET 3, PUSH 11, POP 7.
+COMPARE 1-12, INDEX 4, BOUND 3, ADDRESS 3, LOAD 6-8, STORE 10-12, CALL 3, RET 3, PUSH 11,
+POP 7, ALLOC 1 + 2-3 per array, FREE 1.
 """
 
 from __future__ import annotations
@@ -287,6 +288,76 @@ class Index(Macro):
 
 
 @dataclass(frozen=True)
+class Bound(Macro):
+    """Goto `fail` unless 0 <= index < n, where the cell (or `#-n` constant) `nlen` holds
+    minus n: the check of an index into an array whose length is known only at run time (an
+    array parameter) or whose address is (a local array on the stack). Three steps."""
+
+    index: str
+    nlen: str
+    fail: str
+
+    def text(self) -> str:
+        return f"BOUND {self.index} < -{self.nlen}"
+
+    def reads(self) -> tuple[str, ...]:
+        return (self.index, self.nlen)
+
+
+@dataclass(frozen=True)
+class Address(Macro):
+    """nptr = -(M[base] + M[index]): minus the address of word `index` of an array whose
+    first word's address is in `base` (a cell, or an `&label` address constant), for
+    `Load`/`Store` with `negated`. Three steps; the index is checked first (`Bound`)."""
+
+    nptr: str
+    index: str
+    base: str
+
+    def text(self) -> str:
+        return f"ADDRESS {self.nptr}, {self.base}[{self.index}]"
+
+    def reads(self) -> tuple[str, ...]:
+        return (self.index, self.base)
+
+    def writes(self) -> tuple[str, ...]:
+        return (self.nptr,)
+
+
+@dataclass(frozen=True)
+class Alloc(Macro):
+    """Before a call of a recursive function with local arrays (its `Save` checked the
+    room): each cell of `bases` gets the address of its array on the stack (the stack
+    pointer plus its offset) and the stack pointer moves past all `words` of them."""
+
+    bases: tuple[tuple[str, int], ...]  # (cell, offset)
+    words: int
+
+    def text(self) -> str:
+        listed = ", ".join(f"{cell}=sp+{offset}" for cell, offset in self.bases)
+        return f"ALLOC {self.words} ({listed})"
+
+    def reads(self) -> tuple[str, ...]:
+        return (SP,)
+
+    def writes(self) -> tuple[str, ...]:
+        return tuple(cell for cell, _ in self.bases)
+
+
+@dataclass(frozen=True)
+class Free(Macro):
+    """After that call: the stack pointer moves back over the callee's `words` of arrays."""
+
+    words: int
+
+    def text(self) -> str:
+        return f"FREE {self.words}"
+
+    def reads(self) -> tuple[str, ...]:
+        return (SP,)
+
+
+@dataclass(frozen=True)
 class Call(Macro):
     """ra = minus the address of the next macro; goto target. The callee returns with
     `Ret(ra)`."""
@@ -356,16 +427,23 @@ class StackCheck(Macro):
 
 @dataclass(frozen=True)
 class Save(Macro):
-    """Before a recursive call: check that `cells` fit on the stack (else goto `overflow`)
-    and push them. `group` pairs it with the `Restore` after the call, so that the CFG
+    """Before a recursive call: check that `cells` and `extra` words more (the callee's
+    local arrays, which `Alloc` places after them) fit on the stack (else goto `overflow`)
+    and push the cells. `group` pairs it with the `Restore` after the call, so that the CFG
     clean-ups can drop a cell from both when it is dead after the call."""
 
     cells: tuple[str, ...]
     group: int
     overflow: str
+    extra: int = 0
 
     def text(self) -> str:
-        return f"SAVE#{self.group} {', '.join(self.cells) or '-'}"
+        more = f" (+{self.extra} words of arrays)" if self.extra else ""
+        return f"SAVE#{self.group} {', '.join(self.cells) or '-'}{more}"
+
+    def words(self) -> int:
+        """The stack words this call takes: the saved cells and the callee's arrays."""
+        return len(self.cells) + self.extra
 
     def reads(self) -> tuple[str, ...]:
         return (*self.cells, SP)
@@ -784,11 +862,35 @@ class _Expander:
         self.label(ok)
 
     def _save(self, m: Save) -> None:
-        if not m.cells:
+        if not m.words():
             return
-        self._stackcheck(StackCheck(len(m.cells), m.overflow))
+        self._stackcheck(StackCheck(m.words(), m.overflow))
         for c in m.cells:
             self._push(Push(c))
+
+    def _bound(self, m: Bound) -> None:
+        ok = self.fresh("bd")
+        self.op(T, T)
+        self.op(m.index, T, ok)  # -k <= 0: k >= 0 (or k = INT_MIN, caught next)
+        self.op(Z, Z, m.fail)
+        self.label(ok)
+        self.op(m.nlen, T, m.fail)  # n - k <= 0: k >= n (or INT_MIN)
+
+    def _address(self, m: Address) -> None:
+        self.op(m.nptr, m.nptr)
+        self.op(m.index, m.nptr)
+        self.op(m.base, m.nptr)  # -(base + k)
+
+    def _alloc(self, m: Alloc) -> None:
+        for cell, offset in m.bases:  # SP holds minus the stack pointer
+            self.op(cell, cell)
+            self.op(SP, cell)
+            if offset:
+                self.op(const(-offset), cell)
+        self.op(const(m.words), SP)
+
+    def _free(self, m: Free) -> None:
+        self.op(const(-m.words), SP)
 
     def _restore(self, m: Restore) -> None:
         for c in reversed(m.cells):
@@ -860,7 +962,7 @@ def stack_size(program: MacroProgram) -> int:
     many nested saves of the largest `SAVE` (sized after the CFG clean-ups pruned them)."""
     words = program.stack_words
     if program.stack_frames:
-        largest = max((len(m.cells) for m in program.code if isinstance(m, Save)), default=0)
+        largest = max((m.words() for m in program.code if isinstance(m, Save)), default=0)
         words = max(words, program.stack_frames * largest)
     return words
 

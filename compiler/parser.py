@@ -188,7 +188,8 @@ def _describe_unexpected_token(
     found = "end of file" if at_end else f"'{token.value}'"
     here = _end_of_last_token(text, len(text)) if at_end else _pos(token)
     if token.type == "STRING":
-        return "a string literal can only be an argument of print(...)", here
+        return ("a string literal can only be an argument of print(...) or an array "
+                "initialiser"), here
     wants_expression = expected >= _EXPRESSION_START
     for closer in _MISSING_CLOSERS:
         if closer in expected:
@@ -392,6 +393,18 @@ class _ToAst(Transformer_NonRecursive):
         name, size, _assign, init = children
         return ast.ArrayDeclarator(str(name), size, init, _pos(name))
 
+    def matrix_declarator(self, children: list) -> ast.ArrayDeclarator:
+        name, rows, columns, _assign, init = children
+        return ast.ArrayDeclarator(str(name), rows, init, _pos(name), columns)
+
+    def array_param(self, children: list) -> ast.ArrayParam:
+        (name,) = children
+        return ast.ArrayParam(str(name), None, _pos(name))
+
+    def matrix_param(self, children: list) -> ast.ArrayParam:
+        name, columns = children
+        return ast.ArrayParam(str(name), columns, _pos(name))
+
     def array_init(self, children: list) -> tuple[ast.Expr, ...]:
         return tuple(c for c in _present(children) if not isinstance(c, Token))
 
@@ -491,6 +504,10 @@ class _ToAst(Transformer_NonRecursive):
     def index(self, children: list) -> ast.Index:
         name, index = children
         return ast.Index(str(name), index, _pos(name))
+
+    def matrix_index(self, children: list) -> ast.Index:
+        name, index, column = children
+        return ast.Index(str(name), index, _pos(name), column)
 
     def call(self, children: list) -> ast.Call | ast.Builtin:
         name, *args = children

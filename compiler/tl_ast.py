@@ -11,7 +11,7 @@ Expressions (`Expr`):
   IntLit           value: the literal's integer value as written (decimal, hex `0x..`, char
                    `'A'`); not yet wrapped: the checker guarantees `wrap_W(value)` is meant
   Name             a variable or constant use
-  Index            `name[index]`: an array element
+  Index            `name[index]` or `name[index][column]`: an array element
   Call             `name(args...)`: a function call
   Read             `read()`: the next input-tape word
   Builtin          `name(args...)` for a built-in function (`BUILTINS`: `ult`, `ule`,
@@ -20,11 +20,13 @@ Expressions (`Expr`):
   Binary           op in `* / % + - << >> >>> < <= > >= == != & ^ | && ||` (`&&`, `||`
                    short-circuit)
   Conditional      `cond ? then : orelse`: only the chosen side is evaluated
-StrLit             a string literal; appears only as a `Print` argument
+StrLit             a string literal: a `Print` argument or an array initialiser
 Ident              a declared name: parameter, `input`/`output` name
 Declarators:
   ScalarDeclarator `x` or `x = e` in a `var` declaration
-  ArrayDeclarator  `buf[size]` or `buf[size] = {e, ...}` in a `var` declaration
+  ArrayDeclarator  `buf[size]`, `buf[size] = {e, ...}`, `s[] = "text"`, `g[rows][columns]`
+                   in a `var` declaration
+ArrayParam         `a[]` or `g[][columns]` in a parameter list
   ConstDeclarator  `N = e` in a `const` declaration
 Statements (`Stmt`):
   InputDecl, OutputDecl, VarDecl, ConstDecl, FuncDef,
@@ -34,7 +36,7 @@ Statements (`Stmt`):
 
 Positions (they matter: trap lines are `node.pos.line` of the node that traps)
 ------------------------------------------------------------------------------
-- `Name`, `Index`, `Call`, declarators, `Ident`: the position of the identifier.
+- `Name`, `Index`, `Call`, declarators, `Ident`, `ArrayParam`: the position of the identifier.
 - `Builtin`: the position of its name; `Conditional`: the position of its `?`.
 - `Binary`, `Unary`: the position of the operator token (so `a /\\n b` traps on the line of
   the `/`).  `Assign`: the position of the assignment operator (`x /= 0` traps there).
@@ -69,9 +71,12 @@ class Name:
 
 @dataclass(frozen=True)
 class Index:
+    """`name[index]`, or `name[index][column]` for a two-dimensional array."""
+
     name: str
     index: Expr
     pos: SourcePos
+    column: Expr | None = None
 
 
 @dataclass(frozen=True)
@@ -154,8 +159,18 @@ class ScalarDeclarator:
 @dataclass(frozen=True)
 class ArrayDeclarator:
     name: str
-    size: Expr
-    init: tuple[Expr, ...] | None  # None: no `= {...}`
+    size: Expr | None  # None: `name[]`, the length taken from the initialiser
+    init: tuple[Expr, ...] | StrLit | None  # `= {...}`, `= "text"`, or None
+    pos: SourcePos
+    columns: Expr | None = None  # `name[rows][columns]`: a two-dimensional array
+
+
+@dataclass(frozen=True)
+class ArrayParam:
+    """`name[]` (or `name[][columns]`) in a parameter list: an array passed by reference."""
+
+    name: str
+    columns: Expr | None
     pos: SourcePos
 
 
@@ -193,7 +208,7 @@ class ConstDecl:
 @dataclass(frozen=True)
 class FuncDef:
     name: str
-    params: tuple[Ident, ...]
+    params: tuple[Ident | ArrayParam, ...]
     body: Block
     pos: SourcePos  # the `func` keyword
     name_pos: SourcePos  # the function's name

@@ -26,16 +26,20 @@ Semantics (SPEC section 5, plus the decisions where it is silent)
   appends one word; `print` appends the characters of strings and the decimal text of
   integers (`-2147483648` prints as such). Writing past `tape_out` words ends the run with
   the fault "output tape full", as the machine does; the words before it are kept.
-- A `var` declaration stores its initialiser (or 0) each time it runs. Arrays hold their
-  initial values from the start. Inputs are set before the first statement; outputs and
-  globals start at 0.
+- A `var` declaration stores its initialiser (or 0) each time it runs; so does a local
+  array's (all its words, zero-padded; its initialisers are evaluated left to right).
+  Global arrays hold their initial values from the start. Inputs are set before the first
+  statement; outputs and globals start at 0.
+- Arrays are passed by reference: an array parameter is the caller's array. `g[i][j]`
+  evaluates and checks i (against the rows), then evaluates and checks j (the columns).
 - **Traps** end the run with status "trap" and detail `"<kind> at line N"`, N being the line
   of the node that traps (`tl_ast` documents node positions): division by zero (the `/` or
   `%` operator, the `/=`/`%=`, or the name of `udiv`/`umod`), index out of range (the
   indexed name), stack overflow (the call), assertion failed (the `assert`).
 - **Stack overflow**: the interpreter keeps the compiled program's stack account
   (`lowering.StackPlan`: the stack's size, `--stack` or the default, and the words each
-  recursive call pushes, as the lowering and its clean-ups decided). A call whose words do
+  call takes, as the lowering and its clean-ups decided: the cells a recursive call saves,
+  plus the local arrays of a callee that keeps them on the stack). A call whose words do
   not fit on top of those of its unfinished callers traps, at the same call and depth as
   the compiled program; calls that push nothing never overflow.
 - **Steps**: one per statement executed (declarations and blocks included), one per loop
@@ -55,6 +59,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from mlpc.compiler import tl_ast as ast
 from mlpc.compiler.checker import (
@@ -111,7 +116,14 @@ class _Return(Exception):
         self.value = value
 
 
-Frame = dict[int, int]  # a function activation: VarSymbol.uid -> value
+@dataclass
+class Frame:
+    """A function activation (or the top-level code): its scalars by `VarSymbol.uid`, and its
+    arrays by `ArraySymbol.uid`: local arrays (a new list each time the declaration runs)
+    and array parameters (the caller's list itself: arrays are passed by reference)."""
+
+    values: dict[int, int] = field(default_factory=dict)
+    arrays: dict[int, list[int]] = field(default_factory=dict)
 
 
 def run_source(
@@ -275,7 +287,7 @@ class _Interpreter:
 
     def run(self) -> RunReport:
         status, detail = "halted", ""
-        main: Frame = {}
+        main = Frame()
         try:
             for item in self.checked.program.items:
                 self.execute(item, main)
@@ -300,22 +312,37 @@ class _Interpreter:
     # variables
 
     def load(self, symbol: VarSymbol, frame: Frame) -> int:
-        return self.globals[symbol.uid] if symbol.is_global else frame[symbol.uid]
+        return self.globals[symbol.uid] if symbol.is_global else frame.values[symbol.uid]
 
     def store(self, symbol: VarSymbol, frame: Frame, value: int) -> None:
         if symbol.is_global:
             self.globals[symbol.uid] = value
         else:
-            frame[symbol.uid] = value
+            frame.values[symbol.uid] = value
+
+    def words(self, symbol: ArraySymbol, frame: Frame) -> list[int]:
+        """The words of an array as this activation sees it."""
+        if symbol.kind == "global":
+            return self.arrays[symbol.uid]
+        return frame.arrays[symbol.uid]
 
     def element(self, node: ast.Index, frame: Frame) -> tuple[list[int], int]:
-        """The array and the checked index of `a[i]`; traps when i is out of range."""
+        """The array and the checked word index of `a[i]` or `g[i][j]`: i is evaluated and
+        checked against the array's length (its rows), then j against its columns; traps
+        at the first index out of range."""
         symbol = self.symbols[node.pos]
         assert isinstance(symbol, ArraySymbol)
+        words = self.words(symbol, frame)
+        columns = symbol.columns or 1
         index = self.evaluate(node.index, frame)
-        if not 0 <= index < symbol.size:
+        if not 0 <= index < len(words) // columns:
             raise self.trap(TRAP_INDEX, node.pos.line)
-        return self.arrays[symbol.uid], index
+        if node.column is None:
+            return words, index
+        column = self.evaluate(node.column, frame)
+        if not 0 <= column < columns:
+            raise self.trap(TRAP_INDEX, node.pos.line)
+        return words, index * columns + column
 
     def arithmetic(self, op: str, left: int, right: int, line: int) -> int:
         try:
@@ -338,7 +365,16 @@ class _Interpreter:
 
     def exec_var_decl(self, stmt: ast.VarDecl, frame: Frame) -> None:
         for declarator in stmt.declarators:
-            if isinstance(declarator, ast.ScalarDeclarator):
+            if isinstance(declarator, ast.ArrayDeclarator):
+                array = self.symbols[declarator.pos]
+                assert isinstance(array, ArraySymbol)
+                if array.kind == "local":  # global arrays hold their values from the start
+                    words = list(array.initial)
+                    if isinstance(declarator.init, tuple):  # expressions, left to right
+                        for k, expr in enumerate(declarator.init):
+                            words[k] = self.evaluate(expr, frame)
+                    frame.arrays[array.uid] = words
+            else:
                 value = 0 if declarator.init is None else self.evaluate(declarator.init, frame)
                 symbol = self.symbols[declarator.pos]
                 assert isinstance(symbol, VarSymbol)
@@ -482,15 +518,20 @@ class _Interpreter:
     def eval_call(self, expr: ast.Call, frame: Frame) -> int:
         function = self.symbols[expr.pos]
         assert isinstance(function, FunctionSymbol)
-        args = [self.evaluate(arg, frame) for arg in expr.args]
+        callee = Frame()
+        for param, arg in zip(function.params, expr.args, strict=True):
+            if isinstance(param, ArraySymbol):  # by reference: the caller's list itself
+                array = self.symbols[arg.pos]
+                assert isinstance(array, ArraySymbol)
+                callee.arrays[param.uid] = self.words(array, frame)
+            else:
+                callee.values[param.uid] = self.evaluate(arg, frame)
         self.tick()
         pushed = self.stack.pushes.get(expr.pos, 0)
         if self.stack_used + pushed > self.stack.words:
             raise self.trap(TRAP_STACK, expr.pos.line)
         if self.depth >= self.max_depth:
             raise _TooDeep
-        params = function.params
-        callee: Frame = {param.uid: value for param, value in zip(params, args, strict=True)}
         self.depth += 1
         self.stack_used += pushed
         try:

@@ -15,6 +15,11 @@ counted loops) to a generator hypothesis drives and shrinks, with more construct
 - a global array whose size is a `const` expression, a second initialised array, indices
   that are in range (loop counters, comparisons, constants, masks) and, now and then, out
   of range (an index trap);
+- local arrays: in blocks of the top-level code, in helper functions (at fixed addresses)
+  and in the recursive function (on the stack, one per activation), some initialised from
+  a brace list or a string; helper functions that take an array parameter (`a[]`), called
+  with a global, local or parameter array (of 4 words, or `pre` of 3: its index checks
+  then use the shorter length), and a two-dimensional global `mat[2][N]`;
 - helper functions with parameters and locals calling earlier helpers, a recursive
   function of bounded depth, and (rarely) a function that recurses without end (a stack
   overflow trap: it has no side effects, so every engine stops in the same state no matter
@@ -89,7 +94,8 @@ class _Gen:
         self.fresh = 0
         self.cost = 0
         self.mult = 1  # how many times the code being generated may run
-        self.functions: list[tuple[str, int]] = []
+        self.functions: list[tuple[str, int, bool]] = []  # name, scalar arity, array first
+        self.vectors = ["arr"]  # the one-dimensional arrays of N words in scope
         self.array_size = 4
         self.in_function = False
 
@@ -137,7 +143,9 @@ class _Gen:
         if kind <= 3 and scalars:
             return self.pick(scalars)
         if kind == 4:
-            return f"arr[{self.index(scalars)}]"
+            if self.flag(15):
+                return f"mat[{self.expr(scalars, 0)} != 0][{self.index(scalars)}]"
+            return f"{self.pick(self.vectors)}[{self.index(scalars)}]"
         if kind == 5:
             return f"pre[{self.upto(2)}]"
         if kind == 6:
@@ -188,15 +196,17 @@ class _Gen:
         return f"{name}({left}, {right})"
 
     def call(self, scalars: list[str], depth: int) -> str:
-        name, arity = self.draw(st.sampled_from(tuple(self.functions)))
+        name, arity, takes_array = self.draw(st.sampled_from(tuple(self.functions)))
         if name == "rec":
             if not self.affordable(60 * (self.p.rec_max + 1)):
                 return self.leaf(scalars)
             bound = " + ".join(f"({self.expr(scalars, 0)} > {k})"
                                for k in range(self.p.rec_max))
             return f"rec({bound}, {self.expr(scalars, depth)})"
-        args = ", ".join(self.expr(scalars, depth) for _ in range(arity))
-        return f"{name}({args})"
+        args = [self.expr(scalars, depth) for _ in range(arity)]
+        if takes_array:
+            args.insert(0, self.pick((*self.vectors, "pre")))
+        return f"{name}({', '.join(args)})"
 
     def index(self, scalars: list[str]) -> str:
         kind = self.upto(19)
@@ -223,9 +233,10 @@ class _Gen:
     # --- statements -----------------------------------------------------------------------
     def block(self, scalars: list[str], assignable: list[str], depth: int, indent: str,
               loop: bool) -> None:
-        scalars, assignable = list(scalars), list(assignable)
+        scalars, assignable, vectors = list(scalars), list(assignable), list(self.vectors)
         for _ in range(1 + self.upto(self.p.block - 1)):
             self.statement(scalars, assignable, depth, indent, loop)
+        self.vectors = vectors  # the block's local arrays go out of scope
 
     def loop(self, scalars: list[str], assignable: list[str], depth: int, indent: str) -> None:
         self.fresh += 1
@@ -264,7 +275,7 @@ class _Gen:
             if op in ("/=", "%=") and not self.flag(12):
                 e = f"({e} == 0) + {e}"  # not zero unless e is -1
             target = self.pick(assignable) if assignable and self.upto(3) else (
-                f"arr[{self.index(scalars)}]")
+                f"{self.pick(self.vectors)}[{self.index(scalars)}]")
             self.out(indent, f"{target} {op} {e};")
         elif kind <= 12:
             self.fresh += 1
@@ -319,8 +330,27 @@ class _Gen:
             self.out(indent, "}")
         elif kind == 35 and not self.in_function and self.flag(30):
             self.out(indent, f"if ({e}) {{ halt; }}")
+        elif kind == 36:
+            self.local_array(indent, scalars)
         else:
             self.out(indent, f"write({e});")
+
+    def local_array(self, indent: str, scalars: list[str]) -> None:
+        """`var la<k>[N]`, zero, from a brace list (constants or expressions over the
+        scalars in scope) or from a string of N characters."""
+        self.fresh += 1
+        name = f"la{self.fresh}"
+        shape = self.upto(2)
+        if shape == 0:
+            self.out(indent, f"var {name}[N];")
+        elif shape == 1:
+            values = ", ".join(self.expr(scalars, 1) if self.flag(40) else self.literal()
+                               for _ in range(self.upto(4)))
+            self.out(indent, f"var {name}[N] = {{{values}}};")
+        else:
+            text = self.pick(("abcd", "x\\0yz", "\\n\\t!q"))  # N characters, escapes as written
+            self.out(indent, f'var {name}[] = "{text}";')
+        self.vectors.append(name)
 
     # --- the program ----------------------------------------------------------------------
     def program(self) -> tuple[str, int, bool]:
@@ -332,6 +362,7 @@ class _Gen:
         values = ", ".join(self.literal() for _ in range(self.upto(4)))
         out(f"var arr[N] = {{{values}}};")
         out(f"var pre[3] = {{{self.literal()}, {self.literal()}, {self.literal()}}};")
+        out("var mat[2][N];")
         out(f"var g = {self.literal()}, h;")
         out(f"const K = {self.literal()} + {self.literal()};")
         globals_ = ["x0", "x1", "o0", "o1", "o2", "g", "h"]
@@ -339,24 +370,33 @@ class _Gen:
         self.in_function = True
         for number in range(self.upto(self.p.functions)):
             params = [f"p{k}" for k in range(self.upto(3))]
-            out(f"func f{number}({', '.join(params)}) {{")
+            takes_array = self.flag(40)
+            self.vectors = ["arr", "a"] if takes_array else ["arr"]
+            listed = ", ".join((["a[]"] if takes_array else []) + params)
+            out(f"func f{number}({listed}) {{")
             if self.flag(40):
                 out(f"    var l = {self.expr(readable + params, 1)};")
                 params = params + ["l"]
+            if self.flag(30):
+                self.local_array("    ", readable + params)
             self.block(readable + params, globals_ + params, 1, "    ", loop=False)
             out(f"    return {self.expr(readable + params, 1)};")
             out("}")
-            self.functions.append((f"f{number}", len(params) - ("l" in params)))
+            self.functions.append((f"f{number}", len(params) - ("l" in params), takes_array))
+            self.vectors = ["arr"]
         recursion = 0
         if self.flag(50):
             recursion = self.p.rec_max
             args = readable + ["n", "a"]
             out("func rec(n, a) {")
+            if self.flag(50):  # an array on the stack: each activation has its own
+                self.local_array("    ", args)
             out(f"    if (n <= 0) {{ return a + {self.expr(readable + ['a'], 1)}; }}")
             self.block(args, globals_ + ["a"], 0, "    ", loop=False)
             out(f"    return rec(n - 1, {self.expr(args, 1)}) + {self.expr(args, 1)};")
             out("}")
-            self.functions.append(("rec", 2))
+            self.functions.append(("rec", 2, False))
+            self.vectors = ["arr"]
         unbounded = self.flag(10)
         if unbounded:
             out("func down(n) {")

@@ -60,6 +60,31 @@ def test_arrays_are_zero_padded_and_constants_folded() -> None:
     assert (b.name, b.size, b.initial) == ("b", 10, (0,) * 10)
 
 
+def test_local_parameter_two_dimensional_and_string_arrays() -> None:
+    checked = check(
+        'var s[] = "ab\\0";\nvar g[2][3] = {1, 2, 3, 4};\nvar n[] = {7, 8};\n'
+        "func f(a[], m[][3], k) { var b[2] = {2 + 3};     var t[2][2]; return a[k]; }\n"
+        "{ var q[3]; q[0] = f(s, g, 1); }\n"
+    )
+    s, g, n = checked.arrays
+    assert (s.size, s.initial, s.kind, s.columns) == (3, (97, 98, 0), "global", 0)
+    assert (g.size, g.initial, g.columns, g.length) == (6, (1, 2, 3, 4, 0, 0), 3, 2)
+    assert (n.size, n.initial) == (2, (7, 8))
+    (f,) = checked.functions
+    a, m, k = f.params
+    assert isinstance(a, ArraySymbol) and (a.kind, a.columns, a.function) == ("param", 0, "f")
+    assert isinstance(m, ArraySymbol) and (m.kind, m.columns, m.shape()) == ("param", 3,
+                                                                             "m[][3]")
+    assert isinstance(k, VarSymbol) and f.arity == 3
+    b, t = f.arrays
+    assert (b.kind, b.function, b.initial) == ("local", "f", (5, 0))
+    assert (t.size, t.columns) == (4, 2)
+    (q,) = checked.main_arrays
+    assert (q.kind, q.function, q.size) == ("local", None, 3)
+    assert checked.symbols[SourcePos(5, 22)] is s  # the arguments name the arrays
+    assert checked.symbols[SourcePos(5, 25)] is g
+
+
 def test_every_use_maps_to_its_declaration() -> None:
     text = (
         "var x = 1;\n"  # line 1: global x
@@ -192,8 +217,9 @@ CHECK_ERRORS = [
                                    "      ^"),
     ("var a[2];\nvar x = a;", "t.tl:2:9: error: array 'a' used as a value (index it: a[i])\n"
                               "var x = a;\n        ^"),
-    ("var a[2];\nfunc f(p) { }\nf(a);", "t.tl:3:3: error: array 'a' used as a value (index "
-                                        "it: a[i])\nf(a);\n  ^"),
+    ("var a[2];\nfunc f(p) { }\nf(a);", "t.tl:3:3: error: argument 1 of 'f' is the array 'a', "
+                                        "but parameter 'p' is not an array (declare it "
+                                        "'p[]')\nf(a);\n  ^"),
     # calls
     ("g();", "t.tl:1:1: error: call to undeclared function 'g'\ng();\n^"),
     ("var x;\nx();", "t.tl:2:1: error: 'x' is not a function\nx();\n^"),
@@ -277,12 +303,70 @@ CHECK_ERRORS = [
                      "{ input x; }\n  ^"),
     ("func f() { output y; }", "t.tl:1:12: error: 'output' declarations must be at the top "
                                "level\nfunc f() { output y; }\n           ^"),
-    ("func f() { var a[3]; }", "t.tl:1:16: error: array 'a' must be declared at the top "
-                               "level (arrays are global)\nfunc f() { var a[3]; }\n"
-                               "               ^"),
-    ("while (1) { var b[2]; }", "t.tl:1:17: error: array 'b' must be declared at the top "
-                                "level (arrays are global)\nwhile (1) { var b[2]; }\n"
-                                "                ^"),
+    # arrays: local, by reference, two-dimensional, from strings
+    ("func f() { var a[2] = {y, 1}; }",
+     "t.tl:1:24: error: undeclared name 'y'\nfunc f() { var a[2] = {y, 1}; }\n"
+     "                       ^"),
+    ("func f() { var a[2] = {1, 2, f()}; }",
+     "t.tl:1:30: error: too many initialisers for 'a' (2 elements, 3 given)\n"
+     "func f() { var a[2] = {1, 2, f()}; }\n                             ^"),
+    ('func f(a[], n) { return a[0]; }\nf(3, 1);',
+     "t.tl:2:3: error: argument 1 of 'f' must be an array (parameter 'a[]' is passed by r"
+     'eference)\nf(3, 1);\n  ^'),
+    ('func f(a[], n) { return a[0]; }\nvar x;\nf(x, 1);',
+     "t.tl:3:3: error: argument 1 of 'f' must be an array (parameter 'a[]' is passed by r"
+     'eference)\nf(x, 1);\n  ^'),
+    ('func f(a[], n) { return a[0]; }\nvar b[2];\nf(b[0], 1);',
+     "t.tl:3:3: error: argument 1 of 'f' must be an array (parameter 'a[]' is passed by r"
+     'eference)\nf(b[0], 1);\n  ^'),
+    ('func f(a[], n) { return a[0]; }\nf(q, 1);',
+     "t.tl:2:3: error: undeclared name 'q'\nf(q, 1);\n  ^"),
+    ('func f(a[]) { return a; }',
+     "t.tl:1:22: error: array 'a' used as a value (index it: a[i])\nfunc f(a[]) { return "
+     'a; }\n                     ^'),
+    ('func f(a[]) { a = 1; }',
+     "t.tl:1:15: error: cannot assign to array 'a' (assign to its elements)\nfunc f(a[]) "
+     '{ a = 1; }\n              ^'),
+    ('func f(g[][3]) { return g[0][0]; }\nvar b[3];\nf(b);',
+     "t.tl:3:3: error: argument 1 of 'f': 'b' is a one-dimensional array, but parameter '"
+     "g' takes a two-dimensional one\nf(b);\n  ^"),
+    ('func f(a[]) { return a[0]; }\nvar g[2][3];\nf(g);',
+     "t.tl:3:3: error: argument 1 of 'f': 'g' is a two-dimensional array, but parameter '"
+     "a' takes a one-dimensional one\nf(g);\n  ^"),
+    ('func f(g[][3]) { return g[0][0]; }\nvar m[3][2];\nf(m);',
+     "t.tl:3:3: error: argument 1 of 'f': 'm' has 2 columns, but parameter 'g[][3]' has 3"
+     '\nf(m);\n  ^'),
+    ('var n = 2;\nfunc f(g[][n]) { }',
+     "t.tl:2:12: error: array column count must be a constant expression ('n' is a variab"
+     'le)\nfunc f(g[][n]) { }\n           ^'),
+    ('func f(g[][0]) { }',
+     't.tl:1:12: error: array column count must be positive, not 0\nfunc f(g[][0]) { }\n '
+     '          ^'),
+    ('var g[2][3];\nwrite(g[1]);',
+     "t.tl:2:7: error: 'g' is a two-dimensional array (index it: g[i][j])\nwrite(g[1]);\n"
+     '      ^'),
+    ('var a[3];\nwrite(a[1][2]);',
+     "t.tl:2:7: error: 'a' is a one-dimensional array (index it: a[i])\nwrite(a[1][2]);\n"
+     '      ^'),
+    ('var g[2][0];',
+     't.tl:1:10: error: array column count must be positive, not 0\nvar g[2][0];\n       '
+     '  ^'),
+    ('var s[];',
+     "t.tl:1:5: error: array 's' needs a size or an initialiser\nvar s[];\n    ^"),
+    ('var s[] = {};',
+     "t.tl:1:5: error: array 's' has no elements\nvar s[] = {};\n    ^"),
+    ('var s[2] = "abc";',
+     "t.tl:1:12: error: too many initialisers for 's' (2 elements, 3 given)\nvar s[2] = "
+     '"abc";\n           ^'),
+    ('func f() { var s[] = "ok"; var t[1] = "no"; }',
+     "t.tl:1:39: error: too many initialisers for 't' (1 element, 2 given)\nfunc f() { va"
+     'r s[] = "ok"; var t[1] = "no"; }\n                                      ^'),
+    ('var g[2][2] = {1, 2, 3, 4, 5};',
+     "t.tl:1:28: error: too many initialisers for 'g' (4 elements, 5 given)\nvar g[2][2] "
+     '= {1, 2, 3, 4, 5};\n                           ^'),
+    ('var s[] = "x";\nvar x = s;',
+     "t.tl:2:9: error: array 's' used as a value (index it: s[i])\nvar x = s;\n        ^"),
+
     # literal ranges
     ("var x = 2147483648;", "t.tl:1:9: error: integer literal 2147483648 is out of range for "
                             "32-bit words\nvar x = 2147483648;\n        ^"),

@@ -376,12 +376,12 @@ SYNTAX_ERRORS = [
     ("x = \x01;", "t.tl:1:5: error: unexpected character U+0001\nx = \x01;\n    ^"),
     ("func f(a,) { }", "t.tl:1:10: error: expected a name, found ')'\nfunc f(a,) { }\n         ^"),
     ("func (a) { }", "t.tl:1:6: error: expected a name, found '('\nfunc (a) { }\n     ^"),
-    ("var a[] = {1};", "t.tl:1:7: error: expected an expression, found ']'\n"
-                       "var a[] = {1};\n      ^"),
-    ('x = "s";', "t.tl:1:5: error: a string literal can only be an argument of print(...)\n"
-                 'x = "s";\n    ^'),
-    ('write("s");', "t.tl:1:7: error: a string literal can only be an argument of print(...)"
-                    '\nwrite("s");\n      ^'),
+    ("x = a[];", "t.tl:1:7: error: expected an expression, found ']'\n"
+                 "x = a[];\n      ^"),
+    ('x = "s";', "t.tl:1:5: error: a string literal can only be an argument of print(...) or "
+                 'an array initialiser\nx = "s";\n    ^'),
+    ('write("s");', "t.tl:1:7: error: a string literal can only be an argument of print(...) "
+                    'or an array initialiser\nwrite("s");\n      ^'),
     ("x == 1;", "t.tl:1:3: error: unexpected '=='\nx == 1;\n  ^"),
     ("x <<<= 1;", "t.tl:1:3: error: unknown operator '<<<='\nx <<<= 1;\n  ^"),
     ("x = a === b;", "t.tl:1:7: error: unknown operator '==='\nx = a === b;\n      ^"),

@@ -676,6 +676,291 @@ CASES: tuple[TlCase, ...] = (
         outputs=(("count", 10),),
         out_tape="2 3 5 7 11 13 17 19 23 29 ",
     ),
+    # --- local arrays, array parameters, 2-D arrays, string initialisers ----------------
+    TlCase(
+        "local_array_in_function",
+        _src("""
+            output r;
+            func sumsq(n) {
+                var buf[8];
+                for (var i = 0; i < n; i += 1) { buf[i] = i * i; }
+                var t = 0;
+                for (var i = 0; i < n; i += 1) { t += buf[i]; }
+                return t;
+            }
+            r = sumsq(4) * 100 + sumsq(3);
+        """),
+        outputs=(("r", 1405),),
+    ),
+    TlCase(
+        "local_array_set_each_time_its_declaration_runs",
+        _src("""
+            output a, b, s;
+            func f(k) {
+                var v[4] = {1, 2, 3};
+                v[k] += 10;
+                return v[0] * 1000 + v[1] * 100 + v[2] * 10 + v[3];
+            }
+            a = f(3);
+            b = f(0);
+            for (var i = 0; i < 3; i += 1) { var w[2]; w[1] += i + 1; s = s * 10 + w[1]; }
+        """),
+        outputs=(("a", 1240), ("b", 11230), ("s", 123)),
+    ),
+    TlCase(
+        "local_array_initialisers_are_expressions",
+        _src("""
+            output r1, r2, r3, r4;
+            var g = 3;
+            func f(n) {
+                var c[4] = {n, n * 2, g + n};
+                if (n == 0) { return c[0] + c[1] + c[2] + c[3]; }
+                var d[3] = {f(n - 1), c[0], 7};
+                return d[0] * 100 + d[1] * 10 + c[2];
+            }
+            func h(k) { var e[] = {k, k + 1, k / 2}; return e[0] + e[1] * 10 + e[2] * 100; }
+            r1 = f(2);
+            r2 = h(9);
+            { var m[2][2] = {g, g * g, 1}; r3 = m[0][1] + m[1][0] * 10 + m[1][1] * 100; }
+            func z(k) { var q[2] = {k, 10 / k}; return q[1]; }
+            r4 = z(5);
+            r4 = z(0);
+        """),
+        outputs=(("r1", 31425), ("r2", 509), ("r3", 19), ("r4", 2)),
+        status="trap",
+        detail="division by zero at line 13",
+    ),
+    TlCase(
+        "local_array_each_activation_its_own",
+        _src("""
+            output r;
+            func f(n) {
+                var a[2];
+                a[0] = n;
+                if (n == 0) { return 0; }
+                var below = f(n - 1);
+                a[1] = below;
+                return a[0] + a[1] * 10;
+            }
+            r = f(3);
+        """),
+        outputs=(("r", 123),),
+    ),
+    TlCase(
+        "array_parameter_global_local_and_parameter",
+        _src("""
+            output r1, r2, r3;
+            var xs[5] = {1, 2, 3, 4, 5};
+            func sum(a[], n) {
+                var t = 0;
+                for (var i = 0; i < n; i += 1) { t += a[i]; }
+                return t;
+            }
+            func sum_twice(a[], n) { return sum(a, n) * 2; }
+            func local_sum() {
+                var ys[3] = {10, 20, 30};
+                return sum(ys, 3);
+            }
+            r1 = sum(xs, 5);
+            r2 = local_sum();
+            r3 = sum_twice(xs, 3);
+        """),
+        outputs=(("r1", 15), ("r2", 60), ("r3", 12)),
+    ),
+    TlCase(
+        "array_parameter_writes_reach_the_caller",
+        _src("""
+            output p, q, r;
+            var g[3];
+            func fill(a[], n, v) { for (var i = 0; i < n; i += 1) { a[i] = v + i; } }
+            func bump(a[], i) { a[i] += 100; a[i] <<= 1; }
+            func local() { var l[2]; fill(l, 2, 5); bump(l, 1); return l[0] * 1000 + l[1]; }
+            fill(g, 3, 7);
+            bump(g, 2);
+            p = g[0] * 100 + g[1];
+            q = g[2];
+            r = local();
+        """),
+        outputs=(("p", 708), ("q", 218), ("r", 5212)),
+    ),
+    TlCase(
+        "array_parameter_in_recursion",
+        _src("""
+            output s, first, last;
+            var v[6] = {1, 2, 3, 4, 5, 6};
+            func rsum(a[], n) { if (n == 0) { return 0; } return a[n - 1] + rsum(a, n - 1); }
+            func reverse(a[], lo, hi) {
+                if (lo >= hi) { return 0; }
+                var t = a[lo];
+                a[lo] = a[hi];
+                a[hi] = t;
+                return reverse(a, lo + 1, hi - 1);
+            }
+            s = rsum(v, 6);
+            reverse(v, 0, 5);
+            first = v[0];
+            last = v[5];
+        """),
+        outputs=(("s", 21), ("first", 6), ("last", 1)),
+    ),
+    TlCase(
+        "merge_sort_with_a_local_array_per_activation",
+        _src("""
+            var data[8] = {5, 2, 7, 1, 8, 3, 6, 4};
+            func msort(a[], lo, hi) {
+                if (hi - lo < 2) { return 0; }
+                var mid = (lo + hi) / 2;
+                msort(a, lo, mid);
+                msort(a, mid, hi);
+                var tmp[8];
+                var i = lo, j = mid, k = 0;
+                while (i < mid || j < hi) {
+                    if (j >= hi || (i < mid && a[i] <= a[j])) {
+                        tmp[k] = a[i];
+                        i += 1;
+                    } else {
+                        tmp[k] = a[j];
+                        j += 1;
+                    }
+                    k += 1;
+                }
+                for (var m = 0; m < k; m += 1) { a[lo + m] = tmp[m]; }
+                return 0;
+            }
+            msort(data, 0, 8);
+            for (var i = 0; i < 8; i += 1) { write(data[i]); }
+        """),
+        out_tape=(1, 2, 3, 4, 5, 6, 7, 8),
+    ),
+    TlCase(
+        "matrix_global_and_local",
+        _src("""
+            output t, u, d;
+            const R = 3;
+            const C = 4;
+            var m[R][C];
+            for (var i = 0; i < R; i += 1) {
+                for (var j = 0; j < C; j += 1) { m[i][j] = i * 10 + j; }
+            }
+            t = m[2][3] + m[1][0] + m[0][2];
+            m[1][2] <<= 2;
+            u = m[1][2];
+            func trace() {
+                var id[3][3] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+                id[1][1] *= 10;
+                return id[0][0] + id[1][1] + id[2][2];
+            }
+            d = trace();
+        """),
+        outputs=(("t", 35), ("u", 48), ("d", 60)),
+    ),
+    TlCase(
+        "matrix_parameters_product",
+        _src("""
+            var a[2][3] = {1, 2, 3, 4, 5, 6};
+            var b[3][2] = {7, 8, 9, 10, 11, 12};
+            var c[2][2];
+            func mul(x[][3], y[][2], z[][2], n) {
+                for (var i = 0; i < n; i += 1) {
+                    for (var j = 0; j < 2; j += 1) {
+                        var s = 0;
+                        for (var k = 0; k < 3; k += 1) { s += x[i][k] * y[k][j]; }
+                        z[i][j] = s;
+                    }
+                }
+            }
+            mul(a, b, c, 2);
+            print(c[0][0], " ", c[0][1], " ", c[1][0], " ", c[1][1]);
+        """),
+        out_tape="58 64 139 154",
+    ),
+    TlCase(
+        "string_and_brace_initialisers_set_the_length",
+        _src("""
+            output lz, ln;
+            var s[] = "hello";
+            var z[] = "ab\\0";
+            var n[] = {3, 1, 4, 1, 5};
+            func length(a[]) { var k = 0; while (a[k] != 0) { k += 1; } return k; }
+            func put(a[], n) { for (var i = 0; i < n; i += 1) { putc(a[i]); } }
+            func greet() { var g[] = "hi!"; put(g, 3); }
+            put(s, 5);
+            putc(' ');
+            greet();
+            lz = length(z);
+            ln = n[2] + n[4] * 10;
+        """),
+        outputs=(("lz", 2), ("ln", 54)),
+        out_tape="hello hi!",
+    ),
+    TlCase(
+        "palindromes_from_the_tape",
+        _src("""
+            output words, palindromes;
+            const MAX = 16;  // longer words are cut into pieces of MAX characters
+            var yes[] = " yes\\n";
+            var no[] = " no\\n";
+
+            func put(s[], n) {
+                for (var i = 0; i < n; i += 1) {
+                    putc(s[i]);
+                }
+            }
+
+            // The next word of the tape into buf; its length, or -1 at the end of the tape.
+            func read_word(buf[]) {
+                var c = read();
+                while (c == ' ') {
+                    c = read();
+                }
+                if (c == -1) {
+                    return -1;
+                }
+                var n = 0;
+                while (c != ' ' && c != -1) {
+                    buf[n] = c;
+                    n += 1;
+                    if (n == MAX) {
+                        return n;
+                    }
+                    c = read();
+                }
+                return n;
+            }
+
+            func same_ends(w[], lo, hi) {
+                if (lo >= hi) {
+                    return 1;
+                }
+                if (w[lo] != w[hi]) {
+                    return 0;
+                }
+                return same_ends(w, lo + 1, hi - 1);
+            }
+
+            func check_next_word() {
+                var word[MAX];
+                var n = read_word(word);
+                if (n < 0) {
+                    return 0;
+                }
+                words += 1;
+                put(word, n);
+                if (same_ends(word, 0, n - 1)) {
+                    palindromes += 1;
+                    put(yes, 5);
+                } else {
+                    put(no, 4);
+                }
+                return 1;
+            }
+
+            while (check_next_word()) { }
+        """),
+        tape=tuple(map(ord, "level mlpc noon")),
+        outputs=(("words", 3), ("palindromes", 2)),
+        out_tape="level yes\nmlpc no\nnoon yes\n",
+    ),
     # --- functions -----------------------------------------------------------------------
     TlCase(
         "functions_calling_functions",
@@ -1178,6 +1463,103 @@ CASES: tuple[TlCase, ...] = (
         outputs=(("r", 0),),
         status="trap",
         detail="stack overflow at line 3",
+    ),
+    TlCase(
+        "trap_index_through_a_parameter",
+        _src("""
+            var s[] = "abc";
+            output k;
+            func length(a[]) {
+                var n = 0;
+                while (a[n] != 0) { n += 1; k = n; }
+                return n;
+            }
+            k = length(s);
+        """),
+        outputs=(("k", 3),),
+        status="trap",
+        detail="index out of range at line 5",
+    ),
+    TlCase(
+        "trap_index_in_a_matrix_column",
+        _src("""
+            var g[2][3];
+            output n;
+            for (var j = 0; j < 5; j += 1) {
+                g[1][j] = j;
+                n += 1;
+            }
+        """),
+        outputs=(("n", 3),),
+        status="trap",
+        detail="index out of range at line 4",
+    ),
+    TlCase(
+        "trap_index_in_a_matrix_row_through_a_parameter",
+        _src("""
+            output n;
+            func rows(g[][2]) {
+                for (var i = 0; i < 10; i += 1) {
+                    g[i][0] = i;
+                    n += 1;
+                }
+                return 0;
+            }
+            var m[3][2];
+            rows(m);
+        """),
+        outputs=(("n", 3),),
+        status="trap",
+        detail="index out of range at line 4",
+    ),
+    TlCase(
+        "trap_index_in_a_local_array",
+        _src("""
+            output n;
+            func f() {
+                var buf[4];
+                for (var i = 0; i < 9; i += 1) {
+                    buf[i] = i;
+                    n += 1;
+                }
+                return 0;
+            }
+            f();
+        """),
+        outputs=(("n", 4),),
+        status="trap",
+        detail="index out of range at line 5",
+    ),
+    TlCase(
+        "trap_index_in_a_local_array_on_the_stack",
+        _src("""
+            output n;
+            func g(k) {
+                var b[2];
+                n += 1;
+                if (k > 0) { return g(k - 1); }
+                return b[k - 1];
+            }
+            n = g(3);
+        """),
+        outputs=(("n", 4),),
+        status="trap",
+        detail="index out of range at line 6",
+    ),
+    TlCase(
+        "trap_stack_overflow_with_a_local_array",
+        _src("""
+            output r;
+            func down(n) {
+                var pad[5];
+                pad[0] = n;
+                return down(n + 1) + pad[0];
+            }
+            r = down(0);
+        """),
+        outputs=(("r", 0),),
+        status="trap",
+        detail="stack overflow at line 5",
     ),
     TlCase(
         "fault_output_tape_full_write",
