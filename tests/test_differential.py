@@ -207,6 +207,12 @@ REGRESSIONS: tuple[tuple[str, GeneratedProgram], ...] = (
         "input x0, x1;\noutput o0, o1, o2;\nconst K = (-2147483647) + 0XFFFFFFFF;\n"
         "var arr[4] = {0};\nwrite(arr[x1 & 3] <= K);\no0 = ult(x0, 0) + ule(0, x0);\n"
         "o1 = (x0 ? udiv(x1, x0) : umod(x1, 7)) + (x1 >>> 3);\nputc(o1);\n", (0, 32))),
+    # a condition folded to a constant (`!K * ...`) was tested in place: the same write to a
+    # pool word (found by the slow four-engine test on onnx+specialised)
+    ("constant_condition", _program(
+        "input x0, x1;\noutput o0, o1, o2;\nconst K = (-32768) + 0;\nvar pre[3] = {0, 0, 0};\n"
+        "if ((!K * (pre[1] + pre[0]))) { o0 = 1; }\nif (K) { o1 = 2; }\n"
+        "while (!K * x0) { o2 = 3; }\n", (-1, -32767), (), 16)),
 )
 
 _SETTINGS = dict(deadline=None, derandomize=False,
