@@ -612,6 +612,10 @@ class _Expander:
         return f".{stem}{self.counter}"
 
     def op(self, a: str | int | Ref, b: str | int | Ref, c: str | int | Ref | None = None):
+        if isinstance(b, str) and b.startswith(("#", "&", "-&")):
+            # a constant's pool word is never written (`lowering.written_words`): a
+            # specialised network holds it read-only and would fault
+            raise AssertionError(f"an instruction would write the constant {b}")
         self.out.append(Piece(instr=Instr(_r(a), _r(b), NEXT if c is None else _r(c))))
 
     def label(self, name: str) -> None:
@@ -670,6 +674,12 @@ class _Expander:
 
     def _jump(self, m: Jump) -> None:
         x, target, cond = m.cell, m.target, m.cond
+        k = _constant(x)
+        if k is not None:  # decided here: testing a constant in place would write it
+            if {"le": k <= 0, "gt": k > 0, "lt": k < 0, "ge": k >= 0, "eq": k == 0,
+                    "ne": k != 0}[cond]:
+                self.op(Z, Z, target)
+            return
         if cond == "le":
             self.op(Z, x, target)
             return

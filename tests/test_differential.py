@@ -212,6 +212,12 @@ REGRESSIONS: tuple[tuple[str, GeneratedProgram], ...] = (
         "input x0, x1;\noutput o0, o1, o2;\nfunc left() { return !eof(); }\n"
         "while (left()) { o0 += read(); o1 += 1; }\no2 = read() * 10 + eof();\n"
         "write(eof() ? x0 : x1);\n", (3, 4), (-1, -1, -(1 << 15), -1), 16)),
+    # a condition folded to a constant (`!K * ...`) was tested in place: the same write to a
+    # pool word (found by the slow four-engine test on onnx+specialised)
+    ("constant_condition", _program(
+        "input x0, x1;\noutput o0, o1, o2;\nconst K = (-32768) + 0;\nvar pre[3] = {0, 0, 0};\n"
+        "if ((!K * (pre[1] + pre[0]))) { o0 = 1; }\nif (K) { o1 = 2; }\n"
+        "while (!K * x0) { o2 = 3; }\n", (-1, -32767), (), 16)),
 )
 
 _SETTINGS = dict(deadline=None, derandomize=False,
