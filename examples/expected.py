@@ -159,6 +159,13 @@ EXAMPLES: tuple[Example, ...] = (
         ExampleRun(tape=BF_HELLO, outputs=(("executed", 200),), out="Hello\n"),
         ExampleRun(tape=",[.,]!hi", outputs=(("executed", 8),), out="hi"),
     ),
+    Example(
+        "palindromes",
+        # level and noon read the same backwards, mlpc does not
+        ExampleRun(tape="level mlpc noon", outputs=(("words", 3), ("palindromes", 2)),
+                   out="level yes\nmlpc no\nnoon yes\n"),
+        ExampleRun(tape="aba", outputs=(("words", 1), ("palindromes", 1)), out="aba yes\n"),
+    ),
 )
 
 BY_NAME = {e.name: e for e in EXAMPLES}
