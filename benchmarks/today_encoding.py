@@ -113,10 +113,6 @@ def loop_body_nodes(model: Any) -> int:
 # ---- the parent side -------------------------------------------------------------------------
 
 
-
-class TodayCannotCompile(Exception):
-    """The old compiler refuses the program (it uses language features added since)."""
-
 class TodayEncoding:
     """A worker process running the old code of `commit`; use as a context manager."""
 
@@ -174,8 +170,6 @@ class TodayEncoding:
             raise RuntimeError(f"the worker for {self.commit} exited (see its stderr above)")
         answer = json.loads(line)
         if "error" in answer:
-            if answer["error"].startswith("SourceError"):
-                raise TodayCannotCompile(answer["error"])
             raise RuntimeError(f"worker for {self.commit}: {answer['error']}")
         return answer
 
