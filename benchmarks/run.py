@@ -12,8 +12,9 @@ when absent), then every `examples/*.tl` on the inputs of its header's `mlpc run
 
 - the reference interpreter (`mlpc.runtime.reference`), the whole run, best of 3;
 - today's encoding: commit b27085f's `compile_model(image, config)` (sparse factors in
-  GatherElements buckets) run by its own `OnnxModel(model, threads=1)`, at batch 1 and batch
-  64. The old code is checked out with `git worktree add` into a temporary directory and run
+  GatherElements buckets) of the same image in the same memory, handed over as a `.dec` file
+  with the inputs stored (today's compiler lowers `.tl` differently), run by its own
+  `OnnxModel(model, threads=1)`, at batch 1 and batch 64. The old code is checked out with `git worktree add` into a temporary directory and run
   in a subprocess (see `benchmarks/today_encoding.py`); nothing old is copied into the tree;
 - the new network in three encodings: `weights=families` with `dtype=int64` and `float64`,
   and `weights=sparse` int64 (the new network lowered to today's style of sparse factors),
@@ -57,6 +58,7 @@ import re  # noqa: E402
 import shlex  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -289,9 +291,14 @@ def measure_new(work: Workload, image: Any, cfg: MachineConfig, words: list[int]
 
 def measure_today(today: TodayEncoding, work: Workload, cfg: MachineConfig, words: list[int],
                   steps: int, timing: Timing, mismatches: Mismatches) -> dict[str, Any]:
-    answer = today.measure({"paths": list(work.paths), "inputs": [list(i) for i in work.inputs],
-                            "tape": list(work.tape), "steps": steps, "memory": work.memory,
-                            "target_seconds": timing.target_seconds, "runs": timing.runs})
+    # the very image the new encodings run (inputs stored), as a .dec file: today's compiler
+    # would lower a .tl program differently (the lowering has changed since b27085f)
+    with tempfile.TemporaryDirectory() as tmp:
+        image = Path(tmp) / f"{work.name}.dec"
+        image.write_text(" ".join(map(str, words)) + "\n")
+        answer = today.measure({"paths": [str(image)], "inputs": [], "tape": list(work.tape),
+                                "steps": steps, "memory": cfg.memory,
+                                "target_seconds": timing.target_seconds, "runs": timing.runs})
     what = f"{work.name}: today's encoding ({TODAY_COMMIT})"
     if answer["memory_words"] != cfg.memory:
         mismatches.add(f"{what}: memory {answer['memory_words']} words, new code "
