@@ -14,8 +14,9 @@ when absent), then every `examples/*.tl` on the inputs of its header's `mlpc run
 - today's encoding: commit b27085f's `compile_model(image, config)` (sparse factors in
   GatherElements buckets) of the same image in the same memory, handed over as a `.dec` file
   with the inputs stored (today's compiler lowers `.tl` differently), run by its own
-  `OnnxModel(model, threads=1)`, at batch 1 and batch 64. The old code is checked out with `git worktree add` into a temporary directory and run
-  in a subprocess (see `benchmarks/today_encoding.py`); nothing old is copied into the tree;
+  `OnnxModel(model, threads=1)`, at batch 1 and batch 64. The old code is checked out with
+  `git worktree add` into a temporary directory and run in a subprocess (see
+  `benchmarks/today_encoding.py`); nothing old is copied into the tree;
 - the new network in three encodings: `weights=families` with `dtype=int64` and `float64`,
   and `weights=sparse` int64 (the new network lowered to today's style of sparse factors),
   each on `OnnxModel(model, threads=1)` at batch 1 and batch 64.

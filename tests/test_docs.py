@@ -231,6 +231,20 @@ def _shift_bound() -> list[str]:
     return [str(_longest_run("csar.2", 32) + _steps_around_the_call(32))]
 
 
+def _specialise_batch() -> list[str]:
+    """The batch the specialise benchmark measures besides batch 1."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import bench_specialise
+
+    return [str(bench_specialise.BATCHES[1])] * 2
+
+
+def _scalar_table_limit() -> list[str]:
+    from mlpc.compiler.export_families import SCALAR_FAMILY_LIMIT
+
+    return [str(SCALAR_FAMILY_LIMIT)]
+
+
 # pattern (its groups are the numbers) -> the numbers they must be
 CLAIMS: tuple[tuple[str, Callable[[], list[str]]], ...] = (
     (r"needs \*\*(\d+) ReLU layers per SUBLEQ step\*\*", _relu_layers),
@@ -253,6 +267,9 @@ CLAIMS: tuple[tuple[str, Callable[[], list[str]]], ...] = (
      _netron_counts),
     (r"in the browser with onnxruntime-web (\d+\.\d+\.\d+)", _onnxruntime_web),
     (r"<!-- specialise-table --> (.+?) <!-- /specialise-table -->", _specialise_table),
+    (r"at batch 1 and at batch (\d+) \((\d+) runs at once", _specialise_batch),
+    (r"tables of at most (\d+) ramps are computed with the layer's scalars",
+     _scalar_table_limit),
     (r"`fizzbuzz.tl` \(n = (\d+), ([\d,]+) steps\) runs at ([\d,]+) steps/s in the page "
      r"\(([\d,]+) counting only the model's calls\) and at ([\d,]+) steps/s in onnxruntime "
      r"in Python", _web_speed),

@@ -271,6 +271,13 @@ def test_readme_speed_table_is_the_benchmark_output() -> None:
     readme = (root / "README.md").read_text()
     block = readme.split("<!-- speed-table -->\n")[1].split("\n<!-- /speed-table -->")[0]
     assert block == bench.readme_table(result)
+    # the prose under it: ONNX ops per step of the default encoding and of today's model
+    rows = {r["program"]: r for r in result["programs"]}
+    ours = {round(r["new"]["families-int64"]["onnx_ops_per_step"]) for r in rows.values()}
+    today = {round(r["today"]["onnx_ops_per_step"]) for r in rows.values() if "today" in r}
+    assert len(ours) == 1
+    assert f"in {ours.pop()} ONNX ops per step (today: {min(today)}–{max(today)})." in " ".join(
+        readme.split())
 
 
 def test_readme_size_table_is_the_benchmark_output() -> None:

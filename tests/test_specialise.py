@@ -340,10 +340,13 @@ def test_cli_read_only_is_refused_for_tl(tmp_path: Path) -> None:
 
 def test_the_committed_benchmark_passed_its_checks() -> None:
     """The results the README's table is made of (tests/test_docs.py checks the table):
-    every timed window agreed with the reference interpreter, and the size bar held."""
+    every timed window agreed with the reference interpreter, and the issue's bars held on
+    the median example: 3x fewer elements per step, 2x the steps/s (at batch 64: at batch 1
+    both forms are bound by the number of onnxruntime ops, see the README)."""
     result = json.loads((REPO / "benchmarks" / "results" / "specialise.json").read_text())
     assert result["mismatches"] == []
     assert result["summary"]["median_elements_ratio_default"] >= 3.0
+    assert result["summary"]["median_speed_ratio_batch64_default"] >= 2.0
     rows = result["default_memory"] + result["memory_4096"]
     assert {r["program"] for r in rows} == {e.name for e in EXAMPLES}
     assert all(r["specialised"]["state"] < r["universal"]["state"] for r in rows)
