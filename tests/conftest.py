@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -145,3 +147,14 @@ def _have_netron() -> bool:
 
 needs_netron = pytest.mark.skipif(not _have_netron(),
                                   reason="netron is not installed (pip install 'mlpc[view]')")
+
+
+def run_python_strictly(script: str) -> str:
+    """Runs a Python script in a fresh interpreter with every warning an error (as a user of
+    plain onnxruntime would see one), checks that it succeeds and prints nothing on stderr,
+    and returns its stdout."""
+    done = subprocess.run([sys.executable, "-W", "error", "-c", script], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    return done.stdout

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
+from conftest import run_python_strictly
 from tl_cases import CASES, TlCase
 
 from mlpc.compiler.driver import CompileOptions, LoadedProgram, compile_model, machine_config
@@ -156,11 +157,8 @@ def test_plain_onnxruntime_with_and_without_tape_length(tmp_path: Path) -> None:
         "    out = dict(zip(names, s.run(None, feeds)))\n"
         "    print(out['n'].tolist(), out['s'].tolist(), out['output_length'].tolist())\n"
     )
-    done = subprocess.run([sys.executable, "-W", "error", "-c", script], capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stderr == ""
-    assert done.stdout.splitlines() == [
+    stdout = run_python_strictly(script)
+    assert stdout.splitlines() == [
         "['tape', 'tape_length', 'max_steps', 'resume_state']",
         "[3, 3] [3, 2] [5, 5]",  # default: both tapes 3 words long, -1 words included
         "[3, 1] [3, 4] [5, 3]",  # item 1's tape is [4]: its -1 padding is not read

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
+from conftest import run_python_strictly
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -297,8 +298,6 @@ def test_plain_onnxruntime_prints_no_warning(tmp_path: Path) -> None:
     """SPEC section 4: the optional inputs (tape, max_steps, resume_state) are ONNX optional
     tensors, listed by get_inputs(), and a plain session prints nothing (an initializer
     standing in as an input's default made onnxruntime warn three times per session)."""
-    import subprocess
-    import sys
 
     image = load_image([str(Path(__file__).resolve().parents[1] / "examples" / "hello.asm")])
     path = tmp_path / "hello.onnx"
@@ -313,11 +312,8 @@ def test_plain_onnxruntime_prints_no_warning(tmp_path: Path) -> None:
         "out = dict(zip(names, s.run(None, {'max_steps': np.array(5)})))\n"
         "print(out['steps'].tolist(), out['status'].tolist())\n"
     )
-    done = subprocess.run([sys.executable, "-W", "error", "-c", script], capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stderr == ""
-    lines = done.stdout.splitlines()
+    stdout = run_python_strictly(script)
+    lines = stdout.splitlines()
     assert lines[0] == "['max_steps', 'resume_state', 'tape']"
-    assert "Hello, World!" in done.stdout
+    assert "Hello, World!" in stdout
     assert lines[-1] == "[5] [0]"
