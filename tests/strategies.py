@@ -336,16 +336,19 @@ class _Gen:
             self.out(indent, f"write({e});")
 
     def local_array(self, indent: str, scalars: list[str]) -> None:
-        """`var la<k>[N]`, zero, from a brace list (constants or expressions over the
-        scalars in scope) or from a string of N characters."""
+        """`var la<k>[N]`, zero, from a brace list (constants, or in a function or a block
+        expressions over the scalars in scope) or from a string of N characters. At the top
+        level of the program (no indent) the array is global: its initialisers must be
+        constants."""
         self.fresh += 1
         name = f"la{self.fresh}"
         shape = self.upto(2)
+        local = indent != ""
         if shape == 0:
             self.out(indent, f"var {name}[N];")
         elif shape == 1:
-            values = ", ".join(self.expr(scalars, 1) if self.flag(40) else self.literal()
-                               for _ in range(self.upto(4)))
+            values = ", ".join(self.expr(scalars, 1) if local and self.flag(40)
+                               else self.literal() for _ in range(self.upto(4)))
             self.out(indent, f"var {name}[N] = {{{values}}};")
         else:
             text = self.pick(("abcd", "x\\0yz", "\\n\\t!q"))  # N characters, escapes as written
