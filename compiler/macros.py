@@ -724,6 +724,9 @@ class _Expander:
         difference INT_MIN it shares with (0, INT_MIN) only: those two are told apart by a."""
         ka, kb = _constant(a), _constant(b)
         d, t = T, T2
+        if ka is not None and kb is not None:  # decided here (a test in place writes a constant)
+            self.op(Z, Z, yes if ka < kb else no)
+            return
         if kb is not None and kb != 0:
             if kb > 0:
                 self.op(Z, a, yes)  # a <= 0 < b

@@ -43,6 +43,11 @@ def test_conditional_jumps_on_edge_values(cond: str, w: int) -> None:
         assert state.tape_out == [int(TRUTH[cond](v))], (cond, v)
         assert state.memory[labels["x"]] == v  # the tested cell is left alone
         assert state.memory[labels[mc.Z]] == 0
+        # a constant is decided when the jump is expanded: testing its pool word in place
+        # would write it (the expander refuses that)
+        code[0] = mc.Jump(cond, mc.const(v), "yes")
+        state, _ = run(code, (), w)
+        assert state.tape_out == [int(TRUTH[cond](v))], (cond, v, "constant")
 
 
 COMPARISONS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
@@ -53,12 +58,14 @@ COMPARISONS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a
 @pytest.mark.parametrize("op", sorted(COMPARISONS))
 def test_compare_on_edge_values_and_constants(op: str, w: int) -> None:
     """Every pair of edge values, each side a cell or a constant-pool operand (constants
-    take shorter expansions); Z is left at 0 on every path."""
+    take shorter expansions; two constants are decided when expanded); Z is left at 0 on
+    every path."""
     values = edge_values(w) + [3, -3, 1000, -1000]
     worst = 0
     for a in values:
         for b in values:
-            for a_const, b_const in ((False, False), (True, False), (False, True)):
+            for a_const, b_const in ((False, False), (True, False), (False, True),
+                                     (True, True)):
                 left = mc.const(a) if a_const else "a"
                 right = mc.const(b) if b_const else "b"
                 code = [mc.Compare(op, left, right, "yes"), mc.Out(mc.const(0)), mc.Halt(),
