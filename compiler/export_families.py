@@ -134,11 +134,17 @@ class FamilyEmitter:
                               self.main.const("i1", np.array([i + 1])),
                               self.main.const("axis1", np.array([1]))], hint)
 
+    @staticmethod
+    def _folded(w: np.ndarray, scalars: Column) -> np.ndarray:
+        """The weights to multiply `scalars.tensor` by: w, times a pending matrix."""
+        if scalars.matrix is None:
+            return w
+        return np.asarray(w, dtype=np.int64) @ scalars.matrix
+
     def _times(self, g: Graph, w: np.ndarray, scalars: Column, hint: str) -> str:
         """MatMul of a weight matrix and a column (folding a pending matrix into w)."""
-        if scalars.matrix is not None:
-            w = np.asarray(w, dtype=np.int64) @ scalars.matrix
-        return g.op("MatMul", [self.c("weights", w), scalars.tensor], hint)
+        return g.op("MatMul", [self.c("weights", self._folded(w, scalars)), scalars.tensor],
+                    hint)
 
     def _computed(self, g: Graph, scalars: Column, hint: str) -> str:
         if scalars.matrix is None:
@@ -274,9 +280,7 @@ class FamilyEmitter:
         if done is not None:
             return Column(g.op("Max", [done, self.zero], f"{tag}/relu_scalars", doc=space.doc)
                           if space.relu else done)
-        w = self._weights(space.scalars, src, True)
-        if scalars.matrix is not None:
-            w = np.asarray(w, dtype=np.int64) @ scalars.matrix
+        w = self._folded(self._weights(space.scalars, src, True), scalars)
         inputs = [scalars.tensor]
         for ref, rows in self._reductions(space, env).values():
             sums, place = self._reduce(g, ref, rows, len(space.scalars) + 1, tag)

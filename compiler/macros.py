@@ -785,14 +785,9 @@ class _Expander:
         self.op(Z, Z, yes)
 
     def _if_le_zero(self, x: str, target: str) -> None:
-        """Goto `target` if x <= 0. A constant's sign is known here, and testing it in
-        place would write its pool word (the `Z x` subtraction), which a specialised
-        network holds read-only (`lowering.written_words`)."""
-        k = _constant(x)
-        if k is None:
-            self.op(Z, x, target)
-        elif k <= 0:
-            self.op(Z, Z, target)
+        """Goto `target` if x <= 0 (a constant is decided by `_jump`: testing it in place
+        would write its pool word, which a specialised network holds read-only)."""
+        self._jump(Jump("le", x, target))
 
     def _load(self, m: Load) -> None:
         site = self.fresh("ld")
