@@ -7,10 +7,13 @@ a clear reason when it is absent, as in a user's fresh clone.
 
 from __future__ import annotations
 
+import atexit
 import csv
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +28,12 @@ SHARED_ENV = "MLPC_SHARED"
 # in `compiler/` and `runtime/`), so with a non-editable install (as in `.ci/run`) it would
 # shadow the installed package. PYTHONSAFEPATH (Python 3.11+) leaves the directory out.
 os.environ.setdefault("PYTHONSAFEPATH", "1")
+
+# Compiled models that `mlpc run` caches go to a folder of the test session's own (its xdist
+# workers and subprocesses inherit it), not the user's ~/.cache/mlpc; removed at the end.
+if not os.environ.get("MLPC_CACHE"):
+    os.environ["MLPC_CACHE"] = tempfile.mkdtemp(prefix="mlpc-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["MLPC_CACHE"], True)
 
 
 # A short sample of the slow tests (about a minute on 2 cores) that `.ci/run` runs after the

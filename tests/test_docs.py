@@ -129,7 +129,7 @@ def _batch_statuses() -> list[str]:
 
 
 def _model_statuses() -> list[str]:
-    from mlpc.runtime.onnx_engine import STATUS_NAMES
+    from mlpc.runtime.onnx_model import STATUS_NAMES
 
     codes = {name: code for code, name in STATUS_NAMES.items()}
     return [str(codes[n]) for n in ("step-limit", "halted", "fault", "trap")]
