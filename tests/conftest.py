@@ -50,11 +50,18 @@ SLOW_SAMPLE = (
 )
 
 
+# The fixtures that hand a test the public corpora: such a test is marked `corpus` (run them
+# with `MLPC_SHARED=DIR pytest -m corpus`; without the corpora they skip, saying how).
+CORPUS_FIXTURES = ("subleq_corpus", "hsq_corpus")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     sample = set(SLOW_SAMPLE)
     for item in items:
         if item.nodeid in sample:
             item.add_marker(pytest.mark.slow_sample)
+        if any(f in getattr(item, "fixturenames", ()) for f in CORPUS_FIXTURES):
+            item.add_marker(pytest.mark.corpus)
 
 
 def shared_root() -> Path:
@@ -68,10 +75,11 @@ def shared_root() -> Path:
 def _corpus(name: str, marker: str) -> Path:
     path = shared_root() / name
     if not (path / marker).is_file():
-        how = f"${SHARED_ENV}={os.environ[SHARED_ENV]}" if os.environ.get(SHARED_ENV) else (
-            f"../shared next to the checkout; set {SHARED_ENV} to override"
-        )
-        pytest.skip(f"shared corpus not found at {path}: {marker} missing ({how})")
+        where = (f"{SHARED_ENV}={os.environ[SHARED_ENV]} has no {name}/{marker}"
+                 if os.environ.get(SHARED_ENV) else f"no {path}")
+        pytest.skip(f"the public corpora are not here ({where}): set {SHARED_ENV}=DIR to the "
+                    "folder holding subleq-corpus/ and hsq-corpus/ (see the README's "
+                    "'Conformance')")
     return path
 
 
