@@ -223,6 +223,22 @@ def _specialise_table() -> list[str]:
     return [" ".join(bench_specialise.readme_table(result).split())]
 
 
+def _startup_table() -> list[str]:
+    """The start-up table: `benchmarks/bench_startup.py --readme`'s output for the committed
+    results."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import bench_startup
+
+    result = json.loads((REPO / "benchmarks/results/startup.json").read_text())
+    return [" ".join(bench_startup.readme_table(result).split())]
+
+
+def _cache_bound() -> list[str]:
+    from mlpc.cache import DEFAULT_MAX_BYTES
+
+    return [str(DEFAULT_MAX_BYTES >> 20)]
+
+
 def _shift_bound() -> list[str]:
     """The most steps `r = x >> 1;` can take at W = 32: the shift routine's longest path
     and the steps around its call (tests/test_lowering_cheap_ops.py checks both)."""
@@ -268,6 +284,9 @@ CLAIMS: tuple[tuple[str, Callable[[], list[str]]], ...] = (
     (r"in the browser with onnxruntime-web (\d+\.\d+\.\d+)", _onnxruntime_web),
     (r"<!-- specialise-table --> (.+?) <!-- /specialise-table -->", _specialise_table),
     (r"at batch 1 and at batch (\d+) \((\d+) runs at once", _specialise_batch),
+    (r"<!-- startup-table --> (.+?) <!-- /startup-table -->", _startup_table),
+    (r"the least recently used entries are removed once the folder passes (\d+) MiB",
+     _cache_bound),
     (r"tables of at most (\d+) ramps are computed with the layer's scalars",
      _scalar_table_limit),
     (r"`fizzbuzz.tl` \(n = (\d+), ([\d,]+) steps\) runs at ([\d,]+) steps/s in the page "
@@ -284,6 +303,8 @@ LITERALS = (
     '`{"a": 1071, "b": 462}`',
     '`OnnxModel("gcd.onnx").run({"a": [1071, 48], "b": [462, 18]})`',
     "memories up to 804 words with the default tapes",  # tests/test_network_ir.py
+    "99 Bottles of Beer",  # the corpora's contents (shared/subleq-corpus, shared/hsq-corpus)
+    "`hsq-corpus/`: 148 programs compiled by the Higher Subleq compiler",
 )
 
 
