@@ -14,6 +14,8 @@ import functools
 import io
 import json
 import os
+import re
+import select
 import shutil
 import signal
 import stat
@@ -105,9 +107,11 @@ def test_site_holds_page_models_runtime_and_manifest(
         models: dict[str, Path], fake_ort: Path, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     site = tmp_path / "site"
+    sigterm = signal.getsignal(signal.SIGTERM)
     status, err = cli(["web", str(models["gcd"]), "-o", str(site), "--onnxruntime-web",
                        str(fake_ort)], capsys)
     assert status == 0
+    assert signal.getsignal(signal.SIGTERM) is sigterm  # mlpc web's own handler is gone
     files = sorted(str(p.relative_to(site)) for p in site.rglob("*") if p.is_file())
     assert files == ["app.js", "index.html", "models/gcd.onnx",
                      "onnxruntime-web/LICENSE.txt", "onnxruntime-web/ort-wasm-simd-threaded.mjs",
@@ -349,6 +353,11 @@ def test_usage_errors(models: dict[str, Path], capsys: pytest.CaptureFixture[str
             "examples/gcd.tl -o MODEL.onnx first",
         ("web", gcd): "error: mlpc web needs -o DIR (where to write the site) or --serve",
         ("web", gcd, "-o", "x", "--port", "8000"): "error: --port is the port of --serve",
+        ("web", gcd, "-o", "x", "--port", "0"): "error: --port is the port of --serve",
+        ("web", gcd, "--serve", "--port", "65536"):
+            "error: mlpc web: argument --port: not a port number (0-65535): '65536'",
+        ("web", gcd, "--serve", "--port", "-1"):
+            "error: mlpc web: argument --port: not a port number (0-65535): '-1'",
     }
     for args, message in expected.items():
         assert cli(list(args), capsys) == (2, message)
@@ -392,6 +401,46 @@ def test_serve_prints_the_url_and_stops_on_ctrl_c(models: dict[str, Path], fake_
     assert lines[1].startswith("mlpc: serving /")  # a temporary folder, removed at the end
     assert lines[1].endswith(f" at http://localhost:{port}/ (Ctrl-C to stop)")
     assert not Path(lines[1].split()[2]).exists()
+
+
+def stderr_line(server: subprocess.Popen[bytes], start: str, deadline: float) -> str:
+    """The first line on the server's stderr (unbuffered) that starts with `start`."""
+    assert server.stderr is not None
+    said = b""
+    while time.monotonic() < deadline and server.poll() is None:
+        if not select.select([server.stderr], [], [], 0.2)[0]:
+            continue
+        said += server.stderr.read(4096) or b""
+        for line in said.decode(errors="replace").splitlines(keepends=True):
+            if line.startswith(start) and line.endswith("\n"):
+                return line.rstrip("\n")
+    raise AssertionError(f"no line starting {start!r} on stderr: {said.decode()!r}")
+
+
+def test_serve_on_port_0_prints_the_port_and_cleans_up_on_sigterm(
+        models: dict[str, Path], fake_ort: Path) -> None:
+    """`--port 0` binds a free port and the URL names it; SIGTERM (what `kill` sends) stops
+    the server as Ctrl-C does: exit status 0, its temporary site removed."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlpc.cli", "web", str(models["gcd"]), "--serve", "--port", "0",
+         "--onnxruntime-web", str(fake_ort)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+    try:
+        line = stderr_line(server, "mlpc: serving /", time.monotonic() + 60)
+        match = re.fullmatch(r"mlpc: serving (\S+) at http://localhost:(\d+)/ \(Ctrl-C to stop\)",
+                             line)
+        assert match, line
+        site, port = Path(match[1]), int(match[2])
+        assert port != 0 and site.name.startswith("mlpc-web-")
+        with urllib.request.urlopen(f"http://localhost:{port}/models/gcd.onnx",
+                                    timeout=10) as reply:
+            assert reply.read() == models["gcd"].read_bytes()
+        assert (site / "index.html").is_file()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        out, err = server.communicate(timeout=30)
+    assert (server.returncode, out, err) == (0, b"", b"")  # nothing more said: no traceback
+    assert not site.exists()
 
 
 # ---- the page, in headless Chromium ---------------------------------------------------------
