@@ -581,9 +581,18 @@ async function start() {
   }
   ort.env.wasm.numThreads = 1;  // no cross-origin isolation needed
   ort.env.wasm.wasmPaths = new URL('onnxruntime-web/', document.baseURI).href;
-  const response = await fetch('site.json');
+  let response;
+  try {
+    response = await fetch('site.json');
+  } catch (err) {  // no server any more, or offline
+    throw new PageError(`cannot fetch site.json: ${firstLine(err.message ?? err)}`);
+  }
   if (!response.ok) throw new PageError(`cannot fetch site.json: HTTP ${response.status}`);
-  site = await response.json();
+  try {
+    site = await response.json();
+  } catch {  // mlpc web writes it: a cut or edited copy
+    throw new PageError('site.json is not valid JSON: rebuild the site with mlpc web');
+  }
   $('versions').textContent = `${site.mlpc_version}, onnxruntime-web ${site.onnxruntime_web}`;
   const select = $('model-select');
   select.replaceChildren(...site.models.map((entry, i) => {
