@@ -30,7 +30,7 @@ from mlpc.compiler.sparse import lower_to_sparse
 from mlpc.runtime import reference
 from mlpc.runtime.machine import DEFAULT_TAPE_IN, MachineConfig, initial_state
 from mlpc.runtime.numpy_exec import NumpyExecutor
-from mlpc.runtime.onnx_engine import OnnxModel
+from mlpc.runtime.onnx_model import OnnxModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import best_time  # noqa: E402  (benchmarks/run.py, the benchmark suite)

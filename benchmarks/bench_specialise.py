@@ -64,7 +64,7 @@ from mlpc.compiler.driver import (  # noqa: E402
     read_only_of,
 )
 from mlpc.runtime.engines import RunRequest, prepared_image  # noqa: E402
-from mlpc.runtime.onnx_engine import OnnxModel  # noqa: E402
+from mlpc.runtime.onnx_model import OnnxModel  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 QUICK = ("gcd", "fizzbuzz")

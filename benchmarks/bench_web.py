@@ -31,7 +31,7 @@ import onnxruntime
 
 from mlpc.cli import main as mlpc_main
 from mlpc.runtime import web
-from mlpc.runtime.onnx_engine import OnnxModel
+from mlpc.runtime.onnx_model import OnnxModel
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))

@@ -90,7 +90,7 @@ from mlpc.compiler.export_onnx import ExportOptions  # noqa: E402
 from mlpc.runtime import reference  # noqa: E402
 from mlpc.runtime.engines import RunRequest, prepared_image  # noqa: E402
 from mlpc.runtime.machine import MachineConfig, Status, initial_state  # noqa: E402
-from mlpc.runtime.onnx_engine import OnnxModel  # noqa: E402
+from mlpc.runtime.onnx_model import OnnxModel  # noqa: E402
 
 # modules the code above imports lazily, imported now: the code measured is the code on disk
 # when this starts (`code_start` in the report), even if the checkout is edited meanwhile

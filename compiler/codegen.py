@@ -62,6 +62,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from mlpc.compiler.image import SubleqImage
+from mlpc.compiler.limits import MAX_BUDGET, MAX_NETWORK_MEMORY
 from mlpc.compiler.network import Lin, Network, Space, SpaceBuilder, flat_names, state_space
 from mlpc.runtime.machine import Fault, MachineConfig, MachineState, Status
 
@@ -82,8 +83,6 @@ LAYER_DOCS = (
     "the next machine state: V = M', pc, fault, budget, tape positions, the output event "
     "and the pending write (b + 2, M[b] + H, new word + H)",
 )
-MAX_BUDGET = (1 << 50) - 1  # below 2^53: the budget is a float64-exact value too
-MAX_NETWORK_MEMORY = 1 << 16
 SCALARS = ("pc1", "fault", "budget", "ip", "ol", "live", "oflag", "oval", "wa2", "wo", "wv")
 
 

@@ -30,6 +30,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from mlpc.compiler.export_families import FamilyLoop
 from mlpc.compiler.export_sparse import SparseLoop
+from mlpc.compiler.limits import DEFAULT_UNROLL, DTYPES, TAPE_LENGTH, WEIGHTS
 from mlpc.compiler.network import FLOAT64_EXACT, Network
 from mlpc.compiler.onnx_graph import (
     FUNCTION_DOMAIN,
@@ -44,8 +45,6 @@ from mlpc.compiler.onnx_graph import (
 from mlpc.compiler.sparse import lower_to_sparse
 
 DEFAULT_MAX_STEPS = 10_000_000
-WEIGHTS = ("families", "sparse", "dense")
-DTYPES = ("int64", "float64")
 MAX_DENSE_ELEMENTS = 1 << 25  # 256 MB of int64 weights
 
 
@@ -100,7 +99,7 @@ class ModelInterface:
 
 @dataclass(frozen=True)
 class ExportOptions:
-    unroll: int = 8  # SUBLEQ steps per Loop iteration
+    unroll: int = DEFAULT_UNROLL  # SUBLEQ steps per Loop iteration
     weights: str = "families"  # one of WEIGHTS
     dtype: str = "int64"  # one of DTYPES (float64: families only)
     default_max_steps: int = DEFAULT_MAX_STEPS
@@ -225,7 +224,6 @@ def build_step_model(
 
 
 OPTIONAL_INPUTS = ("tape", "max_steps", "resume_state")
-TAPE_LENGTH = "tape_length"  # the optional input of models whose program uses eof()
 
 
 def _graph_inputs(g: Graph, iface: ModelInterface, options: ExportOptions

@@ -31,6 +31,7 @@ from lark.exceptions import (
     VisitError,
 )
 
+from mlpc.cache import grammar_cache_file
 from mlpc.compiler import tl_ast as ast
 from mlpc.errors import SourceError, SourcePos
 
@@ -93,8 +94,12 @@ def _unknown_operator(token: Token) -> Token:
 
 @functools.cache
 def _lark() -> Lark:
+    """The parser, its LALR tables loaded from mlpc's cache when lark finds them there for
+    this very grammar (lark checks its hash), else built and stored (a fifth of a second)."""
+    grammar = GRAMMAR_PATH.read_text(encoding="utf-8")
     return Lark(
-        GRAMMAR_PATH.read_text(encoding="utf-8"),
+        grammar,
+        cache=grammar_cache_file(grammar),
         start="program",
         parser="lalr",
         lexer="basic",

@@ -1,7 +1,7 @@
 """The engines behind `mlpc run --engine`: each runs a program and returns a report.
 
-`ENGINE_NAMES` is what the CLI offers; `get_engine` imports the network engines (and with
-them onnx and onnxruntime) only when one is asked for, so the other commands start fast.
+`get_engine` takes the names `mlpc run --engine` offers (`limits.ENGINE_NAMES`); it imports
+the network engines (and with them onnx and onnxruntime) only when one is asked for.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from mlpc.compiler.driver import LoadedProgram
 from mlpc.errors import MlpcError
 from mlpc.runtime import reference
-from mlpc.runtime.machine import MachineConfig, initial_state, result_of
+from mlpc.runtime.machine import MachineConfig, initial_state, result_of, tape_length_word
 from mlpc.runtime.progress import ChunkSizer, Progress
 from mlpc.runtime.report import RunReport, report_from_machine
 from mlpc.runtime.source_interp import run_source
@@ -55,16 +55,6 @@ def prepared_image(request: RunRequest) -> list[int]:
     return image.initial_words(request.inputs, length)
 
 
-def tape_length_word(length: int, word_bits: int) -> int:
-    """A tape length as the word eof() counts down; a one-line error when a tape is too long
-    to be counted in a W-bit word (possible at W = 16 with --tape-in above 32,767)."""
-    largest = (1 << (word_bits - 1)) - 1
-    if length > largest:
-        raise MlpcError(f"input tape has {length} words: a program that uses eof() takes at "
-                        f"most {largest} at W = {word_bits}")
-    return length
-
-
 def run_reference(request: RunRequest) -> RunReport:
     state = initial_state(request.config, prepared_image(request), request.tape)
     sizer = ChunkSizer(first=1 << 16)  # pieces of ~0.25 s: the progress display moves
@@ -97,9 +87,6 @@ def run_source_engine(request: RunRequest) -> RunReport:
         tape_in=request.config.tape_in,
         stack=request.program.options.stack,
     )
-
-
-ENGINE_NAMES = ("onnx", "numpy", "reference", "source")
 
 
 def get_engine(name: str) -> Engine:

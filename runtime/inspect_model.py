@@ -8,7 +8,8 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from mlpc.runtime.onnx_engine import load_model_file, refuse_step_model
+from mlpc.runtime.onnx_engine import load_model_file
+from mlpc.runtime.onnx_model import refuse_step_model
 
 
 def _op_types(nodes: Any, functions: dict[tuple[str, str], Any]) -> Iterator[str]:

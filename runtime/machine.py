@@ -187,3 +187,13 @@ def result_of(state: MachineState) -> RunResult:
         memory=tuple(state.memory),
         pc=canonical_pc(state.pc, len(state.memory)),
     )
+
+
+def tape_length_word(length: int, word_bits: int) -> int:
+    """A tape length as the word eof() counts down; a one-line error when a tape is too long
+    to be counted in a W-bit word (possible at W = 16 with --tape-in above 32,767)."""
+    largest = (1 << (word_bits - 1)) - 1
+    if length > largest:
+        raise MlpcError(f"input tape has {length} words: a program that uses eof() takes at "
+                        f"most {largest} at W = {word_bits}")
+    return length

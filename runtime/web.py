@@ -151,7 +151,7 @@ def model_metadata(data: bytes, path: str) -> dict[str, str]:
     """A model's metadata, refused (one line) unless mlpc made it as a full program model."""
     import onnx
 
-    from mlpc.runtime.onnx_engine import refuse_step_model
+    from mlpc.runtime.onnx_model import refuse_step_model
 
     try:
         proto = onnx.load_from_string(data)
@@ -230,7 +230,7 @@ def page_tables() -> dict[str, Any]:
     """What the page needs to word a run as `mlpc run` does (from the Python tables, so the
     two cannot drift apart)."""
     from mlpc.compiler.codegen import MAX_BUDGET
-    from mlpc.runtime.onnx_engine import STATUS_NAMES
+    from mlpc.runtime.onnx_model import STATUS_NAMES
     from mlpc.runtime.report import TRAP_KINDS
 
     return {

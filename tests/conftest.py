@@ -7,10 +7,13 @@ a clear reason when it is absent, as in a user's fresh clone.
 
 from __future__ import annotations
 
+import atexit
 import csv
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +28,12 @@ SHARED_ENV = "MLPC_SHARED"
 # in `compiler/` and `runtime/`), so with a non-editable install (as in `.ci/run`) it would
 # shadow the installed package. PYTHONSAFEPATH (Python 3.11+) leaves the directory out.
 os.environ.setdefault("PYTHONSAFEPATH", "1")
+
+# Compiled models that `mlpc run` caches go to a folder of the test session's own (its xdist
+# workers and subprocesses inherit it), not the user's ~/.cache/mlpc; removed at the end.
+if not os.environ.get("MLPC_CACHE"):
+    os.environ["MLPC_CACHE"] = tempfile.mkdtemp(prefix="mlpc-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["MLPC_CACHE"], True)
 
 
 # A short sample of the slow tests (about a minute on 2 cores) that `.ci/run` runs after the
@@ -41,11 +50,18 @@ SLOW_SAMPLE = (
 )
 
 
+# The fixtures that hand a test the public corpora: such a test is marked `corpus` (run them
+# with `MLPC_SHARED=DIR pytest -m corpus`; without the corpora they skip, saying how).
+CORPUS_FIXTURES = ("subleq_corpus", "hsq_corpus")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     sample = set(SLOW_SAMPLE)
     for item in items:
         if item.nodeid in sample:
             item.add_marker(pytest.mark.slow_sample)
+        if any(f in getattr(item, "fixturenames", ()) for f in CORPUS_FIXTURES):
+            item.add_marker(pytest.mark.corpus)
 
 
 def shared_root() -> Path:
@@ -59,10 +75,11 @@ def shared_root() -> Path:
 def _corpus(name: str, marker: str) -> Path:
     path = shared_root() / name
     if not (path / marker).is_file():
-        how = f"${SHARED_ENV}={os.environ[SHARED_ENV]}" if os.environ.get(SHARED_ENV) else (
-            f"../shared next to the checkout; set {SHARED_ENV} to override"
-        )
-        pytest.skip(f"shared corpus not found at {path}: {marker} missing ({how})")
+        where = (f"{SHARED_ENV}={os.environ[SHARED_ENV]} has no {name}/{marker}"
+                 if os.environ.get(SHARED_ENV) else f"no {path}")
+        pytest.skip(f"the public corpora are not here ({where}): set {SHARED_ENV}=DIR to the "
+                    "folder holding subleq-corpus/ and hsq-corpus/ (see the README's "
+                    "'Conformance')")
     return path
 
 

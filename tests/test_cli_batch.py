@@ -13,7 +13,7 @@ import pytest
 
 from mlpc.cli import main
 from mlpc.errors import MlpcError
-from mlpc.runtime import engines, onnx_engine
+from mlpc.runtime import engines, onnx_model
 from mlpc.runtime.progress import Progress
 
 REPO = Path(__file__).resolve().parents[1]
@@ -234,11 +234,11 @@ def test_text_ending_in_a_newline_gets_no_blank_line(work: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def model(gcd_model: Path) -> onnx_engine.OnnxModel:
-    return onnx_engine.OnnxModel(str(gcd_model))
+def model(gcd_model: Path) -> onnx_model.OnnxModel:
+    return onnx_model.OnnxModel(str(gcd_model))
 
 
-def test_python_batch_sizes_must_agree(model: onnx_engine.OnnxModel) -> None:
+def test_python_batch_sizes_must_agree(model: onnx_model.OnnxModel) -> None:
     with pytest.raises(MlpcError, match="batch sizes differ: input a has 2 items, the batch has 3"):
         model.run({"a": [1071, 48], "b": [462, 18, 5]})
     with pytest.raises(MlpcError, match="batch sizes differ: tapes has 2 items, the batch has 3"):
@@ -247,7 +247,7 @@ def test_python_batch_sizes_must_agree(model: onnx_engine.OnnxModel) -> None:
         model.run({"a": [1], "b": [2], "c": [3]})
 
 
-def test_python_size_one_is_every_items(model: onnx_engine.OnnxModel) -> None:
+def test_python_size_one_is_every_items(model: onnx_model.OnnxModel) -> None:
     run = model.run({"a": [1071, 48], "b": [462]})
     assert [r.outputs for r in (run.report(0), run.report(1))] == [(("g", 21),), (("g", 6),)]
     scalar = model.run({"a": 1071, "b": [462, 21]}, tapes=((),))
@@ -271,7 +271,7 @@ def test_batch_keeps_the_progress_display(monkeypatch: pytest.MonkeyPatch,
             super().__init__(total, enabled, unit)
 
     monkeypatch.setattr(engines, "Progress", Recording)
-    monkeypatch.setattr(onnx_engine, "Progress", Recording)
+    monkeypatch.setattr(onnx_model, "Progress", Recording)
     args = ["run", str(GCD), "--input", "a=1071,48", "--input", "b=462,18", "--engine", engine]
     assert main(args) == 0
     assert main([*args, "--max-steps", "5000"]) == 0

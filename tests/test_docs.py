@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import SLOW_SAMPLE, shared_root
+from conftest import SHARED_ENV, SLOW_SAMPLE
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
@@ -129,7 +129,7 @@ def _batch_statuses() -> list[str]:
 
 
 def _model_statuses() -> list[str]:
-    from mlpc.runtime.onnx_engine import STATUS_NAMES
+    from mlpc.runtime.onnx_model import STATUS_NAMES
 
     codes = {name: code for code, name in STATUS_NAMES.items()}
     return [str(codes[n]) for n in ("step-limit", "halted", "fault", "trap")]
@@ -335,23 +335,37 @@ def python_snippet(text: str) -> tuple[str, str]:
     return "\n".join([*snippet[:-1], code.rstrip()]), shown.strip()
 
 
+def fresh_clone(into: Path) -> Path:
+    """A copy of the repository's files as a fresh clone has them (git's tracked and
+    untracked-but-not-ignored files; no build outputs, nothing beside it)."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
+                             "--exclude-standard"], capture_output=True, cwd=REPO, check=True)
+    clone = into / "mlpc"
+    for name in listed.stdout.decode().split("\0"):
+        source = REPO / name
+        if name and source.is_file():
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, clone / name)
+    return clone
+
+
+def readme_env() -> dict[str, str]:
+    """The environment of a user who has only the clone: no MLPC_SHARED."""
+    env = dict(os.environ, PYTHONSAFEPATH="1")
+    env.pop(SHARED_ENV, None)
+    return env
+
+
 @pytest.fixture(scope="module")
 def readme_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Ran]:
-    """Every console command of the README and its Python snippet, run in order in a
-    directory that holds gcd.tl, next to a `shared` link to the corpora."""
-    root = tmp_path_factory.mktemp("readme")
-    work = root / "work"
-    work.mkdir()
-    shutil.copy(EXAMPLES / "gcd.tl", work / "gcd.tl")
-    if shared_root().is_dir():
-        (root / "shared").symlink_to(shared_root())
+    """Every console command of the README and its Python snippet, run in order from the
+    root of a fresh copy of the repository with nothing beside it, as a user would."""
+    work = fresh_clone(tmp_path_factory.mktemp("readme"))
     mlpc = f"{sys.executable} -m mlpc.cli"
-    env = dict(os.environ, PYTHONSAFEPATH="1")
+    env = readme_env()
     text = README.read_text()
     runs: dict[str, Ran] = {}
     for command in console_commands(text):
-        if "../shared/" in command.line and not (root / "shared").is_dir():
-            continue
         script = f'mlpc() {{ {mlpc} "$@"; }}\nset -o pipefail\n{command.line}'
         proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
                               cwd=work, env=env, timeout=300)
@@ -370,8 +384,6 @@ def check_commands(text: str, runs: dict[str, Ran]) -> list[str]:
     for command in console_commands(text):
         ran = runs.get(command.line)
         if ran is None:
-            if "../shared/" in command.line and not shared_root().is_dir():
-                continue  # the corpora are absent (the fixture skipped it)
             problems.append(f"not run: {command.line}")
             continue
         if ran.code != 0:
@@ -406,7 +418,7 @@ def test_readme_prose_numbers_are_checked(computed: dict[str, list[str]]) -> Non
 def test_readme_first_program_is_the_example() -> None:
     """The gcd.tl of "A first program" is examples/gcd.tl without its header comment."""
     text = README.read_text()
-    start = text.index("```c\n// gcd.tl\n") + len("```c\n// gcd.tl\n")
+    start = text.index("```c\n// examples/gcd.tl\n") + len("```c\n// examples/gcd.tl\n")
     shown = text[start:text.index("```", start)]
     body = [line for line in (EXAMPLES / "gcd.tl").read_text().splitlines()
             if not line.startswith("//")]

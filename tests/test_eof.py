@@ -19,7 +19,7 @@ from tl_cases import CASES, TlCase
 from mlpc.compiler.driver import CompileOptions, LoadedProgram, compile_model, machine_config
 from mlpc.errors import MlpcError
 from mlpc.runtime.engines import RunRequest, get_engine, prepared_image
-from mlpc.runtime.onnx_engine import OnnxModel
+from mlpc.runtime.onnx_model import OnnxModel
 
 REPO = Path(__file__).resolve().parents[1]
 EOF_CASES = [case for case in CASES if "eof()" in case.source]

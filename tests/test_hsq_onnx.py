@@ -12,7 +12,7 @@ from conftest import hsq_index_names, load_index
 from mlpc.compiler.assembler import load_image
 from mlpc.compiler.driver import compile_model, machine_config
 from mlpc.compiler.export_onnx import ExportOptions
-from mlpc.runtime.onnx_engine import OnnxModel
+from mlpc.runtime.onnx_model import OnnxModel
 
 # cheap programs (steps x memory) with output, from all three folders, and one silent halt
 FAST_SAMPLE = [

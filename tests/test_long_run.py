@@ -30,7 +30,7 @@ from mlpc.compiler.lowering import lower_program
 from mlpc.compiler.parser import parse_program
 from mlpc.runtime import reference
 from mlpc.runtime.machine import MachineConfig, MachineState, initial_state
-from mlpc.runtime.onnx_engine import OnnxModel
+from mlpc.runtime.onnx_model import OnnxModel
 
 pytestmark = pytest.mark.slow
 

@@ -25,7 +25,7 @@ from mlpc.compiler.image import SubleqImage
 from mlpc.runtime import reference
 from mlpc.runtime.machine import Fault, MachineConfig, Status, initial_state
 from mlpc.runtime.numpy_exec import NumpyExecutor
-from mlpc.runtime.onnx_engine import OnnxModel
+from mlpc.runtime.onnx_model import OnnxModel
 
 BUDGET = 10**9
 # the exported encodings: weights and number type

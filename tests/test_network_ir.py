@@ -35,7 +35,7 @@ from mlpc.compiler.sparse import lower_to_sparse
 from mlpc.runtime import reference
 from mlpc.runtime.machine import MachineConfig, initial_state
 from mlpc.runtime.numpy_exec import BoundViolation, NumpyExecutor
-from mlpc.runtime.onnx_engine import OnnxModel
+from mlpc.runtime.onnx_model import OnnxModel
 
 
 def _tiny(coeff: int) -> Network:

@@ -15,9 +15,9 @@ import pytest
 from mlpc.cli import main
 from mlpc.compiler.driver import CompileOptions, compile_model, load_program, machine_config
 from mlpc.compiler.export_onnx import ExportOptions
-from mlpc.runtime import engines, onnx_engine, reference
+from mlpc.runtime import engines, onnx_engine, onnx_model, reference
 from mlpc.runtime.machine import initial_state
-from mlpc.runtime.onnx_engine import MIN_CHUNK, OnnxModel
+from mlpc.runtime.onnx_model import MIN_CHUNK, OnnxModel
 from mlpc.runtime.progress import ChunkSizer, Progress
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,8 +80,8 @@ def test_run_chunked_by_a_tiny_time_target_equals_one_call(tmp_path: Path, weigh
     counting = _Counting(model.session)
     model.session = counting
     many = model.run(inputs, tapes=((), ()), max_steps=100_000, target_s=1e-9)
-    assert int(one.steps[0]) > 4 * onnx_engine.FIRST_CHUNK  # many pieces
-    assert counting.budgets[0] == onnx_engine.FIRST_CHUNK
+    assert int(one.steps[0]) > 4 * onnx_model.FIRST_CHUNK  # many pieces
+    assert counting.budgets[0] == onnx_model.FIRST_CHUNK
     assert counting.budgets[1:] and set(counting.budgets[1:]) == {MIN_CHUNK}  # halved at once
     for run in (one, many):
         assert run.status.tolist() == [1, 1]
@@ -161,6 +161,7 @@ def test_cli_shows_a_total_only_for_a_given_max_steps(
 
     monkeypatch.setattr(engines, "Progress", Recording)
     monkeypatch.setattr(onnx_engine, "Progress", Recording)
+    monkeypatch.setattr(onnx_model, "Progress", Recording)
     assert main(["run", HELLO, "--engine", engine, *args]) == 0
     assert capsys.readouterr().out == "Hello, World!\n"
     assert totals == [total]

@@ -43,7 +43,7 @@ from mlpc.compiler.driver import CompileOptions, load_program, read_only_of
 from mlpc.errors import MlpcError
 from mlpc.runtime import reference, web
 from mlpc.runtime.machine import MachineConfig, initial_state
-from mlpc.runtime.onnx_engine import OnnxModel
+from mlpc.runtime.onnx_model import OnnxModel
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"

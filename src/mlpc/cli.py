@@ -16,11 +16,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlpc import __version__
+from mlpc import __version__, cache
 from mlpc.compiler.assembler import disassemble, read_text
-from mlpc.compiler.driver import CompileOptions, LoadedProgram, load_program, machine_config
+from mlpc.compiler.limits import (
+    DEFAULT_UNROLL,
+    DENSE_LIMIT,
+    DTYPES,
+    ENGINE_NAMES,
+    INT64_MAX,
+    MAX_NETWORK_MEMORY,
+    MAX_UNROLL,
+    WEIGHTS,
+)
 from mlpc.errors import EXIT_PROGRAM_ERROR, MlpcError, UsageError
-from mlpc.runtime.engines import ENGINE_NAMES, RunRequest, get_engine
 from mlpc.runtime.machine import (
     DEFAULT_MAX_STEPS,
     DEFAULT_TAPE_IN,
@@ -28,10 +36,15 @@ from mlpc.runtime.machine import (
     MachineConfig,
     Status,
 )
-from mlpc.runtime.report import RunReport
 
+# The compiler, numpy, onnx and onnxruntime are imported by the commands that use them, so
+# that `mlpc --help` starts in a blink and `mlpc run MODEL.onnx` never imports onnx or the
+# compiler (benchmarks/bench_startup.py measures both; tests/test_startup.py checks them).
 if TYPE_CHECKING:
     import onnx
+
+    from mlpc.compiler.driver import CompileOptions, LoadedProgram
+    from mlpc.runtime.report import RunReport
 
 
 class _Parser(argparse.ArgumentParser):
@@ -120,6 +133,8 @@ def _word_range(text: str) -> tuple[int, int]:
 
 def _compile_options(args: argparse.Namespace) -> CompileOptions:
     """The front end's options: word size, stack, and the words declared read-only."""
+    from mlpc.compiler.driver import CompileOptions
+
     if args.read_only and not args.specialise:
         raise UsageError("--read-only declares constant words for --specialise: give both")
     return CompileOptions(word_bits=args.word_bits, stack=args.stack,
@@ -202,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true",
                      help="print one JSON object (in a batch, one per line)")
     run.add_argument("--quiet", action="store_true", help="no progress display")
+    run.add_argument("--no-cache", action="store_true",
+                     help="compile afresh: neither read nor write mlpc's cache of compiled "
+                     "models ($XDG_CACHE_HOME/mlpc, else ~/.cache/mlpc)")
     _add_machine_options(run)
     _add_stack_option(run)
     _add_network_options(run)
@@ -399,6 +417,8 @@ def check_inputs(declared: Sequence[str], given: tuple[tuple[str, int], ...],
 def cmd_run(args: argparse.Namespace) -> int:
     if args.batch == "-" and args.stdin:
         raise UsageError("--batch - and --stdin both read standard input: give one of them")
+    if args.no_cache:
+        cache.disable()
     tape = _read_stdin_tape() if args.stdin else parse_tape(args.tape or "")
     items = batch_items(args, tape)
     single = items is None
@@ -406,6 +426,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         items = [BatchItem("", parse_inputs(args.input), tape)]
     if len(args.program) == 1 and args.program[0].endswith(".onnx"):
         return _run_model_file(args, items, single)
+    if args.engine == "onnx":
+        return _run_program_on_onnx(args, items, single)
+    from mlpc.compiler.driver import load_program, machine_config
+    from mlpc.runtime.engines import RunRequest, get_engine
+
     program = load_program(args.program, _compile_options(args))
     if args.engine == "source":
         config = MachineConfig(memory=3, word_bits=args.word_bits, tape_in=args.tape_in,
@@ -415,22 +440,64 @@ def cmd_run(args: argparse.Namespace) -> int:
                                 args.tape_out)
     for item in items:
         _check_item(item, program.input_names, config)
-    weights, dtype = _network_options(args)
-    if args.engine == "onnx":
-        check_dense(weights, config)
-    requests = [RunRequest(program, config, item.tape, item.inputs, _max_steps(args),
-                           show_progress=not args.quiet,
-                           budget_given=args.max_steps is not None,
-                           weights=weights, dtype=dtype, specialise=args.specialise)
-                for item in items]
-    if args.engine == "onnx":
-        from mlpc.runtime.onnx_engine import run_onnx_batch
-
-        reports = run_onnx_batch(requests)
-    else:
-        engine = get_engine(args.engine)
-        reports = [engine(request) for request in requests]
+    _, dtype = _network_options(args)
+    engine = get_engine(args.engine)
+    reports = [engine(RunRequest(program, config, item.tape, item.inputs, _max_steps(args),
+                                 show_progress=not args.quiet,
+                                 budget_given=args.max_steps is not None, dtype=dtype,
+                                 specialise=args.specialise))
+               for item in items]
     return _print_reports(reports, items, single, args)
+
+
+def _run_program_on_onnx(args: argparse.Namespace, items: list[BatchItem],
+                         single: bool) -> int:
+    """Compile the program (or take its model from the cache) and run the items as one
+    onnxruntime batch. A cached model runs exactly as a freshly compiled one: both are
+    loaded from their bytes and checked against their own metadata."""
+    from mlpc.runtime.onnx_model import OnnxModel, run_model_batch
+
+    store = cache.ModelCache.default()
+    key = store.key(args.program, _model_key_options(args)) if store else None
+    data = store.load(key) if store and key else None
+    if data is None:
+        data = _compile_for_run(args, items)
+        if store and key:
+            store.store(key, data)
+    model = OnnxModel(data)
+    for item in items:
+        _check_item(item, model.inputs, MachineConfig(memory=3, word_bits=model.word_bits))
+    reports = run_model_batch(model, [(item.inputs, item.tape) for item in items],
+                              _max_steps(args), show_progress=not args.quiet,
+                              show_total=args.max_steps is not None)
+    return _print_reports(reports, items, single, args)
+
+
+def _model_key_options(args: argparse.Namespace) -> dict[str, object]:
+    """Every option that shapes the model `mlpc run` compiles (the cache key's part)."""
+    weights, dtype = _network_options(args)
+    return {"memory": args.memory, "word_bits": args.word_bits, "tape_in": args.tape_in,
+            "tape_out": args.tape_out, "stack": args.stack, "weights": weights,
+            "dtype": dtype, "specialise": args.specialise,
+            "read_only": sorted(args.read_only)}
+
+
+def _compile_for_run(args: argparse.Namespace, items: list[BatchItem]) -> bytes:
+    """The model `mlpc run PROG` runs, as bytes (its inputs checked first, as without a
+    cache: an input the program lacks is reported before compiling)."""
+    from mlpc.compiler.driver import compile_model, load_program, machine_config
+    from mlpc.compiler.export_onnx import ExportOptions
+
+    program = load_program(args.program, _compile_options(args))
+    config = machine_config(program.image, args.memory, args.word_bits, args.tape_in,
+                            args.tape_out)
+    for item in items:
+        _check_item(item, program.input_names, config)
+    weights, dtype = _network_options(args)
+    check_dense(weights, config)
+    model = compile_model(program.image, config, ExportOptions(weights=weights, dtype=dtype),
+                          args.specialise)
+    return model.SerializeToString()
 
 
 def _check_item(item: BatchItem, declared: Sequence[str], config: MachineConfig) -> None:
@@ -471,7 +538,7 @@ def _run_model_file(args: argparse.Namespace, items: list[BatchItem], single: bo
         raise UsageError("--weights and --dtype are compile options: a compiled model has its "
                          "own")
     _refuse_compile_options(args, "a compiled model")
-    from mlpc.runtime.onnx_engine import OnnxModel, run_model_batch
+    from mlpc.runtime.onnx_model import OnnxModel, run_model_batch
 
     model = OnnxModel(args.program[0])
     for item in items:
@@ -483,7 +550,12 @@ def _run_model_file(args: argparse.Namespace, items: list[BatchItem], single: bo
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from mlpc.compiler.driver import compile_model, compile_step_model
+    from mlpc.compiler.driver import (
+        compile_model,
+        compile_step_model,
+        load_program,
+        machine_config,
+    )
     from mlpc.compiler.export_onnx import ExportOptions
 
     if not args.output and not args.step_model:
@@ -546,7 +618,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         _refuse_compile_options(args, "a compiled model")
         return _inspect(args, paths[0], paths[0])
     _no_model(paths, "inspect")
-    from mlpc.compiler.driver import compile_model
+    from mlpc.compiler.driver import compile_model, load_program, machine_config
     from mlpc.compiler.export_onnx import ExportOptions
 
     program = load_program(paths, _compile_options(args))
@@ -611,7 +683,8 @@ def print_report(report: RunReport, as_json: bool, words: bool, batch: bool = Fa
 def _model_metadata(path: str) -> dict[str, str]:
     """The metadata of a full model file (one-line errors for a missing or unreadable one,
     or a step model)."""
-    from mlpc.runtime.onnx_engine import load_model_file, refuse_step_model
+    from mlpc.runtime.onnx_engine import load_model_file
+    from mlpc.runtime.onnx_model import refuse_step_model
 
     meta = {p.key: p.value for p in load_model_file(path).metadata_props}
     refuse_step_model(meta, path)
@@ -625,7 +698,7 @@ def _program_from_model(path: str, command: str, stack: int | None,
     model's."""
     import os
 
-    from mlpc.compiler.assembler import disassemble
+    from mlpc.compiler.driver import CompileOptions, load_program, machine_config
 
     meta = _model_metadata(path)
     if "listing" not in meta or "memory_words" not in meta:
@@ -651,6 +724,8 @@ def _program_from_model(path: str, command: str, stack: int | None,
 
 
 def cmd_asm(args: argparse.Namespace) -> int:
+    from mlpc.compiler.driver import CompileOptions, load_program
+
     if len(args.program) == 1 and is_model_file(args.program[0]):
         meta = _model_metadata(args.program[0])
         if "listing" not in meta:
@@ -762,7 +837,8 @@ def _machine_run(args: argparse.Namespace, workdir: str
     """The program, its machine, tape, named inputs and the memory image with the inputs
     stored, as `run` would prepare them. A compiled model stands for the program rebuilt
     from its metadata, on the model's machine (`workdir` holds the source)."""
-    from mlpc.runtime.engines import prepared_image
+    from mlpc.compiler.driver import CompileOptions, load_program, machine_config
+    from mlpc.runtime.engines import RunRequest, prepared_image
 
     tape = parse_tape(args.tape or "")
     inputs = parse_inputs(args.input)
@@ -815,6 +891,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from mlpc.errors import EXIT_OK
+    from mlpc.runtime.engines import RunRequest, get_engine
     from mlpc.runtime.verify import MACHINE_ENGINES, compare_with_source, lockstep
 
     with tempfile.TemporaryDirectory(prefix="mlpc-verify-") as workdir:
@@ -911,21 +988,8 @@ def cmd_web(args: argparse.Namespace) -> int:
 
 COMMANDS = {"run": cmd_run, "asm": cmd_asm, "compile": cmd_compile, "inspect": cmd_inspect}
 COMMANDS.update({"trace": cmd_trace, "verify": cmd_verify, "view": cmd_view, "web": cmd_web})
-DENSE_LIMIT = 512
-# compiler.export_onnx's ExportOptions.unroll, WEIGHTS and DTYPES, without importing onnx
-DEFAULT_UNROLL = 8
-WEIGHTS = ("families", "sparse", "dense")
-DTYPES = ("int64", "float64")
-
-
-MAX_UNROLL = 1024
-INT64_MAX = (1 << 63) - 1  # a model's default max_steps is an int64 (the budget saturates)
-
-
 def check_limits(args: argparse.Namespace) -> None:
     """Refuse sizes mlpc cannot build before building (or allocating) anything."""
-    from mlpc.compiler.codegen import MAX_NETWORK_MEMORY
-
     memory = getattr(args, "memory", None)
     if memory is not None and memory > MAX_NETWORK_MEMORY:
         raise MlpcError(f"--memory {memory} is too large: at most {MAX_NETWORK_MEMORY} words "
