@@ -18,11 +18,14 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
 import tempfile
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -288,8 +291,25 @@ def site_server(site: Path, port: int = 0, host: str = "localhost") -> Threading
         raise MlpcError(f"cannot listen on {where}: {exc.strerror or exc}") from None
 
 
+@contextmanager
+def sigterm_as_ctrl_c() -> Iterator[None]:
+    """Meanwhile SIGTERM (what `kill`, systemd and container runtimes send) stops mlpc as
+    Ctrl-C does, by raising KeyboardInterrupt, so that the `with` blocks it unwinds clean up
+    (`mlpc web --serve`'s temporary site among them); Python's default would end the process
+    on the spot. Only the main thread can set a signal handler: elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def serve(server: ThreadingHTTPServer, site: Path) -> int:
-    """Serve the site until Ctrl-C (the URL on stderr); exit status 0."""
+    """Serve the site until Ctrl-C or SIGTERM (the URL, with the port the server is bound
+    to, on stderr); exit status 0."""
     with server:
         print(f"mlpc: serving {site} at http://localhost:{server.server_address[1]}/ "
               "(Ctrl-C to stop)",

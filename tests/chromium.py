@@ -34,6 +34,10 @@ needs_chromium = pytest.mark.skipif(
 
 
 
+def first_line(text: str) -> str:
+    return (text.splitlines() or [""])[0]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("localhost", 0))
@@ -100,6 +104,9 @@ class DevTools:
         os.close(from_child_w)
         self._next = 0
         self._buffer = b""
+        # session id -> what the tab reported as an error (console.error, an uncaught
+        # exception or rejection, a failed request), for the tabs opened with watch=True
+        self.errors: dict[str, list[str]] = {}
 
     def call(self, method: str, params: dict[str, Any] | None = None,
              session: str | None = None, timeout: float = 30.0) -> dict[str, Any]:
@@ -113,7 +120,9 @@ class DevTools:
             while b"\0" in self._buffer:
                 raw, self._buffer = self._buffer.split(b"\0", 1)
                 reply = json.loads(raw)
-                if reply.get("id") == self._next:
+                if "method" in reply:
+                    self._event(reply)
+                elif reply.get("id") == self._next:
                     if "error" in reply:
                         raise AssertionError(f"{method}: {reply['error']}")
                     return dict(reply.get("result", {}))
@@ -139,11 +148,38 @@ class DevTools:
         os.close(self._from_child)
 
 
-    def open_page(self, url: str) -> str:
-        """Open `url` in a new tab; returns the session id for the calls to that tab."""
-        target = self.call("Target.createTarget", {"url": url})["targetId"]
-        return str(self.call("Target.attachToTarget",
-                             {"targetId": target, "flatten": True})["sessionId"])
+    def _event(self, message: dict[str, Any]) -> None:
+        """Keep what a watched tab reports as an error (the events come between replies)."""
+        errors = self.errors.get(message.get("sessionId", ""))
+        if errors is None:
+            return
+        method, params = message["method"], message.get("params", {})
+        if method == "Runtime.consoleAPICalled" and params["type"] in ("error", "assert"):
+            said = [str(a.get("value", a.get("description", ""))) for a in params["args"]]
+            errors.append(f"console.{params['type']}: {first_line(' '.join(said))}")
+        elif method == "Runtime.exceptionThrown":
+            details = params["exceptionDetails"]
+            thrown = details.get("exception", {}).get("description") or details["text"]
+            errors.append(f"uncaught: {first_line(thrown)}")
+        elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
+            entry = params["entry"]
+            where = entry.get("url", "").rsplit("/", 1)[-1]
+            errors.append(f"{entry['source']}: {entry['text']}" + (f" ({where})" if where else ""))
+
+    def open_page(self, url: str, watch: bool = False) -> str:
+        """Open `url` in a new tab; returns the session id for the calls to that tab. With
+        `watch`, the tab's errors are collected in `errors[session]` from before the page
+        loads (the tab opens blank, is watched, then goes to `url`)."""
+        target = self.call("Target.createTarget",
+                           {"url": "about:blank" if watch else url})["targetId"]
+        session = str(self.call("Target.attachToTarget",
+                                {"targetId": target, "flatten": True})["sessionId"])
+        if watch:
+            self.errors[session] = []
+            self.call("Runtime.enable", session=session)
+            self.call("Log.enable", session=session)
+            self.call("Page.navigate", {"url": url}, session)
+        return session
 
     def evaluate(self, session: str, expression: str) -> Any:
         """The value of a JavaScript expression in the tab (returned by value)."""

@@ -10,9 +10,13 @@ screenshot to docs/web/page.png (shown in the README).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import json
 import os
+import re
+import select
+import shutil
 import signal
 import stat
 import subprocess
@@ -23,6 +27,7 @@ import time
 import urllib.request
 import zipfile
 from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -102,9 +107,11 @@ def test_site_holds_page_models_runtime_and_manifest(
         models: dict[str, Path], fake_ort: Path, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     site = tmp_path / "site"
+    sigterm = signal.getsignal(signal.SIGTERM)
     status, err = cli(["web", str(models["gcd"]), "-o", str(site), "--onnxruntime-web",
                        str(fake_ort)], capsys)
     assert status == 0
+    assert signal.getsignal(signal.SIGTERM) is sigterm  # mlpc web's own handler is gone
     files = sorted(str(p.relative_to(site)) for p in site.rglob("*") if p.is_file())
     assert files == ["app.js", "index.html", "models/gcd.onnx",
                      "onnxruntime-web/LICENSE.txt", "onnxruntime-web/ort-wasm-simd-threaded.mjs",
@@ -346,6 +353,11 @@ def test_usage_errors(models: dict[str, Path], capsys: pytest.CaptureFixture[str
             "examples/gcd.tl -o MODEL.onnx first",
         ("web", gcd): "error: mlpc web needs -o DIR (where to write the site) or --serve",
         ("web", gcd, "-o", "x", "--port", "8000"): "error: --port is the port of --serve",
+        ("web", gcd, "-o", "x", "--port", "0"): "error: --port is the port of --serve",
+        ("web", gcd, "--serve", "--port", "65536"):
+            "error: mlpc web: argument --port: not a port number (0-65535): '65536'",
+        ("web", gcd, "--serve", "--port", "-1"):
+            "error: mlpc web: argument --port: not a port number (0-65535): '-1'",
     }
     for args, message in expected.items():
         assert cli(list(args), capsys) == (2, message)
@@ -391,6 +403,46 @@ def test_serve_prints_the_url_and_stops_on_ctrl_c(models: dict[str, Path], fake_
     assert not Path(lines[1].split()[2]).exists()
 
 
+def stderr_line(server: subprocess.Popen[bytes], start: str, deadline: float) -> str:
+    """The first line on the server's stderr (unbuffered) that starts with `start`."""
+    assert server.stderr is not None
+    said = b""
+    while time.monotonic() < deadline and server.poll() is None:
+        if not select.select([server.stderr], [], [], 0.2)[0]:
+            continue
+        said += server.stderr.read(4096) or b""
+        for line in said.decode(errors="replace").splitlines(keepends=True):
+            if line.startswith(start) and line.endswith("\n"):
+                return line.rstrip("\n")
+    raise AssertionError(f"no line starting {start!r} on stderr: {said.decode()!r}")
+
+
+def test_serve_on_port_0_prints_the_port_and_cleans_up_on_sigterm(
+        models: dict[str, Path], fake_ort: Path) -> None:
+    """`--port 0` binds a free port and the URL names it; SIGTERM (what `kill` sends) stops
+    the server as Ctrl-C does: exit status 0, its temporary site removed."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlpc.cli", "web", str(models["gcd"]), "--serve", "--port", "0",
+         "--onnxruntime-web", str(fake_ort)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+    try:
+        line = stderr_line(server, "mlpc: serving /", time.monotonic() + 60)
+        match = re.fullmatch(r"mlpc: serving (\S+) at http://localhost:(\d+)/ \(Ctrl-C to stop\)",
+                             line)
+        assert match, line
+        site, port = Path(match[1]), int(match[2])
+        assert port != 0 and site.name.startswith("mlpc-web-")
+        with urllib.request.urlopen(f"http://localhost:{port}/models/gcd.onnx",
+                                    timeout=10) as reply:
+            assert reply.read() == models["gcd"].read_bytes()
+        assert (site / "index.html").is_file()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        out, err = server.communicate(timeout=30)
+    assert (server.returncode, out, err) == (0, b"", b"")  # nothing more said: no traceback
+    assert not site.exists()
+
+
 # ---- the page, in headless Chromium ---------------------------------------------------------
 
 
@@ -428,7 +480,10 @@ def server_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path
 
 class Page:
     """A tab showing a site: fields set and buttons clicked as a user would, and what the
-    page shows read back."""
+    page shows read back. Used in a `with` block, which fails when the tab reported an
+    error (console.error, an uncaught exception or rejection, a failed request) other than
+    those the test lists in `expected_errors`; `started=False` returns as soon as the tab
+    has been sent to the site, without waiting for the page to start."""
 
     SHOWN = """JSON.stringify({
       status: $('status').textContent, detail: $('detail').textContent,
@@ -438,14 +493,32 @@ class Page:
         $('outputs').rows, (r) => [r.dataset.name, Number(r.cells[1].textContent)])),
       message: $('message').hidden ? null : $('message').textContent})"""
 
-    def __init__(self, tools: DevTools, url: str) -> None:
+    def __init__(self, tools: DevTools, url: str, started: bool = True) -> None:
         self.tools = tools
-        self.session = tools.open_page(url)
+        self.url = url
+        self.session = tools.open_page(url, watch=True)
+        self.expected_errors: list[str] = []
+        if started:
+            self.wait_started()
+
+    def wait_started(self) -> None:
         deadline = time.monotonic() + 60
         while not self._has_api():
-            assert time.monotonic() < deadline, f"{url}: the page did not start"
+            assert time.monotonic() < deadline, f"{self.url}: the page did not start"
             time.sleep(0.05)
         self.js("window.mlpc.ready")
+
+    def __enter__(self) -> Page:
+        return self
+
+    def __exit__(self, failed: type[BaseException] | None, *exc: object) -> None:
+        try:
+            self.js("0")  # the errors reported so far arrive before this reply
+        finally:
+            errors = self.tools.errors.pop(self.session)
+            self.close()
+        if failed is None:
+            assert errors == self.expected_errors, f"{self.url}: the page reported {errors}"
 
     def _has_api(self) -> bool:
         try:
@@ -467,6 +540,17 @@ class Page:
 
     def shown(self) -> dict[str, Any]:
         return dict(json.loads(self.js(self.SHOWN)))
+
+    def controls(self) -> dict[str, Any] | None:
+        """The status, the message, which controls are off and whether Run has a box on
+        screen; None before the page's elements exist."""
+        return self.js("""$('run') && $('status') && {
+          status: $('status').textContent,
+          message: $('message').hidden ? null : $('message').textContent,
+          off: CONTROLS.filter((id) => $(id).disabled),
+          visible: $('run').getBoundingClientRect().width > 0,
+          running: document.body.dataset.running === 'yes'}""".replace(
+            "CONTROLS", json.dumps(CONTROLS)))
 
     def close(self) -> None:
         self.tools.call("Target.closeTarget", {"targetId": self.tools.call(
@@ -493,13 +577,105 @@ def sites(models: dict[str, Path], ort_web: Path, server_root: tuple[Path, int]
 
 
 RUNS = [("hello", {}), ("gcd", GCD), ("factorial", {"n": -1})]
+CONTROLS = ["run", "step", "run-n", "pause", "reset", "model-select", "model-file"]
+RUN_BUTTONS = ["run", "step", "run-n", "pause", "reset"]  # off while no model is ready
+MODEL_DELAY_S = 1.5
+
+
+class SlowModels(web.SiteHandler):
+    """Serves every model MODEL_DELAY_S late, so that a test sees the page while its model
+    loads (on a fast machine the load can end before the first look)."""
+
+    def do_GET(self) -> None:
+        if self.path.endswith(".onnx"):
+            time.sleep(MODEL_DELAY_S)
+        super().do_GET()
+
+
+@pytest.fixture(scope="module")
+def slow_sites(sites: dict[str, str], server_root: tuple[Path, int]
+               ) -> Iterator[dict[str, str]]:
+    """The same sites, served with their models MODEL_DELAY_S late."""
+    root, port = server_root
+    server = ThreadingHTTPServer(("localhost", 0),
+                                 functools.partial(SlowModels, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield {name: url.replace(f":{port}/", f":{server.server_address[1]}/")
+               for name, url in sites.items()}
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@needs_chromium
+def test_the_first_click_runs_the_program(models: dict[str, Path], slow_sites: dict[str, str],
+                                          browser: DevTools) -> None:
+    """A user who clicks Run the moment it shows, and again and again with no wait: while
+    the model loads, Run, Step, Run N, Pause and Reset are off and the status and the message
+    say it is loading, and the clicks do nothing; the first click once it is ready runs the
+    program to the result Python's onnxruntime gives. (The page used to take those early
+    clicks, throw a TypeError in readFields and run nothing.)"""
+    with Page(browser, slow_sites["hello"], started=False) as page:
+        deadline = time.monotonic() + 60
+        state = None
+        while not (state and state["visible"]):
+            assert time.monotonic() < deadline, f"Run never showed: {state}"
+            try:
+                state = page.controls()
+            except AssertionError:  # about:blank is being replaced by the page
+                state = None
+        seen = []
+        while not (state["running"] or state["status"] not in ("loading", "ready")):
+            assert time.monotonic() < deadline, f"no click on Run ran the program: {state}"
+            seen.append(state)
+            browser.click_element(page.session, "document.getElementById('run')")
+            state = page.controls()
+        page.js("window.mlpc.idle()")
+        assert page.shown() == python_run(models["hello"], {})
+        # the model comes MODEL_DELAY_S after the page: the first look is before it
+        assert seen[0]["status"] == "loading", f"ready with no model yet: {seen[0]}"
+        loading = [s for s in seen if s["status"] == "loading"]
+        for s in loading:  # every control off, the message saying why
+            assert (s["off"], s["message"][:8]) == (CONTROLS, "Loading "), s
+        # then at most one look at the page ready (the click after it ran the program: the
+        # model can also become ready between a look and the click)
+        assert seen[len(loading):] in ([], [{**loading[0], "status": "ready", "off": ["pause"],
+                                             "message": None}])
+
+
+@needs_chromium
+def test_page_shows_every_error(models: dict[str, Path], sites: dict[str, str],
+                                browser: DevTools) -> None:
+    """A run that throws, an error thrown by a handler and a promise that fails unawaited are
+    shown at the top of the page; the two the page did not foresee also go to the console
+    (with their stack), and the buttons work again after each."""
+    with Page(browser, sites["gcd"]) as page:
+        page.js("(model.session.run = () => Promise.reject(new Error('out of memory\\nat x')),"
+                " 0)")
+        page.press("run")
+        shown = page.shown()
+        assert (shown["message"], shown["status"], shown["steps"]) == (
+            "onnxruntime-web failed to run the model: out of memory", "ready", 0)
+        assert page.controls()["off"] == ["pause"]
+        page.js("(setTimeout(() => { throw new TypeError('thrown by a handler'); }), 0)")
+        page.tools.wait_for(page.session, "document.getElementById('message').textContent"
+                            ".includes('handler')")
+        assert page.shown()["message"] == "unexpected error: thrown by a handler"
+        page.js("(Promise.reject(new RangeError('nobody awaited this')), 0)")
+        page.tools.wait_for(page.session, "document.getElementById('message').textContent"
+                            ".includes('awaited')")
+        assert page.shown()["message"] == "unexpected error: nobody awaited this"
+        assert page.controls()["off"] == ["pause"]
+        page.expected_errors = ["console.error: TypeError: thrown by a handler",
+                                "console.error: RangeError: nobody awaited this"]
 
 
 @needs_chromium
 def test_page_feeds_the_tape_length_to_eof(models: dict[str, Path], sites: dict[str, str],
                                            browser: DevTools) -> None:
-    page = Page(browser, sites["echo"])
-    try:
+    with Page(browser, sites["echo"]) as page:
         assert page.shown()["status"] == "ready"
         page.js("$('tape-kind').value = 'words'")
         page.fill({}, "-1,-1,7,-1")
@@ -507,22 +683,17 @@ def test_page_feeds_the_tape_length_to_eof(models: dict[str, Path], sites: dict[
         shown = page.shown()
         assert shown == python_run(models["echo"], {}, (-1, -1, 7, -1))
         assert (shown["outputs"], shown["words"]) == ({"n": 4}, "-1 -1 7 -1")
-    finally:
-        page.close()
 
 
 @needs_chromium
 @pytest.mark.parametrize(("name", "inputs"), RUNS, ids=[n for n, _ in RUNS])
 def test_page_run_equals_python(name: str, inputs: dict[str, int], models: dict[str, Path],
                                 sites: dict[str, str], browser: DevTools) -> None:
-    page = Page(browser, sites[name])
-    try:
+    with Page(browser, sites[name]) as page:
         assert page.shown()["status"] == "ready"
         page.fill(inputs)
         page.press("run")
         assert page.shown() == python_run(models[name], inputs)
-    finally:
-        page.close()
 
 
 def _gcd_write(steps: int) -> int:
@@ -551,8 +722,7 @@ def test_page_steps_the_network_state(name: str, models: dict[str, Path],
     reference machine's 8th step writes), which the decoding lands; ten Steps, then Run, end
     where one Run does. The specialised model's state holds only the writable words (its
     layout in `state_words`)."""
-    page = Page(browser, sites[name])
-    try:
+    with Page(browser, sites[name]) as page:
         page.fill(GCD)
         page.js("$('n').value = '8'")
         page.press("run-n")
@@ -567,8 +737,6 @@ def test_page_steps_the_network_state(name: str, models: dict[str, Path],
         check_decoding(models[name], page.js("window.mlpc.snapshot()"), [1] * 10)
         page.press("run")
         assert page.shown() == python_run(models[name], GCD)
-    finally:
-        page.close()
 
 
 def check_decoding(model: Path, snapshot: dict[str, Any], calls: list[int]
@@ -611,8 +779,7 @@ def check_decoding(model: Path, snapshot: dict[str, Any], calls: list[int]
 def test_page_says_what_is_wrong(models: dict[str, Path], sites: dict[str, str],
                                  ort_web: Path, server_root: tuple[Path, int],
                                  browser: DevTools) -> None:
-    page = Page(browser, sites["gcd"])
-    try:
+    with Page(browser, sites["gcd"]) as page:
         page.fill({"a": "12x", "b": 462})
         page.press("run")
         shown = page.shown()
@@ -621,8 +788,6 @@ def test_page_says_what_is_wrong(models: dict[str, Path], sites: dict[str, str],
         page.fill({"a": 1 << 31, "b": 462})
         page.press("step")
         assert page.shown()["message"] == "input a = 2147483648 does not fit in 32 bits"
-    finally:
-        page.close()
     root, port = server_root
     gcd = web.model_from_file(str(models["gcd"]))
     broken = [dataclasses.replace(gcd, name="add.onnx", data=not_mlpc_model(), title="add"),
@@ -631,20 +796,43 @@ def test_page_says_what_is_wrong(models: dict[str, Path], sites: dict[str, str],
               dataclasses.replace(gcd, name="gone.onnx", title="gone")]
     web.build_site(broken, root / "broken", ort_web)
     (root / "broken/models/gone.onnx").unlink()
-    page = Page(browser, f"http://localhost:{port}/broken/")
-    try:
-        messages = [page.shown()["message"]]
+    with Page(browser, f"http://localhost:{port}/broken/") as page:
+        seen = [page.controls()]
         for index in (1, 2):
             page.js(f"(() => {{ const s = $('model-select'); s.value = '{index}'; "
                     "s.dispatchEvent(new Event('change')); return window.mlpc.loading; })()")
-            messages.append(page.shown()["message"])
-        assert messages == [
+            seen.append(page.controls())
+        # no model loaded: nothing to run, but another model can be chosen
+        assert seen == [{"status": "no model", "message": message, "off": RUN_BUTTONS,
+                         "visible": True, "running": False} for message in (
             "add: this ONNX model was not made by mlpc (no program metadata)",
             "cut: not an ONNX model (a field runs past the end)",
             "cannot fetch models/gone.onnx: HTTP 404",
-        ]
-    finally:
-        page.close()
+        )]
+        page.expected_errors = ["network: Failed to load resource: the server responded with "
+                                "a status of 404 (File not found) (gone.onnx)"]
+    # sites that cannot start: nothing can be run or chosen, and the message says why
+    cut = {"no-runtime": "onnxruntime-web/ort.wasm.min.js", "no-manifest": "site.json"}
+    for name, missing in cut.items():
+        shutil.copytree(root / "gcd", root / name)
+        (root / name / missing).unlink()
+    (root / "bad-manifest").mkdir()
+    for name in ("index.html", "app.js", "style.css", "onnxruntime-web"):
+        (root / "bad-manifest" / name).symlink_to(root / "gcd" / name)
+    (root / "bad-manifest/site.json").write_text("{")
+    seen = {}
+    for name in (*cut, "bad-manifest"):
+        with Page(browser, f"http://localhost:{port}/{name}/") as page:
+            seen[name] = page.controls()
+            page.expected_errors = [
+                "network: Failed to load resource: the server responded with a status of 404 "
+                f"(File not found) ({cut[name].rsplit('/')[-1]})"] if name in cut else []
+    assert seen == {name: {"status": "no model", "off": CONTROLS, "visible": True,
+                           "running": False, "message": message} for name, message in (
+        ("no-runtime", "onnxruntime-web did not load (onnxruntime-web/ort.wasm.min.js is "
+                       "missing): rebuild the site with mlpc web"),
+        ("no-manifest", "cannot fetch site.json: HTTP 404"),
+        ("bad-manifest", "site.json is not valid JSON: rebuild the site with mlpc web"))}
 
 
 @needs_chromium
@@ -652,8 +840,7 @@ def test_screenshot(models: dict[str, Path], sites: dict[str, str], browser: Dev
                     tmp_path: Path) -> None:
     """hello paused after 40 steps: output so far, memory with pc, a and b marked, the source
     line and listing row of pc. MLPC_UPDATE_SCREENSHOTS=1 writes docs/web/page.png."""
-    page = Page(browser, sites["hello"])
-    try:
+    with Page(browser, sites["hello"]) as page:
         page.js("$('n').value = '40'")
         page.press("run-n")
         shown = page.shown()
@@ -662,8 +849,6 @@ def test_screenshot(models: dict[str, Path], sites: dict[str, str], browser: Dev
         assert (python.steps, python.text()) == (40, "Hello, Wor")
         assert page.js("document.querySelectorAll('.code .current').length") == 2
         png = browser.screenshot(page.session)
-    finally:
-        page.close()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     target = SCREENSHOT if os.environ.get("MLPC_UPDATE_SCREENSHOTS") == "1" else (
         tmp_path / "page.png")

@@ -16,6 +16,7 @@ let site = null;   // site.json
 let model = null;  // the loaded Model
 let run = null;    // the current Run, or null before the first step
 let running = false;
+let loading = true;  // a model is being loaded (from the start until the first is ready)
 let pauseWanted = false;
 let idleWaiters = [];
 
@@ -310,7 +311,7 @@ const nextFrame = () => new Promise((resolve) => requestAnimationFrame(() => res
 /** Run up to `limit` steps in calls sized to take 0.1 to 0.4 seconds each, drawing
  * the state after every call; Pause stops between calls. */
 async function go(limit) {
-  if (running) return;
+  if (running || loading || model === null) return;  // the buttons are off then
   try {
     if (run === null || run.finished) run = readFields();
   } catch (err) {
@@ -348,18 +349,32 @@ async function go(limit) {
   }
 }
 
+/** The buttons that run the model are live only when a model is ready and nothing else is
+ * under way (a click before the model has loaded would have nothing to run); choosing another
+ * model waits for the site's list and for the current load or run to end. */
 function setButtons() {
-  for (const id of ['run', 'step', 'run-n', 'reset', 'model-select', 'model-file']) {
-    $(id).disabled = running;
-  }
+  const busy = running || loading;
+  for (const id of ['run', 'step', 'run-n', 'reset']) $(id).disabled = busy || model === null;
+  for (const id of ['model-select', 'model-file']) $(id).disabled = busy || site === null;
   $('pause').disabled = !running;
   document.body.dataset.running = running ? 'yes' : 'no';
 }
 
+function showStatus(status) {
+  $('status').textContent = status;
+  $('status').className = `status-${status.replaceAll(' ', '-')}`;
+}
+
+/** Show an error in the page; one that is not the page's own wording (a bug, or something
+ * the page did not foresee) also goes to the console with its stack. */
 function report(err) {
-  if (err instanceof PageError) showMessage(err.message);
-  else showMessage(`unexpected error: ${firstLine(err && err.message ? err.message : err)}`);
-  if (!(err instanceof PageError)) console.error(err);
+  if (err instanceof PageError) {
+    showMessage(err.message);
+    return;
+  }
+  const text = err && err.message !== undefined ? err.message : String(err);
+  showMessage(`unexpected error: ${firstLine(text)}`);
+  console.error(err);
 }
 
 // ---- drawing ------------------------------------------------------------------------------
@@ -370,9 +385,12 @@ function tapeText(words) {
 }
 
 function draw(rate) {
+  if (model === null) {  // nothing loaded (the load failed: the message says why)
+    showStatus(loading ? 'loading' : 'no model');
+    return;
+  }
   const r = run ? run.report() : {status: 'ready', detail: '', outputs: []};
-  $('status').textContent = r.status;
-  $('status').className = `status-${r.status}`;
+  showStatus(loading ? 'loading' : r.status);
   $('detail').textContent = r.detail;
   $('steps').textContent = run ? String(run.steps) : '0';
   if (rate !== undefined) $('rate').textContent = rate === null ? '' : String(Math.round(rate));
@@ -515,34 +533,45 @@ function showInputs(entry) {
 
 // ---- loading ------------------------------------------------------------------------------
 
-async function openModel(bytes, name, entry) {
+/** Load the model whose bytes `read()` gives: until it is ready (or has failed) the buttons
+ * are off and the status says `loading`. A model that cannot be loaded is reported and leaves
+ * the one before it (if any) in place. */
+async function openModel(name, read, entry) {
   if (running) return;
+  loading = true;
+  setButtons();
+  showStatus('loading');
   showMessage(`Loading ${name}…`, 'info');
+  let loaded = null;
   try {
-    model = await Model.open(bytes, name);
+    loaded = await Model.open(await read(), name);
   } catch (err) {
     report(err);
-    return;
   }
-  run = null;
-  showProgram();
-  showInputs(entry);
-  draw(null);
-  clearMessage();
+  loading = false;
+  if (loaded !== null) {
+    model = loaded;
+    run = null;
+    showProgram();
+    showInputs(entry);
+    clearMessage();
+  }
+  setButtons();
+  draw(loaded !== null ? null : undefined);  // a failed load keeps the last run's steps/s
 }
 
 async function openSiteModel(index) {
   const entry = site.models[index];
-  let bytes;
-  try {
-    const response = await fetch(entry.file);
+  await openModel(entry.title, async () => {
+    let response;
+    try {
+      response = await fetch(entry.file);
+    } catch (err) {
+      throw new PageError(`cannot fetch ${entry.file}: ${firstLine(err.message ?? err)}`);
+    }
     if (!response.ok) throw new PageError(`cannot fetch ${entry.file}: HTTP ${response.status}`);
-    bytes = await response.arrayBuffer();
-  } catch (err) {
-    report(err instanceof PageError ? err : new PageError(`cannot fetch ${entry.file}: ${err}`));
-    return;
-  }
-  await openModel(bytes, entry.title, entry);
+    return response.arrayBuffer();
+  }, entry);
 }
 
 async function start() {
@@ -552,9 +581,18 @@ async function start() {
   }
   ort.env.wasm.numThreads = 1;  // no cross-origin isolation needed
   ort.env.wasm.wasmPaths = new URL('onnxruntime-web/', document.baseURI).href;
-  const response = await fetch('site.json');
+  let response;
+  try {
+    response = await fetch('site.json');
+  } catch (err) {  // no server any more, or offline
+    throw new PageError(`cannot fetch site.json: ${firstLine(err.message ?? err)}`);
+  }
   if (!response.ok) throw new PageError(`cannot fetch site.json: HTTP ${response.status}`);
-  site = await response.json();
+  try {
+    site = await response.json();
+  } catch {  // mlpc web writes it: a cut or edited copy
+    throw new PageError('site.json is not valid JSON: rebuild the site with mlpc web');
+  }
   $('versions').textContent = `${site.mlpc_version}, onnxruntime-web ${site.onnxruntime_web}`;
   const select = $('model-select');
   select.replaceChildren(...site.models.map((entry, i) => {
@@ -567,9 +605,9 @@ async function start() {
   select.addEventListener('change', () => {
     window.mlpc.loading = openSiteModel(Number(select.value));
   });
-  $('model-file').addEventListener('change', async (event) => {
+  $('model-file').addEventListener('change', (event) => {
     const file = event.target.files[0];
-    if (file) await openModel(await file.arrayBuffer(), file.name, {});
+    if (file) window.mlpc.loading = openModel(file.name, () => file.arrayBuffer(), {});
   });
   $('run').addEventListener('click', () => go(Infinity));
   $('step').addEventListener('click', () => go(1));
@@ -602,6 +640,15 @@ async function start() {
   await openSiteModel(0);
 }
 
+/** The page's start failed (no onnxruntime-web, no site.json, no models): say why, and leave
+ * the buttons off with the status saying nothing is loaded. */
+function startFailed(err) {
+  loading = false;
+  report(err);
+  setButtons();
+  draw(null);
+}
+
 // For scripts (tests, benchmarks) driving the page: wait for the page to start, for a model
 // chosen in the list to load and for a run to end; read the state.
 window.mlpc = {
@@ -617,4 +664,17 @@ window.mlpc = {
   }),
 };
 
-window.mlpc.ready = start().catch(report);
+// Every error reaches the message area, not only the console: one thrown by an event
+// handler, and a promise nobody awaits that fails (preventDefault: report() decides what the
+// console gets).
+window.addEventListener('error', (event) => {
+  event.preventDefault();
+  report(event.error ?? new Error(event.message));
+});
+window.addEventListener('unhandledrejection', (event) => {
+  event.preventDefault();
+  report(event.reason);
+});
+
+setButtons();
+window.mlpc.ready = start().catch(startFailed);

@@ -68,11 +68,16 @@ def _positive(text: str) -> int:
     return value
 
 
-def _port(text: str) -> int:
+def _port(text: str, lowest: int = 1) -> int:
     value = _int_arg(text)
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"not a port number (1-65535): {text!r}")
+    if not lowest <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number ({lowest}-65535): {text!r}")
     return value
+
+
+def _port_or_0(text: str) -> int:
+    """A port, or 0 for a free one that the server picks when it binds (mlpc web)."""
+    return _port(text, lowest=0)
 
 
 def _non_negative(text: str) -> int:
@@ -938,7 +943,8 @@ def _add_web_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
         "browser (onnxruntime-web) and shows the network's state step by step: source, "
         "listing, memory, outputs. onnxruntime-web is fetched once with npm pack into "
         "~/.cache/mlpc (or $XDG_CACHE_HOME/mlpc), or taken from --onnxruntime-web DIR.",
-        epilog="exit status: 0 the site was written (after Ctrl-C with --serve), 1 when a "
+        epilog="exit status: 0 the site was written (with --serve: after Ctrl-C or SIGTERM, "
+        "which remove a temporary site), 1 when a "
         "model cannot be read or was not made by mlpc, onnxruntime-web cannot be had, the "
         "folder cannot be written or the port is taken, 2 usage errors.")
     web.add_argument("model", nargs="?", metavar="MODEL.onnx",
@@ -949,10 +955,10 @@ def _add_web_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     web.add_argument("-o", "--output", metavar="DIR",
                      help="the folder to write the site into (created if needed)")
     web.add_argument("--serve", action="store_true",
-                     help="serve the site on localhost until Ctrl-C (without -o: from a "
-                     "temporary folder)")
-    web.add_argument("--port", type=_port, default=0, metavar="P",
-                     help="port for --serve (default: a free one)")
+                     help="serve the site on localhost until Ctrl-C or SIGTERM (without -o: "
+                     "from a temporary folder)")
+    web.add_argument("--port", type=_port_or_0, metavar="P",
+                     help="port for --serve (default or 0: a free one, in the URL printed)")
     web.add_argument("--onnxruntime-web", dest="ort_web", metavar="DIR",
                      help="a copy of the npm package onnxruntime-web (or of its dist files) "
                      "to use instead of the cache")
@@ -968,11 +974,11 @@ def cmd_web(args: argparse.Namespace) -> int:
                          f"mlpc compile {args.model} -o MODEL.onnx first")
     if not args.output and not args.serve:
         raise UsageError("mlpc web needs -o DIR (where to write the site) or --serve")
-    if args.port and not args.serve:
+    if args.port is not None and not args.serve:
         raise UsageError("--port is the port of --serve")
-    with tempfile.TemporaryDirectory(prefix="mlpc-web-") as tmp:
+    with web.sigterm_as_ctrl_c(), tempfile.TemporaryDirectory(prefix="mlpc-web-") as tmp:
         site = Path(args.output or tmp)
-        server = web.site_server(site, args.port) if args.serve else None  # a taken port: now
+        server = web.site_server(site, args.port or 0) if args.serve else None  # taken: now
         models = ([web.model_from_file(args.model)] if args.model is not None
                   else web.gallery(args.examples))
         web.build_site(models, site, web.onnxruntime_web(args.ort_web))
