@@ -56,9 +56,11 @@ shift counts are read as unsigned W-bit numbers and a count of W or more shifts 
 out (`x << n` and `x >>> n` are 0, `x >> n` is 0 or -1 by the sign of x), so a negative
 count behaves as a huge one. `>>>`, `ult`, `ule`, `udiv` and `umod` read their operands as
 unsigned W-bit numbers.
-Built-ins: their names are reserved for them (no `func ult`); `putc(x)` writes one word, like
-`write(x)`, and has no value, so it may only be called as a statement. `eof()` reads the
-state of the input tape, so it is never a constant expression.
+Built-ins: their names (`ast.BUILTIN_NAMES`: the built-in functions, `read` and the built-in
+statements) are reserved for them: none may be declared, as a variable, input, output,
+constant, array, function or parameter (`'read' is a built-in name`). `putc(x)` writes one
+word, like `write(x)`, and has no value, so it may only be called as a statement. `eof()`
+reads the state of the input tape, so it is never a constant expression.
 """
 
 from __future__ import annotations
@@ -439,9 +441,8 @@ class _Checker:
         for item in self.program.items:
             if not isinstance(item, ast.FuncDef):
                 continue
-            if item.name in ast.BUILTINS:
-                self.record(self.error(f"'{item.name}' is the name of a built-in function",
-                                       item.name_pos))
+            if item.name in ast.BUILTIN_NAMES:
+                self.record(self.error(f"'{item.name}' is a built-in name", item.name_pos))
             elif item.name in self.function_defs:
                 first = self.function_defs[item.name].name_pos.line
                 self.record(self.error(
@@ -456,8 +457,11 @@ class _Checker:
     # declarations
 
     def declare(self, scope: _Scope, name: str, symbol: Symbol, pos: SourcePos) -> None:
-        """Declare `name`; a clash is recorded and the first declaration kept."""
+        """Declare `name`; a clash is recorded and the first declaration kept. A built-in
+        name is refused but still declared, so that its uses are not errors too."""
         self.symbols[pos] = symbol
+        if name in ast.BUILTIN_NAMES:
+            self.record(self.error(f"'{name}' is a built-in name", pos))
         if name in scope.names:
             first = scope.names[name].pos.line
             self.record(self.error(

@@ -238,13 +238,13 @@ CHECK_ERRORS = [
                     "given\nputc(1, 2);\n^"),
     ("var x = 1 + putc(65);", "t.tl:1:13: error: 'putc' has no value (call it as a statement:"
                               " putc(x);)\nvar x = 1 + putc(65);\n            ^"),
-    ("func udiv(a, b) { return a; }", "t.tl:1:6: error: 'udiv' is the name of a built-in "
-                                      "function\nfunc udiv(a, b) { return a; }\n     ^"),
+    ("func udiv(a, b) { return a; }", "t.tl:1:6: error: 'udiv' is a built-in name\n"
+                                      "func udiv(a, b) { return a; }\n     ^"),
     ("var x = eof(1);", "t.tl:1:9: error: built-in function 'eof' takes 0 arguments, but 1 "
                         "was given\nvar x = eof(1);\n        ^"),
     ("while (eof(0, 1)) { }", "t.tl:1:8: error: built-in function 'eof' takes 0 arguments, "
                               "but 2 were given\nwhile (eof(0, 1)) { }\n       ^"),
-    ("func eof() { return 1; }", "t.tl:1:6: error: 'eof' is the name of a built-in function"
+    ("func eof() { return 1; }", "t.tl:1:6: error: 'eof' is a built-in name"
                                  "\nfunc eof() { return 1; }\n     ^"),
     ("const E = eof();", "t.tl:1:11: error: value of constant 'E' must be a constant "
                          "expression ('eof()' reads the input tape)\nconst E = eof();\n"
@@ -384,6 +384,43 @@ CHECK_ERRORS = [
 @pytest.mark.parametrize(("text", "rendered"), CHECK_ERRORS, ids=[t for t, _ in CHECK_ERRORS])
 def test_check_error_messages(text: str, rendered: str) -> None:
     assert check_error(text) == rendered
+
+
+# Every position that declares a name, with `@` for the name.
+DECLARING_POSITIONS = {
+    "var": "var x, @ = 1;",
+    "array": "var @[3];",
+    "two-dimensional array": "var @[2][2];",
+    "string array": 'var @[] = "ab";',
+    "local var": "func f() { var @; }",
+    "for var": "for (var @ = 0; 0; ) { }",
+    "input": "input a, @;",
+    "output": "output @;",
+    "const": "const @ = 1;",
+    "func": "func @(p) { }",
+    "parameter": "func f(p, @) { }",
+    "array parameter": "func f(@[]) { }",
+    "two-dimensional parameter": "func f(@[][2]) { }",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ast.BUILTIN_NAMES))
+@pytest.mark.parametrize("where", DECLARING_POSITIONS)
+def test_a_built_in_name_is_refused_wherever_a_name_is_declared(where: str, name: str) -> None:
+    """`var putc`, `output eof` were once accepted and `var read` a syntax error: every
+    built-in name, keyword or not, gets the same message at the declared name."""
+    template = DECLARING_POSITIONS[where]
+    text, col = template.replace("@", name), template.index("@") + 1
+    assert check_error(text) == (f"t.tl:1:{col}: error: '{name}' is a built-in name\n{text}\n"
+                                 f"{' ' * (col - 1)}^")
+
+
+def test_a_refused_built_in_name_is_reported_once() -> None:
+    """The refused declaration still declares the name: its uses are not errors too."""
+    text = "var udiv = 7;\nvar q = udiv(udiv, 2);\noutput eof;\neof = eof + 1;"
+    assert check_error(text) == (
+        "t.tl:1:5: error: 'udiv' is a built-in name\nvar udiv = 7;\n    ^\n"
+        "t.tl:3:8: error: 'eof' is a built-in name\noutput eof;\n       ^")
 
 
 W16_ERRORS = [
