@@ -481,6 +481,44 @@ def test_every_error_is_reported_once_in_source_order() -> None:
     assert (info.value.pos, info.value.message) == (SourcePos(2, 9), "undeclared name 'y'")
 
 
+def lines_of(errors: list[tuple[int, int, str]], text: str) -> str:
+    """The rendering of `(line, col, message)` errors in `text`."""
+    lines = text.splitlines()
+    return "\n".join(f"t.tl:{line}:{col}: error: {message}\n{lines[line - 1]}\n"
+                     f"{' ' * (col - 1)}^" for line, col, message in errors)
+
+
+@pytest.mark.parametrize(("text", "names"), [
+    ("var q;\nq = 1 + b + c;", [(2, 9, "b"), (2, 13, "c")]),
+    ("var q = b * (c - d);", [(1, 9, "b"), (1, 14, "c"), (1, 18, "d")]),
+    ("var q = b ? c : d;", [(1, 9, "b"), (1, 13, "c"), (1, 17, "d")]),
+    ("var q = a[i] + m[j][k];", [(1, 9, "a"), (1, 11, "i"), (1, 16, "m"), (1, 18, "j"),
+                                 (1, 21, "k")]),
+    ("var a[2];\nvar q = a[i + j];", [(2, 11, "i"), (2, 15, "j")]),
+    ('print(b, " and ", c);', [(1, 7, "b"), (1, 19, "c")]),
+    ("write(udiv(b, c));", [(1, 12, "b"), (1, 15, "c")]),
+    ("func f(x, y) { return x; }\nvar q = f(b, c);", [(2, 11, "b"), (2, 14, "c")]),
+    ("func f(a[], n) { return n; }\nvar q = f(b, c);", [(2, 11, "b"), (2, 14, "c")]),
+    ("const C = b + c;", [(1, 11, "b"), (1, 15, "c")]),
+    ("var q = b + b;", [(1, 9, "b"), (1, 13, "b")]),
+])
+def test_every_undeclared_name_of_a_statement_is_reported(text: str,
+                                                          names: list[tuple[int, int, str]]
+                                                          ) -> None:
+    """Once each, in source order, and nothing else (no `must be a constant expression`)."""
+    expected = [(line, col, f"undeclared name '{name}'") for line, col, name in names]
+    assert check_error(text) == lines_of(expected, text)
+
+
+def test_a_wrong_call_reports_its_arguments_too() -> None:
+    text = "var xs[2];\nvar q = g(b, xs);\nfunc f(x) { return x; }\nq = f(c, d);"
+    assert check_error(text) == lines_of([
+        (2, 9, "call to undeclared function 'g'"), (2, 11, "undeclared name 'b'"),
+        (4, 5, "function 'f' takes 1 argument, but 2 were given"),
+        (4, 7, "undeclared name 'c'"), (4, 10, "undeclared name 'd'"),
+    ], text)
+
+
 def test_errors_stop_at_the_limit() -> None:
     text = "".join(f"x{k} = 1;\n" for k in range(MAX_ERRORS + 5))
     with pytest.raises(CheckErrors) as info:
@@ -490,6 +528,15 @@ def test_errors_stop_at_the_limit() -> None:
     assert lines[0] == "t.tl:1:1: error: undeclared name 'x0'"
     assert lines[-4] == f"t.tl:{MAX_ERRORS}:1: error: undeclared name 'x{MAX_ERRORS - 1}'"
     assert lines[-1] == f"t.tl: error: too many errors (the first {MAX_ERRORS} are shown)"
+
+
+def test_errors_of_one_statement_stop_at_the_limit() -> None:
+    text = "var q = " + " + ".join(f"x{k}" for k in range(MAX_ERRORS + 5)) + ";"
+    with pytest.raises(CheckErrors) as info:
+        check(text)
+    assert [err.message for err in info.value.errors] == [
+        f"undeclared name 'x{k}'" for k in range(MAX_ERRORS)]
+    assert info.value.truncated
 
 
 def test_constants_fold_new_operators_and_builtins() -> None:
