@@ -70,8 +70,9 @@ _TERMINAL_TEXT = {
 }
 _EXPRESSION_START = {"NAME", "NUMBER", "CHAR", "LPAR", "MINUS", "BANG", "TILDE", "READ"}
 _STATEMENT_START = {"VAR", "IF", "WHILE", "FOR", "PRINT", "HALT"}
-# Keywords the grammar takes where a name is declared (`decl_name`), so that the checker
-# refuses a built-in name with its own message: where a name is wanted they are not news.
+# The built-in names as token types. The keyword ones (READ, PRINT, ...) are taken where a
+# name is declared (`decl_name`, so that the checker refuses them with its own message);
+# when a name is wanted they are not worth naming beside it.
 _NAME_KEYWORDS = {name.upper() for name in ast.BUILTIN_NAMES}
 # Closing tokens that, when expected, are most likely simply missing: reported right after
 # the previous token, as C compilers do.
