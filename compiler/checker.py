@@ -56,14 +56,17 @@ shift counts are read as unsigned W-bit numbers and a count of W or more shifts 
 out (`x << n` and `x >>> n` are 0, `x >> n` is 0 or -1 by the sign of x), so a negative
 count behaves as a huge one. `>>>`, `ult`, `ule`, `udiv` and `umod` read their operands as
 unsigned W-bit numbers.
-Built-ins: their names are reserved for them (no `func ult`); `putc(x)` writes one word, like
-`write(x)`, and has no value, so it may only be called as a statement. `eof()` reads the
-state of the input tape, so it is never a constant expression.
+Built-ins: their names (`ast.BUILTIN_NAMES`: the built-in functions, `read` and the built-in
+statements) are reserved for them: none may be declared, as a variable, input, output,
+constant, array, function or parameter (`'read' is a built-in name`). `putc(x)` writes one
+word, like `write(x)`, and has no value, so it may only be called as a statement. `eof()`
+reads the state of the input tape, so it is never a constant expression.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import functools
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from mlpc.compiler import tl_ast as ast
@@ -355,7 +358,8 @@ def check_program(program: ast.Program, word_bits: int = 32) -> CheckedProgram:
     """Check a parsed program; raises `CheckErrors` (a `SourceError`) listing the problems.
 
     After an error the checker goes on with the next statement (or with the body of the
-    statement whose condition was wrong), and a declaration that had an error still
+    statement whose condition was wrong, or with the other operands and arguments of the
+    expression: `1 + b + c` reports both names), and a declaration that had an error still
     declares its name, so that one mistake is reported once, not again at every use."""
     return _Checker(program, word_bits).check()
 
@@ -391,7 +395,10 @@ class _Checker:
         return SourceError(message, self.program.path, pos, self.shown_text)
 
     def record(self, err: SourceError) -> None:
-        """Keep an error and go on; stop at MAX_ERRORS."""
+        """Keep an error and go on; stop at MAX_ERRORS. An error already kept (by `all_of`,
+        which also raises it) is kept once."""
+        if any(kept is err for kept in self.errors):
+            return
         self.errors.append(err)
         if len(self.errors) >= MAX_ERRORS:
             raise _TooManyErrors
@@ -402,6 +409,33 @@ class _Checker:
             self.expr(expr, scope)
         except SourceError as err:
             self.record(err)
+
+    def all_of(self, checks: Iterable[Callable[[], None]]) -> None:
+        """Run every check, so that an error in one hides none in the next (`1 + b + c`
+        reports `b` and `c`). Each error is recorded as it comes (so that the limit keeps
+        the first ones), and the first is raised too, for callers that stop at it (constant
+        folding)."""
+        first: SourceError | None = None
+        for check in checks:
+            try:
+                check()
+            except SourceError as err:
+                self.record(err)
+                if first is None:
+                    first = err
+        if first is not None:
+            raise first
+
+    def each(self, exprs: Iterable[ast.Expr], scope: _Scope) -> None:
+        """Check every expression (`all_of`)."""
+        self.all_of(functools.partial(self.expr, expr, scope) for expr in exprs)
+
+    def record_all(self, checks: Iterable[Callable[[], None]]) -> None:
+        """`all_of` for a caller that raises its own error: theirs are recorded only."""
+        try:
+            self.all_of(checks)
+        except SourceError:
+            pass  # recorded by all_of
 
     def uid(self) -> int:
         self.next_uid += 1
@@ -439,9 +473,8 @@ class _Checker:
         for item in self.program.items:
             if not isinstance(item, ast.FuncDef):
                 continue
-            if item.name in ast.BUILTINS:
-                self.record(self.error(f"'{item.name}' is the name of a built-in function",
-                                       item.name_pos))
+            if item.name in ast.BUILTIN_NAMES:
+                self.record(self.error(f"'{item.name}' is a built-in name", item.name_pos))
             elif item.name in self.function_defs:
                 first = self.function_defs[item.name].name_pos.line
                 self.record(self.error(
@@ -456,8 +489,11 @@ class _Checker:
     # declarations
 
     def declare(self, scope: _Scope, name: str, symbol: Symbol, pos: SourcePos) -> None:
-        """Declare `name`; a clash is recorded and the first declaration kept."""
+        """Declare `name`; a clash is recorded and the first declaration kept. A built-in
+        name is refused but still declared, so that its uses are not errors too."""
         self.symbols[pos] = symbol
+        if name in ast.BUILTIN_NAMES:
+            self.record(self.error(f"'{name}' is a built-in name", pos))
         if name in scope.names:
             first = scope.names[name].pos.line
             self.record(self.error(
@@ -683,9 +719,11 @@ class _Checker:
         elif isinstance(stmt, ast.Print):
             for arg in stmt.args:
                 if isinstance(arg, ast.StrLit):
-                    self.string(arg)
-                else:
-                    self.expr(arg, scope)
+                    try:
+                        self.string(arg)
+                    except SourceError as err:
+                        self.record(err)
+            self.each((arg for arg in stmt.args if not isinstance(arg, ast.StrLit)), scope)
         elif isinstance(stmt, (ast.Write, ast.Assert)):
             self.expr(stmt.value if isinstance(stmt, ast.Write) else stmt.cond, scope)
         elif isinstance(stmt, ast.ExprStmt):
@@ -742,7 +780,12 @@ class _Checker:
                     f"array '{expr.name}' used as a value (index it: {expr.name}[i])", expr.pos
                 )
         elif isinstance(expr, ast.Index):
-            symbol = self.resolve(expr.name, expr.pos, scope)
+            indices = (expr.index,) if expr.column is None else (expr.index, expr.column)
+            try:
+                symbol = self.resolve(expr.name, expr.pos, scope)
+            except SourceError:
+                self.record_all(functools.partial(self.expr, e, scope) for e in indices)
+                raise
             if not isinstance(symbol, ArraySymbol):
                 raise self.error(f"'{expr.name}' is not an array", expr.pos)
             if symbol.columns and expr.column is None:
@@ -751,9 +794,7 @@ class _Checker:
             if not symbol.columns and expr.column is not None:
                 raise self.error(f"'{expr.name}' is a one-dimensional array (index it: "
                                  f"{expr.name}[i])", expr.pos)
-            self.expr(expr.index, scope)
-            if expr.column is not None:
-                self.expr(expr.column, scope)
+            self.each(indices, scope)
         elif isinstance(expr, ast.Call):
             self.call(expr, scope)
         elif isinstance(expr, ast.Unary):
@@ -764,12 +805,9 @@ class _Checker:
         elif isinstance(expr, ast.Builtin):
             self.builtin(expr, scope, as_statement=False)
         elif isinstance(expr, ast.Binary):
-            self.expr(expr.left, scope)
-            self.expr(expr.right, scope)
+            self.each((expr.left, expr.right), scope)
         elif isinstance(expr, ast.Conditional):
-            self.expr(expr.cond, scope)
-            self.expr(expr.then, scope)
-            self.expr(expr.orelse, scope)
+            self.each((expr.cond, expr.then, expr.orelse), scope)
         elif not isinstance(expr, ast.Read):  # pragma: no cover - the parser makes no others
             raise TypeError(f"unknown expression {expr!r}")
 
@@ -785,6 +823,11 @@ class _Checker:
 
     def call(self, call: ast.Call, scope: _Scope) -> None:
         definition = self.function_defs.get(call.name)
+        if definition is None or len(definition.params) != len(call.args):
+            # the arguments' own errors too; a bare name may be an array, as any parameter
+            # of an unknown function may be
+            self.record_all(functools.partial(self.loose_argument, arg, scope)
+                            for arg in call.args)
         if definition is None:
             if scope.lookup(call.name) is not None:
                 raise self.error(f"'{call.name}' is not a function", call.pos)
@@ -797,17 +840,29 @@ class _Checker:
                 call.pos,
             )
         self.call_sites[call.pos] = call.name
-        for number, (arg, param) in enumerate(zip(call.args, definition.params, strict=True)):
-            if isinstance(param, ast.ArrayParam):
-                self.array_argument(call, number, arg, param, scope)
-                continue
-            if isinstance(arg, ast.Name) and isinstance(scope.lookup(arg.name), ArraySymbol):
-                raise self.error(
-                    f"argument {number + 1} of '{call.name}' is the array '{arg.name}', but "
-                    f"parameter '{param.name}' is not an array (declare it '{param.name}[]')",
-                    arg.pos,
-                )
+        self.all_of(functools.partial(self.argument, call, number, arg, param, scope)
+                    for number, (arg, param)
+                    in enumerate(zip(call.args, definition.params, strict=True)))
+
+    def loose_argument(self, arg: ast.Expr, scope: _Scope) -> None:
+        """An argument of a call that is wrong itself: a name need only be declared."""
+        if isinstance(arg, ast.Name):
+            self.resolve(arg.name, arg.pos, scope)
+        else:
             self.expr(arg, scope)
+
+    def argument(self, call: ast.Call, number: int, arg: ast.Expr,
+                 param: ast.Ident | ast.ArrayParam, scope: _Scope) -> None:
+        if isinstance(param, ast.ArrayParam):
+            self.array_argument(call, number, arg, param, scope)
+            return
+        if isinstance(arg, ast.Name) and isinstance(scope.lookup(arg.name), ArraySymbol):
+            raise self.error(
+                f"argument {number + 1} of '{call.name}' is the array '{arg.name}', but "
+                f"parameter '{param.name}' is not an array (declare it '{param.name}[]')",
+                arg.pos,
+            )
+        self.expr(arg, scope)
 
     def array_argument(self, call: ast.Call, number: int, arg: ast.Expr,
                        param: ast.ArrayParam, scope: _Scope) -> None:
@@ -859,8 +914,7 @@ class _Checker:
         if call.name == "putc" and not as_statement:
             raise self.error("'putc' has no value (call it as a statement: putc(x);)",
                              call.pos)
-        for arg in call.args:
-            self.expr(arg, scope)
+        self.each(call.args, scope)
 
     def literal(self, literal: ast.IntLit, negated: bool) -> None:
         value = literal.value

@@ -281,10 +281,31 @@ def exportable_step(config: MachineConfig, options: ExportOptions,
 
     try:
         step = build_step_network(config, read_only)
+        if read_only is not None:
+            check_specialised_float64(step.network, config, options)
         check_options(step.network, options)
     except ValueError as exc:
         raise MlpcError(str(exc)) from None
     return step
+
+
+def check_specialised_float64(network: Any, config: MachineConfig,
+                              options: ExportOptions) -> None:
+    """A specialised network folds the program's constant words into its weights, where
+    they can take a partial sum past 2^53 while the universal network of the same machine
+    stays exact in float64: then the refusal names --specialise as the cause, and says what
+    works."""
+    from mlpc.compiler.codegen import build_step_network
+    from mlpc.compiler.network import FLOAT64_EXACT
+
+    if options.dtype != "float64" or options.weights != "families":
+        return  # not a float64 model, or refused for its weights
+    worst = network.max_magnitude()
+    if worst < FLOAT64_EXACT or build_step_network(config).network.max_magnitude() >= FLOAT64_EXACT:
+        return  # exact, or not exact without --specialise either
+    raise MlpcError(f"float64 is not exact for this program with --specialise: its constant "
+                    f"words, folded into the weights, let a partial sum reach {worst} >= 2^53 "
+                    "(use --dtype int64, or drop --specialise)")
 
 
 def compile_step_model(config: MachineConfig, options: ExportOptions | None = None

@@ -70,6 +70,10 @@ _TERMINAL_TEXT = {
 }
 _EXPRESSION_START = {"NAME", "NUMBER", "CHAR", "LPAR", "MINUS", "BANG", "TILDE", "READ"}
 _STATEMENT_START = {"VAR", "IF", "WHILE", "FOR", "PRINT", "HALT"}
+# The built-in names as token types. The keyword ones (READ, PRINT, ...) are taken where a
+# name is declared (`decl_name`, so that the checker refuses them with its own message);
+# when a name is wanted they are not worth naming beside it.
+_NAME_KEYWORDS = {name.upper() for name in ast.BUILTIN_NAMES}
 # Closing tokens that, when expected, are most likely simply missing: reported right after
 # the previous token, as C compilers do.
 _MISSING_CLOSERS = ("SEMICOLON", "RPAR", "RSQB")
@@ -172,11 +176,21 @@ def _describe_syntax_error(err: UnexpectedInput, text: str) -> tuple[str, Source
             return "unterminated character literal", pos
         return f"unexpected character {_show_char(char)}", pos
     if isinstance(err, UnexpectedToken):
-        return _describe_unexpected_token(err.token, set(err.expected), text)
+        return _describe_unexpected_token(err.token, _acceptable(err), text)
     if isinstance(err, UnexpectedEOF):
         end = _end_of_last_token(text, len(text))
         return "unexpected end of file", end
     return "syntax error", SourcePos(err.line if err.line > 0 else 1, max(err.column, 1))
+
+
+def _acceptable(err: UnexpectedToken) -> set[str]:
+    """The tokens the parser could really take where it failed. `err.expected` is the LALR
+    state's lookahead set, which merges every context that state serves: after `if (q < 3`
+    it holds `;` too (an expression statement's), and `expected ';'` would be the message.
+    Feeding each candidate to a copy of the parser leaves only those this context takes."""
+    if err.interactive_parser is None:  # pragma: no cover - the LALR parser always has one
+        return set(err.expected)
+    return set(err.interactive_parser.accepts())
 
 
 def _show_char(char: str) -> str:
@@ -212,8 +226,9 @@ def _describe_unexpected_token(
         return f"expected a statement, found {found}", here
     if expected and expected <= {"LBRACE", "IF"}:
         return f"expected '{{', found {found} (braces are required around bodies)", here
-    if len(expected) == 1:
-        (only,) = expected
+    named = expected - _NAME_KEYWORDS if "NAME" in expected else expected
+    if len(named) == 1:
+        (only,) = named
         return f"expected {_terminal_text(only)}, found {found}", here
     if at_end:
         return "unexpected end of file", here

@@ -15,7 +15,8 @@ Expressions (`Expr`):
   Call             `name(args...)`: a function call
   Read             `read()`: the next input-tape word
   Builtin          `name(args...)` for a built-in function (`BUILTINS`: `ult`, `ule`,
-                   `udiv`, `umod`, `putc`, `eof`); their names are reserved
+                   `udiv`, `umod`, `putc`, `eof`); their names are reserved, as are all
+                   of `BUILTIN_NAMES`
   Unary            op in `- ! ~`
   Binary           op in `* / % + - << >> >>> < <= > >= == != & ^ | && ||` (`&&`, `||`
                    short-circuit)
@@ -95,6 +96,10 @@ class Read:
 # a user function (the checker rejects a `func` of that name). `eof()` is 1 when the next
 # `read()` would pass the end of the input tape, else 0.
 BUILTINS = {"ult": 2, "ule": 2, "udiv": 2, "umod": 2, "putc": 1, "eof": 0}
+# Every built-in name: the built-in functions above, `read()` and the built-in statements
+# (the grammar's keywords `read`, `write`, `print`, `halt`, `assert`). None may be declared,
+# in any position that declares a name (the checker's "'read' is a built-in name").
+BUILTIN_NAMES = frozenset({*BUILTINS, "read", "write", "print", "halt", "assert"})
 
 
 @dataclass(frozen=True)

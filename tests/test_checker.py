@@ -238,13 +238,13 @@ CHECK_ERRORS = [
                     "given\nputc(1, 2);\n^"),
     ("var x = 1 + putc(65);", "t.tl:1:13: error: 'putc' has no value (call it as a statement:"
                               " putc(x);)\nvar x = 1 + putc(65);\n            ^"),
-    ("func udiv(a, b) { return a; }", "t.tl:1:6: error: 'udiv' is the name of a built-in "
-                                      "function\nfunc udiv(a, b) { return a; }\n     ^"),
+    ("func udiv(a, b) { return a; }", "t.tl:1:6: error: 'udiv' is a built-in name\n"
+                                      "func udiv(a, b) { return a; }\n     ^"),
     ("var x = eof(1);", "t.tl:1:9: error: built-in function 'eof' takes 0 arguments, but 1 "
                         "was given\nvar x = eof(1);\n        ^"),
     ("while (eof(0, 1)) { }", "t.tl:1:8: error: built-in function 'eof' takes 0 arguments, "
                               "but 2 were given\nwhile (eof(0, 1)) { }\n       ^"),
-    ("func eof() { return 1; }", "t.tl:1:6: error: 'eof' is the name of a built-in function"
+    ("func eof() { return 1; }", "t.tl:1:6: error: 'eof' is a built-in name"
                                  "\nfunc eof() { return 1; }\n     ^"),
     ("const E = eof();", "t.tl:1:11: error: value of constant 'E' must be a constant "
                          "expression ('eof()' reads the input tape)\nconst E = eof();\n"
@@ -386,6 +386,43 @@ def test_check_error_messages(text: str, rendered: str) -> None:
     assert check_error(text) == rendered
 
 
+# Every position that declares a name, with `@` for the name.
+DECLARING_POSITIONS = {
+    "var": "var x, @ = 1;",
+    "array": "var @[3];",
+    "two-dimensional array": "var @[2][2];",
+    "string array": 'var @[] = "ab";',
+    "local var": "func f() { var @; }",
+    "for var": "for (var @ = 0; 0; ) { }",
+    "input": "input a, @;",
+    "output": "output @;",
+    "const": "const @ = 1;",
+    "func": "func @(p) { }",
+    "parameter": "func f(p, @) { }",
+    "array parameter": "func f(@[]) { }",
+    "two-dimensional parameter": "func f(@[][2]) { }",
+}
+
+
+@pytest.mark.parametrize("name", sorted(ast.BUILTIN_NAMES))
+@pytest.mark.parametrize("where", DECLARING_POSITIONS)
+def test_a_built_in_name_is_refused_wherever_a_name_is_declared(where: str, name: str) -> None:
+    """`var putc`, `output eof` were once accepted and `var read` a syntax error: every
+    built-in name, keyword or not, gets the same message at the declared name."""
+    template = DECLARING_POSITIONS[where]
+    text, col = template.replace("@", name), template.index("@") + 1
+    assert check_error(text) == (f"t.tl:1:{col}: error: '{name}' is a built-in name\n{text}\n"
+                                 f"{' ' * (col - 1)}^")
+
+
+def test_a_refused_built_in_name_is_reported_once() -> None:
+    """The refused declaration still declares the name: its uses are not errors too."""
+    text = "var udiv = 7;\nvar q = udiv(udiv, 2);\noutput eof;\neof = eof + 1;"
+    assert check_error(text) == (
+        "t.tl:1:5: error: 'udiv' is a built-in name\nvar udiv = 7;\n    ^\n"
+        "t.tl:3:8: error: 'eof' is a built-in name\noutput eof;\n       ^")
+
+
 W16_ERRORS = [
     ("var x = 32768;", "t.tl:1:9: error: integer literal 32768 is out of range for 16-bit "
                        "words\nvar x = 32768;\n        ^"),
@@ -444,6 +481,44 @@ def test_every_error_is_reported_once_in_source_order() -> None:
     assert (info.value.pos, info.value.message) == (SourcePos(2, 9), "undeclared name 'y'")
 
 
+def lines_of(errors: list[tuple[int, int, str]], text: str) -> str:
+    """The rendering of `(line, col, message)` errors in `text`."""
+    lines = text.splitlines()
+    return "\n".join(f"t.tl:{line}:{col}: error: {message}\n{lines[line - 1]}\n"
+                     f"{' ' * (col - 1)}^" for line, col, message in errors)
+
+
+@pytest.mark.parametrize(("text", "names"), [
+    ("var q;\nq = 1 + b + c;", [(2, 9, "b"), (2, 13, "c")]),
+    ("var q = b * (c - d);", [(1, 9, "b"), (1, 14, "c"), (1, 18, "d")]),
+    ("var q = b ? c : d;", [(1, 9, "b"), (1, 13, "c"), (1, 17, "d")]),
+    ("var q = a[i] + m[j][k];", [(1, 9, "a"), (1, 11, "i"), (1, 16, "m"), (1, 18, "j"),
+                                 (1, 21, "k")]),
+    ("var a[2];\nvar q = a[i + j];", [(2, 11, "i"), (2, 15, "j")]),
+    ('print(b, " and ", c);', [(1, 7, "b"), (1, 19, "c")]),
+    ("write(udiv(b, c));", [(1, 12, "b"), (1, 15, "c")]),
+    ("func f(x, y) { return x; }\nvar q = f(b, c);", [(2, 11, "b"), (2, 14, "c")]),
+    ("func f(a[], n) { return n; }\nvar q = f(b, c);", [(2, 11, "b"), (2, 14, "c")]),
+    ("const C = b + c;", [(1, 11, "b"), (1, 15, "c")]),
+    ("var q = b + b;", [(1, 9, "b"), (1, 13, "b")]),
+])
+def test_every_undeclared_name_of_a_statement_is_reported(text: str,
+                                                          names: list[tuple[int, int, str]]
+                                                          ) -> None:
+    """Once each, in source order, and nothing else (no `must be a constant expression`)."""
+    expected = [(line, col, f"undeclared name '{name}'") for line, col, name in names]
+    assert check_error(text) == lines_of(expected, text)
+
+
+def test_a_wrong_call_reports_its_arguments_too() -> None:
+    text = "var xs[2];\nvar q = g(b, xs);\nfunc f(x) { return x; }\nq = f(c, d);"
+    assert check_error(text) == lines_of([
+        (2, 9, "call to undeclared function 'g'"), (2, 11, "undeclared name 'b'"),
+        (4, 5, "function 'f' takes 1 argument, but 2 were given"),
+        (4, 7, "undeclared name 'c'"), (4, 10, "undeclared name 'd'"),
+    ], text)
+
+
 def test_errors_stop_at_the_limit() -> None:
     text = "".join(f"x{k} = 1;\n" for k in range(MAX_ERRORS + 5))
     with pytest.raises(CheckErrors) as info:
@@ -453,6 +528,15 @@ def test_errors_stop_at_the_limit() -> None:
     assert lines[0] == "t.tl:1:1: error: undeclared name 'x0'"
     assert lines[-4] == f"t.tl:{MAX_ERRORS}:1: error: undeclared name 'x{MAX_ERRORS - 1}'"
     assert lines[-1] == f"t.tl: error: too many errors (the first {MAX_ERRORS} are shown)"
+
+
+def test_errors_of_one_statement_stop_at_the_limit() -> None:
+    text = "var q = " + " + ".join(f"x{k}" for k in range(MAX_ERRORS + 5)) + ";"
+    with pytest.raises(CheckErrors) as info:
+        check(text)
+    assert [err.message for err in info.value.errors] == [
+        f"undeclared name 'x{k}'" for k in range(MAX_ERRORS)]
+    assert info.value.truncated
 
 
 def test_constants_fold_new_operators_and_builtins() -> None:

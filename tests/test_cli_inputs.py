@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from mlpc.cli import attach_negative_values, main
+
 REPO = Path(__file__).resolve().parents[1]
 GCD = REPO / "examples" / "gcd.tl"
 HELLO = REPO / "examples" / "hello.asm"
@@ -179,3 +181,82 @@ def test_help_lists_the_input_kinds(work: Path, command: str, kinds: list[str]) 
     assert result.code == 0
     for kind in kinds:
         assert kind in result.out, (command, kind)
+
+
+# --- values that start with '-': negative tape words and inputs ------------------------------
+
+# The README's eof() example: every word of the tape counts, -1 included.
+EOF_PROGRAM = """output n, sum;
+while (!eof()) { var x = read(); n += 1; sum += x; }
+"""
+
+
+@pytest.fixture(scope="module")
+def eof_program(work: Path) -> Path:
+    path = work / "eof.tl"
+    path.write_text(EOF_PROGRAM)
+    return path
+
+
+def test_a_tape_that_starts_with_a_negative_word(work: Path, eof_program: Path) -> None:
+    """As a user types it: argparse would take `-1,-1,5` for an option."""
+    result = mlpc(work, "run", eof_program, "--tape", "-1,-1,5", "--engine", "reference")
+    assert result.code == 0, result.err
+    assert result.out == "n = 3\nsum = 3\n"
+
+
+@pytest.mark.parametrize(("command", "last_line"), [
+    ("run", "sum = 3"),
+    ("trace", "; halted after 28 steps; n = 3; sum = 3"),
+    ("verify", "source: agrees with the full reference run (halted, 28 SUBLEQ steps, 0 output "
+               "words, n = 3, sum = 3)"),
+])
+def test_every_command_takes_a_negative_tape(eof_program: Path,
+                                             capsys: pytest.CaptureFixture[str], command: str,
+                                             last_line: str) -> None:
+    extra = ["--quiet"] if command in ("run", "verify") else []
+    assert main([command, str(eof_program), "--tape", "-1,-1,5", *extra]) == 0
+    spaced = capsys.readouterr().out
+    assert spaced.splitlines()[-1] == last_line
+    assert main([command, str(eof_program), "--tape=-1,-1,5", *extra]) == 0
+    assert capsys.readouterr().out == spaced
+
+
+@pytest.mark.parametrize(("command", "last_line"), [
+    ("trace", "; halted after 522 steps; g = -5"),
+    ("verify", "source: agrees with the full reference run (halted, 522 SUBLEQ steps, 0 output "
+               "words, g = -5)"),
+])
+def test_every_command_takes_a_negative_input(capsys: pytest.CaptureFixture[str], command: str,
+                                              last_line: str) -> None:
+    quiet = ["--quiet"] if command == "verify" else []
+    for args in (["--input", "a=-5", "--input", "b=-10"], ["--input", "b=-10", "--input=a=-5"]):
+        assert main([command, str(GCD), *args, *quiet]) == 0
+        assert capsys.readouterr().out.splitlines()[-1] == last_line
+
+
+def test_a_batch_of_negative_inputs(capsys: pytest.CaptureFixture[str]) -> None:
+    # gcd's `%` keeps the dividend's sign: -3 % 6 = -3, then 6 % -3 = 0, so g = -3
+    assert main(["run", str(GCD), "--input", "a=-3,4", "--input", "b=6", "--engine",
+                 "reference", "--quiet"]) == 0
+    assert capsys.readouterr().out == "[1] a=-3 b=6\ng = -3\n[2] a=4 b=6\ng = 2\n"
+
+
+def test_only_values_are_attached() -> None:
+    assert attach_negative_values(["run", "p.tl", "--tape", "-1,2", "--input", "a=-3"]) == [
+        "run", "p.tl", "--tape=-1,2", "--input", "a=-3"]
+    assert attach_negative_values(["run", "p.tl", "--input", "-3"]) == [
+        "run", "p.tl", "--input=-3"]
+    # an option after --tape is not its value; nothing after `--` is an option
+    assert attach_negative_values(["run", "--tape", "--stdin"]) == ["run", "--tape", "--stdin"]
+    assert attach_negative_values(["run", "--", "--tape", "-1"]) == [
+        "run", "--", "--tape", "-1"]
+    assert attach_negative_values(["run", "p.tl", "--tape"]) == ["run", "p.tl", "--tape"]
+
+
+def test_a_tape_option_without_its_value_is_still_a_usage_error(work: Path,
+                                                                eof_program: Path) -> None:
+    one_line_error(mlpc(work, "run", eof_program, "--tape", "--stdin"), 2,
+                   "argument --tape: expected one argument")
+    one_line_error(mlpc(work, "run", eof_program, "--input", "-3"), 2,
+                   "--input expects NAME=VALUE, got '-3'")

@@ -141,6 +141,12 @@ def _trace_window() -> list[str]:
     return [f"{TRACE_WINDOW:,}"]
 
 
+def _verify_steps() -> list[str]:
+    from mlpc.cli import VERIFY_DEFAULT_STEPS
+
+    return [f"{VERIFY_DEFAULT_STEPS:,}"]
+
+
 def _opset() -> list[str]:
     from mlpc.compiler.export_onnx import OPSET
 
@@ -271,6 +277,7 @@ CLAIMS: tuple[tuple[str, Callable[[], list[str]]], ...] = (
      _batch_statuses),
     (r"`status` \((\d) step limit, (\d) halted, (\d) fault, (\d) trap\)", _model_statuses),
     (r"`trace` shows ([\d,]+) steps unless told", _trace_window),
+    (r"`verify` compares ([\d,]+) steps in lock-step unless told", _verify_steps),
     (r"`x >> 1` takes at most (\d+) SUBLEQ steps at W = 32, whatever x", _shift_bound),
     (r"plain ONNX \(opset (\d+), int64\)", _opset),
     (r"`max_steps` \(default ([\d,]+)\)", _default_budget),
@@ -300,6 +307,7 @@ LITERALS = (
     "a looped 23-layer ReLU-MLP",
     "(Giannou et al. 2023)",
     "`--input a=1071,48 --input b=462,18`",
+    "`--tape -1,-1,5`",
     '`{"a": 1071, "b": 462}`',
     '`OnnxModel("gcd.onnx").run({"a": [1071, 48], "b": [462, 18]})`',
     "memories up to 804 words with the default tapes",  # tests/test_network_ir.py
@@ -434,6 +442,35 @@ def test_readme_commands_print_what_it_shows(readme_runs: dict[str, Ran]) -> Non
 
 def test_readme_prose_numbers_are_checked(computed: dict[str, list[str]]) -> None:
     assert check_prose(README.read_text(), computed) == []
+
+
+def synopsis(text: str) -> dict[str, str]:
+    """The command line's synopsis (the section's first fenced block): each command's entry,
+    its continuation lines included, by command name."""
+    lines = dict(sections(text))["The command line"]
+    start = lines.index("```") + 1
+    entries: dict[str, str] = {}
+    command = ""
+    for line in lines[start:lines.index("```", start)]:
+        if line.startswith("mlpc "):
+            command = line.split()[1]
+            entries[command] = line
+        else:
+            entries[command] += "\n" + line
+    return entries
+
+
+def test_the_synopsis_shows_every_input_option() -> None:
+    """Every command that takes `--input` and `--tape` shows them in the README's synopsis."""
+    from mlpc.cli import build_parser
+
+    shown = synopsis(README.read_text())
+    commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    takers = sorted(name for name, parser in commands.items()
+                    if {"--input", "--tape"} <= set(parser._option_string_actions))
+    assert takers == ["run", "trace", "verify"]
+    for name in takers:
+        assert "[--input NAME=VALUE ...]" in shown[name] and "[--tape 1,2,3" in shown[name]
 
 
 def test_readme_first_program_is_the_example() -> None:

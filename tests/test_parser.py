@@ -299,6 +299,20 @@ def test_comments_are_ignored() -> None:
     )
 
 
+def test_built_in_keywords_parse_where_a_name_is_declared() -> None:
+    """The checker, not the parser, refuses them: one message for every built-in name."""
+    program = parse("var read = 1;\noutput assert;\nconst write = 2;\n"
+                    "func print(halt, read[]) { }")
+    var, output, const, func = program.items
+    assert isinstance(var, ast.VarDecl) and var.declarators[0].name == "read"
+    assert isinstance(output, ast.OutputDecl)
+    assert output.names == (ast.Ident("assert", SourcePos(2, 8)),)
+    assert isinstance(const, ast.ConstDecl) and const.declarators[0].name == "write"
+    assert isinstance(func, ast.FuncDef) and func.name == "print"
+    assert func.params == (ast.Ident("halt", SourcePos(4, 12)),
+                           ast.ArrayParam("read", None, SourcePos(4, 18)))
+
+
 def test_program_keeps_path_and_text() -> None:
     program = parse_program("halt;", "dir/p.tl")
     assert (program.path, program.text, program.pos) == ("dir/p.tl", "halt;", SourcePos(1, 1))
@@ -326,6 +340,15 @@ SYNTAX_ERRORS = [
     ("x = 1\ny = 2;", "t.tl:1:6: error: expected ';'\nx = 1\n     ^"),
     ("f(1;", "t.tl:1:4: error: expected ')'\nf(1;\n   ^"),
     ("x = a[1;", "t.tl:1:8: error: expected ']'\nx = a[1;\n       ^"),
+    # the closer this context wants, not the `;` an expression statement would
+    ("if (q < 3 { q = 1; }", "t.tl:1:10: error: expected ')'\nif (q < 3 { q = 1; }\n         ^"),
+    ("while (q < 3 { }", "t.tl:1:13: error: expected ')'\nwhile (q < 3 { }\n            ^"),
+    ("if ((a) { }", "t.tl:1:8: error: expected ')'\nif ((a) { }\n       ^"),
+    ("x = f(a, b { }", "t.tl:1:11: error: expected ')'\nx = f(a, b { }\n          ^"),
+    ("x = a[i { }", "t.tl:1:8: error: expected ']'\nx = a[i { }\n       ^"),
+    ("print(x { }", "t.tl:1:8: error: expected ')'\nprint(x { }\n       ^"),
+    ("for (i = 0; i < 3 { }", "t.tl:1:18: error: expected ';'\nfor (i = 0; i < 3 { }\n"
+                              "                 ^"),
     ("}", "t.tl:1:1: error: unexpected '}'\n}\n^"),
     ("x = 1; }", "t.tl:1:8: error: unexpected '}'\nx = 1; }\n       ^"),
     ("x = ;", "t.tl:1:5: error: expected an expression, found ';'\nx = ;\n    ^"),
@@ -336,6 +359,9 @@ SYNTAX_ERRORS = [
     ("else { }", "t.tl:1:1: error: expected a statement, found 'else'\nelse { }\n^"),
     ("x + 1;", "t.tl:1:3: error: unexpected '+'\nx + 1;\n  ^"),
     ("var if = 1;", "t.tl:1:5: error: expected a name, found 'if'\nvar if = 1;\n    ^"),
+    ("var while = 1;", "t.tl:1:5: error: expected a name, found 'while'\nvar while = 1;\n    ^"),
+    ("func 3() { }", "t.tl:1:6: error: expected a name, found '3'\nfunc 3() { }\n     ^"),
+    ("const 5 = 1;", "t.tl:1:7: error: expected a name, found '5'\nconst 5 = 1;\n      ^"),
     ("input;", "t.tl:1:6: error: expected a name, found ';'\ninput;\n     ^"),
     ("if x { }", "t.tl:1:4: error: expected '(', found 'x'\nif x { }\n   ^"),
     (

@@ -21,6 +21,8 @@ from hypothesis import strategies as st
 from test_differential import capturing_memory, run_everywhere
 from tl_cases import CASES, TlCase
 
+from mlpc.cli import main
+from mlpc.compiler import network as network_module
 from mlpc.compiler.codegen import (
     ReadOnly,
     build_step_network,
@@ -28,7 +30,15 @@ from mlpc.compiler.codegen import (
     encode_state,
     ramp_weights,
 )
-from mlpc.compiler.driver import CompileOptions, LoadedProgram, machine_config, read_only_of
+from mlpc.compiler.driver import (
+    CompileOptions,
+    LoadedProgram,
+    check_specialised_float64,
+    machine_config,
+    read_only_of,
+)
+from mlpc.compiler.export_onnx import ExportOptions
+from mlpc.errors import MlpcError
 from mlpc.runtime import reference
 from mlpc.runtime.engines import RunRequest, get_engine
 from mlpc.runtime.machine import Fault, MachineConfig, MachineState, Status, canonical_pc
@@ -336,6 +346,48 @@ def test_cli_read_only_is_refused_for_tl(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert done.stderr == ("error: --read-only is for SUBLEQ code: a .tl program knows which "
                            "words it writes\n")
+
+
+def _isqrt_networks() -> tuple[object, MachineConfig, int]:
+    """isqrt's specialised network, its machine, and the largest partial sum it can reach:
+    past 2^53, while the universal network of the same machine stays below."""
+    program = LoadedProgram([str(REPO / "examples" / "isqrt.tl")], CompileOptions())
+    config = machine_config(program.image)
+    special = build_step_network(config, read_only_of(program.image, config)).network
+    return special, config, special.max_magnitude()
+
+
+@pytest.mark.parametrize("command", ["compile", "run"])
+def test_float64_refused_for_specialise_names_it(command: str, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Plain `--dtype float64` works for isqrt; with `--specialise` the refusal says that
+    --specialise is the cause, and what works instead."""
+    special, config, worst = _isqrt_networks()
+    assert worst >= network_module.FLOAT64_EXACT
+    assert build_step_network(config).network.max_magnitude() < network_module.FLOAT64_EXACT
+    isqrt = str(REPO / "examples" / "isqrt.tl")
+    args = [command, isqrt, *(["-o", str(tmp_path / "m.onnx")] if command == "compile"
+                              else ["--input", "n=10", "--quiet"])]
+    assert main([*args, "--dtype", "float64"]) == 0
+    capsys.readouterr()
+    assert main([*args, "--dtype", "float64", "--specialise"]) == 1
+    assert capsys.readouterr().err == (
+        "error: float64 is not exact for this program with --specialise: its constant words, "
+        f"folded into the weights, let a partial sum reach {worst} >= 2^53 (use --dtype "
+        "int64, or drop --specialise)\n")
+    assert main([*args, "--dtype", "int64", "--specialise"]) == 0
+
+
+def test_float64_refusal_blames_specialise_only_when_dropping_it_helps(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a machine whose universal network is not exact in float64 either, dropping
+    --specialise would not help: the plain refusal (check_options) stands."""
+    special, config, worst = _isqrt_networks()
+    options = ExportOptions(dtype="float64")
+    with pytest.raises(MlpcError, match="drop --specialise"):
+        check_specialised_float64(special, config, options)
+    monkeypatch.setattr(network_module, "FLOAT64_EXACT", 1)  # no network is exact now
+    check_specialised_float64(special, config, options)
 
 
 def test_the_committed_benchmark_passed_its_checks() -> None:

@@ -1004,9 +1004,40 @@ def check_limits(args: argparse.Namespace) -> None:
                         "iteration (the Loop body holds a copy of the network per step)")
 
 
+# Options whose value may be a list of words that starts with a negative one.
+VALUE_OPTIONS = ("--tape", "--input")
+
+
+def attach_negative_values(argv: Sequence[str]) -> list[str]:
+    """`--tape -1,-1,5` as `--tape=-1,-1,5` (and `--input` likewise). argparse reads a word
+    that starts with `-` as an option unless it is one negative number, and would refuse
+    `--tape` its value; joined by `=`, the value is the option's whatever it looks like.
+    Only a `-` followed by a digit is joined, so `--tape --stdin` stays a usage error, and
+    nothing after `--` is touched."""
+    out: list[str] = []
+    words = iter(argv)
+    for word in words:
+        if word == "--":
+            out.append(word)
+            out.extend(words)
+            break
+        if word in VALUE_OPTIONS:
+            following = next(words, None)
+            if following is None:
+                out.append(word)
+            elif following[:1] == "-" and following[1:2].isdigit():
+                out.append(f"{word}={following}")
+            else:
+                out.extend((word, following))
+            continue
+        out.append(word)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(
+            attach_negative_values(sys.argv[1:] if argv is None else argv))
         check_limits(args)
         return COMMANDS[args.command](args)
     except MlpcError as err:
