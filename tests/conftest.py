@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import atexit
 import csv
+import io
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -175,3 +178,51 @@ def run_python_strictly(script: str) -> str:
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     return done.stdout
+
+
+# The command line's tests call `mlpc.cli.main` in the test's process, with its own standard
+# streams and working directory: a subprocess proves nothing more about a command (the
+# entry point itself is run as a subprocess by tests/test_startup.py, tests/test_docs.py and
+# the subprocess tests of tests/test_cli_foundation.py) and costs a second of imports.
+# MLPC_TEST_SUBPROCESS=1 runs every such call as `python -m mlpc.cli` instead.
+SUBPROCESS_ENV = "MLPC_TEST_SUBPROCESS"
+
+
+def run_cli(args: Sequence[object], cwd: Path | str | None = None, stdin: bytes | str = b"",
+            text: bool = False, timeout: float = 300) -> subprocess.CompletedProcess[Any]:
+    """`mlpc ARGS` as a finished process: its exit status, stdout and stderr (bytes, or str
+    with `text`)."""
+    argv = [str(a) for a in args]
+    data = stdin.encode() if isinstance(stdin, str) else stdin
+    if os.environ.get(SUBPROCESS_ENV):
+        done = subprocess.run([sys.executable, "-m", "mlpc.cli", *argv], input=data,
+                              capture_output=True, cwd=cwd, timeout=timeout)
+        out, err, code = done.stdout, done.stderr, done.returncode
+    else:
+        from mlpc.cli import main
+
+        out_buf, err_buf = io.BytesIO(), io.BytesIO()
+        streams = (sys.stdin, sys.stdout, sys.stderr)
+        # held here: a wrapper closes its buffer when it is collected
+        fakes = (io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"),
+                 io.TextIOWrapper(out_buf, encoding="utf-8", write_through=True),
+                 io.TextIOWrapper(err_buf, encoding="utf-8", write_through=True))
+        sys.stdin, sys.stdout, sys.stderr = fakes
+        here = os.getcwd()
+        try:
+            if cwd is not None:
+                os.chdir(cwd)
+            try:
+                code = main(argv)
+            except SystemExit as exc:  # argparse's --help and --version
+                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os.chdir(here)
+            sys.stdin, sys.stdout, sys.stderr = streams
+        out, err = out_buf.getvalue(), err_buf.getvalue()
+        del fakes
+    if text:
+        return subprocess.CompletedProcess(argv, code, out.decode(), err.decode())
+    return subprocess.CompletedProcess(argv, code, out, err)

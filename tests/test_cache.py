@@ -168,7 +168,6 @@ def test_a_corrupt_entry_is_rebuilt_by_mlpc_run(tmp_path: Path, monkeypatch: pyt
 def test_no_cache_reads_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("MLPC_CACHE", str(tmp_path / "c"))
-    monkeypatch.setattr(cache, "_enabled", True)
     args = ["run", str(GCD), "--input", "a=1071", "--input", "b=462", "--no-cache"]
     assert main(args) == 0
     assert capsys.readouterr().out == "g = 21\n"

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 from mlpc.cli import main
 from mlpc.errors import MlpcError
@@ -33,8 +33,7 @@ class Result:
 
 
 def mlpc(cwd: Path, *args: str | Path, stdin: bytes = b"") -> Result:
-    proc = subprocess.run([sys.executable, "-m", "mlpc.cli", *map(str, args)], input=stdin,
-                          capture_output=True, cwd=cwd, timeout=120)
+    proc = run_cli(args, cwd=cwd, stdin=stdin)
     result = Result(proc)
     assert "Traceback" not in result.err
     return result

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 HELLO_ASM = REPO / "examples" / "hello.asm"
@@ -65,13 +65,7 @@ def neutral_cwd(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 
 def mlpc(*args: str | Path, stdin: bytes = b"") -> Result:
-    proc = subprocess.run(
-        [sys.executable, "-m", "mlpc.cli", *map(str, args)],
-        input=stdin,
-        capture_output=True,
-        cwd=_cwd[0],
-        timeout=120,
-    )
+    proc = run_cli(args, cwd=_cwd[0], stdin=stdin)
     result = Result(proc)
     assert "Traceback" not in result.err
     return result

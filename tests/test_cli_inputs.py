@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 from mlpc.cli import attach_negative_values, main
 
@@ -26,8 +26,7 @@ class Result:
 
 
 def mlpc(cwd: Path, *args: str | Path) -> Result:
-    proc = subprocess.run([sys.executable, "-m", "mlpc.cli", *map(str, args)],
-                          capture_output=True, cwd=cwd, timeout=120)
+    proc = run_cli(args, cwd=cwd)
     result = Result(proc)
     assert "Traceback" not in result.err
     return result

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 from tl_cases import CASES_BY_NAME
 
 GCD = """\
@@ -24,13 +24,7 @@ print("gcd = ", g, "\\n");
 
 
 def mlpc(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mlpc.cli", *args],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        timeout=120,
-    )
+    return run_cli(args, stdin=stdin or b"", text=True)
 
 
 def write(tmp_path: Path, text: str, name: str = "prog.tl") -> str:

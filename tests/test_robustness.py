@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import onnx
 import pytest
+from conftest import run_cli
 from onnx import TensorProto, helper
 
 from mlpc.compiler.codegen import MAX_NETWORK_MEMORY
@@ -52,8 +52,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def mlpc(cwd: Path, *args: str, stdin: bytes = b"") -> Result:
-    proc = subprocess.run([sys.executable, "-m", "mlpc.cli", *args], input=stdin,
-                          capture_output=True, cwd=cwd, timeout=300)
+    proc = run_cli(args, cwd=cwd, stdin=stdin)
     result = Result(proc)
     assert "Traceback" not in result.err, result.err
     return result

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from conftest import run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_differential import capturing_memory, run_everywhere
@@ -283,8 +284,7 @@ def test_a_wrong_set_read_through_an_operand_faults(engine: str, tmp_path: Path)
 
 
 def _mlpc(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mlpc.cli", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=300)
+    return run_cli(args, cwd=cwd, text=True)
 
 
 def test_cli_compile_and_run_specialised(tmp_path: Path) -> None:

@@ -42,13 +42,14 @@ DEFAULT_MAX_BYTES = 256 << 20  # 256 MiB of models
 _CODE_SUFFIXES = (".py", ".lark")
 CACHE_ENV = "MLPC_CACHE"  # a folder of its own for the cache (the tests use a temporary one)
 
-_enabled = True  # mlpc run --no-cache turns the whole cache off for this process
+_enabled = True  # mlpc run --no-cache turns the whole cache off for its command
 
 
-def disable() -> None:
-    """Neither read nor write any cache (models, parser tables) in this process."""
+def set_enabled(enabled: bool) -> None:
+    """Whether this process reads and writes the cache (models, parser tables): each command
+    of the command line sets it (`--no-cache` turns it off)."""
     global _enabled
-    _enabled = False
+    _enabled = enabled
 
 
 def cache_root() -> Path:

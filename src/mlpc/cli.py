@@ -417,8 +417,6 @@ def check_inputs(declared: Sequence[str], given: tuple[tuple[str, int], ...],
 def cmd_run(args: argparse.Namespace) -> int:
     if args.batch == "-" and args.stdin:
         raise UsageError("--batch - and --stdin both read standard input: give one of them")
-    if args.no_cache:
-        cache.disable()
     tape = _read_stdin_tape() if args.stdin else parse_tape(args.tape or "")
     items = batch_items(args, tape)
     single = items is None
@@ -1038,6 +1036,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(
             attach_negative_values(sys.argv[1:] if argv is None else argv))
+        cache.set_enabled(not getattr(args, "no_cache", False))
         check_limits(args)
         return COMMANDS[args.command](args)
     except MlpcError as err:
