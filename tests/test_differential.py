@@ -52,7 +52,7 @@ MEMORY_SIZES = (512, 1024, 2048, 3072, 4096, 6144, 8192)
 TAPE_IN = 8
 TAPE_OUT = 48
 FOUR_ENGINE_EXAMPLES = 12  # the default run's share; the slow variants run 400
-TWO_ENGINE_EXAMPLES = 50  # (and 3,000)
+TWO_ENGINE_EXAMPLES = 25  # (and 3,000)
 
 _TMP = Path(tempfile.mkdtemp(prefix="mlpc-differential-"))
 

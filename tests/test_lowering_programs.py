@@ -5,6 +5,7 @@ break/continue, read(), write() and print()."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_lowering import observable, run_source_text, run_tl
@@ -78,13 +79,32 @@ def _statement(depth: int) -> st.SearchStrategy[str]:
     )
 
 
-@settings(max_examples=150, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(body=st.lists(_statement(2), min_size=1, max_size=6),
-       i0=st.integers(-(1 << 31), (1 << 31) - 1), i1=st.integers(-50, 50),
-       tape=st.lists(st.integers(-100, 100), max_size=4))
+RANDOM_PROGRAMS = dict(
+    body=st.lists(_statement(2), min_size=1, max_size=6),
+    i0=st.integers(-(1 << 31), (1 << 31) - 1), i1=st.integers(-50, 50),
+    tape=st.lists(st.integers(-100, 100), max_size=4))
+_RANDOM_SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                              HealthCheck.data_too_large])
+
+
+@settings(max_examples=50, **_RANDOM_SETTINGS)  # the default run's share
+@given(**RANDOM_PROGRAMS)
 def test_random_programs_match_the_source_interpreter(body: list[str], i0: int, i1: int,
                                                       tape: list[int]) -> None:
+    check_random_program(body, i0, i1, tape)
+
+
+@pytest.mark.slow
+@settings(max_examples=600, **_RANDOM_SETTINGS)
+@given(**RANDOM_PROGRAMS)
+def test_random_programs_match_the_source_interpreter_many(body: list[str], i0: int, i1: int,
+                                                           tape: list[int]) -> None:
+    check_random_program(body, i0, i1, tape)
+
+
+def check_random_program(body: list[str], i0: int, i1: int, tape: list[int]) -> None:
+    """The generated statements, compiled with and without the CFG optimisations, against
+    the source interpreter."""
     source = PRELUDE + "\n".join(body) + "\n"
     inputs = {"i0": i0, "i1": i1}
     expected = run_source_text(source, inputs, tuple(tape))
