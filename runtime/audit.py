@@ -46,7 +46,7 @@ INT64_LIMIT = 1 << 63  # int64 holds |v| < 2^63
 FLOAT64_EXACT = 1 << 53  # float64 holds every integer |v| <= 2^53
 EPS = 2.0**-52
 DEFAULT_STATES = 32  # random states beside the structured ones
-BATCH = 64  # states evaluated together
+BATCH = 32  # states evaluated together
 
 # decode's outputs that only format the scanned output events (allowed to decide)
 FORMATTING = ("output_tape", "output_length")
@@ -719,20 +719,23 @@ class _Evaluator:
         self.report = report
         self.inits = inits
         self.static = static
-        self.bad: dict[str, tuple[float, str, str]] = {}  # node -> (worst, what, state)
+        # node (one per layer function, whichever unrolled step) -> (worst, what, state, steps)
+        self.bad: dict[str, tuple[float, str, str, set[str]]] = {}
         self.weights: set[str] = set()
         self.other: list[str] = []
 
     def problems(self) -> list[str]:
         out = list(self.other)
-        for node, (worst, what, state) in self.bad.items():
-            out.append(f"{node}: {what} reaches 2^{math.log2(worst):.2f} on state "
+        for node, (worst, what, state, calls) in self.bad.items():
+            where = f" (in {len(calls)} unrolled steps)" if len(calls) > 1 else ""
+            out.append(f"{node}{where}: {what} reaches 2^{math.log2(worst):.2f} on state "
                        f"'{state}', past the exact range")
         self.report.path_weights = len(self.weights)
         return out
 
     def run(self, body: Branch, values: dict[str, np.ndarray], carried: set[str],
-            path: set[int], labels: list[str]) -> None:
+            path: set[int], labels: list[str]) -> dict[str, np.ndarray]:
+        """Evaluate the path on one batch of states; the body's outputs it computed."""
         env: dict[str, np.ndarray] = {}
         kinds: dict[str, str] = {}
         for name, v in values.items():
@@ -742,13 +745,19 @@ class _Evaluator:
             else:
                 env[name] = v
         self.labels = labels
-        for op in body.ops:
+        last = {v: i for i, op in enumerate(body.ops) for v in op.reads}
+        keep = set(body.outputs)
+        for i, op in enumerate(body.ops):
             if id(op) in path:
                 self._path_op(op, env, kinds)
             elif all(o in self.static for o in op.outputs):  # a constant the path may read
                 outs = _static_op(op, [env.get(v, self.inits.get(v)) if v else None
                                        for v in op.inputs])
                 env.update(zip(op.outputs, outs, strict=False))
+            for v in op.reads:  # free what no later op reads (a batch of states is large)
+                if last.get(v) == i and v not in keep:
+                    env.pop(v, None)
+        return {v: env[v] for v in body.outputs if v in env}
 
     def _exact_state(self, name: str, v: np.ndarray) -> np.ndarray:
         if v.dtype.kind == "f":
@@ -797,9 +806,14 @@ class _Evaluator:
             m.largest, m.node, m.state = worst, op.name or op.outputs[0], label
         over = worst >= INT64_LIMIT if dtype == "int64" else worst > FLOAT64_EXACT
         if over:
-            node = op.describe()
-            if node not in self.bad or worst > self.bad[node][0]:
-                self.bad[node] = (worst, what, label)
+            call, _, inner = (op.name or op.outputs[0]).rpartition("::")
+            node = f"{op.op_type} {inner}" + (f" (in {op.origin})" if op.origin else "")
+            old = self.bad.get(node)
+            calls = (old[3] if old else set()) | {call}
+            if old is None or worst > old[0]:
+                self.bad[node] = (worst, what, label, calls)
+            else:
+                self.bad[node] = (*old[:3], calls)
 
     def _path_op(self, op: Op, env: dict[str, np.ndarray], kinds: dict[str, str]) -> None:
         t = op.op_type
