@@ -312,70 +312,98 @@ def audit_file(path: str, states: int = DEFAULT_STATES, seed: int = 0) -> AuditR
 def audit_model(model: onnx.ModelProto, states: int = DEFAULT_STATES, seed: int = 0,
                 name: str = "model") -> AuditReport:
     """The audit of `model` (see the module docstring)."""
-    meta = {p.key: p.value for p in model.metadata_props}
-    functions = {(f.domain, f.name): f for f in model.functions}
-    main = expand(model.graph.node, functions)
-    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-    loops = [op for op in main if op.op_type == "Loop"]
-    if len(loops) > 1:
-        raise AuditError(f"{name}: {len(loops)} Loop nodes in the main graph (expected one)")
-    step_model = not loops
-    if step_model:
-        graph_inputs = [i.name for i in model.graph.input]
-        graph_outputs = [o.name for o in model.graph.output]
-        if graph_inputs != ["state"] or "next_state" not in graph_outputs:
-            raise AuditError(f"{name}: no Loop, and not a step model (state -> next_state)")
-        body = Branch(["state"], main, ["next_state"])
-        carried_in, carried_out, extra = ["state"], ["next_state"], []
-    else:
-        body = loops[0].branches[0]
-        n = len(loops[0].inputs) - 2
-        carried_in, carried_out = body.inputs[2:], body.outputs[1:1 + n]
-        extra = body.inputs[:2]
-    layout = _layout(meta, name)
-    report = AuditReport(name, "step" if step_model else "loop", meta.get("dtype", "?"),
-                         meta.get("weights", "?"))
-    static = _static_values(main, inits)
-    if not step_model:
-        static = _static_values(body.ops, static)
-    path, feeders = _state_path(body, carried_in, carried_out)
+    plan = _Plan(model, name)
+    report = AuditReport(name, "step" if plan.loop is None else "loop",
+                         plan.meta.get("dtype", "?"), plan.meta.get("weights", "?"))
+    body = plan.body
     for op in body.ops:
-        if id(op) in path:
+        if id(op) in plan.path:
             report.path_ops[op.op_type] += 1
-        elif id(op) not in feeders:
+        elif id(op) not in plan.feeders:
             report.taps[op.op_type] += 1
     for op in body.ops:
-        if id(op) in feeders and id(op) not in path and not all(v in static for v in op.reads):
-            bad = [v for v in op.reads if v in extra]
+        if id(op) in plan.feeders and id(op) not in plan.path and \
+                not all(v in plan.static for v in op.reads):
+            bad = [v for v in op.reads if v in body.inputs]
             why = f" from {', '.join(bad)}" if bad else ""
             report.problems.append(f"{op.describe()} feeds the state{why} without being "
                                    "computed from the state or constants")
     structure_ok = True
     for op in body.ops:
-        if id(op) in path:
-            problem = _check_path_op(op, static)
+        if id(op) in plan.path:
+            problem = _check_path_op(op, plan.static)
             if problem:
                 report.problems.append(problem)
                 structure_ok = False
-    if not step_model:
-        _list_encode(main, loops[0], report)
-        _check_decode(main, loops[0], [o.name for o in model.graph.output], static, report)
+    if plan.loop is not None:
+        _list_encode(plan.main, plan.loop, report)
+        _check_decode(plan.main, plan.loop, [o.name for o in model.graph.output], plan.static,
+                      report)
     if structure_ok:
-        rows, labels = make_states(layout, states, seed)
+        rows, labels = make_states(plan.layout, states, seed)
         report.states = len(rows)
         report.state_kinds = Counter(label.split(":")[0] for label in labels)
-        evaluator = _Evaluator(report, inits, static)
+        evaluator = _Evaluator(report, plan.inits, plan.static)
         for start in range(0, len(rows), BATCH):
-            batch = rows[start:start + BATCH]
-            names = labels[start:start + BATCH]
-            if step_model:
-                values = {"state": batch}
-            else:
-                values = _loop_inputs(model, loops[0], body, carried_in, batch, layout, name)
-            evaluator.run(body, values, set(carried_in), path, names)
+            plan.evaluate(evaluator, rows[start:start + BATCH], labels[start:start + BATCH])
         report.evaluated = True
         report.problems.extend(evaluator.problems())
     return report
+
+
+def exact_step(model: onnx.ModelProto, states: np.ndarray) -> list[np.ndarray]:
+    """The carried values after one Loop iteration (a step model: `next_state`) from the
+    flat `states`, as the audit computes them (exact integers): for comparing its evaluator
+    with a runtime."""
+    plan = _Plan(model, "model")
+    report = AuditReport("model", "", "", "")
+    evaluator = _Evaluator(report, plan.inits, plan.static)
+    out = plan.evaluate(evaluator, states, [f"state {i}" for i in range(len(states))])
+    return [out[v] for v in plan.carried_out]
+
+
+class _Plan:
+    """A model with its functions expanded: the Loop (None: a step model), the body, its
+    state path and the values that are constant."""
+
+    def __init__(self, model: onnx.ModelProto, name: str) -> None:
+        self.model, self.name = model, name
+        self.meta = {p.key: p.value for p in model.metadata_props}
+        functions = {(f.domain, f.name): f for f in model.functions}
+        self.main = expand(model.graph.node, functions)
+        self.inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+        loops = [op for op in self.main if op.op_type == "Loop"]
+        if len(loops) > 1:
+            raise AuditError(f"{name}: {len(loops)} Loop nodes in the main graph (expected one)")
+        self.loop = loops[0] if loops else None
+        if self.loop is None:
+            graph_inputs = [i.name for i in model.graph.input]
+            if graph_inputs != ["state"] or "next_state" not in [o.name for o in
+                                                                  model.graph.output]:
+                raise AuditError(f"{name}: no Loop, and not a step model (state -> "
+                                 "next_state)")
+            self.body = Branch(["state"], self.main, ["next_state"])
+            self.carried_in, self.carried_out = ["state"], ["next_state"]
+        else:
+            self.body = self.loop.branches[0]
+            n = len(self.loop.inputs) - 2
+            self.carried_in = self.body.inputs[2:]
+            self.carried_out = self.body.outputs[1:1 + n]
+        self.layout = _layout(self.meta, name)
+        self.static = _static_values(self.main, self.inits)
+        if self.loop is not None:
+            self.static = _static_values(self.body.ops, self.static)
+        self.path, self.feeders = _state_path(self.body, self.carried_in, self.carried_out)
+
+    def evaluate(self, evaluator: _Evaluator, rows: np.ndarray, labels: list[str]
+                 ) -> dict[str, np.ndarray]:
+        """Run the path on a batch of flat states."""
+        if self.loop is None:
+            values = {"state": rows}
+        else:
+            values = _loop_inputs(self.model, self.loop, self.body, self.carried_in, rows,
+                                  self.layout, self.name)
+        return evaluator.run(self.body, values, set(self.carried_in), self.path, labels)
 
 
 @dataclass(frozen=True)
