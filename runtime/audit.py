@@ -344,8 +344,12 @@ def audit_model(model: onnx.ModelProto, states: int = DEFAULT_STATES, seed: int 
         report.states = len(rows)
         report.state_kinds = Counter(label.split(":")[0] for label in labels)
         evaluator = _Evaluator(report, plan.inits, plan.static)
-        for start in range(0, len(rows), BATCH):
-            plan.evaluate(evaluator, rows[start:start + BATCH], labels[start:start + BATCH])
+        try:
+            for start in range(0, len(rows), BATCH):
+                plan.evaluate(evaluator, rows[start:start + BATCH],
+                              labels[start:start + BATCH])
+        finally:
+            _FLOATS.clear()
         report.evaluated = True
         report.problems.extend(evaluator.problems())
     return report
@@ -358,7 +362,10 @@ def exact_step(model: onnx.ModelProto, states: np.ndarray) -> list[np.ndarray]:
     plan = _Plan(model, "model")
     report = AuditReport("model", "", "", "")
     evaluator = _Evaluator(report, plan.inits, plan.static)
-    out = plan.evaluate(evaluator, states, [f"state {i}" for i in range(len(states))])
+    try:
+        out = plan.evaluate(evaluator, states, [f"state {i}" for i in range(len(states))])
+    finally:
+        _FLOATS.clear()
     return [out[v] for v in plan.carried_out]
 
 
@@ -372,6 +379,8 @@ class _Plan:
         functions = {(f.domain, f.name): f for f in model.functions}
         self.main = expand(model.graph.node, functions)
         self.inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+        for array in self.inits.values():
+            array.setflags(write=False)  # the weights: their float copies are remembered
         loops = [op for op in self.main if op.op_type == "Loop"]
         if len(loops) > 1:
             raise AuditError(f"{name}: {len(loops)} Loop nodes in the main graph (expected one)")
@@ -937,21 +946,45 @@ def _kind(v: np.ndarray) -> str:
     return "float64" if v.dtype.kind == "f" else "int64"
 
 
+# float64 copies of the weights during one audit (cleared after it)
+_FLOATS: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def _floats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """x and |x| as float64; remembered for the weights (large, read on every batch)."""
+    hit = _FLOATS.get(id(x))
+    if hit is not None and hit[0] is x:
+        return hit[1], hit[2]
+    f = x.astype(np.float64)
+    out = (f, np.abs(f))
+    if x.dtype != object and not x.flags.writeable and x.size > 4096:
+        _FLOATS[id(x)] = (x, *out)  # keeps x alive, so the id stays its own
+    return out
+
+
 def _absf(x: np.ndarray) -> np.ndarray:
     if x.dtype == object:
         return np.abs(x).astype(np.float64)
-    return np.abs(x.astype(np.float64))
+    return _floats(x)[1]
+
+
+def _fmatmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b in float64 without BLAS: numpy's own loops run in this thread, where a threaded
+    BLAS on a busy machine can be a hundred times slower on these small products."""
+    if a.ndim >= 2 and b.ndim >= 2:
+        return np.einsum("...ij,...jk->...ik", a, b)
+    return a @ b
 
 
 def _matmul_bound(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     k = a.shape[-1]
-    return (_absf(a) @ _absf(b)) * (1 + (k + 2) * EPS)
+    return _fmatmul(_absf(a), _absf(b)) * (1 + (k + 2) * EPS)
 
 
 def _exact_matmul(a: np.ndarray, b: np.ndarray, bound: np.ndarray) -> np.ndarray:
     top = float(bound.max()) if bound.size else 0.0
     if top <= FLOAT64_EXACT:  # every partial sum an integer float64 holds: exact
-        return np.rint(a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+        return np.rint(_fmatmul(_floats(a)[0], _floats(b)[0])).astype(np.int64)
     if top < INT64_LIMIT:
         return a.astype(np.int64) @ b.astype(np.int64)
     return a.astype(object) @ b.astype(object)
