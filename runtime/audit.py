@@ -283,7 +283,7 @@ class AuditReport:
             lines.append(f"evaluated {self.states} states ({_counts(self.state_kinds)}); "
                          "largest magnitude per op (limit: int64 2^63, float64 2^53):")
             for kind, m in sorted(self.magnitudes.items()):
-                lines.append(f"  {kind:<15} {m.measure:<18} 2^{m.bits():5.2f}  margin "
+                lines.append(f"  {kind:<24} {m.measure:<18} 2^{m.bits():5.2f}  margin "
                              f"{m.limit_bits - m.bits():6.2f} bits  ({m.node}, "
                              f"state '{m.state}')")
         else:
@@ -338,7 +338,7 @@ def audit_model(model: onnx.ModelProto, states: int = DEFAULT_STATES, seed: int 
     if plan.loop is not None:
         _list_encode(plan.main, plan.loop, report)
         _check_decode(plan.main, plan.loop, [o.name for o in model.graph.output], plan.static,
-                      report)
+                      plan.consts, report)
     if structure_ok:
         rows, labels = make_states(plan.layout, states, seed)
         report.states = len(rows)
@@ -403,16 +403,26 @@ class _Plan:
         if self.loop is not None:
             self.static = _static_values(self.body.ops, self.static)
         self.path, self.feeders = _state_path(self.body, self.carried_in, self.carried_out)
+        self.consts = constants(self.main, self.inits)
 
     def evaluate(self, evaluator: _Evaluator, rows: np.ndarray, labels: list[str]
                  ) -> dict[str, np.ndarray]:
-        """Run the path on a batch of flat states."""
+        """Run the path on a batch of flat states (and what follows the Loop, taking the
+        path's result as the final state)."""
         if self.loop is None:
             values = {"state": rows}
         else:
             values = _loop_inputs(self.model, self.loop, self.body, self.carried_in, rows,
                                   self.layout, self.name)
-        return evaluator.run(self.body, values, set(self.carried_in), self.path, labels)
+        out, kinds = evaluator.run(self.body, values, set(self.carried_in), self.path, labels)
+        if self.loop is not None:
+            at = next(i for i, op in enumerate(self.main) if op is self.loop)
+            env = {final: out[v] for final, v in zip(self.loop.outputs, self.carried_out,
+                                                     strict=False) if v in out}
+            types = {final: kinds[v] for final, v in zip(self.loop.outputs, self.carried_out,
+                                                         strict=False) if v in kinds}
+            evaluator.run_after(self.main[at + 1:], env, types, self.consts)
+        return out
 
 
 @dataclass(frozen=True)
@@ -516,9 +526,10 @@ def _list_encode(main: Sequence[Op], loop: Op, report: AuditReport) -> None:
 
 
 def _check_decode(main: Sequence[Op], loop: Op, outputs: Sequence[str], static: set[str],
-                  report: AuditReport) -> None:
+                  consts: dict[str, np.ndarray], report: AuditReport) -> None:
     """After the Loop: every output other than the output tape may only read out values of
-    the machine's final state (no decision on it, no data-dependent index)."""
+    the machine's final state, or compute them with units of the network (no decision on
+    it, no data-dependent index)."""
     at = next(i for i, op in enumerate(main) if op is loop)
     after = list(main[at + 1:])
     tainted = set(loop.outputs)
@@ -545,25 +556,50 @@ def _check_decode(main: Sequence[Op], loop: Op, outputs: Sequence[str], static: 
         protected = sorted(o for o in feeds.get(id(op), ()) if o not in FORMATTING)
         if not protected or not any(v in tainted for v in op.reads):
             continue
-        why = _decision(op, tainted, static)
+        why = _decision(op, tainted, static, consts)
         if why:
             report.problems.append(f"decode: {op.describe()} {why} and flows into "
                                    f"{', '.join(protected)}")
 
 
-def _decision(op: Op, tainted: set[str], static: set[str]) -> str | None:
-    """Why `op` (reading the machine's state) is more than a read-out (None: it is not)."""
+def _decision(op: Op, tainted: set[str], static: set[str], consts: dict[str, np.ndarray]
+              ) -> str | None:
+    """Why `op` (reading the machine's state after the Loop) is neither a read-out nor a
+    unit of the network (an affine map with constant weights, Max(x, 0)); None: it is one
+    of them."""
     t = op.op_type
-    if t not in READ_OUTS or op.branches:
+    if op.branches:
+        return f"decides on the machine's state ({t} with subgraphs)"
+    if t in ("MatMul", "Gemm", "Mul"):
+        if not any(v in static for v in op.inputs[:2]):
+            return f"multiplies two values of the machine's state ({t})"
+        return None
+    if t == "Max":
+        zero = [consts.get(v) for v in op.inputs if v in static]
+        if len(op.inputs) != 2 or len(zero) != 1 or zero[0] is None or np.any(zero[0] != 0):
+            return "decides on the machine's state (Max other than Max(x, 0))"
+        return None
+    if t == "Relu":
+        return None
+    if t == "Cast" and op.attr("to") not in DTYPES:
+        return "casts the machine's state to a type other than int64 and float64"
+    if t not in READ_OUTS:
         return f"decides on the machine's state ({t} is not a read-out)"
     if t in ("Gather", "GatherElements") and op.inputs[1] not in static:
         return f"is a data-dependent {t}"
-    if t in ("Add", "Sub") and all(v in tainted for v in op.inputs):
-        return f"combines two values of the machine's state ({t})"
     if t in ("Reshape", "Expand", "Slice", "Squeeze", "Unsqueeze", "Split") and any(
             v in tainted for v in op.inputs[1:] if v):
         return f"has data-dependent arguments ({t})"
     return None
+
+
+def constants(ops: Sequence[Op], inits: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The initializers and the values of the `Constant` nodes."""
+    out = dict(inits)
+    for op in flatten(ops):
+        if op.op_type == "Constant":
+            out[op.outputs[0]] = constant_value(op)
+    return out
 
 
 # ---- the states --------------------------------------------------------------------------
@@ -760,6 +796,7 @@ class _Evaluator:
         self.bad: dict[str, tuple[float, str, str, set[str]]] = {}
         self.weights: set[str] = set()
         self.other: list[str] = []
+        self.after = False  # evaluating what follows the Loop
 
     def problems(self) -> list[str]:
         out = list(self.other)
@@ -771,8 +808,9 @@ class _Evaluator:
         return out
 
     def run(self, body: Branch, values: dict[str, np.ndarray], carried: set[str],
-            path: set[int], labels: list[str]) -> dict[str, np.ndarray]:
-        """Evaluate the path on one batch of states; the body's outputs it computed."""
+            path: set[int], labels: list[str]) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+        """Evaluate the path on one batch of states: the body's outputs it computed, and
+        their dtypes."""
         env: dict[str, np.ndarray] = {}
         kinds: dict[str, str] = {}
         for name, v in values.items():
@@ -782,6 +820,7 @@ class _Evaluator:
             else:
                 env[name] = v
         self.labels = labels
+        self.after = False
         last = {v: i for i, op in enumerate(body.ops) for v in op.reads}
         keep = set(body.outputs)
         for i, op in enumerate(body.ops):
@@ -794,7 +833,26 @@ class _Evaluator:
             for v in op.reads:  # free what no later op reads (a batch of states is large)
                 if last.get(v) == i and v not in keep:
                     env.pop(v, None)
-        return {v: env[v] for v in body.outputs if v in env}
+        return ({v: env[v] for v in body.outputs if v in env},
+                {v: kinds[v] for v in body.outputs if v in kinds})
+
+    def run_after(self, ops: Sequence[Op], env: dict[str, np.ndarray], kinds: dict[str, str],
+                  consts: dict[str, np.ndarray]) -> None:
+        """Evaluate what follows the Loop from its final state `env`, as far as it reads out
+        or computes with units of the network (the decisions are reported, not run)."""
+        self.after = True
+        for op in ops:
+            ready = all(not v or v in env or v in self.inits for v in op.inputs) \
+                and not op.branches
+            if not ready:
+                continue
+            if all(o in self.static for o in op.outputs):
+                outs = _static_op(op, [env.get(v, self.inits.get(v)) if v else None
+                                       for v in op.inputs])
+                env.update(zip(op.outputs, outs, strict=False))
+            elif any(v in kinds for v in op.inputs) and \
+                    _decision(op, set(kinds), self.static, consts) is None:
+                self._path_op(op, env, kinds)
 
     def _exact_state(self, name: str, v: np.ndarray) -> np.ndarray:
         if v.dtype.kind == "f":
@@ -838,6 +896,8 @@ class _Evaluator:
         worst = float(per_state[i])
         label = self.labels[i] if flat.shape[0] == len(self.labels) else "every state"
         dtype = kind.rsplit(" ", 1)[-1]
+        if self.after:
+            kind = f"{kind} (decode)"
         m = self.report.magnitudes.setdefault(kind, Magnitude(dtype, what))
         if worst > m.largest or not m.node:
             m.largest, m.node, m.state = worst, op.name or op.outputs[0], label
@@ -1071,6 +1131,12 @@ def _static_op(op: Op, ins: list[np.ndarray | None]) -> list[np.ndarray]:
         if idx.shape[0] != x.shape[0] and idx.shape[0] == 1:  # a row broadcast to the batch
             idx = np.broadcast_to(idx, (x.shape[0], *idx.shape[1:]))
         return [np.take_along_axis(x, idx, axis=axis)]
+    if t == "Transpose":
+        perm = op.attr("perm")
+        return [np.transpose(x, perm)]
+    if t == "Flatten":
+        axis = op.attr("axis", 1) % max(x.ndim, 1)
+        return [x.reshape(int(np.prod(x.shape[:axis])), -1)]
     if t == "ConstantOfShape":
         value = op.attrs.get("value")
         fill = numpy_helper.to_array(value.t) if value is not None else np.zeros(1, np.float32)
