@@ -429,11 +429,17 @@ def test_cli_a_dishonest_model_exits_1(tmp_path: Path, capsys: pytest.CaptureFix
     (["audit", "m.onnx", "--states", "-1"], 2, "must not be negative"),
     (["audit", "missing.onnx"], 1, "missing.onnx: no such file"),
     (["audit", "garbage.onnx"], 1, "not a readable ONNX model"),
+    (["audit", "foreign.onnx"], 1, "no Loop, and not a step model (state -> next_state)"),
 ])
 def test_cli_errors(argv: list[str], status: int, message: str, tmp_path: Path,
                     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "garbage.onnx").write_bytes(b"not a model")
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    onnx.save(helper.make_model(helper.make_graph([helper.make_node("Relu", ["x"], ["y"])],
+                                                  "foreign", [x], [y])),
+              tmp_path / "foreign.onnx")
     assert main(argv) == status
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
