@@ -349,6 +349,16 @@ def test_the_exact_evaluator_agrees_with_onnxruntime_on_a_step_model(weights: st
     assert not np.array_equal(ours, rows)  # the step changed something
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(("weights", "dtype", "specialise"), [
+    ("families", "float64", False), ("families", "float64", True), ("sparse", "int64", False)])
+def test_many_random_states(weights: str, dtype: str, specialise: bool) -> None:
+    """A thousand random states besides the structured ones, at the default unroll."""
+    report = audit_model(_model("gcd.tl", weights, dtype, specialise, 8), states=1000, seed=3)
+    assert report.states >= 2000 and report.state_kinds["random"] == 2000
+    assert _step_problems(report) == []
+
+
 def _gcd_layout() -> Layout:
     model = _model("gcd.tl", "families", "float64", False, 1)
     return _layout({p.key: p.value for p in model.metadata_props}, "gcd")
