@@ -234,9 +234,6 @@ class AuditReport:
     def ok(self) -> bool:
         return not self.problems and self.evaluated
 
-    def limit(self, dtype: str) -> int:
-        return INT64_LIMIT if dtype == "int64" else FLOAT64_EXACT
-
     def verdict(self) -> str:
         if self.ok:
             return "honest and exact"
@@ -331,7 +328,7 @@ def audit_model(model: onnx.ModelProto, states: int = DEFAULT_STATES, seed: int 
     structure_ok = True
     for op in body.ops:
         if id(op) in plan.path:
-            problem = _check_path_op(op, plan.static)
+            problem = _check_path_op(op, plan.static, plan.consts)
             if problem:
                 report.problems.append(problem)
                 structure_ok = False
@@ -351,7 +348,7 @@ def audit_model(model: onnx.ModelProto, states: int = DEFAULT_STATES, seed: int 
         finally:
             _FLOATS.clear()
         report.evaluated = True
-        report.problems.extend(evaluator.problems())
+        report.problems.extend(p for p in evaluator.problems() if p not in report.problems)
     return report
 
 
@@ -481,7 +478,12 @@ def _state_path(body: Branch, carried_in: Sequence[str], carried_out: Sequence[s
     return path, {id(op) for op in feeders}
 
 
-def _check_path_op(op: Op, static: set[str]) -> str | None:
+def _not_relu(op: Op, c: np.ndarray) -> str:
+    return (f"{op.describe()}: Max(x, c) with c = {c.ravel()[np.flatnonzero(c)[0]]}, not 0: "
+            "not a ReLU")
+
+
+def _check_path_op(op: Op, static: set[str], consts: dict[str, np.ndarray]) -> str | None:
     """Why `op` may not be on the state path (None: it may)."""
     inputs = [v for v in op.inputs]
     const = [bool(v) and v in static for v in inputs]
@@ -501,6 +503,9 @@ def _check_path_op(op: Op, static: set[str]) -> str | None:
     elif t == "Max":
         if len(inputs) != 2 or const.count(True) != 1:
             return f"{op.describe()}: Max other than Max(x, 0) with a constant zero"
+        c = consts.get(inputs[const.index(True)])
+        if c is not None and np.any(c != 0):
+            return _not_relu(op, np.asarray(c))
     elif t in SHAPE_OPS:
         need = SHAPE_OPS[t]
         positions = range(1, len(inputs)) if need is None else need
@@ -958,9 +963,7 @@ class _Evaluator:
                 zero = ins[const[0]]
                 assert x is not None and zero is not None
                 if np.any(zero != 0):
-                    self.other.append(f"{op.describe()}: Max(x, c) with c = "
-                                      f"{zero.ravel()[np.flatnonzero(zero)[0]]}, not 0: not "
-                                      "a ReLU")
+                    self.other.append(_not_relu(op, zero))
                 value = np.maximum(x, zero)
             else:
                 value = np.maximum(x, 0)
