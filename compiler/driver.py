@@ -266,7 +266,10 @@ def machine_metadata(step: Any, options: ExportOptions) -> dict[str, str]:
         "layers": json.dumps(layer_summary(net)),
         "state_layout": json.dumps(
             {"n_state": step.layout.size, "scalars": {s: step.layout.index(s) for s in SCALARS},
-             "tape_start": step.layout.tape.start, "pending_write": ["wa2", "wo", "wv"]}
+             "tape_start": step.layout.tape.start, "pending_write": ["wa2", "wo", "wv"],
+             # each state component's declared [lo, hi] (V, t: every word of the family):
+             # the box `mlpc audit` draws its states from
+             "ranges": {d.name: [d.lo, d.hi] for d in net.state.definitions()}}
         ),
     }
 

@@ -266,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stack_option(asm)
     _add_inspection_commands(sub)
     _add_web_command(sub)
+    _add_audit_command(sub)
     return parser
 
 
@@ -984,8 +985,55 @@ def cmd_web(args: argparse.Namespace) -> int:
         return web.serve(server, site) if server else 0
 
 
-COMMANDS = {"run": cmd_run, "asm": cmd_asm, "compile": cmd_compile, "inspect": cmd_inspect}
-COMMANDS.update({"trace": cmd_trace, "verify": cmd_verify, "view": cmd_view, "web": cmd_web})
+_AUDIT_EPILOG = """\
+It reads the model file alone (its local functions and If branches expanded, its metadata's
+state layout and declared ranges), never the compiler: on the Loop's state path only affine
+maps with constant integer weights, Max(x, 0) and shape ops with constant arguments; decode
+only reads values out; and on every state drawn, every value and every partial sum (a sum of
+absolute values) of every MatMul, Gemm, Mul, Add and Sub stays below 2^63 (int64) or at most
+2^53 (float64). A step model (compile --step-model) is audited as its one step.
+
+exit status: 0 honest and exact, 1 not (or the model cannot be read or audited), 2 usage
+errors."""
+
+
+def _add_audit_command(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    audit = sub.add_parser("audit", help="check a model is an honest, exact looped ReLU-MLP",
+                           formatter_class=argparse.RawDescriptionHelpFormatter,
+                           description="The honesty and exactness audit of a model file: "
+                           "what the network computes, the largest magnitude each kind of "
+                           "op reaches and its margin to the dtype's exact range, and a "
+                           "verdict.", epilog=_AUDIT_EPILOG)
+    audit.add_argument("model", metavar="MODEL.onnx", help="a compiled model, or a step model")
+    audit.add_argument("--json", action="store_true", help="print one JSON object")
+    audit.add_argument("--states", type=_non_negative, default=32, metavar="N",
+                       help="random states to evaluate beside the structured ones (default "
+                       "%(default)s)")
+    audit.add_argument("--seed", type=_non_negative, default=0, metavar="S",
+                       help="seed of the random states (default %(default)s)")
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from mlpc.runtime.audit import AuditError, audit_file
+
+    if args.model.endswith(PROGRAM_SUFFIXES):
+        raise UsageError(f"mlpc audit checks a compiled model (MODEL.onnx), not a program: "
+                         f"mlpc compile {args.model} -o MODEL.onnx first")
+    if not Path(args.model).is_file():
+        raise MlpcError(f"{args.model}: no such file")
+    try:
+        report = audit_file(args.model, args.states, args.seed)
+    except AuditError as exc:
+        raise MlpcError(str(exc)) from None
+    print(json.dumps(report.to_json()) if args.json else report.text())
+    return 0 if report.ok else EXIT_PROGRAM_ERROR
+
+
+COMMANDS = {"run": cmd_run, "asm": cmd_asm, "compile": cmd_compile, "inspect": cmd_inspect,
+            "trace": cmd_trace, "verify": cmd_verify, "view": cmd_view, "web": cmd_web,
+            "audit": cmd_audit}
+
+
 def check_limits(args: argparse.Namespace) -> None:
     """Refuse sizes mlpc cannot build before building (or allocating) anything."""
     memory = getattr(args, "memory", None)
