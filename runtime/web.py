@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import shlex
 import shutil
 import signal
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from mlpc import __version__
+from mlpc.cache import user_cache_root
 from mlpc.errors import MlpcError
 from mlpc.runtime.machine import DEFAULT_MAX_STEPS, Fault
 
@@ -62,12 +62,6 @@ class SiteModel:
                 "tape": list(self.tape)}
 
 
-def cache_dir() -> Path:
-    """Where mlpc keeps what it downloads ($XDG_CACHE_HOME/mlpc, else ~/.cache/mlpc)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "mlpc"
-
-
 def onnxruntime_web(given: str | None = None) -> Path:
     """A folder holding onnxruntime-web's files (`ORT_WEB_FILES`): `given` (the npm package,
     or a folder of the files), else the cache, which `npm pack` fills on first use."""
@@ -80,7 +74,7 @@ def onnxruntime_web(given: str | None = None) -> Path:
         raise MlpcError(f"--onnxruntime-web {given}: no {missing[0]} there (give the npm "
                         f"package onnxruntime-web@{ORT_WEB_VERSION} or a folder of its dist "
                         "files)")
-    cached = cache_dir() / f"onnxruntime-web-{ORT_WEB_VERSION}"
+    cached = user_cache_root() / f"onnxruntime-web-{ORT_WEB_VERSION}"
     if not has_files(cached):
         fetch_onnxruntime_web(cached)
     return cached

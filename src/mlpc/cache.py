@@ -52,12 +52,18 @@ def set_enabled(enabled: bool) -> None:
     _enabled = enabled
 
 
-def cache_root() -> Path:
-    """$MLPC_CACHE if set, else $XDG_CACHE_HOME/mlpc, else ~/.cache/mlpc."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
+def user_cache_root() -> Path:
+    """$XDG_CACHE_HOME/mlpc, else ~/.cache/mlpc: where mlpc keeps what it downloads (`mlpc
+    web`'s onnxruntime-web) and, unless $MLPC_CACHE says otherwise, what it compiles."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "mlpc"
+
+
+def cache_root() -> Path:
+    """The folder of compiled models and parser tables: $MLPC_CACHE, else the user's."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    return user_cache_root()
 
 
 def grammar_cache_file(grammar: str) -> str | bool:
