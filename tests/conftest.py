@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import Phase
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_ENV = "MLPC_SHARED"
@@ -226,3 +227,10 @@ def run_cli(args: Sequence[object], cwd: Path | str | None = None, stdin: bytes 
     if text:
         return subprocess.CompletedProcess(argv, code, out.decode(), err.decode())
     return subprocess.CompletedProcess(argv, code, out, err)
+
+
+# The slow `*_many` property tests run hundreds of large generated programs; shrinking one
+# failure of theirs can take far longer than finding it. They report the failing example as
+# generated (the default suite's variants of the same properties shrink theirs), unless
+# MLPC_SHRINK=1 asks for shrinking, which Hypothesis bounds (MAX_SHRINKING_SECONDS).
+MANY_PHASES = tuple(p for p in Phase if os.environ.get("MLPC_SHRINK") or p != Phase.shrink)

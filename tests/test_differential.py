@@ -33,6 +33,7 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
+from conftest import MANY_PHASES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import LARGE, SMALL, GeneratedProgram, tl_programs
@@ -243,14 +244,14 @@ def test_source_and_reference_agree(program: GeneratedProgram) -> None:
 
 
 @pytest.mark.slow
-@settings(max_examples=400, **_SETTINGS)
+@settings(phases=MANY_PHASES, max_examples=400, **_SETTINGS)
 @given(program=tl_programs(SMALL))
 def test_four_engines_agree_many(program: GeneratedProgram) -> None:
     run_everywhere(program, net_steps=SLOW_NET_STEPS)
 
 
 @pytest.mark.slow
-@settings(max_examples=3000, **_SETTINGS)
+@settings(phases=MANY_PHASES, max_examples=3000, **_SETTINGS)
 @given(program=tl_programs(LARGE))
 def test_source_and_reference_agree_many(program: GeneratedProgram) -> None:
     run_everywhere(program, ("source", "reference"))

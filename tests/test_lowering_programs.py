@@ -6,6 +6,7 @@ break/continue, read(), write() and print()."""
 from __future__ import annotations
 
 import pytest
+from conftest import MANY_PHASES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_lowering import observable, run_source_text, run_tl
@@ -95,7 +96,7 @@ def test_random_programs_match_the_source_interpreter(body: list[str], i0: int, 
 
 
 @pytest.mark.slow
-@settings(max_examples=600, **_RANDOM_SETTINGS)
+@settings(phases=MANY_PHASES, max_examples=600, **_RANDOM_SETTINGS)
 @given(**RANDOM_PROGRAMS)
 def test_random_programs_match_the_source_interpreter_many(body: list[str], i0: int, i1: int,
                                                            tape: list[int]) -> None:

@@ -12,7 +12,7 @@ import onnx
 import onnx.inliner
 import onnxruntime as ort
 import pytest
-from conftest import assert_state_matches
+from conftest import MANY_PHASES, assert_state_matches
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from onnx import numpy_helper
@@ -84,7 +84,8 @@ def test_lockstep_random_machines(machine: tuple[MachineConfig, list[int], list[
 
 @pytest.mark.slow
 @pytest.mark.parametrize("dtype", [np.int64, np.float64], ids=["int64", "float64"])
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(phases=MANY_PHASES, max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(machine=machines())
 def test_lockstep_random_machines_many(machine: tuple[MachineConfig, list[int], list[int]],
                                        dtype: type) -> None:
