@@ -68,6 +68,26 @@ def exact(array: np.ndarray) -> np.ndarray:
     return np.vectorize(int, otypes=[object])(np.asarray(array))
 
 
+# above this many products a MatMul's bound is computed in float64 and rounded up (below)
+EXACT_WORK = 1 << 18
+
+
+def matmul_bound(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """An upper bound on |a| @ |b| for non-negative a, b, as exact integers: the exact
+    product when it is small, else the float64 product scaled up by its worst relative error.
+    Each of the n products of an entry and its sum in any order is off by at most a factor
+    (1 + u)^(n + 3) (u = 2^-53; both factors rounded, then the product, then n - 1 sums, all
+    terms non-negative), so multiplying by 1 + (n + 3) * 2^-52 > (1 + u)^(n + 3) (while
+    n * u < 2^-20) and rounding up gives an integer no smaller than the exact sum."""
+    n = a.shape[-1]
+    if a.size * (b.shape[-1] if b.ndim > 1 else 1) <= EXACT_WORK:
+        return np.matmul(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
+    assert n < 1 << 30
+    up = np.matmul(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
+    up = np.ceil(up * (1 + (n + 3) * 2.0 ** -52))
+    return np.vectorize(int, otypes=[object])(up)
+
+
 def largest(bound: np.ndarray) -> int:
     return int(np.max(bound)) if bound.size else 0
 
@@ -93,12 +113,20 @@ class Prover:
         self.worst: dict[str, int] = {}  # op type -> the largest bound checked
         self.checked = 0  # arithmetic ops proven
         self._done: dict[int, int] = {}  # id(node list) -> nodes visited
+        self._constants: dict[str, np.ndarray] = {}
+        # replaying a step: each node's signature and output names in the first step proven
+        self._template: list[tuple[tuple, list[str]]] | None = None
+        self._current: list[tuple[tuple, list[str]]] = []
+        self._canon: dict[str, tuple] = {}
+        self._diverged = False
 
     # -- what the emitters tell it ----------------------------------------------------------
 
     def given(self, name: str, bound: np.ndarray) -> None:
         """A tensor that enters the graph (a loop-carried value) with its proven bound."""
         self.bounds[name] = np.asarray(bound, dtype=object)
+        self._canon[name] = ("given", sum(1 for c in self._canon.values() if c[0] == "given"),
+                             self.bounds[name].shape, tuple(self.bounds[name].ravel()))
 
     def hint(self, name: str, bound: np.ndarray) -> None:
         """The network's proven (or declared) range of the quantity `name` holds."""
@@ -109,8 +137,16 @@ class Prover:
 
     def begin(self, nodes: list[onnx.NodeProto]) -> None:
         """Prove only the nodes appended to `nodes` from now on (those before are not part
-        of the step: the encoding of the inputs, an earlier step's own proof)."""
+        of the step: the encoding of the inputs, an earlier step's own proof). A later
+        step that repeats the first one's nodes (same ops, same constants, same attributes,
+        inputs given the same bounds) takes each node's bounds from the first step's: the
+        same computation on the same bounds, already proven."""
         self._done[id(nodes)] = len(nodes)
+        if self._current and self._template is None:
+            self._template = self._current
+        self._current = []
+        self._canon = {}
+        self._diverged = False
 
     def bound(self, nodes: list[onnx.NodeProto], name: str) -> np.ndarray:
         """The bound of `name`, after visiting every node emitted so far."""
@@ -135,12 +171,22 @@ class Prover:
     # -- the rules --------------------------------------------------------------------------
 
     def _constant(self, name: str) -> np.ndarray:
+        if name not in self._constants:
+            self._constants[name] = self._magnitude_of_constant(name)
+        return self._constants[name]
+
+    def _magnitude_of_constant(self, name: str) -> np.ndarray:
         if name not in self.constants:
             raise ExactnessError(f"no bound for {name!r}: neither computed nor a constant")
         value = np.asarray(self.constants[name])
         if value.dtype.kind == "f" and not np.all(np.round(value) == value):
             raise ExactnessError(f"constant {name!r} is not integer-valued")
-        b = magnitude(value)
+        if value.dtype == np.int64 and value.size > EXACT_WORK:  # a large weight matrix
+            if value.size and value.min() == np.iinfo(np.int64).min:
+                raise ExactnessError(f"constant {name!r} holds -2^63")
+            b = np.abs(value)
+        else:
+            b = magnitude(value)
         if value.dtype.kind in "fi" and not self.fits(b):
             raise ExactnessError(f"constant {name!r} reaches {largest(b)} >= 2^"
                                  f"{self.limit.bit_length() - 1}")
@@ -164,6 +210,23 @@ class Prover:
         self.bounds[name] = bound if hint is None else np.minimum(bound, hint)
 
     def _node(self, node: onnx.NodeProto) -> None:
+        sig = (node.op_type, tuple(self._canon.get(n, ("const", n)) for n in node.input),
+               tuple(a.SerializeToString() for a in node.attribute))
+        i = len(self._current)
+        for k, out_name in enumerate(node.output):
+            self._canon[out_name] = ("node", i, k)
+        self._current.append((sig, list(node.output)))
+        if self._template is not None and i < len(self._template) and not self._diverged:
+            old_sig, old_outputs = self._template[i]
+            if old_sig == sig and all(n in self.bounds for n in old_outputs):
+                for new, old in zip(node.output, old_outputs, strict=True):
+                    self._out(new, self.bounds[old])
+                self.checked += node.op_type in ARITHMETIC
+                return
+        self._diverged = True  # the nodes after this one are proven, not replayed
+        self._prove(node)
+
+    def _prove(self, node: onnx.NodeProto) -> None:
         op = node.op_type
         ins = [self._in(n) if n else None for n in node.input]
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
@@ -172,7 +235,7 @@ class Prover:
             assert a is not None and b is not None
             if a.shape[-1] == 1 and b.shape[-2 if b.ndim > 1 else 0] != 1:  # a broadcast bound
                 a = np.broadcast_to(a, (*a.shape[:-1], b.shape[-2 if b.ndim > 1 else 0]))
-            out = np.matmul(a, b)
+            out = matmul_bound(a, b)
             self._check(node, out)
         elif op in ("Add", "Sub", "Mul"):
             out = ins[0] + ins[1] if op != "Mul" else ins[0] * ins[1]
