@@ -481,6 +481,19 @@ class FamilyLoop:
         self.names = [d.name for d in network.state.families] + ["scalars"]
         self.n_families = sum(d.length for d in network.state.families)
         self.ns = len(network.state.scalars)
+        self._check_offsets()
+
+    def _check_offsets(self) -> None:
+        """`split` adds each family's offset ramp c * j to the state (`carried_offsets`) and
+        `join` subtracts it: one Add or Sub of a state value X and c * j each, bounded by
+        max|X| + |c| * max j for every state within the state's ranges (the Loop keeps its
+        states there: `FamilyEmitter.emit`)."""
+        limit = self.emitter.prover.limit
+        for d in self.network.state.families:
+            reach = abs(self.emitter.offsets[d.name]) * max(abs(p) for p in d.positions)
+            if max(abs(d.lo), abs(d.hi)) + reach >= limit:
+                raise ExactnessError(f"the offset of state family {d.name} can reach "
+                                     f"{max(abs(d.lo), abs(d.hi)) + reach} >= {limit}")
 
     def value_infos(self, suffix: str) -> list[onnx.ValueInfoProto]:
         t = self.emitter.onnx_dtype

@@ -6,9 +6,9 @@ Exactness (int64 only): every op of a step is proven in range by `compiler/exact
 (`Prover`) as it is emitted. A row of a factor sums all its terms in one `MatMul` (sparse:
 with a column of ones; dense: the whole row), so the bound proven is the sum over the row of
 |weight| * max|input|; for a reduction that is the sum of every family it combines over
-every word, each counted whole: S * m^2 / 2 per half-tent family, which passes 2^63 near
-m = 2^15 at W = 32. Such a network is refused (`ExactnessError`), not exported relying on
-wraparound; the families encoding combines each word first and is exact there."""
+every word, each counted whole: S * m^2 / 2 per half-tent family, which passes 2^63 from
+m = 23,500 or so at W = 32. Such a network is refused (`ExactnessError`), not exported
+relying on wraparound; the families encoding combines each word first and is exact there."""
 
 from __future__ import annotations
 
