@@ -34,7 +34,7 @@ from mlpc.compiler.driver import (
 from mlpc.compiler.exactness import ExactnessError, Prover
 from mlpc.compiler.export_onnx import ExportOptions, build_step_model
 from mlpc.compiler.image import SubleqImage
-from mlpc.compiler.network import Network
+from mlpc.compiler.network import Network, RangeError, SpaceBuilder, state_space
 from mlpc.compiler.onnx_graph import Graph
 from mlpc.errors import MlpcError
 from mlpc.runtime.machine import initial_state
@@ -311,3 +311,15 @@ def test_step_model_proof_is_in_its_metadata() -> None:
     model = build_step_model(step.network, ExportOptions(dtype="float64"))
     ops = [n.op_type for n in onnx.inliner.inline_local_functions(model).graph.node]
     assert 0 < proof["ops"] <= sum(op in ("MatMul", "Add", "Sub", "Mul") for op in ops)
+
+
+def test_builder_refuses_a_definition_whose_partial_sums_pass_2_63() -> None:
+    """A declared range is not enough: an executor that adds a definition's terms (the
+    numpy engine, int64) forms partial sums up to the sum of their magnitudes."""
+    state = state_space([("x", 0, 1 << 62), ("y", 0, (1 << 62) - 1)], [])
+    fits = SpaceBuilder("s", False, state)
+    assert fits.linear("z", fits.s("x") + fits.s("y"), 0, 1 << 62).scalars == (("z", 1),)
+    b = SpaceBuilder("s", False, state_space([("x", 0, 1 << 62), ("y", 0, 1 << 62)], []))
+    with pytest.raises(RangeError, match=r"s\.z: a partial sum can reach 9223372036854775808 "
+                                         r">= 2\^63"):
+        b.linear("z", b.s("x") + b.s("y"), 0, 1 << 62)
