@@ -3,7 +3,7 @@ f010992 (which folded every pending linear product, relying on int64 wrapping mo
 and never folded in float64) next to this tree's (folds and whole-family sums only where the
 build-time bound proves them), in the same run.
 
-    python benchmarks/bench_fold.py            # gcd, fizzbuzz, bubble_sort: about 2 minutes
+    python benchmarks/bench_fold.py            # gcd, fizzbuzz, bubble_sort: a few minutes
     python benchmarks/bench_fold.py --steps 2000 --programs gcd
 
 The old models are compiled by f010992's own code: the commit is checked out with `git worktree
@@ -11,12 +11,13 @@ add --detach` into a temporary directory and its `compile_model` runs in a subpr
 that code on `PYTHONPATH` (as `benchmarks/today_encoding.py` does), writing the models to the
 temporary directory; nothing old is copied into the tree. Both models of a pair are then
 loaded here into the same onnxruntime (`OnnxModel(model, threads=1)`) and run on the inputs
-of the example's `default` run (`examples/expected.py`) for the first `--steps` steps, at
-batch 1 and batch 64 (64 copies, aggregate rate), alternating old and new, best of
-`--runs`. The final states of old and new must agree exactly (else "MISMATCH", exit status 1).
-Reported per model: ONNX ops per step (Loop body nodes / unroll, local functions expanded)
-and steps per second. The sparse and dense encodings emit the very graphs they emitted
-before (only the proof was added), which the script checks instead of timing them.
+of the example's `default` run (`examples/expected.py`) for its first `--steps` steps (fewer
+if it ends sooner), at batch 1 and batch 64 (64 copies, aggregate rate), alternating old and
+new, best of `--runs`. The final states of old and new must agree exactly (else "MISMATCH",
+exit status 1). Reported per model: ONNX ops per step (Loop body nodes / unroll, local
+functions expanded) and steps per second (the steps the run made over the best time). The
+sparse and dense encodings emit the very graphs they emitted before (only the proof was
+added), which the script checks instead of timing them.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ def measure(models: dict[str, bytes], inputs: dict[str, list[int]], tape: tuple[
     same = True
     for batch in (1, 64):
         best = dict.fromkeys(sessions, float("inf"))
-        finals = {}
+        finals: dict[str, tuple[list[int], list[int], list[list[int]]]] = {}
         for s in sessions.values():  # warm-up
             s.run(inputs, tapes=[tape] * batch, max_steps=8, chunk=1 << 30)
         for _ in range(runs):
@@ -132,8 +133,9 @@ def measure(models: dict[str, bytes], inputs: dict[str, list[int]], tape: tuple[
                 best[k] = min(best[k], time.perf_counter() - t)
                 finals[k] = (res.status.tolist(), res.steps.tolist(), res.memory.tolist())
         same &= len({json.dumps(f) for f in finals.values()}) == 1
-        for k in sessions:
-            out[k][f"batch{batch}_steps_per_s"] = round(batch * steps / best[k], 1)
+        for k in sessions:  # the steps run (a program may halt within the window)
+            out[k][f"batch{batch}_steps_per_s"] = round(sum(finals[k][1]) / best[k], 1)
+        out["steps_run"] = {"per_item": finals["new"][1][0]}
     return out, same
 
 
@@ -172,10 +174,13 @@ def main(argv: list[str] | None = None) -> int:
                           "new": new.SerializeToString()}
                 result, same = measure(models, inputs, run.tape_words, args.steps, args.runs)
                 ok &= same
-                row = {"program": name, "weights": weights, "dtype": dtype, **{
-                    f"{k}_{m}": v for k, r in result.items() for m, v in r.items()}}
+                steps_run = result.pop("steps_run")["per_item"]
+                row = {"program": name, "weights": weights, "dtype": dtype,
+                       "steps_run": steps_run, **{
+                           f"{k}_{m}": v for k, r in result.items() for m, v in r.items()}}
                 rows.append(row)
-                print(f"{name:12} {weights:8} {dtype:7} ops/step {row['old_ops_per_step']:6} -> "
+                print(f"{name:12} {weights:8} {dtype:7} {steps_run:5} steps, ops/step "
+                      f"{row['old_ops_per_step']:6} -> "
                       f"{row['new_ops_per_step']:6}   steps/s b1 {row['old_batch1_steps_per_s']:9}"
                       f" -> {row['new_batch1_steps_per_s']:9}   b64 "
                       f"{row['old_batch64_steps_per_s']:9} -> {row['new_batch64_steps_per_s']:9}"
