@@ -187,9 +187,7 @@ class FamilyEmitter:
     def _exact_on(self, g: Graph, matrix: np.ndarray, tensor: str) -> bool:
         """Whether `MatMul(matrix, tensor)` is provably exact: every weight below the limit
         and sum_k |matrix[i, k]| * max|tensor[k]| below it for every row i."""
-        w = magnitude(matrix)
-        return (self.prover.fits(w)
-                and self.prover.fits(np.matmul(w, self.prover.bound(g.nodes, tensor))))
+        return self._exact_with(matrix, self.prover.bound(g.nodes, tensor))
 
     def _folded(self, g: Graph, w: np.ndarray, scalars: Column, hint: str
                 ) -> tuple[np.ndarray, str]:
@@ -379,6 +377,7 @@ class FamilyEmitter:
         return self._apply(g, space, np.concatenate([w, *places], axis=1), [base, *sums], tag)
 
     def _exact_with(self, matrix: np.ndarray, bound: np.ndarray) -> bool:
+        """`_exact_on` for a column whose entries have the bounds `bound` ([1, r, 1])."""
         w = magnitude(matrix)
         return self.prover.fits(w) and self.prover.fits(np.matmul(w, bound))
 
