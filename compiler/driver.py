@@ -171,12 +171,18 @@ def compile_model(
         # [start, end, line]: the words each source line compiled to (mlpc web marks the line)
         "source_lines": json.dumps([[s.start, s.end, s.line] for s in image.spans if s.line]),
     }
+    from mlpc.compiler.onnx_graph import ExportError
+
     form = "specialised to this program, " if read_only else ""
     doc = (
         f"mlpc: {image.source_path} as a looped ReLU-MLP ({net.relu_layers} ReLU layers per "
         f"SUBLEQ step, {form}m={config.memory}, W={config.word_bits}, {options.dtype})"
     )
-    return build_model(net, model_interface(step, image), options, tuple(metadata.items()), doc)
+    try:  # the build-time proof of exactness refuses what it cannot prove
+        return build_model(net, model_interface(step, image), options,
+                           tuple(metadata.items()), doc)
+    except ExportError as exc:
+        raise MlpcError(str(exc)) from None
 
 
 def writable_outside(constant: Sequence[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
@@ -317,6 +323,7 @@ def compile_step_model(config: MachineConfig, options: ExportOptions | None = No
     the machine's metadata (`model_kind` = `step`; no program: the weights depend on the
     machine only)."""
     from mlpc.compiler.export_onnx import ExportOptions, build_step_model
+    from mlpc.compiler.onnx_graph import ExportError
 
     options = options or ExportOptions()
     step = exportable_step(config, options)
@@ -325,7 +332,10 @@ def compile_step_model(config: MachineConfig, options: ExportOptions | None = No
     doc = (f"mlpc: one SUBLEQ step as a ReLU-MLP ({step.network.relu_layers} ReLU layers, "
            f"m={config.memory}, W={config.word_bits}, {options.dtype}): state [batch, "
            f"{step.layout.size}] -> next_state; the layout is in the metadata (state_layout)")
-    return build_step_model(step.network, options, tuple(metadata.items()), doc)
+    try:
+        return build_step_model(step.network, options, tuple(metadata.items()), doc)
+    except ExportError as exc:
+        raise MlpcError(str(exc)) from None
 
 
 def layer_summary(network: Any) -> list[dict[str, Any]]:

@@ -2,8 +2,22 @@
 as ONNX ops. A space's scalars are one `MatMul` with a constant matrix; its families that
 share a formula's vector part are one stacked tensor `[batch, k, n]` (vector part
 `[batch, 1, n]` + per-family scalar part `[batch, k, 1]`, then `Max(., 0)`); a reduction over
-j is a `MatMul` of the stacked families with a constant combination (float64: per word
-first) and a column of weights (ones, or a weighted reduction's). int64 or float64."""
+j is a `MatMul` of the stacked families with a constant combination and a column of weights
+(ones, or a weighted reduction's). int64 or float64.
+
+Exactness: every op a step emits is proven in range by `compiler/exactness.py` (`Prover`,
+run on each step as it is emitted; see its docstring for the bound and why each dtype holds
+it). Two choices here depend on that proof, for both dtypes:
+
+- *Folding* (`Column`): a linear space's matrix is left pending and multiplied into the next
+  matrix (one MatMul fewer) only when the folded matrix W2 W1 satisfies
+  sum_k |(W2 W1)[i, k]| * max|x[k]| < LIMIT (2^63 int64, 2^53 float64) for the tensor x it
+  is applied to. Otherwise W1 x is computed first (its own bound checked) and W2 applied
+  to it.
+- *Reductions* (`_reduce`): the sum over j of each whole family (then the families'
+  combination) when those sums are proven in range; otherwise each word's combination
+  first, whose range the network declares, then its sum over j.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +28,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
+from mlpc.compiler.exactness import ExactnessError, Prover, exact, magnitude
 from mlpc.compiler.network import (
     FLOAT64_EXACT,
     Definition,
@@ -42,16 +57,18 @@ def families_form(network: Network, dtype: str) -> Network:
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Column:
     """A space's scalars as a column [batch, r, 1]: `tensor` itself, or `matrix @ tensor`
-    not yet computed. A linear space's product is left pending so that the next space
-    multiplies `tensor` by the product of both matrices (int64: one MatMul fewer; exact
-    because int64 arithmetic is exact modulo 2^64 and every value used is proven in range,
-    whatever the intermediate sums)."""
+    not yet computed (`matrix` as exact integers, `rows` the proven bound of each entry of
+    the product). A linear space's product is left pending so that the next space may
+    multiply `tensor` by the product of both matrices (one MatMul fewer). Invariant: a
+    pending `matrix` is itself provably exact on `tensor` (`FamilyEmitter._exact_on`), so it
+    can always be computed on its own when a fold is not."""
 
     tensor: str
     matrix: np.ndarray | None = None
+    rows: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +81,20 @@ class Ref:
     k: int
     n: int
     offset: int = 0  # the tensor holds family[j] + offset * j (single families only)
+
+
+def family_bound(d: Definition, offset: int = 0) -> np.ndarray:
+    """max |value + offset * j| over each unit j of family `d` ([1, 1, n], exact integers)."""
+    p = np.asarray(d.positions, dtype=object) * offset
+    return np.maximum(abs(d.lo + p), abs(d.hi + p)).reshape(1, 1, d.length)
+
+
+def column_bound(defs: Sequence[Definition], pre: bool = False) -> np.ndarray:
+    """max |value| (or |pre-activation|) of each scalar, and 1 for the constant-1 entry:
+    the bound of a column [batch, r + 1, 1]."""
+    ends = [(d.pre_lo, d.pre_hi) if pre else (d.lo, d.hi) for d in defs]
+    return np.array([max(abs(lo), abs(hi)) for lo, hi in ends] + [1],
+                    dtype=object).reshape(1, -1, 1)
 
 
 def carried_offsets(network: Network) -> dict[str, int]:
@@ -93,17 +124,30 @@ class FamilyEmitter:
         self.main = main
         self.np_dtype = np.float64 if dtype == "float64" else np.int64
         self.onnx_dtype = TensorProto.DOUBLE if dtype == "float64" else TensorProto.INT64
-        self.combine_first = dtype == "float64"  # float64: no sum of a whole family
-        # float64: a product of two weight matrices has partial sums no bound was proven for
-        self.compose = dtype != "float64"
         self.zero = main.const("zero", np.array(0, dtype=self.np_dtype))
         self.offsets = carried_offsets(network)
+        self.prover = Prover(dtype, main.arrays)
+        self._products: dict[tuple[str, int], str] = {}  # pending products computed
+
+    def state_bounds(self, names: Sequence[str]) -> list[np.ndarray]:
+        """The proven bound of each carried value (the state families, each with its
+        offset, then the scalars' column)."""
+        by_name = {d.name: d for d in self.network.state.families}
+        return ([family_bound(by_name[n], self.offsets[n]) for n in names]
+                + [column_bound(self.network.state.scalars)])
 
     def c(self, hint: str, array: np.ndarray) -> str:
         return self.main.const(hint, np.asarray(array).astype(self.np_dtype))
 
     def emit(self, g: Graph, families: dict[str, str], scalars: str, step: int
              ) -> tuple[dict[str, str], str]:
+        """One step from the carried values; every op it emits is proven exact (`Prover`),
+        and so is the induction: the values it carries on are within the bounds assumed of
+        the values it was given."""
+        assumed = self.state_bounds(list(families))
+        self.prover.begin(g.nodes)
+        for t, b in zip([*families.values(), scalars], assumed, strict=True):
+            self.prover.given(t, b)
         lengths = {d.name: d.length for d in self.network.state.families}
         env = {name: Ref(t, None, 1, lengths[name], self.offsets[name])
                for name, t in families.items()}
@@ -114,13 +158,19 @@ class FamilyEmitter:
             source = space
         scalars = self._computed(g, column, f"s{step}/{source.name}/scalars")
         out = {}
+        last = {d.name: d for d in source.families}
         for d in self.network.state.families:
             ref = env[d.name]
             value = ref.tensor if ref.index is None else self._pick(g, ref, d.name)
             if ref.offset != self.offsets[d.name]:
                 value = g.op("Add", [value, self._ramp(self.offsets[d.name] - ref.offset,
                                                        d.positions)], f"{d.name}_offset")
+                self.prover.hint(value, family_bound(last[d.name], self.offsets[d.name]))
             out[d.name] = value
+        for t, b in zip([*out.values(), scalars], assumed, strict=True):
+            if np.any(np.broadcast_to(self.prover.bound(g.nodes, t), b.shape) > b):
+                raise ExactnessError(f"step {step}: {t} may leave the range assumed of the "
+                                     "state it replaces")
         return out, scalars
 
     def _ramp(self, slope: int, positions: tuple[int, ...]) -> str:
@@ -134,22 +184,40 @@ class FamilyEmitter:
                               self.main.const("i1", np.array([i + 1])),
                               self.main.const("axis1", np.array([1]))], hint)
 
-    @staticmethod
-    def _folded(w: np.ndarray, scalars: Column) -> np.ndarray:
-        """The weights to multiply `scalars.tensor` by: w, times a pending matrix."""
+    def _exact_on(self, g: Graph, matrix: np.ndarray, tensor: str) -> bool:
+        """Whether `MatMul(matrix, tensor)` is provably exact: every weight below the limit
+        and sum_k |matrix[i, k]| * max|tensor[k]| below it for every row i."""
+        return self._exact_with(matrix, self.prover.bound(g.nodes, tensor))
+
+    def _folded(self, g: Graph, w: np.ndarray, scalars: Column, hint: str
+                ) -> tuple[np.ndarray, str]:
+        """The weights and the column to compute `w @ scalars` with: w times a pending
+        matrix, applied to its tensor, when that is provably exact; else w and the pending
+        product computed."""
         if scalars.matrix is None:
-            return w
-        return np.asarray(w, dtype=np.int64) @ scalars.matrix
+            return w, scalars.tensor
+        folded = np.matmul(exact(w), scalars.matrix)
+        if self._exact_on(g, folded, scalars.tensor):
+            return folded, scalars.tensor
+        return w, self._computed(g, scalars, f"{hint}_unfolded")
 
     def _times(self, g: Graph, w: np.ndarray, scalars: Column, hint: str) -> str:
         """MatMul of a weight matrix and a column (folding a pending matrix into w)."""
-        return g.op("MatMul", [self.c("weights", self._folded(w, scalars)), scalars.tensor],
-                    hint)
+        weights, tensor = self._folded(g, w, scalars, hint)
+        return g.op("MatMul", [self.c("weights", weights), tensor], hint)
 
     def _computed(self, g: Graph, scalars: Column, hint: str) -> str:
+        """The column's value as a tensor: a pending product is computed once, however
+        many consumers need it."""
         if scalars.matrix is None:
             return scalars.tensor
-        return g.op("MatMul", [self.c("weights", scalars.matrix), scalars.tensor], hint)
+        key = (scalars.tensor, id(scalars.matrix))
+        if key not in self._products:
+            out = g.op("MatMul", [self.c("weights", scalars.matrix), scalars.tensor], hint)
+            assert scalars.rows is not None
+            self.prover.hint(out, scalars.rows)
+            self._products[key] = out
+        return self._products[key]
 
     def _space(self, g: Graph, space: Space, source: Space, env: dict[str, Ref],
                scalars: Column, tag: str) -> tuple[dict[str, Ref], Column]:
@@ -189,11 +257,15 @@ class FamilyEmitter:
             return [None]
         if len(blocks) == 1:
             one = self._times(g, blocks[0], scalars, f"{tag}/scalar_part")
+            if whole:
+                self.prover.hint(one, column_bound(space.scalars, pre=True))
             return [one] if whole else [one, None]
         both = self._times(g, np.concatenate(blocks), scalars, f"{tag}/scalar_parts")
         sizes = self.main.const("sizes", np.array([b.shape[0] for b in blocks]))
         names = [g.name(f"{tag}/part{i}") for i in range(len(blocks))]
         g.nodes.append(helper.make_node("Split", [both, sizes], names, name=names[0], axis=1))
+        if whole:  # the space's own pre-activations (and the 1)
+            self.prover.hint(names[-1], column_bound(space.scalars, pre=True))
         return names + ([] if whole else [None])
 
     def _vector_part(self, g: Graph, expr_vectors: tuple[tuple[str, int], ...], slope: int,
@@ -256,8 +328,13 @@ class FamilyEmitter:
         d0 = group[0]
         vec, _ = self._vector_part(g, d0.expr.vectors, d0.expr.slope, d0.positions, env, tag)
         pre = col if vec is None else g.op("Add", [vec, col], f"{tag}/pre")
+        self.prover.hint(pre, np.array([max(abs(d.pre_lo), abs(d.pre_hi)) for d in group],
+                                       dtype=object).reshape(1, -1, 1))
         names = ", ".join(d.name for d in group)
-        return g.op("Max", [pre, self.zero], f"{tag}/relu", doc=f"ReLU units {names}: {doc}")
+        out = g.op("Max", [pre, self.zero], f"{tag}/relu", doc=f"ReLU units {names}: {doc}")
+        self.prover.hint(out, np.array([max(abs(d.lo), abs(d.hi)) for d in group],
+                                       dtype=object).reshape(1, -1, 1))
+        return out
 
     def _linear_family(self, g: Graph, d: Definition, env: dict[str, Ref], scalars: Column,
                        src: dict[str, int], tag: str) -> tuple[str, int]:
@@ -269,6 +346,7 @@ class FamilyEmitter:
                               f"{tag}/{d.name}/scalar_part")
             v = col if v is None else g.op("Add", [v, col], f"{tag}/{d.name}/plus")
         assert v is not None
+        self.prover.hint(v, family_bound(d, offset))
         return v, offset
 
     def _scalars(self, g: Graph, space: Space, env: dict[str, Ref], scalars: Column,
@@ -278,21 +356,44 @@ class FamilyEmitter:
         that product was already computed (see `_shared_scalar_parts`). A linear space's
         product is left pending when the dtype allows (`Column`)."""
         if done is not None:
-            return Column(g.op("Max", [done, self.zero], f"{tag}/relu_scalars", doc=space.doc)
-                          if space.relu else done)
-        w = self._folded(self._weights(space.scalars, src, True), scalars)
-        inputs = [scalars.tensor]
+            assert space.relu
+            out = g.op("Max", [done, self.zero], f"{tag}/relu_scalars", doc=space.doc)
+            self.prover.hint(out, column_bound(space.scalars))
+            return Column(out)
+        w = exact(self._weights(space.scalars, src, True))
+        sums, places = [], []
         for ref, rows in self._reductions(space, env).values():
-            sums, place = self._reduce(g, ref, rows, len(space.scalars) + 1, tag)
-            inputs.append(sums)
-            w = np.concatenate([w, place.astype(w.dtype)], axis=1)
+            total, place = self._reduce(g, ref, rows, len(space.scalars) + 1, tag)
+            sums.append(total)
+            places.append(exact(place))
+        sums_bound = [self.prover.bound(g.nodes, t) for t in sums]
+        if scalars.matrix is not None:  # fold the pending product, if provably exact
+            folded = np.concatenate([np.matmul(w, scalars.matrix), *places], axis=1)
+            bound = np.concatenate([self.prover.bound(g.nodes, scalars.tensor), *sums_bound],
+                                   axis=1)
+            if self._exact_with(folded, bound):
+                return self._apply(g, space, folded, [scalars.tensor, *sums], tag)
+        base = self._computed(g, scalars, f"{tag}/unfolded")
+        return self._apply(g, space, np.concatenate([w, *places], axis=1), [base, *sums], tag)
+
+    def _exact_with(self, matrix: np.ndarray, bound: np.ndarray) -> bool:
+        """`_exact_on` for a column whose entries have the bounds `bound` ([1, r, 1])."""
+        w = magnitude(matrix)
+        return self.prover.fits(w) and self.prover.fits(np.matmul(w, bound))
+
+    def _apply(self, g: Graph, space: Space, w: np.ndarray, inputs: list[str], tag: str
+               ) -> Column:
+        """`w` times the concatenated `inputs`: a linear space's product left pending when it
+        is provably exact on its own (`Column`), else computed (a ReLU space's, with ReLU)."""
         column = (inputs[0] if len(inputs) == 1 else
                   g.op("Concat", inputs, f"{tag}/scalars_and_sums", axis=1))
-        if self.compose and not space.relu:
-            return Column(column, np.asarray(w, dtype=np.int64))
+        if not space.relu and self._exact_on(g, w, column):
+            return Column(column, w, column_bound(space.scalars))
         out = g.op("MatMul", [self.c("weights", w), column], f"{tag}/scalars")
+        self.prover.hint(out, column_bound(space.scalars, pre=space.relu))
         if space.relu:
             out = g.op("Max", [out, self.zero], f"{tag}/relu_scalars", doc=space.doc)
+            self.prover.hint(out, column_bound(space.scalars))
         return Column(out)
 
     def _reductions(self, space: Space, env: dict[str, Ref]
@@ -314,28 +415,39 @@ class FamilyEmitter:
                                           "of different stacks")
                     comb[ref.index or 0] += c
                 found.setdefault(first.tensor, (first, []))[1].append(
-                    Sum(comb, out, red.weights))
+                    Sum(comb, out, red.weights, max(abs(red.lo), abs(red.hi))))
         return found
 
     def _reduce(self, g: Graph, ref: Ref, rows: list[Sum], n_out: int, tag: str
                 ) -> tuple[str, np.ndarray]:
         """The (weighted) sums over j a space needs from one stacked tensor ([batch, r, 1])
-        and the matrix (n_out, r) that places them into its scalars."""
+        and the matrix (n_out, r) that places them into its scalars.
+
+        The sum over j of each whole family, combined afterwards by `place` (fewer ops), when
+        both are provably exact: sum_j |w_j| * max|family[j]| and sum |place| * those below
+        the limit. A single family's sum can be far larger than the combination the network
+        uses (the half-tents' sum reaches S * m^2 / 2 where the combination's is S * m), so
+        otherwise each reduction's words are combined first (their range is declared: one
+        word's combination) and then summed."""
         columns = list(dict.fromkeys(r.weights or (1,) * ref.n for r in rows))
-        weights = self.c("ones", np.asarray(columns).T.reshape(ref.n, len(columns)))
-        if self.combine_first:  # float64: each reduction's own words, then its own sum
+        ones = np.asarray(columns).T.reshape(ref.n, len(columns))
+        weights = self.c("ones", ones)
+        whole = np.matmul(self.prover.bound(g.nodes, ref.tensor), magnitude(ones))
+        place = np.zeros((n_out, ref.k * len(columns)), dtype=np.int64)
+        for r in rows:
+            q = columns.index(r.weights or (1,) * ref.n)
+            place[r.out, q :: len(columns)] += r.comb.astype(np.int64)
+        if self.prover.fits(whole) and self._exact_with(place, whole.reshape(1, -1, 1)):
+            sums = g.op("MatMul", [ref.tensor, weights], f"{tag}/sums")  # [batch, k, columns]
+        else:
             comb = np.stack([r.comb for r in rows])  # (r, k)
             words = g.op("MatMul", [self.c("combination", comb), ref.tensor], f"{tag}/words")
+            self.prover.hint(words, np.array([r.word for r in rows],
+                                             dtype=object).reshape(1, -1, 1))
             sums = g.op("MatMul", [words, weights], f"{tag}/sums")  # [batch, r, columns]
-            place = np.zeros((n_out, len(rows) * len(columns)))
+            place = np.zeros((n_out, len(rows) * len(columns)), dtype=np.int64)
             for i, r in enumerate(rows):
                 place[r.out, i * len(columns) + columns.index(r.weights or (1,) * ref.n)] += 1
-        else:  # int64: sums of whole families wrap modulo 2^64 and still combine exactly
-            sums = g.op("MatMul", [ref.tensor, weights], f"{tag}/sums")  # [batch, k, columns]
-            place = np.zeros((n_out, ref.k * len(columns)))
-            for r in rows:
-                q = columns.index(r.weights or (1,) * ref.n)
-                place[r.out, q :: len(columns)] += r.comb
         if len(columns) > 1:  # [batch, rows, columns] as one column
             sums = g.op("Reshape", [sums, self.main.const("column", np.array([0, -1, 1]))],
                         f"{tag}/sums_column")
@@ -345,11 +457,13 @@ class FamilyEmitter:
 @dataclass(frozen=True)
 class Sum:
     """One reduction over a stacked tensor: its combination of the k families, the scalar
-    it adds to, and its weights over the units (() = all 1)."""
+    it adds to, its weights over the units (() = all 1) and the bound of one unit's
+    combination (declared by the network)."""
 
     comb: np.ndarray
     out: int
     weights: tuple[int, ...]
+    word: int
 
 
 class FamilyLoop:
@@ -366,6 +480,19 @@ class FamilyLoop:
         self.names = [d.name for d in network.state.families] + ["scalars"]
         self.n_families = sum(d.length for d in network.state.families)
         self.ns = len(network.state.scalars)
+        self._check_offsets()
+
+    def _check_offsets(self) -> None:
+        """`split` adds each family's offset ramp c * j to the state (`carried_offsets`) and
+        `join` subtracts it: one Add or Sub of a state value X and c * j each, bounded by
+        max|X| + |c| * max j for every state within the state's ranges (the Loop keeps its
+        states there: `FamilyEmitter.emit`)."""
+        limit = self.emitter.prover.limit
+        for d in self.network.state.families:
+            reach = abs(self.emitter.offsets[d.name]) * max(abs(p) for p in d.positions)
+            if max(abs(d.lo), abs(d.hi)) + reach >= limit:
+                raise ExactnessError(f"the offset of state family {d.name} can reach "
+                                     f"{max(abs(d.lo), abs(d.hi)) + reach} >= {limit}")
 
     def value_infos(self, suffix: str) -> list[onnx.ValueInfoProto]:
         t = self.emitter.onnx_dtype

@@ -21,6 +21,7 @@ knows nothing about SUBLEQ: what the state means is described by `ModelInterface
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -170,7 +171,13 @@ def build_model(
     call_function(main, dec_fn, dec_in, [o.name for o in outputs])
     graph = helper.make_graph(main.nodes, "mlpc", inputs, outputs,
                               initializer=main.inits, doc_string=doc)
-    return _model(graph, [enc_fn, *layers, dec_fn], metadata)
+    return _model(graph, [enc_fn, *layers, dec_fn], [*metadata, _proof(loop)])
+
+
+def _proof(loop: FamilyLoop | SparseLoop) -> tuple[str, str]:
+    """The `exactness` metadata: the build-time proof's summary (`compiler/exactness.py`):
+    dtype, limit, the ops of the Loop body proven and the largest bound per op type."""
+    return "exactness", json.dumps(loop.emitter.prover.report())
 
 
 def _loop_state(network: Network, g: Graph, options: ExportOptions
@@ -220,7 +227,7 @@ def build_step_model(
     graph = helper.make_graph(
         g.nodes, "mlpc_step", [i64("state", ["batch", n])], [i64("next_state", ["batch", n])],
         initializer=g.inits, doc_string=doc or f"one step of the looped ReLU-MLP: {network.doc}")
-    return _model(graph, layers, metadata)
+    return _model(graph, layers, [*metadata, _proof(loop)])
 
 
 OPTIONAL_INPUTS = ("tape", "max_steps", "resume_state")

@@ -1,16 +1,26 @@
 """The sparse and dense encodings (`--weights sparse|dense`): the network lowered to sparse
 matrices (`compiler/sparse.py`), each applied as `GatherElements` of constant indices,
-`Mul` by the weights and row sums by `MatMul` (sparse), or as dense `MatMul`s (dense)."""
+`Mul` by the weights and row sums by `MatMul` (sparse), or as dense `MatMul`s (dense).
+
+Exactness (int64 only): every op of a step is proven in range by `compiler/exactness.py`
+(`Prover`) as it is emitted. A row of a factor sums all its terms in one `MatMul` (sparse:
+with a column of ones; dense: the whole row), so the bound proven is the sum over the row of
+|weight| * max|input|; for a reduction that is the sum of every family it combines over
+every word, each counted whole: S * m^2 / 2 per half-tent family, which passes 2^63 from
+m = 23,500 or so at W = 32. Such a network is refused (`ExactnessError`), not exported
+relying on wraparound; the families encoding combines each word first and is exact there."""
 
 from __future__ import annotations
 
+from collections import ChainMap
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
 
-from mlpc.compiler.network import Network
+from mlpc.compiler.exactness import ExactnessError, Prover
+from mlpc.compiler.network import Network, Space
 from mlpc.compiler.onnx_graph import Graph, columns, i64
 from mlpc.compiler.sparse import SparseLinear, SparseNetwork, lower_to_sparse
 
@@ -64,15 +74,32 @@ def sparse_buckets(f: SparseLinear, op_cost: int) -> list[Bucket]:
             vals[i, :n] = f.vals[starts[r] : starts[r] + n]
         buckets.append(Bucket(np.asarray(rows, dtype=np.int64), width, cols.ravel(), vals.ravel()))
     return buckets
+def flat_bound(space: Space, pre: bool = False) -> np.ndarray:
+    """max |value| (or |pre-activation|) of each flat slot of a space, [1, width], as exact
+    integers: the network's proven or declared range of each quantity."""
+    out: list[int] = []
+    for d in space.families:
+        lo, hi = (d.pre_lo, d.pre_hi) if pre else (d.lo, d.hi)
+        out.extend([max(abs(lo), abs(hi))] * d.length)
+    for d in space.scalars:
+        lo, hi = (d.pre_lo, d.pre_hi) if pre else (d.lo, d.hi)
+        out.append(max(abs(lo), abs(hi)))
+    return np.array(out, dtype=object).reshape(1, -1)
+
+
 class StepEmitter:
     """Emits one network step into a graph. Weights are initializers of the main graph,
     shared by the K unrolled steps. Sparse factors gather with `GatherElements`, whose index
     tensors must have the batch dimension: each constant index row is expanded to the batch
     once, before the Loop (`expand_indices`), and the body reads those loop-invariant values."""
 
-    def __init__(self, network: SparseNetwork, main: Graph, options: ExportOptions) -> None:
-        self.network = network
+    def __init__(self, source: Network, main: Graph, options: ExportOptions) -> None:
+        network = lower_to_sparse(source)
+        self.source = source
+        self.network: SparseNetwork = network
         self.options = options
+        self._index_values: dict[str, np.ndarray] = {}  # expanded index rows (for the proof)
+        self.prover = Prover("int64", ChainMap(self._index_values, main.arrays))
         self.main = main
         self._shared: dict[str, str] = {}
         self._indices: list[tuple[str, np.ndarray]] = []  # (name, constant index row)
@@ -117,27 +144,43 @@ class StepEmitter:
             shape = g.op("Concat", [batch, g.const(name + ".len", np.array([row.size]))],
                          name + ".shape", axis=0)
             self._expanded[name] = g.op("Expand", [const, shape], name)
+            self._index_values[self._expanded[name]] = row[None, :]
         return list(self._expanded.values())
 
     def emit(self, g: Graph, x: str, step: int) -> str:
+        """One step from the flat state `x`; every op it emits is proven exact (`Prover`),
+        each factor's output bounded by its space's ranges (in the order the factor emits
+        its rows), and the next state within the bounds assumed of `x`."""
         v = x
+        assumed = flat_bound(self.source.state)
+        self.prover.begin(g.nodes)
+        self.prover.given(x, assumed)
         factors = iter(self.plans if self.plans else self.dense)
+        spaces = iter(self.source.spaces)
         last_plan = None
         for layer in self.network.layers:
             for _ in layer.factors:
                 item = next(factors)
+                space = next(spaces)
                 if self.plans:
                     v = self._sparse(g, v, item, step)  # type: ignore[arg-type]
                     last_plan = item
+                    order = np.concatenate([bk.rows for bk, _, _ in item[1]])
                 else:
                     f, w, b = item  # type: ignore[misc]
                     mm = g.op("MatMul", [v, w], f"s{step}/{f.name}/matmul", doc=f.doc)
                     v = g.op("Add", [mm, b], f"s{step}/{f.name}")
+                    order = np.arange(space.width)
+                self.prover.hint(v, flat_bound(space, pre=space.relu)[:, order])
             if layer.relu:
                 v = g.op("Relu", [v], f"s{step}/{layer.name}/relu", doc=layer.doc)
+                self.prover.hint(v, flat_bound(space)[:, order])
         if last_plan is not None and last_plan[3]:
             v = g.op("GatherElements", [v, self._expanded[last_plan[3]]],
                      f"s{step}/state_order", axis=1)
+        if np.any(self.prover.bound(g.nodes, v) > assumed):
+            raise ExactnessError(f"step {step}: the next state may leave the range assumed "
+                                 "of the state")
         return v
 
     def shared(self, key: str, array: np.ndarray) -> str:
@@ -153,9 +196,10 @@ class StepEmitter:
             gathered = g.op("GatherElements", [v, self._expanded[idx]], f"{tag}/gather", axis=1)
             prod = gathered if val is None else g.op("Mul", [gathered, val], f"{tag}/mul")
             if bk.width > 1:
-                # row sums as a product with a column of ones: onnxruntime's int64 MatMul is
-                # exact (and faster), its int64 ReduceSum is not (it is exact only to 2^53);
-                # a (w, 1) column is ~4x faster than a 1-D vector of ones (measured)
+                # row sums as a product with a column of ones: an int64 MatMul, exact because
+                # its bound is proven (`Prover`); onnxruntime's int64 ReduceSum is exact only
+                # to 2^53 (it accumulates in double); a (w, 1) column is ~4x faster than a
+                # 1-D vector of ones (measured)
                 shape = self.shared(f"shape_{len(bk.rows)}x{bk.width}",
                                     np.array([0, len(bk.rows), bk.width], dtype=np.int64))
                 r = g.op("Reshape", [prod, shape], f"{tag}/rows")
@@ -176,7 +220,7 @@ class SparseLoop:
     """The sparse and dense encodings: one loop-carried int64 state [batch, n_state]."""
 
     def __init__(self, network: Network, main: Graph, options: ExportOptions) -> None:
-        self.emitter = StepEmitter(lower_to_sparse(network), main, options)
+        self.emitter = StepEmitter(network, main, options)
         self.main = main
         self.n = network.n_state
 
@@ -187,7 +231,10 @@ class SparseLoop:
         return [x0]
 
     def emit(self, g: Graph, carried: list[str], step: int) -> list[str]:
-        return [self.emitter.emit(g, carried[0], step)]
+        try:
+            return [self.emitter.emit(g, carried[0], step)]
+        except ExactnessError as exc:  # a row sum counts every word of a reduction whole
+            raise ExactnessError(f"{exc} (use --weights families)") from None
 
     def event_shape(self, K: int) -> list[int | str]:
         return ["batch", 2 * K]

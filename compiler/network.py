@@ -19,15 +19,21 @@ not. Every definition is an affine map of the previous space with constant integ
 so the chain is exactly an MLP: consecutive linear spaces are factors of one affine map and
 each ReLU space closes a layer.
 
-Exactness (the proof obligation checked here, when a space is built):
-- int64: two's-complement addition and multiplication are exact modulo 2^64, so every value
-  that is *used* must lie in [-2^63, 2^63): each ReLU pre-activation (interval arithmetic
-  from the declared ranges of its sources) and each declared range of a linear quantity.
-- float64: integers are exact below 2^53, and a sum is exact only while every partial sum is,
-  in whatever order an executor adds the terms. The bound checked is therefore the sum of the
-  absolute values of all terms (`magnitude`), for every definition and for every per-word
-  combination inside a reduction; `max_magnitude` reports the largest, and the exporter
-  refuses float64 when it reaches 2^53.
+Exactness (the proof obligation checked here, when a space is built): a sum is exact only
+while every partial sum is, in whatever order an executor adds the terms, so the bound
+checked is the sum of the absolute values of all terms (`magnitude`), for every definition
+and for every per-word combination inside a reduction (each product of a weight and a
+source is one such term, so it is bounded too).
+- int64: every magnitude, every ReLU pre-activation (interval arithmetic from the declared
+  ranges of its sources) and every declared range of a linear quantity lies below 2^63, so
+  no int64 operation of an executor that computes the definitions as written (the numpy
+  engine, the sparse form's rows apart from reductions) overflows: nothing relies on
+  two's-complement wraparound, which C++ leaves undefined.
+- float64: integers are exact below 2^53; `max_magnitude` reports the largest magnitude, and
+  the exporter refuses float64 when it reaches 2^53.
+What an exporter emits can differ from the definitions as written (products of two weight
+matrices, sums of whole families before their combination): `compiler/exactness.py` proves
+those ops at build time.
 Linear quantities have ranges *declared* by the code generator next to the formula that
 guarantees them (the interval of their expression is far too loose because terms cancel);
 `runtime/numpy_exec.py` checks every declared range at run time in the tests.
@@ -328,14 +334,16 @@ class SpaceBuilder:
             if declared is None:
                 raise RangeError(f"{where}: pre-activation range [{pre_lo}, {pre_hi}] "
                                  "exceeds int64")
+        magnitude = self._magnitude(expr, positions)
+        if magnitude >= INT64_LIMIT:
+            raise RangeError(f"{where}: a partial sum can reach {magnitude} >= 2^63")
         if declared is None:
             lo, hi = max(pre_lo, 0), max(pre_hi, 0)
         else:
             lo, hi = declared
             if lo < -INT64_LIMIT or hi >= INT64_LIMIT:
                 raise RangeError(f"{where}: declared range [{lo}, {hi}] exceeds int64")
-        d = Definition(name, length, expr, lo, hi, pre_lo, pre_hi,
-                       self._magnitude(expr, positions), doc, index)
+        d = Definition(name, length, expr, lo, hi, pre_lo, pre_hi, magnitude, doc, index)
         (self.families if length else self.scalars).append(d)
         return Lin(vectors=((name, 1),)) if length else Lin(scalars=((name, 1),))
 

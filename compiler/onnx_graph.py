@@ -30,6 +30,7 @@ class Graph:
         self.prefix = prefix
         self._n = 0
         self._consts: dict[tuple, str] = {}
+        self.arrays: dict[str, np.ndarray] = {}  # each initializer's value, by name
 
     def name(self, hint: str) -> str:
         self._n += 1
@@ -42,6 +43,7 @@ class Graph:
             return self._consts[key]
         name = self.name(hint)
         t = numpy_helper.from_array(arr, name)
+        self.arrays[name] = arr
         if doc:
             t.doc_string = doc
         self.inits.append(t)

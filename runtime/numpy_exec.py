@@ -3,8 +3,10 @@
 It is the `numpy` engine of `mlpc run` and an implementation of the network independent of
 the ONNX exporters: each space's scalars are one matrix product of the previous space's
 scalars (plus biases and reductions), each family is its formula evaluated with numpy
-broadcasting. It runs in int64 (exact modulo 2^64) or float64 (exact below 2^53, which the
-builder's magnitude bound guarantees). With `check=True` it asserts that every value lies
+broadcasting. It runs in int64 or float64, exact in both because every partial sum it forms
+is a partial sum of one definition (or of one word's combination in a reduction), bounded by
+the builder's magnitude (`compiler/network.py`): below 2^63, so int64 never wraps, and below
+2^53 where float64 is allowed. With `check=True` it asserts that every value lies
 within the bound the builder proved or the code generator declared for it, and that every
 per-word combination of a reduction lies in its declared range.
 """
