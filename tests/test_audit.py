@@ -42,9 +42,6 @@ FORMS = [("families", "int64", False), ("families", "float64", False),
          ("families", "int64", True), ("families", "float64", True),
          ("sparse", "int64", False), ("sparse", "int64", True), ("dense", "int64", False)]
 STATES = 2  # random states per audit in the fast tests, beside the structured ones (~90)
-SECTION_1 = ("issue 21 section 1: the int64 families exporter folds consecutive affine maps "
-             "into one MatMul whose partial sums reach about 2^80 (exact today only by int64 "
-             "wraparound); fixed on branch 'fold'")
 SECTION_2 = ("issue 21 section 2: decode lands the pending write with Equal/Where and decides "
              "the status with Greater/Equal/Where/And/Not; fixed on branch 'modelio'")
 
@@ -276,8 +273,7 @@ def _forms() -> list[object]:
                     "brainfuck.tl", "crc32.tl", "fizzbuzz.tl", "isqrt.tl", "modpow.tl"):
                 continue  # refused: float64 is not exact for their specialised networks
             name = f"{example}-{weights}-{dtype}-{'specialised' if specialise else 'universal'}"
-            marks = [pytest.mark.xfail(strict=True, reason=SECTION_1)] if (
-                weights, dtype) == ("families", "int64") else []
+            marks = []
             if example != "gcd.tl" and weights != "dense" and (example, dtype) != (
                     "hello.asm", "float64"):
                 marks.append(pytest.mark.slow)  # fast: gcd in every form, dense, SUBLEQ code
