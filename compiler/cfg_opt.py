@@ -5,10 +5,10 @@ a `return` that jumps to the function's exit, temporaries copied once too often)
 patterns are easy to see on macros, where the control flow is explicit (jump targets are
 labels), and impossible to see on SUBLEQ words.
 
-The control-flow graph (a networkx DiGraph) has one node per macro. Edges: fall-through to
-the next macro, jump targets, and for `CALL` both the callee's entry and the return point
-(the callee's `RET` has no successors: returns land on call fall-throughs, which are already
-edges). Passes, repeated until nothing changes:
+The control-flow graph (`digraph`: each macro's successors) has one node per macro.
+Edges: fall-through to the next macro, jump targets, and for `CALL` both the callee's entry
+and the return point (the callee's `RET` has no successors: returns land on call
+fall-throughs, which are already edges). Passes, repeated until nothing changes:
 
 1. unreachable-code removal: macros not reachable from the entry (macro 0) are dropped;
 2. jump threading: a jump to a `JMP` (or to `HALT`) goes straight to its final target, a
@@ -29,9 +29,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import networkx as nx
-
 from mlpc.compiler import macros as mc
+from mlpc.compiler.digraph import descendants, dfs_postorder
 
 
 @dataclass(frozen=True)
@@ -61,24 +60,22 @@ def _falls_through(m: mc.Macro) -> bool:
     return not isinstance(m, (mc.Jmp, mc.Ret, mc.Halt, mc.Trap))
 
 
-def build_cfg(code: tuple[mc.Macro, ...]) -> nx.DiGraph:
-    """The control-flow graph of `code`: nodes are macro indices."""
+def build_cfg(code: tuple[mc.Macro, ...]) -> dict[int, list[int]]:
+    """The control-flow graph of `code`: each macro index's successors (fall-through first,
+    then its targets; each once)."""
     labels = {m.name: i for i, m in enumerate(code) if isinstance(m, mc.Label)}
-    graph = nx.DiGraph()
-    graph.add_nodes_from(range(len(code)))
+    graph: dict[int, list[int]] = {}
     for i, m in enumerate(code):
-        if _falls_through(m) and i + 1 < len(code):
-            graph.add_edge(i, i + 1)
-        for target in m.targets():
-            if target in labels:
-                graph.add_edge(i, labels[target])
+        succ = [i + 1] if _falls_through(m) and i + 1 < len(code) else []
+        succ += [labels[t] for t in m.targets() if t in labels]
+        graph[i] = list(dict.fromkeys(succ))
     return graph
 
 
 def remove_unreachable(code: tuple[mc.Macro, ...]) -> tuple[tuple[mc.Macro, ...], int]:
     if not code:
         return code, 0
-    reachable = nx.descendants(build_cfg(code), 0) | {0}
+    reachable = descendants(build_cfg(code), 0) | {0}
     kept = tuple(m for i, m in enumerate(code) if i in reachable)
     removed = sum(1 for i, m in enumerate(code) if i not in reachable
                   and not isinstance(m, mc.Label))
@@ -172,10 +169,10 @@ def liveness(code: tuple[mc.Macro, ...], tracked: frozenset[str]) -> Liveness:
 
     uses = [bits(m.reads()) for m in code]
     kills = [~bits(m.writes()) for m in code]
-    succs = [list(graph.successors(i)) for i in range(len(code))]
+    succs = [graph[i] for i in range(len(code))]
     live_in = [0] * len(code)
     live_out = [0] * len(code)
-    order = list(nx.dfs_postorder_nodes(graph, 0)) if code else []
+    order = dfs_postorder(graph, 0) if code else []
     seen = set(order)
     order += [i for i in range(len(code)) if i not in seen]
     changed = True

@@ -18,7 +18,7 @@ cell `$rv`. A call evaluates the arguments left to right, copies them into the c
 parameter cells and jumps (`CALL` stores the return address in `f.$ra`). Fixed cells are
 only unsafe when an activation of the caller can be re-entered before the call returns,
 i.e. when caller and callee are in the same strongly connected component of the call graph
-(networkx). Exactly those calls are wrapped in `SAVE`/`RESTORE`, which push the caller's
+(`digraph`). Exactly those calls are wrapped in `SAVE`/`RESTORE`, which push the caller's
 cells (parameters, locals, return address, temporaries in use) on the stack and pop them
 after, checking first that they fit (else trap 3, stack overflow, at the call's line); the
 CFG clean-ups drop the cells that are dead after the call. Non-recursive programs need no
@@ -68,8 +68,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
-import networkx as nx
-
 from mlpc.compiler import macros as mc
 from mlpc.compiler import runtime_lib
 from mlpc.compiler import tl_ast as ast
@@ -86,6 +84,7 @@ from mlpc.compiler.checker import (
     literal_value,
     unary_op,
 )
+from mlpc.compiler.digraph import strongly_connected_components
 from mlpc.compiler.driver import CompileOptions
 from mlpc.compiler.image import SubleqImage, TrapInfo, merge_ranges
 from mlpc.compiler.macros import const
@@ -223,22 +222,16 @@ class _Lowerer:
         """Component number of every function (and of main) in the call graph: a call is
         recursive exactly when caller and callee share a component; and the functions on a
         cycle (recursive ones: their local arrays live on the stack)."""
-        graph = nx.DiGraph()
-        graph.add_node(MAIN)
-        for fn in self.checked.functions:
-            graph.add_node(fn.name)
         top = [s for s in self.checked.program.items if not isinstance(s, ast.FuncDef)]
-        for callee in _calls_in(top):
-            graph.add_edge(MAIN, callee)
+        graph = {MAIN: list(dict.fromkeys(_calls_in(top)))}
         for fn in self.checked.functions:
-            for callee in _calls_in(fn.definition.body.body):
-                graph.add_edge(fn.name, callee)
+            graph[fn.name] = list(dict.fromkeys(_calls_in(fn.definition.body.body)))
         comp: dict[str, int] = {}
         cyclic: set[str] = set()
-        for number, members in enumerate(nx.strongly_connected_components(graph)):
+        for number, members in enumerate(strongly_connected_components(graph)):
             for name in members:
                 comp[name] = number
-                if len(members) > 1 or graph.has_edge(name, name):
+                if len(members) > 1 or name in graph[name]:
                     cyclic.add(name)
         return comp, frozenset(cyclic)
 
