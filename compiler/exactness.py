@@ -60,12 +60,19 @@ def limit_of(dtype: str) -> int:
 
 def magnitude(array: np.ndarray) -> np.ndarray:
     """|array| as exact Python integers (an object array), for products that must not wrap."""
-    return np.vectorize(lambda v: abs(int(v)), otypes=[object])(np.asarray(array))
+    return np.array(np.abs(exact(array)), dtype=object)  # (np.abs of a 0-d array is a scalar)
 
 
 def exact(array: np.ndarray) -> np.ndarray:
-    """An integer-valued array as exact Python integers (an object array)."""
-    return np.vectorize(int, otypes=[object])(np.asarray(array))
+    """An integer-valued array as exact Python integers (an object array). Integer arrays
+    and floats below 2^62 convert in one C loop (as `int` does, truncating); larger floats
+    one by one."""
+    a = np.asarray(array)
+    if a.dtype.kind in "iub":
+        return a.astype(np.int64).astype(object) if a.dtype.kind == "b" else a.astype(object)
+    if a.dtype.kind == "f" and np.all(np.abs(a) < 2.0 ** 62):
+        return a.astype(np.int64).astype(object)
+    return np.vectorize(int, otypes=[object])(a)
 
 
 # above this many products a MatMul's bound is computed in float64 and rounded up (below)
