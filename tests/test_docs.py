@@ -311,7 +311,8 @@ LITERALS = (
     '`{"a": 1071, "b": 462}`',
     '`OnnxModel("gcd.onnx").run({"a": [1071, 48], "b": [462, 18]})`',
     "memories up to 804 words with the default tapes",  # tests/test_network_ir.py
-    "99 Bottles of Beer",  # the corpora's contents (shared/subleq-corpus, shared/hsq-corpus)
+    "99 Bottles of Beer",
+    "keyed by a SHA-256",  # the corpora's contents (shared/subleq-corpus, shared/hsq-corpus)
     "`hsq-corpus/`: 148 programs compiled by the Higher Subleq compiler",
 )
 
