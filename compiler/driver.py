@@ -176,7 +176,8 @@ def compile_model(
         f"mlpc: {image.source_path} as a looped ReLU-MLP ({net.relu_layers} ReLU layers per "
         f"SUBLEQ step, {form}m={config.memory}, W={config.word_bits}, {options.dtype})"
     )
-    return build_model(net, model_interface(step, image), options, tuple(metadata.items()), doc)
+    return build_model(net, model_interface(step, image), options, tuple(metadata.items()), doc,
+                       step.readout)
 
 
 def writable_outside(constant: Sequence[tuple[int, int]]) -> tuple[tuple[int, int], ...]:

@@ -114,12 +114,13 @@ class FamilyEmitter:
             source = space
         scalars = self._computed(g, column, f"s{step}/{source.name}/scalars")
         out = {}
-        for d in self.network.state.families:
+        for d in self.network.spaces[-1].families:  # a step's: the state's families
             ref = env[d.name]
             value = ref.tensor if ref.index is None else self._pick(g, ref, d.name)
-            if ref.offset != self.offsets[d.name]:
-                value = g.op("Add", [value, self._ramp(self.offsets[d.name] - ref.offset,
-                                                       d.positions)], f"{d.name}_offset")
+            carried = self.offsets.get(d.name, 0)  # a read-out's families carry none
+            if ref.offset != carried:
+                value = g.op("Add", [value, self._ramp(carried - ref.offset, d.positions)],
+                             f"{d.name}_offset")
             out[d.name] = value
         return out, scalars
 
