@@ -806,6 +806,20 @@ def decode_state(layout: StateLayout, x: np.ndarray) -> DecodedState:
     )
 
 
+def read_out(step: StepNetwork, results: np.ndarray) -> tuple[tuple[int, ...], Status]:
+    """The memory and status the read-out network computed (`results`: one row of its
+    output, e.g. `NumpyExecutor(step.readout).step(x)[0]`): what the model's decode reads
+    out, here for the numpy engine (`decode_state` is the same in plain Python)."""
+    assert step.readout is not None
+    ro, layout = step.read_only, step.layout
+    words = [0] * layout.config.memory if ro is None else [ro.value(j)
+                                                          for j in range(layout.config.memory)]
+    for k, j in enumerate(layout.memory_words):  # `memory` is the read-out's first family
+        words[j] = int(results[k])
+    status = int(results[-1])  # `status` is its last scalar: 0 running, 1 halted, 2 fault
+    return tuple(words), (Status.RUNNING, Status.HALTED, Status.FAULT)[status]
+
+
 def state_of(layout: StateLayout, x: np.ndarray, tape_out: Sequence[int], max_steps: int
              ) -> MachineState:
     """A `MachineState` view of a state vector (for lock-step comparison)."""

@@ -353,9 +353,11 @@ def _encode(g: Graph, iface: ModelInterface, outer: Graph) -> tuple[str, str, st
       placed are clipped into the range so that the state stays in the network's ranges.
     - `max_steps` is clamped to [0, max_budget] (a negative budget runs no step).
     - `resume_state`: each row replaces the item's fresh state when every slot lies in its
-      range (`iface.state_bounds`); a row outside them is refused: the item gets the fresh
-      state with the fault 'invalid resume state', nothing runs. A resumed item's budget is
-      the smaller of its own and `max_steps`.
+      range (`iface.state_bounds`) and its pending write is one a step makes (the old word
+      is the word at the address; none outside the state's words); any other row is
+      refused: the item gets the fresh state with the fault 'invalid resume state', and
+      nothing runs. A resumed item's budget is `max_steps`, as a fresh one's (the state's
+      own budget is what its last call left).
     """
     H = iface.offset
     one = g.const("one", np.array([1], dtype=np.int64))
@@ -466,8 +468,27 @@ def _encode(g: Graph, iface: ModelInterface, outer: Graph) -> tuple[str, str, st
     hi = g.const("state_hi", np.array([[hi for _, hi in iface.state_bounds]], np.int64))
     in_range = g.op("And", [g.op("GreaterOrEqual", [resume, lo], "resume_ge"),
                             g.op("LessOrEqual", [resume, hi], "resume_le")], "resume_in_range")
-    valid = g.op("ReduceMin", [g.op("Cast", [in_range], "resume_in_range_i",
-                                    to=TensorProto.INT64), one], "resume_valid", keepdims=1)
+    ranged = g.op("ReduceMin", [g.op("Cast", [in_range], "resume_in_range_i",
+                                     to=TensorProto.INT64), one], "resume_ranged", keepdims=1)
+    # the pending write's old word is the word at its address (a state slot), and a write
+    # outside the slots changes nothing: the network's ranges rest on it (landing
+    # V[j] + [wa == j] (wv - wo) stays a word)
+    def slot(name: str) -> str:
+        return g.op("Gather", [resume, g.const(f"{name}_i", np.array([iface.index(name)]))],
+                    f"resume_{name}", axis=1)
+
+    wa2, wo, wv = (slot(name) for name in iface.pending_write)
+    held = g.op("Slice", [resume, zero1, g.const("n_slots", np.array([len(slots)])), one],
+                "resume_memory")
+    at = g.op("Equal", [g.const("slot_addresses", np.array([slots], np.int64) + 2), wa2],
+              "resume_write_at")
+    old = g.op("ReduceMax", [g.op("Where", [at, held, g.const("no_word", np.array(-1))],
+                                  "resume_word_at"), one], "resume_old_word", keepdims=1)
+    expected = g.op("Where", [g.op("Equal", [old, g.const("minus1", np.array(-1))],
+                                   "resume_no_slot"), wv, old], "resume_expected_old")
+    consistent = g.op("Cast", [g.op("Equal", [wo, expected], "resume_old_matches")],
+                      "resume_consistent", to=TensorProto.INT64)
+    valid = g.op("Min", [ranged, consistent], "resume_valid")
     fresh = g.op("Slice", [x0, zero1, rows, zero1], "fresh_for_resume")
     # a refused row: the fresh state with the fault 'invalid resume state'
     fault_slot = np.zeros((1, n), dtype=np.int64)
@@ -480,12 +501,10 @@ def _encode(g: Graph, iface: ModelInterface, outer: Graph) -> tuple[str, str, st
                             refused], "resumed")
     both = g.op("Concat", [chosen, x0], "resume_or_encoded", axis=0)
     x = g.op("Slice", [both, zero1, batch, zero1], "chosen_state")
-    # each item's budget: max_steps, or the resumed row's own when smaller
+    # every item's budget is this call's, a resumed one's too (its own is what was left)
     b_slot = np.zeros((1, n), dtype=np.int64)
     b_slot[0, iface.index("budget")] = 1
-    own = g.op("Gather", [x, g.const("budget_i", np.array(iface.index("budget")))],
-               "own_budget", axis=1)
-    budgets = g.op("Min", [own, budget], "item_budget")
+    budgets = g.op("Expand", [budget, batch], "item_budget")
     x = g.op("Add", [g.op("Mul", [x, g.const("not_budget", 1 - b_slot)], "state_no_budget"),
                      g.op("Mul", [g.op("Unsqueeze", [budgets, one], "item_budget_col"),
                                   g.const("budget_at", b_slot)], "budget_placed")],

@@ -18,7 +18,13 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from mlpc.compiler.codegen import MAX_BUDGET, build_step_network, decode_state, encode_state
+from mlpc.compiler.codegen import (
+    MAX_BUDGET,
+    build_step_network,
+    decode_state,
+    encode_state,
+    read_out,
+)
 from mlpc.compiler.driver import compile_model, read_only_of
 from mlpc.compiler.export_onnx import TAPE_LENGTH, ExportOptions, check_options
 from mlpc.errors import MlpcError
@@ -185,13 +191,16 @@ class OnnxModel:
         collected: list[list[int]] = [[] for _ in range(batch)]
         done = np.zeros(batch, dtype=np.int64)
         state = None
+        going = np.ones(batch, dtype=bool)  # items still running, below the budget
         result: dict[str, np.ndarray] = {}
         # a call's output events are (steps, batch, 2) int64: at most MAX_EVENT_STEPS rows
         sizer = ChunkSizer(FIRST_CHUNK, target_s, smallest=MIN_CHUNK,
                            largest=max(FIRST_CHUNK, MAX_EVENT_STEPS // batch))
         with Progress(max_steps if show_total else None, show_progress) as progress:
             while True:
-                remaining = max_steps - int(done.min()) if state is not None else max_steps
+                # every item still running has run the same steps (a halted one fewer)
+                remaining = (max_steps - int(done[going].max()) if state is not None
+                             else max_steps)
                 this = min(sizer.size if chunk is None else chunk, remaining)
                 call = dict(feeds)
                 call["max_steps"] = np.array(this, dtype=np.int64)
@@ -201,11 +210,8 @@ class OnnxModel:
                         call[TAPE_LENGTH] = np.array([len(t) for t in tapes], dtype=np.int64)
                 else:
                     call["tape"] = np.zeros((batch, 0), dtype=np.int64)
-                    state = state.copy()
-                    state[:, self.budget_slot] = np.minimum(this, max_steps - done)
-                    call["resume_state"] = state
-                before = (state[:, self.budget_slot] if state is not None
-                          else np.full(batch, min(this, max_steps), dtype=np.int64))
+                    call["resume_state"] = state  # the model gives each item `this` steps
+                before = np.full(batch, this, dtype=np.int64)
                 started = time.perf_counter()
                 try:
                     values = self.session.run(None, call)
@@ -222,8 +228,8 @@ class OnnxModel:
                     collected[i].extend(int(w) for w in out["output_tape"][i, : lengths[i]])
                 result = out
                 progress.update(int(done.min()))
-                running = out["status"] == 0
-                if not np.any(running & (done < max_steps)):
+                going = (out["status"] == 0) & (done < max_steps)
+                if not np.any(going):
                     break
         return BatchRun(
             status=result["status"],
@@ -289,8 +295,8 @@ def run_model_batch(model: OnnxModel,
 
 def run_numpy(request: RunRequest) -> RunReport:
     """Run the compiled layers in numpy (int64 or float64, as the request says), one step
-    at a time (output events collected); the final state is decoded with `decode_state`,
-    which lands the pending write."""
+    at a time (output events collected); the final state goes through the read-out layers
+    (the pending write landed, the status), as in the model."""
     image = request.program.image
     config = request.config
     words = prepared_image(request)
@@ -322,12 +328,16 @@ def run_numpy(request: RunRequest) -> RunReport:
             if not x[0, live]:
                 break
     d = decode_state(layout, x[0])
+    # the memory and status as the model's read-out layers compute them (decode_state lands
+    # the pending write in Python: the tests check that both agree)
+    assert step.readout is not None
+    memory, status = read_out(step, NumpyExecutor(step.readout, dtype=dtype).step(x)[0])
     result = RunResult(
-        status=d.status,
+        status=status,
         fault=d.fault,
         steps=budget0 - d.budget,
         tape_out=tuple(tape_out),
-        memory=d.memory,
+        memory=memory,
         pc=d.pc,
     )
     return report_from_machine(image, result, "numpy")
