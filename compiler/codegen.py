@@ -45,6 +45,11 @@ over the word index j (the families are what the exporter turns into a few eleme
              by gated half-tents. Faults, the budget, the tapes and the output event are a few
              scalar units.
 
+After the loop, two read-out layers (`_Gen.readout`, `StepNetwork.readout`) turn the final
+state into the results, once per run: the pending write landed by the units A_o, B_o of
+layer 1, the status (halted = relu(1 - pc1 - fault)), and each word gated by that halt (the
+trap cells' code and line); the model's decoding then only reads values out.
+
 Per memory word: 10 units in layer 1, 4 in layer 2, none in layer 3 (the memory passes
 through layers 2 and 3 unchanged, which a ReLU of a non-negative value is). Every quantity
 handed from one space to the next is declared with its range next to the formula that

@@ -1,13 +1,16 @@
 """The ONNX exporter: a `Network` and the encoding/decoding around it become one
 self-contained ONNX model (SPEC section 4).
 
-    inputs ──encode──> state ──Loop[ K x step ]──> state ──decode──> outputs
-                                  └── per step: output event ──┘ (scan outputs)
+    inputs ──encode──> state ──Loop[ K x step ]──> state ──readout──> results ──decode──> outputs
+                                  └── per step: output event ─────────────────────┘ (scan outputs)
 
-`encode` and `decode` are ONNX local functions (domain `mlpc`), and so is each layer of the
-step: the main graph is the optional inputs' defaults, `encode`, the `Loop` and `decode`, and
-the body reads `layer1 -> layer2 -> layer3 -> next_state` per step, each a box that opens in
-Netron (with its doc string); onnxruntime inlines the functions when it loads the model.
+`encode` places and validates the inputs; the network computes the run (the step, K times
+per iteration) and, once after the Loop, its results (`readout`: the read-out layers, the
+pending write landed, the status, the trap cells); `decode` only reads values out. All are
+ONNX local functions (domain `mlpc`), and so is each layer of the step: the main graph is
+the optional inputs' defaults, `encode`, the `Loop`, `readout` and `decode`, and the body
+reads `layer1 -> layer2 -> layer3 -> next_state` per step, each a box that opens in Netron
+(with its doc string); onnxruntime inlines the functions when it loads the model.
 
 Three encodings of the same network, chosen by `ExportOptions.weights`: `families` (the
 default, `compiler/export_families.py`: elementwise ops on stacked families, int64 or

@@ -284,6 +284,8 @@ LITERALS = (
     '`{"a": 1071, "b": 462}`',
     '`OnnxModel("gcd.onnx").run({"a": [1071, 48], "b": [462, 18]})`',
     "memories up to 804 words with the default tapes",  # tests/test_network_ir.py
+    # the command line's refusal (tests/test_model_io.py checks the message)
+    "`input a = 2147483648 does not fit in 32 bits`",
 )
 
 
