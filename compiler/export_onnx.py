@@ -467,12 +467,19 @@ def _encode(g: Graph, iface: ModelInterface, outer: Graph) -> tuple[str, str, st
     rows = g.op("Mul", [g.op("Min", [resume_rows, one], "resume_given"), batch], "rows")
     resume = g.op("Expand", ["resume_state_value", g.op("Concat", [rows, g.const(
         "n_state", np.array([n]))], "resume_shape", axis=0)], "resume_batched")
-    lo = g.const("state_lo", np.array([[lo for lo, _ in iface.state_bounds]], np.int64))
-    hi = g.const("state_hi", np.array([[hi for _, hi in iface.state_bounds]], np.int64))
-    in_range = g.op("And", [g.op("GreaterOrEqual", [resume, lo], "resume_ge"),
-                            g.op("LessOrEqual", [resume, hi], "resume_le")], "resume_in_range")
-    ranged = g.op("ReduceMin", [g.op("Cast", [in_range], "resume_in_range_i",
-                                     to=TensorProto.INT64), one], "resume_ranged", keepdims=1)
+    checks = []
+    for first, end in ((0, start), (start, n)):  # the words (one range), then the scalars
+        part = columns(g, resume, first, end, f"resume_{first}")
+        lows, highs = zip(*iface.state_bounds[first:end], strict=True)
+        lo = np.array(lows[0]) if len(set(lows)) == 1 else np.array([lows])
+        hi = np.array(highs[0]) if len(set(highs)) == 1 else np.array([highs])
+        fits = g.op("And", [g.op("GreaterOrEqual", [part, g.const("state_lo", lo)], "ge"),
+                            g.op("LessOrEqual", [part, g.const("state_hi", hi)], "le")],
+                    f"resume_{first}_in_range")
+        checks.append(g.op("ReduceMin", [g.op("Cast", [fits], "in_range_i",
+                                              to=TensorProto.INT64), one],
+                           f"resume_{first}_ranged", keepdims=1))
+    ranged = g.op("Min", checks, "resume_ranged")
     # the pending write's old word is the word at its address (a state slot), and a write
     # outside the slots changes nothing: the network's ranges rest on it (landing
     # V[j] + [wa == j] (wv - wo) stays a word)
@@ -494,25 +501,27 @@ def _encode(g: Graph, iface: ModelInterface, outer: Graph) -> tuple[str, str, st
     valid = g.op("Min", [ranged, consistent], "resume_valid")
     fresh = g.op("Slice", [x0, zero1, rows, zero1], "fresh_for_resume")
     # a refused row: the fresh state with the fault 'invalid resume state'
-    fault_slot = np.zeros((1, n), dtype=np.int64)
-    fault_slot[0, iface.index("fault")] = 1
-    keep = g.const("not_fault", 1 - fault_slot)
-    refused = g.op("Add", [g.op("Mul", [fresh, keep], "fresh_no_fault"),
-                           g.const("invalid_fault", fault_slot * iface.invalid_resume_fault)],
-                   "refused_resume")
+    code = g.op("Mul", [g.op("ConstantOfShape", [g.op("Concat", [rows, one], "code_shape",
+                                                      axis=0)], "ones_col",
+                             value=numpy_helper.from_array(np.ones(1, np.int64))),
+                        g.const("invalid_code", np.array(iface.invalid_resume_fault))],
+                "invalid_col")
+    refused = _set_column(g, fresh, iface.index("fault"), code, n, "refused_resume")
     chosen = g.op("Where", [g.op("Cast", [valid], "resume_ok", to=TensorProto.BOOL), resume,
                             refused], "resumed")
     both = g.op("Concat", [chosen, x0], "resume_or_encoded", axis=0)
     x = g.op("Slice", [both, zero1, batch, zero1], "chosen_state")
     # every item's budget is this call's, a resumed one's too (its own is what was left)
-    b_slot = np.zeros((1, n), dtype=np.int64)
-    b_slot[0, iface.index("budget")] = 1
     budgets = g.op("Expand", [budget, batch], "item_budget")
-    x = g.op("Add", [g.op("Mul", [x, g.const("not_budget", 1 - b_slot)], "state_no_budget"),
-                     g.op("Mul", [g.op("Unsqueeze", [budgets, one], "item_budget_col"),
-                                  g.const("budget_at", b_slot)], "budget_placed")],
-             "initial_state")
+    x = _set_column(g, x, iface.index("budget"), g.op("Unsqueeze", [budgets, one],
+                                                      "item_budget_col"), n, "initial_state")
     return x, batch, budget, budgets
+
+
+def _set_column(g: Graph, x: str, index: int, column: str, n: int, hint: str) -> str:
+    """[batch, n] `x` with its column `index` replaced by `column` [batch, 1]."""
+    return g.op("Concat", [columns(g, x, 0, index, f"{hint}_before"), column,
+                           columns(g, x, index + 1, n, f"{hint}_after")], hint, axis=1)
 
 
 def _tape_length_word(g: Graph, iface: ModelInterface) -> str:
