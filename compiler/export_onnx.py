@@ -300,8 +300,10 @@ def _graph_inputs(g: Graph, iface: ModelInterface, options: ExportOptions
                 np.zeros((0, n), dtype=np.int64))
     docs = (
         "input tape words, one row per batch item (optional; default: empty)",
-        f"step budget (optional; default {options.default_max_steps})",
-        "a final_state to continue from (optional; default: start afresh)",
+        f"step budget of this call, for every item, a resumed one too (optional; default "
+        f"{options.default_max_steps}; below 0 it is 0)",
+        "a final_state to continue from (optional; default: start afresh); a row no run "
+        "could have left faults 'invalid resume state' and runs nothing",
     )
     for name, shape, default, doc in zip(OPTIONAL_INPUTS, shapes, defaults, docs, strict=True):
         inputs.append(_optional_input(g, name, shape, doc, [helper.make_node(
