@@ -126,13 +126,15 @@ def _decisions_in_decode(model: onnx.ModelProto) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize(("weights", "dtype"), FORMS)
-def test_decode_decides_nothing(weights: str, dtype: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("weights", "dtype", "specialise"),
+                         [(*form, False) for form in FORMS] + [("families", "int64", True)])
+def test_decode_decides_nothing(weights: str, dtype: str, specialise: bool,
+                                tmp_path: Path) -> None:
     """decode reads out (slices, constant gathers, the budget's difference) and formats the
     output tape; the status, the trap cells and the memory with the pending write landed
     come from the read-out layers, which are network ops only."""
     for path in (GCD, _source(tmp_path, DIVIDE)):
-        model = onnx.load_from_string(_model(str(path), weights, dtype)[0])
+        model = onnx.load_from_string(_model(str(path), weights, dtype, specialise)[0])
         assert _decisions_in_decode(model) == []
         ops = {n.op_type for n in _function(model, "readout").node}
         assert ops <= {"Slice", "Unsqueeze", "Mul", "Add", "Sub", "Concat", "MatMul", "Max",
@@ -186,12 +188,14 @@ def test_step_limited_memory_is_the_reference_memory() -> None:
     assert differ > 30
 
 
-@pytest.mark.parametrize(("weights", "dtype"), FORMS)
+@pytest.mark.parametrize(("weights", "dtype", "specialise"),
+                         [(*form, False) for form in FORMS] + [("families", "int64", True)])
 def test_trap_status_and_cells_come_from_the_read_out(weights: str, dtype: str,
-                                                      tmp_path: Path) -> None:
+                                                      specialise: bool, tmp_path: Path) -> None:
     path = _source(tmp_path, DIVIDE)
     out = _run({"a": np.array([7, 7, -9]), "b": np.array([0, 2, 2]),
-                "max_steps": np.array(100_000)}, path, weights=weights, dtype=dtype)
+                "max_steps": np.array(100_000)}, path, weights=weights, dtype=dtype,
+               specialise=specialise)
     assert out["status"].tolist() == [3, 1, 1]
     assert out["trap"].tolist() == [1, 0, 0]  # division by zero
     assert out["trap_line"].tolist()[0] == 3
