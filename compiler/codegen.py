@@ -45,6 +45,11 @@ over the word index j (the families are what the exporter turns into a few eleme
              by gated half-tents. Faults, the budget, the tapes and the output event are a few
              scalar units.
 
+After the loop, two read-out layers (`_Gen.readout`, `StepNetwork.readout`) turn the final
+state into the results, once per run: the pending write landed by the units A_o, B_o of
+layer 1, the status (halted = relu(1 - pc1 - fault)), and each word gated by that halt (the
+trap cells' code and line); the model's decoding then only reads values out.
+
 Per memory word: 10 units in layer 1, 4 in layer 2, none in layer 3 (the memory passes
 through layers 2 and 3 unchanged, which a ReLU of a non-negative value is). Every quantity
 handed from one space to the next is declared with its range next to the formula that
@@ -82,6 +87,15 @@ LAYER_DOCS = (
     "tapes and budget",
     "the next machine state: V = M', pc, fault, budget, tape positions, the output event "
     "and the pending write (b + 2, M[b] + H, new word + H)",
+)
+# the read-out layers after the loop (`_Gen.readout`)
+READOUT_DOCS = (
+    "read-out 1: A_o, B_o land the pending write (as in layer 1), M'[j] = V[j] + A_0 - A_1 "
+    "- B_0 + B_1; halted = relu(1 - pc1 - fault); faulted = fault - relu(fault - 1)",
+    "read-out 2: each word w = M'[j] - H gated by halted, g w = relu(w + X (g - 1)) - "
+    "relu(-w + X (g - 1)), and g [w != 0] from the same ramps shifted by one",
+    "the results: memory = M' - H, status (0 running, 1 halted, 2 fault), and per word the "
+    "word when halted and the status if it were the trap code cell (3: trap)",
 )
 SCALARS = ("pc1", "fault", "budget", "ip", "ol", "live", "oflag", "oval", "wa2", "wo", "wv")
 
@@ -150,6 +164,9 @@ class StepNetwork:
     network: Network
     layout: StateLayout
     read_only: ReadOnly | None = None
+    # the read-out layers after the loop (`_Gen.readout`): the same state in, the machine's
+    # results out
+    readout: Network | None = None
 
 
 @lru_cache(maxsize=8)
@@ -164,9 +181,10 @@ def build_step_network(config: MachineConfig, read_only: ReadOnly | None = None
         )
     if read_only is not None:
         _check_read_only(config, read_only)
-    network = _Gen(config, read_only).build()
+    gen = _Gen(config, read_only)
+    network = gen.build()
     layout = StateLayout(config, flat_names(network.state), read_only)
-    return StepNetwork(network, layout, read_only)
+    return StepNetwork(network, layout, read_only, gen.readout())
 
 
 def _check_read_only(config: MachineConfig, read_only: ReadOnly) -> None:
@@ -298,6 +316,62 @@ class _Gen:
             ),
         )
 
+    # ---- after the loop: the read-out layers -------------------------------------------------
+    def readout(self) -> Network:
+        """The machine's results from a final state, computed by two ReLU layers (after the
+        loop, once per run) so that the model's decoding only reads values out:
+
+            readout1  A_o, B_o as in layer 1 (the pending write), V, and
+                      halted = relu(1 - pc1 - fault) = [pc < 0 and no fault] (integers >= 0)
+            landed    M'[j] = V[j] + A_0 - A_1 - B_0 + B_1, faulted = fault - relu(fault - 1)
+            readout2  per word w = M'[j] - H, gated by g = halted (X = H + 1 > |w|):
+                      P_0 = relu(w + X(g-1)), P_1 = relu(w - 1 + X(g-1)), N_0, N_1 for -w
+            readout   memory[j] = M'[j] - H; halted_word[j] = P_0 - N_0 = g w;
+                      status = halted + 2 faulted (0 running, 1 halted, 2 fault);
+                      status_if_trap_cell[j] = status + 2 g [w != 0]
+                      (+2: a halt with a trap code set is a trap, 3)
+
+        Every formula is per word, so the weights depend on the machine only, like the
+        step's: a program's trap cells (code, line) are read out of `halted_word` and
+        `status_if_trap_cell` at their addresses."""
+        H, top = self.H, self.top
+        x = self.state()
+        b = SpaceBuilder("readout1", True, x, doc=READOUT_DOCS[0])
+        self._landing_units(b, b.s("wa2") - 2)
+        b.unit("V", b.v("V"))
+        b.unit("halted", 1 - b.s("pc1") - b.s("fault"), "[pc < 0 and no fault]")
+        b.unit("fault", b.s("fault"))
+        b.unit("fault_ramp1", b.s("fault") - 1)
+        h1 = b.build()
+        z = SpaceBuilder("landed", False, h1, doc="the pending write landed")
+        z.linear("M", self._landed(z), 0, top, "memory with the pending write landed, + H")
+        z.linear("halted", z.s("halted"), 0, 1)
+        z.linear("faulted", z.s("fault") - z.s("fault_ramp1"), 0, 1, "[fault >= 1]")
+        z1 = z.build()
+        b = SpaceBuilder("readout2", True, z1, doc=READOUT_DOCS[1])
+        b.unit("M", b.v("M"))
+        gate = (H + 1) * (b.s("halted") - 1)
+        word = b.v("M") - H
+        b.unit("P0", word + gate, "relu(w + X (g - 1))")
+        b.unit("P1", word - 1 + gate, "relu(w - 1 + X (g - 1))")
+        b.unit("N0", -word + gate, "relu(-w + X (g - 1))")
+        b.unit("N1", -word - 1 + gate, "relu(-w - 1 + X (g - 1))")
+        b.unit("halted", b.s("halted"))
+        b.unit("faulted", b.s("faulted"))
+        h2 = b.build()
+        z = SpaceBuilder("readout", False, h2, doc=READOUT_DOCS[2])
+        status = z.s("halted") + 2 * z.s("faulted")
+        nonzero = z.v("P0") - z.v("P1") + z.v("N0") - z.v("N1")
+        z.linear("memory", z.v("M") - H, -H, H - 1, "M[j] with the pending write landed")
+        z.linear("halted_word", z.v("P0") - z.v("N0"), -H, H - 1,
+                 "M[j] when halted without a fault, else 0")
+        z.linear("status_if_trap_cell", status + 2 * nonzero, 0, 3,
+                 "status, 3 (trap) when halted with M[j] != 0")
+        z.linear("status", status, 0, 2, "0 running, 1 halted, 2 fault")
+        return Network(x, (h1, z1, h2, z.build()),
+                       doc=f"the read-out after the loop, m={self.m}, W={self.W}",
+                       layer_docs=READOUT_DOCS)
+
     # ---- layer 1: fetch and write back -----------------------------------------------------------
     def layer1_fetch(self, x: Space) -> Space:
         b = SpaceBuilder("layer1", True, x, doc=LAYER_DOCS[0])
@@ -314,11 +388,7 @@ class _Gen:
             for o in (0, 1):
                 b.unit(f"I{o}", b.v("t") + S * (ip - o) + jS, "the input word tape[ip]")
             b.unit("t", b.v("t"))
-        for o in (0, 1):
-            b.unit(f"A{o}", b.s("wv") + S * (wa - o) + jS, "pending write: new word",
-                   **self.words)
-            b.unit(f"B{o}", b.s("wo") + S * (wa - o) + jS, "pending write: old word",
-                   **self.words)
+        self._landing_units(b, wa)
         b.unit("V", V)
         if self.ro is None:  # clamp(pc + o, 0, m) = relu(pc + o) - relu(pc + o - m)
             for o in range(4):
@@ -344,6 +414,21 @@ class _Gen:
         b.unit("pc_fault1", pc - m + 2)
         b.unit("ol_full", b.s("ol") - self.tout + 1)  # [ol >= Tout], ol <= Tout
         return b.build()
+
+    def _landing_units(self, b: SpaceBuilder, wa: Lin) -> None:
+        """A_o = relu(wv + S (wa - o - j)), B_o = relu(wo + S (wa - o - j)): summed as
+        A_0 - A_1 - B_0 + B_1 they are [wa == j] (wv - wo), the pending write (`_landed`)."""
+        jS = Lin(slope=-self.S)
+        for o in (0, 1):
+            b.unit(f"A{o}", b.s("wv") + self.S * (wa - o) + jS, "pending write: new word",
+                   **self.words)
+            b.unit(f"B{o}", b.s("wo") + self.S * (wa - o) + jS, "pending write: old word",
+                   **self.words)
+
+    @staticmethod
+    def _landed(z: SpaceBuilder) -> Lin:
+        """M'[j] = V[j] + [wa == j] (wv - wo): the memory with the pending write landed."""
+        return z.v("V") + z.v("A0") - z.v("A1") - z.v("B0") + z.v("B1")
 
     def _forwarding_units(self, b: SpaceBuilder, pc: Lin, wa: Lin) -> None:
         """[wa == pc + o] (f(wv) - f(wo)) for the fetched words: the pending write is not in
@@ -393,8 +478,7 @@ class _Gen:
         z = SpaceBuilder("fetched", False, h, doc="fetched operands, the written memory")
         m, H, S, top = self.m, self.H, self.S, self.top
         s = z.s
-        z.linear("M", z.v("V") + z.v("A0") - z.v("A1") - z.v("B0") + z.v("B1"), 0, top,
-                 "memory (and tape) with the pending write landed")
+        z.linear("M", self._landed(z), 0, top, "memory with the pending write landed")
 
         def n1(o: int) -> Lin:  # clamp(pc + o, 0, m) = #{j < m : pc + o - j >= 1}
             return s(f"pc_ramp{o}") - s(f"pc_ramp{o}_m")
@@ -726,6 +810,20 @@ def decode_state(layout: StateLayout, x: np.ndarray) -> DecodedState:
     )
 
 
+def read_out(step: StepNetwork, results: np.ndarray) -> tuple[tuple[int, ...], Status]:
+    """The memory and status the read-out network computed (`results`: one row of its
+    output, e.g. `NumpyExecutor(step.readout).step(x)[0]`): what the model's decode reads
+    out, here for the numpy engine (`decode_state` is the same in plain Python)."""
+    assert step.readout is not None
+    ro, layout = step.read_only, step.layout
+    words = [0] * layout.config.memory if ro is None else [ro.value(j)
+                                                          for j in range(layout.config.memory)]
+    for k, j in enumerate(layout.memory_words):  # `memory` is the read-out's first family
+        words[j] = int(results[k])
+    status = int(results[-1])  # `status` is its last scalar: 0 running, 1 halted, 2 fault
+    return tuple(words), (Status.RUNNING, Status.HALTED, Status.FAULT)[status]
+
+
 def state_of(layout: StateLayout, x: np.ndarray, tape_out: Sequence[int], max_steps: int
              ) -> MachineState:
     """A `MachineState` view of a state vector (for lock-step comparison)."""
@@ -766,4 +864,9 @@ def model_interface(step: StepNetwork, image: SubleqImage) -> ModelInterface:
         state_words=layout.memory_words if layout.read_only else (),
         tape_length_address=(-1 if image.tape_length_address is None
                              else image.tape_length_address),
+        state_bounds=tuple((d.lo, d.hi) for d in step.network.state.families
+                           for _ in range(d.length))
+        + tuple((d.lo, d.hi) for d in step.network.state.scalars),
+        input_range_fault=int(Fault.INPUT_RANGE),
+        invalid_resume_fault=int(Fault.INVALID_RESUME),
     )

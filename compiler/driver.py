@@ -180,7 +180,7 @@ def compile_model(
     )
     try:  # the build-time proof of exactness refuses what it cannot prove
         return build_model(net, model_interface(step, image), options,
-                           tuple(metadata.items()), doc)
+                           tuple(metadata.items()), doc, step.readout)
     except ExportError as exc:
         raise MlpcError(str(exc)) from None
 
@@ -265,6 +265,8 @@ def machine_metadata(step: Any, options: ExportOptions) -> dict[str, str]:
         "tape_in": str(step.layout.config.tape_in),
         "tape_out": str(step.layout.config.tape_out),
         "relu_layers_per_step": str(net.relu_layers),
+        # ReLU layers after the loop, once per run (the results: `codegen._Gen.readout`)
+        "readout_layers": str(step.readout.relu_layers if step.readout else 0),
         "unroll": str(options.unroll),
         "weights": options.weights,
         "dtype": options.dtype,

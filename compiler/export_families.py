@@ -159,14 +159,19 @@ class FamilyEmitter:
         scalars = self._computed(g, column, f"s{step}/{source.name}/scalars")
         out = {}
         last = {d.name: d for d in source.families}
-        for d in self.network.state.families:
+        state = [d.name for d in self.network.state.families]
+        step_like = all(name in last for name in state)  # else the read-out's own results
+        for d in [last[n] for n in state] if step_like else source.families:
             ref = env[d.name]
             value = ref.tensor if ref.index is None else self._pick(g, ref, d.name)
-            if ref.offset != self.offsets[d.name]:
-                value = g.op("Add", [value, self._ramp(self.offsets[d.name] - ref.offset,
-                                                       d.positions)], f"{d.name}_offset")
-                self.prover.hint(value, family_bound(last[d.name], self.offsets[d.name]))
+            carried = self.offsets.get(d.name, 0)  # a read-out's families carry none
+            if ref.offset != carried:
+                value = g.op("Add", [value, self._ramp(carried - ref.offset, d.positions)],
+                             f"{d.name}_offset")
+                self.prover.hint(value, family_bound(last[d.name], carried))
             out[d.name] = value
+        if not step_like:
+            return out, scalars  # the read-out: its results replace no state
         for t, b in zip([*out.values(), scalars], assumed, strict=True):
             if np.any(np.broadcast_to(self.prover.bound(g.nodes, t), b.shape) > b):
                 raise ExactnessError(f"step {step}: {t} may leave the range assumed of the "

@@ -1,13 +1,16 @@
 """The ONNX exporter: a `Network` and the encoding/decoding around it become one
 self-contained ONNX model (SPEC section 4).
 
-    inputs ──encode──> state ──Loop[ K x step ]──> state ──decode──> outputs
-                                  └── per step: output event ──┘ (scan outputs)
+    inputs ──encode──> state ──Loop[ K x step ]──> state ──readout──> results ──decode──> outputs
+                                  └── per step: output event ─────────────────────┘ (scan outputs)
 
-`encode` and `decode` are ONNX local functions (domain `mlpc`), and so is each layer of the
-step: the main graph is the optional inputs' defaults, `encode`, the `Loop` and `decode`, and
-the body reads `layer1 -> layer2 -> layer3 -> next_state` per step, each a box that opens in
-Netron (with its doc string); onnxruntime inlines the functions when it loads the model.
+`encode` places and validates the inputs; the network computes the run (the step, K times
+per iteration) and, once after the Loop, its results (`readout`: the read-out layers, the
+pending write landed, the status, the trap cells); `decode` only reads values out. All are
+ONNX local functions (domain `mlpc`), and so is each layer of the step: the main graph is
+the optional inputs' defaults, `encode`, the `Loop`, `readout` and `decode`, and the body
+reads `layer1 -> layer2 -> layer3 -> next_state` per step, each a box that opens in Netron
+(with its doc string); onnxruntime inlines the functions when it loads the model.
 
 Three encodings of the same network, chosen by `ExportOptions.weights`: `families` (the
 default, `compiler/export_families.py`: elementwise ops on stacked families, int64 or
@@ -39,6 +42,7 @@ from mlpc.compiler.onnx_graph import (
     ExportError,
     Graph,
     call_function,
+    columns,
     i64,
     make_function,
     outline_layers,
@@ -77,6 +81,11 @@ class ModelInterface:
     # where the encoding writes each item's tape length (a program that uses eof()); the
     # model then has the optional input `tape_length`. -1: no such cell, no such input
     tape_length_address: int = -1
+    # [lo, hi] of every slot of the flat state (the ranges the network is proven for): a
+    # `resume_state` row outside them is refused (`invalid_resume_fault`)
+    state_bounds: tuple[tuple[int, int], ...] = ()
+    input_range_fault: int = 0  # the fault of an item given a word outside the W-bit range
+    invalid_resume_fault: int = 0  # the fault of a resume_state row outside state_bounds
 
     @property
     def optional_inputs(self) -> tuple[str, ...]:
@@ -137,47 +146,94 @@ def build_model(
     options: ExportOptions | None = None,
     metadata: Sequence[tuple[str, str]] = (),
     doc: str = "",
+    readout: Network | None = None,
 ) -> onnx.ModelProto:
-    """The whole model: encode the inputs, loop the step, decode the final state."""
+    """The whole model: encode the inputs, loop the step, run the read-out layers on the
+    final state, decode (read the results out). `readout` is the read-out network
+    (`codegen.StepNetwork.readout`: the machine state in, per-word `memory`, `halted_word`
+    and `status_if_trap_cell` and the scalar `status` out)."""
     options = options or ExportOptions()
     check_options(network, options)
+    if readout is None:
+        raise ExportError("a model needs its read-out network")
+    check_options(readout, ExportOptions(weights="families", dtype=options.dtype))  # `_readout`
     main = Graph()
     loop = _loop_state(network, main, options)
     inputs = _graph_inputs(main, iface, options)
     encode = Graph("encode/")
-    x0, batch, budget = _encode(encode, iface, main)
+    x0, batch, budget, budgets = _encode(encode, iface, main)
     expanded = []
     if isinstance(loop, SparseLoop):
         expanded = loop.emitter.expand_indices(encode, batch)
     trips = _trip_count(encode, budget, options.unroll)
     initial = loop.split(encode, x0)
+    encode.nodes.append(helper.make_node("Identity", [budgets], ["initial_budget"],
+                                         name="initial_budget"))
+    enc_out = [trips, *initial, *expanded, "initial_budget"]
     enc_fn, enc_in = make_function(
         "encode", encode, [name for name, _ in iface.inputs] + [
-            f"{name}_value" for name in iface.optional_inputs], [trips, *initial, *expanded], main,
-        "the initial state [batch, n_state] (the program's image with its inputs placed, the "
-        "tape, the step budget; or resume_state), split as the Loop carries it, and the "
-        "trip count ceil(budget / K)")
-    call_function(main, enc_fn, enc_in, [trips, *initial, *expanded])
+            f"{name}_value" for name in iface.optional_inputs], enc_out, main,
+        "places and validates the inputs: the initial state [batch, n_state] (the program's "
+        "image with its inputs placed, the tape, the step budget; or resume_state), split as "
+        "the Loop carries it, the trip count ceil(budget / K) and each item's budget. "
+        "Validation: batch sizes must agree (1 broadcasts); an item with a word outside the "
+        "W-bit range faults 'input out of range', a resume_state row outside the state's "
+        "ranges 'invalid resume state', a tape longer than its capacity 'input tape longer "
+        "than its capacity': nothing of it runs")
+    call_function(main, enc_fn, enc_in, enc_out)
     finals, layers = _loop(main, loop, iface, options, trips, initial, network)
+    out = Graph("readout/")
+    out.nodes.append(helper.make_node("Identity", [loop.join(out, finals)], ["final_state"],
+                                      name="final_state"))
+    results = _readout(out, readout, main, options)
+    out_fn, out_in = make_function(
+        "readout", out, finals, ["final_state", results], main,
+        f"the read-out layers ({readout.relu_layers} ReLU layers of the network, once, after "
+        "the loop): " + "; ".join(readout.layer_docs))
+    call_function(main, out_fn, out_in, ["final_state", results])
     decode = Graph("decode/")
-    decode.nodes.append(helper.make_node("Identity", [loop.join(decode, finals)],
-                                         ["final_state"], name="final_state"))
-    outputs = _decode(decode, iface, len(loop.event_shape(options.unroll)) + 1)
+    outputs = _decode(decode, iface, readout, len(loop.event_shape(options.unroll)) + 1)
+    decoded = [o.name for o in outputs if o.name != "final_state"]  # the read-out's
     dec_fn, dec_in = make_function(
-        "decode", decode, [*finals, "events_scan", "max_steps_value"],
-        [o.name for o in outputs], main,
-        "the outputs from the final state (the pending write landed, status, steps, named "
-        "outputs) and the output tape from the scanned output events")
-    call_function(main, dec_fn, dec_in, [o.name for o in outputs])
+        "decode", decode, ["final_state", "results", "events_scan", "initial_budget"],
+        decoded, main,
+        "reads the results out, deciding nothing: slices and constant-index gathers of the "
+        "read-out's results (memory, status, trap code and line at the trap cells, named "
+        "outputs) and of the final state (fault), steps = each item's budget - the budget "
+        "left, and the output tape compacted from the scanned output events")
+    call_function(main, dec_fn, dec_in, decoded)
     graph = helper.make_graph(main.nodes, "mlpc", inputs, outputs,
                               initializer=main.inits, doc_string=doc)
-    return _model(graph, [enc_fn, *layers, dec_fn], [*metadata, _proof(loop)])
+    return _model(graph, [enc_fn, *layers, out_fn, dec_fn], [*metadata, _proof(loop)])
 
 
 def _proof(loop: FamilyLoop | SparseLoop) -> tuple[str, str]:
     """The `exactness` metadata: the build-time proof's summary (`compiler/exactness.py`):
     dtype, limit, the ops of the Loop body proven and the largest bound per op type."""
     return "exactness", json.dumps(loop.emitter.prover.report())
+
+
+def _readout(g: Graph, readout: Network, main: Graph, options: ExportOptions) -> str:
+    """The read-out network applied once to `final_state` (int64 [batch, n_state]), its last
+    space flat as `results`, int64 [batch, width] (families, then scalars). It is emitted in
+    the families encoding whatever `options.weights` (in the model's dtype): it runs once
+    per call, and as dense matrices it would weigh as much as the step's (gcd's dense model:
+    353 MB instead of 222 MB; families: 19 KB)."""
+    fl = FamilyLoop(readout, main, options.dtype)
+    parts = fl.split(g, "final_state")
+    families, scalars = fl.emitter.emit(g, dict(zip(fl.names[:-1], parts[:-1], strict=True)),
+                                        parts[-1], 0)
+    last = fl.network.spaces[-1]
+    assert [d.name for d in last.families] == [d.name for d in readout.spaces[-1].families]
+    flat = g.const("r_flat", np.array([0, -1]))
+    pieces = [g.op("Reshape", [families[d.name], flat], f"r_{d.name}") for d in last.families]
+    column = g.op("Reshape", [scalars, flat], "r_scalars_flat")
+    pieces.append(columns(g, column, 0, len(last.scalars), "r_scalars"))
+    value = g.op("Concat", pieces, "results_raw", axis=1)
+    if options.dtype == "float64":
+        value = g.op("Cast", [value], "results_int", to=TensorProto.INT64)
+    g.nodes.append(helper.make_node("Identity", [value], ["results"], name="results"))
+    return "results"
 
 
 def _loop_state(network: Network, g: Graph, options: ExportOptions
@@ -249,8 +305,10 @@ def _graph_inputs(g: Graph, iface: ModelInterface, options: ExportOptions
                 np.zeros((0, n), dtype=np.int64))
     docs = (
         "input tape words, one row per batch item (optional; default: empty)",
-        f"step budget (optional; default {options.default_max_steps})",
-        "a final_state to continue from (optional; default: start afresh)",
+        f"step budget of this call, for every item, a resumed one too (optional; default "
+        f"{options.default_max_steps}; below 0 it is 0)",
+        "a final_state to continue from (optional; default: start afresh); a row no run "
+        "could have left faults 'invalid resume state' and runs nothing",
     )
     for name, shape, default, doc in zip(OPTIONAL_INPUTS, shapes, defaults, docs, strict=True):
         inputs.append(_optional_input(g, name, shape, doc, [helper.make_node(
@@ -286,29 +344,73 @@ def _optional_input(g: Graph, name: str, shape: list[int | str], doc: str,
     return info
 
 
-def _encode(g: Graph, iface: ModelInterface, outer: Graph) -> tuple[str, str, str]:
-    """The initial flat state [batch, n_state] (or `resume_state`), the batch size and the
-    step budget. The program's image is an initializer of `outer` (the program's data, apart
-    from the encoding's constants)."""
+def _encode(g: Graph, iface: ModelInterface, outer: Graph) -> tuple[str, str, str, str]:
+    """Places and validates the inputs. Returns the initial flat state [batch, n_state], the
+    batch size, the step budget of the call and each item's budget ([batch]). The program's
+    image is an initializer of `outer` (the program's data, apart from the encoding's
+    constants).
+
+    - Batch sizes: every input's first dimension (and `resume_state`'s, when given) must
+      be the batch size or 1 (broadcast); one `Max` node of zeros of those sizes, named after
+      the inputs, fails in onnxruntime otherwise, before anything else reads them.
+    - Words: a named input or tape word outside [-H, H) (H = 2^(W-1)) faults the item
+      ('input out of range', `iface.input_range_fault`): nothing of it runs, and the words
+      placed are clipped into the range so that the state stays in the network's ranges.
+    - `max_steps` is clamped to [0, max_budget] (a negative budget runs no step).
+    - `resume_state`: each row replaces the item's fresh state when every slot lies in its
+      range (`iface.state_bounds`) and its pending write is one a step makes (the old word
+      is the word at the address; none outside the state's words); any other row is
+      refused: the item gets the fresh state with the fault 'invalid resume state', and
+      nothing runs. A resumed item's budget is `max_steps`, as a fresh one's (the state's
+      own budget is what its last call left).
+    """
     H = iface.offset
     one = g.const("one", np.array([1], dtype=np.int64))
     zero1 = g.const("zero1", np.array([0], dtype=np.int64))
-    batch = g.op("Shape", ["tape_value"], "tape_shape", start=0, end=1)
     placed = list(iface.inputs)
     if iface.tape_length_address >= 0:
         placed.append((_tape_length_word(g, iface), iface.tape_length_address))
-    for name, _ in placed:
-        batch = g.op("Max", [batch, g.op("Shape", [name], f"{name}_shape", start=0, end=1)],
-                     "batch")
+    # the batch size, checked: a variadic Max broadcasts its inputs' shapes (1 to the batch,
+    # any other mismatch fails in onnxruntime, naming this node)
+    sized = [("tape", "tape_value")] + [(name, name) for name, _ in iface.inputs]
+    if iface.tape_length_address >= 0:
+        sized.append((TAPE_LENGTH, f"{TAPE_LENGTH}_value"))
+    resume_rows = g.op("Shape", ["resume_state_value"], "resume_rows", start=0, end=1)
+    zeros = [g.op("ConstantOfShape", [g.op("Shape", [value], f"{name}_size", start=0, end=1)],
+                  f"{name}_zeros", value=numpy_helper.from_array(np.zeros(1, np.int64)))
+             for name, value in sized]
+    # resume_state: its rows count when given (0 rows: not given)
+    zeros.append(g.op("ConstantOfShape", [g.op("Max", [resume_rows, one], "resume_size")],
+                      "resume_zeros", value=numpy_helper.from_array(np.zeros(1, np.int64))))
+    check = "batch_sizes_of_" + "_".join(name for name, _ in sized) + "_resume_state_must_agree"
+    g.nodes.append(helper.make_node("Max", zeros, [check], name=check, doc_string=(
+        "fails unless every input's batch size is the batch's or 1")))
+    batch = g.op("Shape", [check], "batch", start=0, end=1)
+    lo_w = g.const("word_min", np.array(-H, dtype=np.int64))
+    hi_w = g.const("word_max_", np.array(H - 1, dtype=np.int64))
+
+    def outside(value: str, hint: str) -> str:
+        """1 where a word lies outside [-H, H), else 0 (int64)."""
+        fits = g.op("And", [g.op("GreaterOrEqual", [value, lo_w], f"{hint}_ge"),
+                            g.op("LessOrEqual", [value, hi_w], f"{hint}_le")], f"{hint}_fits")
+        return g.op("Cast", [g.op("Not", [fits], f"{hint}_outside")], f"{hint}_bad",
+                    to=TensorProto.INT64)
+
     image = np.zeros(iface.memory, dtype=np.int64)
     image[: len(iface.image)] = iface.image
     slots = list(iface.memory_slots)
     mem = outer.const("image", (image[slots] + H)[None, :],
                       doc="the program's memory image + H (the words the state holds)")
+    bad = g.op("ConstantOfShape", [batch], "no_bad_word",
+               value=numpy_helper.from_array(np.zeros(1, np.int64)))
     for name, addr in placed:
+        value = g.op("Expand", [name, batch], f"{name}_batched")
+        if (name, addr) in iface.inputs:
+            bad = g.op("Max", [bad, outside(value, name)], f"bad_{name}")
+            value = g.op("Clip", [value, lo_w, hi_w], f"{name}_clipped")
         onehot = np.zeros((1, len(slots)), dtype=np.int64)
         onehot[0, slots.index(addr)] = 1
-        col = g.op("Unsqueeze", [name, one], f"{name}_col")
+        col = g.op("Unsqueeze", [value, one], f"{name}_col")
         delta = g.op("Sub", [col, g.const(f"{name}_old", np.array(image[addr]))], f"{name}_delta")
         mem = g.op("Add", [mem, g.op("Mul", [delta, g.const(f"{name}_at", onehot)],
                                      f"{name}_placed")], f"memory_with_{name}")
@@ -318,10 +420,16 @@ def _encode(g: Graph, iface: ModelInterface, outer: Graph) -> tuple[str, str, st
     tape_len = g.op("Shape", ["tape_value"], "tape_len", start=1, end=2)
     tape_b = g.op("Expand", ["tape_value", g.op("Concat", [batch, tape_len], "tape_shape_b",
                                                  axis=0)], "tape_batched")
+    tape_bad = g.op("ReduceMax", [g.op("Concat", [outside(tape_b, "tape"), g.op(
+        "ConstantOfShape", [g.op("Concat", [batch, one], "one_col_shape", axis=0)],
+        "tape_ok_col", value=numpy_helper.from_array(np.zeros(1, np.int64)))],
+        "tape_bad_or_none", axis=1), one], "tape_bad_item", keepdims=0)
+    bad = g.op("Max", [bad, tape_bad], "bad_word")
     fill = g.op("ConstantOfShape", [g.op("Concat", [batch, g.const("tin", np.array([tin]))],
                                          "fill_shape", axis=0)], "tape_fill",
                 value=numpy_helper.from_array(np.array([-1], dtype=np.int64)))
-    padded = g.op("Concat", [tape_b, fill], "tape_padded", axis=1)
+    padded = g.op("Concat", [g.op("Clip", [tape_b, lo_w, hi_w], "tape_clipped"), fill],
+                  "tape_padded", axis=1)
     tape_words = g.op("Slice", [padded, zero1, g.const("tin_end", np.array([tin])), one],
                       "tape_words")
     tape_slots = g.op("Add", [tape_words, g.const("H", np.array(H, dtype=np.int64))],
@@ -344,17 +452,78 @@ def _encode(g: Graph, iface: ModelInterface, outer: Graph) -> tuple[str, str, st
 
     base = sum((column(n, v) for n, v in iface.initial_scalars), np.zeros((1, len(names)),
                                                                           dtype=np.int64))
-    fault = g.op("Mul", [g.op("Unsqueeze", [too_long, zero1], "too_long_col"),
-                         g.const("fault_col", column("fault", iface.tape_overflow_fault))],
-                 "initial_fault")
+    # the fault of a fresh item: input out of range, else tape too long
+    code = g.op("Max", [g.op("Mul", [too_long, g.const("too_long_code", np.array(
+        iface.tape_overflow_fault))], "too_long_fault"), g.op("Mul", [bad, g.const(
+            "range_code", np.array(iface.input_range_fault))], "range_fault")], "fresh_fault")
+    fault = g.op("Mul", [g.op("Unsqueeze", [code, one], "fault_col"),
+                         g.const("fault_at", column("fault"))], "initial_fault")
     steps = g.op("Mul", [budget, g.const("budget_col", column("budget"))], "initial_budget")
     scal = g.op("Add", [g.op("Add", [g.const("scalars0", base), fault], "scalars_f"), steps],
                 "scalars_fb")
     scal = g.op("Expand", [scal, g.op("Concat", [batch, g.const("ns", np.array([len(names)]))],
                                       "scal_shape", axis=0)], "initial_scalars")
     x0 = g.op("Concat", [mem, tape_slots, scal], "encoded_state", axis=1)
-    both = g.op("Concat", ["resume_state_value", x0], "resume_or_encoded", axis=0)
-    return g.op("Slice", [both, zero1, batch, zero1], "initial_state"), batch, budget
+    # resume_state: 0 rows (not given), else broadcast to the batch; each row checked
+    n = iface.n_state
+    rows = g.op("Mul", [g.op("Min", [resume_rows, one], "resume_given"), batch], "rows")
+    resume = g.op("Expand", ["resume_state_value", g.op("Concat", [rows, g.const(
+        "n_state", np.array([n]))], "resume_shape", axis=0)], "resume_batched")
+    checks = []
+    for first, end in ((0, start), (start, n)):  # the words (one range), then the scalars
+        part = columns(g, resume, first, end, f"resume_{first}")
+        lows, highs = zip(*iface.state_bounds[first:end], strict=True)
+        lo = np.array(lows[0]) if len(set(lows)) == 1 else np.array([lows])
+        hi = np.array(highs[0]) if len(set(highs)) == 1 else np.array([highs])
+        fits = g.op("And", [g.op("GreaterOrEqual", [part, g.const("state_lo", lo)], "ge"),
+                            g.op("LessOrEqual", [part, g.const("state_hi", hi)], "le")],
+                    f"resume_{first}_in_range")
+        checks.append(g.op("ReduceMin", [g.op("Cast", [fits], "in_range_i",
+                                              to=TensorProto.INT64), one],
+                           f"resume_{first}_ranged", keepdims=1))
+    ranged = g.op("Min", checks, "resume_ranged")
+    # the pending write's old word is the word at its address (a state slot), and a write
+    # outside the slots changes nothing: the network's ranges rest on it (landing
+    # V[j] + [wa == j] (wv - wo) stays a word)
+    def slot(name: str) -> str:
+        return g.op("Gather", [resume, g.const(f"{name}_i", np.array([iface.index(name)]))],
+                    f"resume_{name}", axis=1)
+
+    wa2, wo, wv = (slot(name) for name in iface.pending_write)
+    held = g.op("Slice", [resume, zero1, g.const("n_slots", np.array([len(slots)])), one],
+                "resume_memory")
+    at = g.op("Equal", [g.const("slot_addresses", np.array([slots], np.int64) + 2), wa2],
+              "resume_write_at")
+    old = g.op("ReduceMax", [g.op("Where", [at, held, g.const("no_word", np.array(-1))],
+                                  "resume_word_at"), one], "resume_old_word", keepdims=1)
+    expected = g.op("Where", [g.op("Equal", [old, g.const("minus1", np.array(-1))],
+                                   "resume_no_slot"), wv, old], "resume_expected_old")
+    consistent = g.op("Cast", [g.op("Equal", [wo, expected], "resume_old_matches")],
+                      "resume_consistent", to=TensorProto.INT64)
+    valid = g.op("Min", [ranged, consistent], "resume_valid")
+    fresh = g.op("Slice", [x0, zero1, rows, zero1], "fresh_for_resume")
+    # a refused row: the fresh state with the fault 'invalid resume state'
+    code = g.op("Mul", [g.op("ConstantOfShape", [g.op("Concat", [rows, one], "code_shape",
+                                                      axis=0)], "ones_col",
+                             value=numpy_helper.from_array(np.ones(1, np.int64))),
+                        g.const("invalid_code", np.array(iface.invalid_resume_fault))],
+                "invalid_col")
+    refused = _set_column(g, fresh, iface.index("fault"), code, n, "refused_resume")
+    chosen = g.op("Where", [g.op("Cast", [valid], "resume_ok", to=TensorProto.BOOL), resume,
+                            refused], "resumed")
+    both = g.op("Concat", [chosen, x0], "resume_or_encoded", axis=0)
+    x = g.op("Slice", [both, zero1, batch, zero1], "chosen_state")
+    # every item's budget is this call's, a resumed one's too (its own is what was left)
+    budgets = g.op("Expand", [budget, batch], "item_budget")
+    x = _set_column(g, x, iface.index("budget"), g.op("Unsqueeze", [budgets, one],
+                                                      "item_budget_col"), n, "initial_state")
+    return x, batch, budget, budgets
+
+
+def _set_column(g: Graph, x: str, index: int, column: str, n: int, hint: str) -> str:
+    """[batch, n] `x` with its column `index` replaced by `column` [batch, 1]."""
+    return g.op("Concat", [columns(g, x, 0, index, f"{hint}_before"), column,
+                           columns(g, x, index + 1, n, f"{hint}_after")], hint, axis=1)
 
 
 def _tape_length_word(g: Graph, iface: ModelInterface) -> str:
@@ -421,66 +590,51 @@ def _carried_names(loop: FamilyLoop | SparseLoop) -> list[str]:
     return [info.name.removesuffix("_in") for info in loop.value_infos("_in")]
 
 
-def _decode(g: Graph, iface: ModelInterface, event_rank: int) -> list[onnx.ValueInfoProto]:
-    H = iface.offset
+# what decode may do with the read-out's results and the final state: read values out
+# (tests/test_model_io.py walks decode's nodes and checks it)
+READ_OUT_OPS = ("Slice", "Gather", "Concat", "Expand", "Shape", "Identity", "Sub", "Reshape")
+
+
+def _decode(g: Graph, iface: ModelInterface, readout: Network, event_rank: int
+            ) -> list[onnx.ValueInfoProto]:
+    """The outputs, read out of `results` (the read-out layers' values, `_readout`) and
+    `final_state`: slices and gathers at constant indices, `steps` = each item's budget
+    minus the budget left; nothing decides on the machine's state. The output tape is
+    compacted from the scanned events (`_decode_output_tape`)."""
+    last = readout.spaces[-1]
+    at, start = {}, 0
+    for d in last.families:
+        at[d.name] = start
+        start += d.length
+    status_at = start + [d.name for d in last.scalars].index("status")
     one = g.const("d_one", np.array([1], dtype=np.int64))
     zero = g.const("d_zero", np.array([0], dtype=np.int64))
+    slots = list(iface.memory_slots)
 
-    def column(i: int, hint: str) -> str:
-        return g.op("Gather", ["final_state", g.const(f"{hint}_i", np.array(i))], hint, axis=1)
+    def read(index: int, hint: str, source: str = "results") -> str:
+        return g.op("Gather", [source, g.const(f"{hint}_i", np.array(index))], hint, axis=1)
 
-    hconst = g.const("d_H", np.array(H, dtype=np.int64))
-    slots = iface.memory_slots
-    mem_u = g.op("Slice", ["final_state", zero, g.const("d_m", np.array([len(slots)])), one],
-                 "memory_before_write")
+    mem_u = g.op("Slice", ["results", g.const("d_m0", np.array([at["memory"]])),
+                           g.const("d_m1", np.array([at["memory"] + len(slots)])), one],
+                 "memory_slots")
     if iface.state_words:  # the constant words from the image, the others from the state
         image = np.zeros(iface.memory, dtype=np.int64)
         image[: len(iface.image)] = iface.image
-        batch = g.op("Shape", ["final_state"], "d_batch", start=0, end=1)
-        constants = g.op("Expand", [g.const("d_image", (image + H)[None, :]),
+        batch = g.op("Shape", ["results"], "d_batch", start=0, end=1)
+        constants = g.op("Expand", [g.const("d_image", image[None, :]),
                                     g.op("Concat", [batch, g.const("d_mm", np.array(
                                         [iface.memory]))], "d_image_shape", axis=0)],
                          "d_constants")
         where = np.arange(iface.memory) + len(slots)
-        where[list(slots)] = np.arange(len(slots))
+        where[slots] = np.arange(len(slots))
         both = g.op("Concat", [mem_u, constants], "d_state_and_constants", axis=1)
         mem_u = g.op("Gather", [both, g.const("d_words", where)], "memory_full", axis=1)
-    # the pending write lands: M[wa] = wv - H where wa = wa2 - 2 (no write: wv == wo)
-    wa2, wo, wv = (g.op("Unsqueeze", [column(iface.index(n), n), one], f"{n}_col")
-                   for n in iface.pending_write)
-    at = g.op("Equal", [g.const("d_addresses", np.arange(iface.memory)[None, :] + 2), wa2],
-              "write_at")
-    delta = g.op("Mul", [g.op("Cast", [at], "write_at_i", to=TensorProto.INT64),
-                         g.op("Sub", [wv, wo], "write_delta")], "write_delta_at")
-    mem_w = g.op("Add", [mem_u, delta], "memory_written")
-    g.nodes.append(helper.make_node("Sub", [mem_w, hconst], ["memory"], name="memory"))
-    pc1 = column(iface.index("pc1"), "pc1")
-    fault = column(iface.index("fault"), "fault_code")
-    budget = column(iface.index("budget"), "budget")
-    g.nodes.append(helper.make_node("Identity", [fault], ["fault"], name="fault"))
-    ms = g.op("Max", [g.op("Min", ["max_steps_value",
-                                   g.const("d_maxb", np.array(iface.max_budget))], "ms_capped"),
-                      g.const("d_nob", np.array(0))], "ms")
-    g.nodes.append(helper.make_node("Sub", [ms, budget], ["steps"], name="steps"))
-    zero_s = g.const("d_zero_s", np.array(0, dtype=np.int64))
-    faulted = g.op("Greater", [fault, zero_s], "faulted")
-    halted = g.op("Equal", [pc1, zero_s], "halted")
-    status = g.op("Where", [halted, g.const("st1", np.array(1)), zero_s], "status_h")
-    status = g.op("Where", [faulted, g.const("st2", np.array(2)), status], "status_f")
-    if iface.trap_code_address >= 0:
-        code = g.op("Gather", ["memory", g.const("trap_i", np.array(iface.trap_code_address))],
-                    "trap_code", axis=1)
-        line = g.op("Gather", ["memory", g.const("line_i", np.array(iface.trap_line_address))],
-                    "trap_line_raw", axis=1)
-        trapped = g.op("And", [g.op("Equal", [status, g.const("st1b", np.array(1))], "is_h"),
-                               g.op("Not", [g.op("Equal", [code, zero_s], "c0")], "c_nz")],
-                       "trapped")
-        status = g.op("Where", [trapped, g.const("st3", np.array(3)), status], "status_t")
-        g.nodes.append(helper.make_node("Where", [trapped, code, zero_s], ["trap"], name="trap"))
-        g.nodes.append(helper.make_node("Where", [trapped, line, zero_s], ["trap_line"],
-                                        name="trap_line"))
-    g.nodes.append(helper.make_node("Identity", [status], ["status"], name="status"))
-    _decode_output_tape(g, H, one, zero, event_rank)
+    g.nodes.append(helper.make_node("Identity", [mem_u], ["memory"], name="memory"))
+    g.nodes.append(helper.make_node("Identity", [read(iface.index("fault"), "fault_code",
+                                                      "final_state")], ["fault"], name="fault"))
+    left = read(iface.index("budget"), "budget_left", "final_state")
+    g.nodes.append(helper.make_node("Sub", ["initial_budget", left], ["steps"], name="steps"))
+    status = read(status_at, "status_base")
     outs = [
         i64("output_tape", ["batch", "output_words"]),
         i64("output_length", ["batch"]),
@@ -491,7 +645,18 @@ def _decode(g: Graph, iface: ModelInterface, event_rank: int) -> list[onnx.Value
         i64("final_state", ["batch", iface.n_state]),
     ]
     if iface.trap_code_address >= 0:
+        code, line = iface.trap_code_address, iface.trap_line_address
+        if code not in slots or line not in slots:
+            raise ExportError("the trap cells must be words the network holds")
+        status = read(at["status_if_trap_cell"] + slots.index(code), "status_trap")
+        g.nodes.append(helper.make_node("Identity", [read(
+            at["halted_word"] + slots.index(code), "trap_code")], ["trap"], name="trap"))
+        g.nodes.append(helper.make_node("Identity", [read(
+            at["halted_word"] + slots.index(line), "trap_line_word")], ["trap_line"],
+            name="trap_line"))
         outs += [i64("trap", ["batch"]), i64("trap_line", ["batch"])]
+    g.nodes.append(helper.make_node("Identity", [status], ["status"], name="status"))
+    _decode_output_tape(g, iface.offset, one, zero, event_rank)
     for name, addr in iface.outputs:
         g.nodes.append(helper.make_node("Gather", ["memory", g.const(f"out_{name}",
                                                                      np.array(addr))],

@@ -48,6 +48,7 @@ def describe(path: str) -> dict[str, Any]:
         "weights": meta["weights"],
         "unroll": unroll,
         "relu_layers_per_step": int(meta["relu_layers_per_step"]),
+        "readout_layers": int(meta.get("readout_layers", 0)),
         "layers": layers,
         "nonzero_weights": sum(layer["nonzeros"] for layer in layers),
         "dense_equivalent_params": sum(layer["dense_params"] for layer in layers),
@@ -94,7 +95,8 @@ def render(info: dict[str, Any]) -> str:
         f"{info['file']}: {info['file_bytes']:,} bytes, mlpc {info['mlpc_version']}",
         f"machine: m = {info['memory_words']} words, W = {info['word_bits']} bits, "
         f"tapes in/out = {info['tape_in']}/{info['tape_out']} words",
-        f"network: {info['relu_layers_per_step']} ReLU layers per SUBLEQ step, "
+        f"network: {info['relu_layers_per_step']} ReLU layers per SUBLEQ step "
+        f"(and {info['readout_layers']} read-out layers once, after the loop), "
         f"{info['dtype']}, {info['weights']} weights, {info['unroll']} steps per Loop iteration, "
         f"{info['ops_per_step']} ONNX ops per step",
         f"{'layer':<12}{'relu':>5}{'width':>9}{'families':>10}{'scalars':>9}{'non-zeros':>12}"

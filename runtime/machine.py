@@ -32,6 +32,11 @@ class Fault(IntEnum):
     # a specialised `.tl` model: an operand word the program writes names a constant word
     # (its lowering records that it never does; see `codegen.ReadOnly.direct_reads`)
     INDIRECT_READ = 8
+    # a model run through onnxruntime directly (the command line refuses such input first):
+    # a named input or tape word outside the W-bit range; nothing runs
+    INPUT_RANGE = 9
+    # a model's `resume_state` row outside the ranges of the state; nothing runs
+    INVALID_RESUME = 10
 
     def describe(self) -> str:
         return _FAULT_TEXT[self]
@@ -47,6 +52,8 @@ _FAULT_TEXT = {
     Fault.TAPE_TOO_LONG: "input tape longer than its capacity",
     Fault.READ_ONLY: "write to a read-only word",
     Fault.INDIRECT_READ: "read of a read-only word through a written operand",
+    Fault.INPUT_RANGE: "input out of range",
+    Fault.INVALID_RESUME: "invalid resume state",
 }
 
 

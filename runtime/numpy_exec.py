@@ -111,10 +111,12 @@ class NumpyExecutor:
         return families, x[:, at:]
 
     def step(self, x: np.ndarray) -> np.ndarray:
+        """The last space's families, then its scalars, flat: the next state for a step
+        network, the results for the read-out (`codegen.StepNetwork.readout`)."""
         families, scalars = self.split(np.asarray(x, dtype=self.dtype))
         for cs in self._spaces:
             families, scalars = self._apply(cs, families, scalars)
-        return np.concatenate([families[d.name] for d in self.network.state.families]
+        return np.concatenate([families[d.name] for d in self.network.spaces[-1].families]
                               + [scalars], axis=1)
 
     def _apply(self, cs: _CompiledSpace, families: dict[str, np.ndarray], scalars: np.ndarray

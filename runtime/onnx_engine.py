@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from mlpc.compiler.codegen import build_step_network, decode_state, encode_state
+from mlpc.compiler.codegen import build_step_network, decode_state, encode_state, read_out
 from mlpc.compiler.driver import compile_model, read_only_of
 from mlpc.compiler.export_onnx import ExportOptions, check_options
 from mlpc.errors import MlpcError
@@ -55,8 +55,8 @@ def run_onnx_batch(requests: Sequence[RunRequest]) -> list[RunReport]:
 
 def run_numpy(request: RunRequest) -> RunReport:
     """Run the compiled layers in numpy (int64 or float64, as the request says), one step
-    at a time (output events collected); the final state is decoded with `decode_state`,
-    which lands the pending write."""
+    at a time (output events collected); the final state goes through the read-out layers
+    (the pending write landed, the status), as in the model."""
     image = request.program.image
     config = request.config
     words = prepared_image(request)
@@ -88,12 +88,16 @@ def run_numpy(request: RunRequest) -> RunReport:
             if not x[0, live]:
                 break
     d = decode_state(layout, x[0])
+    # the memory and status as the model's read-out layers compute them (decode_state lands
+    # the pending write in Python: the tests check that both agree)
+    assert step.readout is not None
+    memory, status = read_out(step, NumpyExecutor(step.readout, dtype=dtype).step(x)[0])
     result = RunResult(
-        status=d.status,
+        status=status,
         fault=d.fault,
         steps=budget0 - d.budget,
         tape_out=tuple(tape_out),
-        memory=d.memory,
+        memory=memory,
         pc=d.pc,
     )
     return report_from_machine(image, result, "numpy")

@@ -193,13 +193,16 @@ class OnnxModel:
         collected: list[list[int]] = [[] for _ in range(batch)]
         done = np.zeros(batch, dtype=np.int64)
         state = None
+        going = np.ones(batch, dtype=bool)  # items still running, below the budget
         result: dict[str, np.ndarray] = {}
         # a call's output events are (steps, batch, 2) int64: at most MAX_EVENT_STEPS rows
         sizer = ChunkSizer(FIRST_CHUNK, target_s, smallest=MIN_CHUNK,
                            largest=max(FIRST_CHUNK, MAX_EVENT_STEPS // batch))
         with Progress(max_steps if show_total else None, show_progress) as progress:
             while True:
-                remaining = max_steps - int(done.min()) if state is not None else max_steps
+                # every item still running has run the same steps (a halted one fewer)
+                remaining = (max_steps - int(done[going].max()) if state is not None
+                             else max_steps)
                 this = min(sizer.size if chunk is None else chunk, remaining)
                 call = dict(feeds)
                 call["max_steps"] = np.array(this, dtype=np.int64)
@@ -209,11 +212,8 @@ class OnnxModel:
                         call[TAPE_LENGTH] = np.array([len(t) for t in tapes], dtype=np.int64)
                 else:
                     call["tape"] = np.zeros((batch, 0), dtype=np.int64)
-                    state = state.copy()
-                    state[:, self.budget_slot] = np.minimum(this, max_steps - done)
-                    call["resume_state"] = state
-                before = (state[:, self.budget_slot] if state is not None
-                          else np.full(batch, min(this, max_steps), dtype=np.int64))
+                    call["resume_state"] = state  # the model gives each item `this` steps
+                before = np.full(batch, this, dtype=np.int64)
                 started = time.perf_counter()
                 try:
                     values = self.session.run(None, call)
@@ -230,8 +230,8 @@ class OnnxModel:
                     collected[i].extend(int(w) for w in out["output_tape"][i, : lengths[i]])
                 result = out
                 progress.update(int(done.min()))
-                running = out["status"] == 0
-                if not np.any(running & (done < max_steps)):
+                going = (out["status"] == 0) & (done < max_steps)
+                if not np.any(going):
                     break
         return BatchRun(
             status=result["status"],

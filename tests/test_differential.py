@@ -383,7 +383,8 @@ def broken_numpy_engine() -> Iterator[None]:
 
     def step(self, x):  # type: ignore[no-untyped-def]
         y = real_step(self, x)
-        if not getattr(self, "_flipped", False):
+        # the step's executor (not the read-out's, whose network is not registered)
+        if id(self.network) in layouts and not getattr(self, "_flipped", False):
             self._flipped = True
             last = layouts[id(self.network)].memory.stop - 1
             y = y.copy()

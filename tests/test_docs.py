@@ -267,6 +267,15 @@ def _scalar_table_limit() -> list[str]:
     return [str(SCALAR_FAMILY_LIMIT)]
 
 
+def _input_faults() -> list[str]:
+    """The fault codes a model gives bad input (`runtime.machine.Fault`)."""
+    from mlpc.runtime.machine import Fault
+
+    assert Fault.INPUT_RANGE.describe() == "input out of range"
+    assert Fault.INVALID_RESUME.describe() == "invalid resume state"
+    return [str(int(Fault.INPUT_RANGE)), str(int(Fault.INVALID_RESUME))]
+
+
 # pattern (its groups are the numbers) -> the numbers they must be
 CLAIMS: tuple[tuple[str, Callable[[], list[str]]], ...] = (
     (r"needs \*\*(\d+) ReLU layers per SUBLEQ step\*\*", _relu_layers),
@@ -289,6 +298,8 @@ CLAIMS: tuple[tuple[str, Callable[[], list[str]]], ...] = (
      r"`layer1`, `layer2`, `layer3` and `next_state` for each of its (\d+) unrolled steps",
      _netron_counts),
     (r"in the browser with onnxruntime-web (\d+\.\d+\.\d+)", _onnxruntime_web),
+    (r"`fault` (\d+) \(`input out of range`\)", lambda: _input_faults()[:1]),
+    (r"`fault` (\d+) \(`invalid resume state`\)", lambda: _input_faults()[1:]),
     (r"<!-- specialise-table --> (.+?) <!-- /specialise-table -->", _specialise_table),
     (r"at batch 1 and at batch (\d+) \((\d+) runs at once", _specialise_batch),
     (r"<!-- startup-table --> (.+?) <!-- /startup-table -->", _startup_table),
@@ -314,6 +325,8 @@ LITERALS = (
     "99 Bottles of Beer",
     "keyed by a SHA-256",  # the corpora's contents (shared/subleq-corpus, shared/hsq-corpus)
     "`hsq-corpus/`: 148 programs compiled by the Higher Subleq compiler",
+    # the command line's refusal (tests/test_model_io.py checks the message)
+    "`input a = 2147483648 does not fit in 32 bits`",
 )
 
 

@@ -5,8 +5,9 @@ page draws and compares it with the ONNX file:
 
 - the main graph: its operator boxes (Netron's `g.graph-node`), all inside the window at the
   default zoom, are exactly the file's main-graph nodes (an `OptionalHasElement` and an `If`
-  per optional input, `encode`, `Loop`, `decode`: at most 12), with the inputs above
-  `encode`, `encode` above `Loop`, `Loop` above `decode`, and `decode` above the outputs;
+  per optional input, `encode`, `Loop`, `readout`, `decode`: at most 13), with the inputs
+  above `encode`, `encode` above `Loop`, `Loop` above `readout` above `decode`, and
+  `readout` above the outputs;
 - the Loop's body, opened with the "Show Graph" button of the Loop's `body` attribute: the
   boxes are exactly the body's nodes, among them `layer1`, `layer2`, `layer3`, `next_state`
   (local functions) for each of the K unrolled steps, named `s{k}/...`, drawn top to bottom
@@ -175,10 +176,10 @@ def test_netron_shows_the_main_graph_the_step_layers_and_their_doc_strings(
     # --- the main graph: one glance --------------------------------------------------------
     boxes = browser.evaluate(session, _BOXES)
     nodes = [b for b in boxes if b["kind"] == "node"]
-    assert len(nodes) == len(model.graph.node) == 9 <= 12
+    assert len(nodes) == len(model.graph.node) == 10 <= 13
     assert _shown(boxes) == _node_list(model.graph)
     assert Counter(b["label"] for b in nodes) == {
-        "OptionalHasElement": 3, "If": 3, "encode": 1, "Loop": 1, "decode": 1}
+        "OptionalHasElement": 3, "If": 3, "encode": 1, "Loop": 1, "readout": 1, "decode": 1}
     for b in boxes:  # every box drawn, inside the window at the default zoom
         assert b["width"] > 0 and b["height"] > 0, b
         assert 0 <= b["x"] and b["x"] + b["width"] <= VIEWPORT[0], b
@@ -189,14 +190,16 @@ def test_netron_shows_the_main_graph_the_step_layers_and_their_doc_strings(
         o.name for o in model.graph.output)
     (encode,) = [b for b in nodes if b["label"] == "encode"]
     (loop,) = [b for b in nodes if b["label"] == "Loop"]
+    (readout,) = [b for b in nodes if b["label"] == "readout"]
     (decode,) = [b for b in nodes if b["label"] == "decode"]
     for b in boxes:
         if b["kind"] == "input":
             assert b["y"] + b["height"] < encode["y"], b
-        if b["kind"] == "output":
-            assert decode["y"] + decode["height"] < b["y"], b
+        if b["kind"] == "output":  # final_state leaves readout, the others decode
+            assert readout["y"] + readout["height"] < b["y"], b
     assert encode["y"] + encode["height"] < loop["y"]
-    assert loop["y"] + loop["height"] < decode["y"]
+    assert loop["y"] + loop["height"] < readout["y"]
+    assert readout["y"] + readout["height"] < decode["y"]
     canvas = browser.box(session, "document.getElementById('canvas')")
     x, y = max(0.0, canvas["x"]), max(0.0, canvas["y"])
     main_png = browser.screenshot_clip(

@@ -457,16 +457,17 @@ def test_honesty_check_catches_a_smuggled_op(weights: str, smuggle: object,
 
 @pytest.mark.parametrize(("weights", "dtype"), ENCODINGS, ids=ENCODING_IDS)
 def test_main_graph_reads_at_a_glance(weights: str, dtype: str) -> None:
-    """inputs -> encode -> Loop(step) -> decode -> outputs (issue 12): at most 12 nodes in the
-    main graph (the optional inputs' defaults, then the three boxes); in the body each step is
-    layer1 -> layer2 -> layer3 -> next_state, calls of local functions with doc strings."""
+    """inputs -> encode -> Loop(step) -> readout -> decode -> outputs (issues 12, 21): at
+    most 13 nodes in the main graph (the optional inputs' defaults, then the four boxes); in
+    the body each step is layer1 -> layer2 -> layer3 -> next_state, calls of local functions
+    with doc strings."""
     model = _honesty_model(weights, dtype, expand=False)
     ops = [n.op_type for n in model.graph.node]
-    assert len(ops) <= 12, ops
-    assert ops[-3:] == ["encode", "Loop", "decode"]
-    assert set(ops[:-3]) <= {"OptionalHasElement", "If"}
+    assert len(ops) <= 13, ops
+    assert ops[-4:] == ["encode", "Loop", "readout", "decode"]
+    assert set(ops[:-4]) <= {"OptionalHasElement", "If"}
     layers = ["layer1", "layer2", "layer3", "next_state"]
-    assert [f.name for f in model.functions] == ["encode", *layers, "decode"]
+    assert [f.name for f in model.functions] == ["encode", *layers, "readout", "decode"]
     assert all(f.doc_string for f in model.functions)
     calls = [n.name for n in _loop_body(model).node if n.domain == "mlpc"]
     assert calls == [f"s{k}/{layer}" for k in range(2) for layer in layers]

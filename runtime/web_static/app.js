@@ -214,7 +214,7 @@ class Run {
       feeds.resume_state = i64([], [0, m.nState]);  // empty: start afresh (the default)
     } else {
       const data = this.state.data.slice();
-      data[m.slot.budget] = BigInt(want);  // the budget in the state bounds the call
+      data[m.slot.budget] = BigInt(want);  // as max_steps, which the model gives the call
       feeds.tape = i64([], [1, 0]);
       feeds.resume_state = new ort.Tensor('int64', data, this.state.dims);
     }
