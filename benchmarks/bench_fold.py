@@ -42,7 +42,7 @@ import onnx  # noqa: E402
 
 from mlpc.compiler.driver import CompileOptions, compile_model, load_program, machine_config  # noqa: E402
 from mlpc.compiler.export_onnx import ExportOptions  # noqa: E402
-from mlpc.runtime.onnx_engine import OnnxModel  # noqa: E402
+from mlpc.runtime.onnx_model import OnnxModel  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import load_expected  # noqa: E402

@@ -59,6 +59,7 @@ VALIDATION_OPS = frozenset({
 READ_OUTS = frozenset({
     "Identity", "Slice", "Reshape", "Squeeze", "Unsqueeze", "Concat", "Transpose", "Cast",
     "Expand", "Flatten", "Split", "Gather", "GatherElements", "Add", "Sub",
+    "Shape", "Size",  # the batch size: a tensor's shape, none of its values
 })
 # on the state path: op -> the inputs that must be constant (None: all but the first)
 SHAPE_OPS: dict[str, tuple[int, ...] | None] = {

@@ -383,7 +383,7 @@ def test_the_command_line_refuses_out_of_range_input(capsys: pytest.CaptureFixtu
 
 def test_fault_texts_are_shared() -> None:
     """The new faults' wording is the engines' report and the web page's (`fault_text`)."""
-    from mlpc.runtime.onnx_engine import BatchRun
+    from mlpc.runtime.onnx_model import BatchRun
     from mlpc.runtime.web import page_tables
 
     texts = page_tables()["fault_text"]
