@@ -100,6 +100,9 @@ def run_all(repeat: int) -> dict[str, Any]:
     mlpc = mlpc_command()
     env = dict(os.environ, PYTHONSAFEPATH="1")
     env.pop("MLPC_SHARED", None)
+    # as a user's Python runs: with bytecode caches (pip writes them for an installed
+    # package; an editable checkout gets them on its first run, the set-up below)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     work = Path(tempfile.mkdtemp(prefix="mlpc-bench-startup-"))
     env["MLPC_CACHE"] = str(work / "cache")
     model = str(work / "gcd.onnx")
