@@ -46,7 +46,7 @@ from mlpc.runtime.onnx_model import OnnxModel  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import load_expected  # noqa: E402
-from today_encoding import loop_body_nodes  # noqa: E402
+from today_encoding import importable_package, loop_body_nodes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 OLD_COMMIT = "f010992"
@@ -76,12 +76,7 @@ class OldCode:
         self.worktree = self.tmp / "worktree"
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet",
                         str(self.worktree), OLD_COMMIT], check=True)
-        package = self.tmp / "pkg" / "mlpc"
-        package.mkdir(parents=True)
-        for source in sorted((self.worktree / "src" / "mlpc").glob("*.py")):
-            shutil.copy2(source, package / source.name)
-        (package / "compiler").symlink_to(self.worktree / "compiler")
-        (package / "runtime").symlink_to(self.worktree / "runtime")
+        importable_package(self.worktree, self.tmp / "pkg")
 
     def compile(self, path: str, weights: str, dtype: str) -> bytes:
         out = self.tmp / f"{Path(path).stem}-{weights}-{dtype}.onnx"

@@ -99,6 +99,18 @@ def count_nodes(graph: Any, functions: dict[tuple[str, str], Any] | None = None)
     return total
 
 
+def importable_package(worktree: Path, into: Path) -> Path:
+    """The checkout `worktree` laid out as the package `mlpc` under `into` (src/mlpc's files,
+    compiler/ and runtime/ linked in), to be imported with PYTHONPATH=into."""
+    package = into / "mlpc"
+    package.mkdir(parents=True)
+    for source in sorted((worktree / "src" / "mlpc").glob("*.py")):
+        shutil.copy2(source, package / source.name)
+    (package / "compiler").symlink_to(worktree / "compiler")
+    (package / "runtime").symlink_to(worktree / "runtime")
+    return into
+
+
 def loop_body_nodes(model: Any) -> int:
     """Nodes of the step Loop's body (the model's one top-level Loop), nested ones and those
     of the local functions it calls included."""
@@ -142,12 +154,7 @@ class TodayEncoding:
                         str(self.worktree), self.commit], check=True)
         sha = subprocess.run(["git", "-C", str(self.worktree), "rev-parse", "HEAD"],
                              check=True, capture_output=True, text=True).stdout.strip()
-        package = self.tmp / "pkg" / "mlpc"
-        package.mkdir(parents=True)
-        for source in sorted((self.worktree / "src" / "mlpc").glob("*.py")):
-            shutil.copy2(source, package / source.name)
-        (package / "compiler").symlink_to(self.worktree / "compiler")
-        (package / "runtime").symlink_to(self.worktree / "runtime")
+        importable_package(self.worktree, self.tmp / "pkg")
         env = dict(os.environ)
         env["PYTHONPATH"] = str(self.tmp / "pkg")
         env["PYTHONDONTWRITEBYTECODE"] = "1"

@@ -108,7 +108,8 @@ def _caught(model: onnx.ModelProto | AuditReport, *words: str) -> str:
     return found[0]
 
 
-def test_a_where_in_place_of_a_relu_is_caught() -> None:
+def _where_for_a_relu() -> onnx.ModelProto:
+    """The honest base with layer 1's first ReLU made a Greater and a Where."""
     model = _honest_base()
     fn = _function(model, "layer1")
     relu = _first(fn, "Max", "relu")
@@ -119,6 +120,11 @@ def test_a_where_in_place_of_a_relu_is_caught() -> None:
                          name="planted_where"),
     ])
     onnx.checker.check_model(model)
+    return model
+
+
+def test_a_where_in_place_of_a_relu_is_caught() -> None:
+    model = _where_for_a_relu()
     _caught(model, "planted_where", "Where on the state path")
     _caught(model, "planted_greater", "Greater on the state path")
 
@@ -418,18 +424,9 @@ def test_cli_json(step_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_cli_a_dishonest_model_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]
                                        ) -> None:
-    model = _honest_base()
-    assert audit_model(model, states=0).ok
-    fn = _function(model, "layer1")
-    relu = _first(fn, "Max", "relu")
-    x, zero = relu.input
-    _replace(fn, relu, [
-        helper.make_node("Greater", [x, zero], ["planted_cond"], name="planted_greater"),
-        helper.make_node("Where", ["planted_cond", x, zero], list(relu.output),
-                         name="planted_where"),
-    ])
+    assert audit_model(_honest_base(), states=0).ok
     path = tmp_path / "gcd.onnx"
-    onnx.save(model, path)
+    onnx.save(_where_for_a_relu(), path)
     assert main(["audit", str(path), "--states", "0", "--json"]) == 1
     data = json.loads(capsys.readouterr().out)
     assert data["ok"] is False and data["verdict"].startswith("NOT honest")
