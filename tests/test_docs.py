@@ -379,16 +379,14 @@ def python_snippet(text: str) -> tuple[str, str]:
 
 
 def fresh_clone(into: Path) -> Path:
-    """A copy of the repository's files as a fresh clone has them (git's tracked and
-    untracked-but-not-ignored files; no build outputs, nothing beside it)."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
-                             "--exclude-standard"], capture_output=True, cwd=REPO, check=True)
+    """A copy of the repository's files as a fresh clone has them: what .gitignore ignores
+    (build outputs, models, caches) and git's own folder left out, nothing beside it. (Not
+    `git ls-files`: `.ci/run` runs the tests in a copy that is not a git checkout.)"""
+    lines = (REPO / ".gitignore").read_text().splitlines()
+    patterns = [line.strip().rstrip("/").rsplit("/", 1)[-1] for line in lines
+                if line.strip() and not line.startswith("#")]  # (by name: shutil's patterns)
     clone = into / "mlpc"
-    for name in listed.stdout.decode().split("\0"):
-        source = REPO / name
-        if name and source.is_file():
-            (clone / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, clone / name)
+    shutil.copytree(REPO, clone, ignore=shutil.ignore_patterns(".git", *patterns))
     return clone
 
 
