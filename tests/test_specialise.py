@@ -309,10 +309,8 @@ def test_cli_compile_and_run_specialised(tmp_path: Path) -> None:
     assert json.loads(direct.stdout) == json.loads(universal.stdout) == json.loads(ran.stdout)
 
 
-def test_cli_read_only_declares_subleq_constants(tmp_path: Path) -> None:
-    hello = REPO.parent / "shared" / "subleq-corpus" / "hello.dec"
-    if not hello.exists():
-        pytest.skip("../shared/subleq-corpus is not next to the checkout")
+def test_cli_read_only_declares_subleq_constants(tmp_path: Path, subleq_corpus: Path) -> None:
+    hello = subleq_corpus / "hello.dec"
     refused = _mlpc("run", str(hello), "--specialise", cwd=tmp_path)
     assert refused.returncode == 1
     assert refused.stderr.startswith(f"error: {hello}: --specialise needs to know which words")
