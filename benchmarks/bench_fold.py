@@ -111,6 +111,8 @@ def graph_bytes(data: bytes) -> bytes:
     functions = sorted((f for f in model.functions if f.name not in AROUND_THE_LOOP),
                        key=lambda f: f.name)
     used: set[str] = set()
+    for function in functions:  # a layer's parameters are named after the weights it reads
+        function.input[:] = [_COUNTER.sub("", n) for n in function.input]
     for graph in (body, *functions):
         graph.doc_string = ""  # the words about a layer, not what it computes
         for node in graph.node:
