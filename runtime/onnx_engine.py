@@ -6,7 +6,6 @@ as `onnx.ModelProto` for the commands that look inside a model.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -18,39 +17,30 @@ from mlpc.errors import MlpcError
 from mlpc.runtime.engines import RunRequest, prepared_image
 from mlpc.runtime.machine import RunResult, initial_state
 from mlpc.runtime.numpy_exec import NumpyExecutor
-from mlpc.runtime.onnx_model import OnnxModel, run_model_batch
+from mlpc.runtime.onnx_model import OnnxModel, read_model_bytes, run_model_batch
 from mlpc.runtime.progress import Progress
 from mlpc.runtime.report import RunReport, report_from_machine
 
 
 def load_model_file(path: str) -> onnx.ModelProto:
-    p = Path(path)
-    if p.is_dir():
-        raise MlpcError(f"{path}: is a directory, not a file")
+    """A model file as a ModelProto (one-line errors: `read_model_bytes`'s, or unreadable)."""
+    data = read_model_bytes(path)
     try:
-        return onnx.load(str(p))
-    except FileNotFoundError:
-        raise MlpcError(f"{path}: no such file") from None
+        return onnx.load_from_string(data)
     except Exception as exc:  # truncated or corrupted protobuf
         raise MlpcError(f"{path}: not a readable ONNX model ({type(exc).__name__})") from None
 
 
 def run_onnx(request: RunRequest) -> RunReport:
     """Compile the program's image for the request's machine (in the request's encoding and
-    number type) and run it in onnxruntime."""
-    return run_onnx_batch([request])[0]
-
-
-def run_onnx_batch(requests: Sequence[RunRequest]) -> list[RunReport]:
-    """Several runs of one program as one onnxruntime batch: the requests differ only in
-    their inputs and tapes (the first one's program, machine, budget, encoding and progress
-    settings are used for all); one report per request, in order."""
-    first = requests[0]
-    options = ExportOptions(weights=first.weights, dtype=first.dtype)
-    model = OnnxModel(compile_model(first.program.image, first.config, options,
-                                    first.specialise))
-    return run_model_batch(model, [(r.inputs, r.tape) for r in requests], first.max_steps,
-                           show_progress=first.show_progress, show_total=first.budget_given)
+    number type) and run it in onnxruntime. (`mlpc run` runs a batch as one onnxruntime batch
+    through `run_model_batch`, with its cache of compiled models.)"""
+    options = ExportOptions(weights=request.weights, dtype=request.dtype)
+    model = OnnxModel(compile_model(request.program.image, request.config, options,
+                                    request.specialise))
+    return run_model_batch(model, [(request.inputs, request.tape)], request.max_steps,
+                           show_progress=request.show_progress,
+                           show_total=request.budget_given)[0]
 
 
 def run_numpy(request: RunRequest) -> RunReport:

@@ -35,6 +35,7 @@ from mlpc import __version__
 from mlpc.cache import user_cache_root
 from mlpc.errors import MlpcError
 from mlpc.runtime.machine import DEFAULT_MAX_STEPS, Fault
+from mlpc.runtime.onnx_model import read_model_bytes
 
 ORT_WEB_VERSION = "1.30.0"  # tested with mlpc's models: int64, Loop, If, optional inputs,
 # local functions (tests/test_web.py)
@@ -160,18 +161,11 @@ def model_metadata(data: bytes, path: str) -> dict[str, str]:
 
 def model_from_file(path: str) -> SiteModel:
     """A compiled model file for the site (checked: readable, made by mlpc, not a step)."""
-    p = Path(path)
-    if p.is_dir():
-        raise MlpcError(f"{path}: is a directory, not a file")
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise MlpcError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise MlpcError(f"{path}: cannot read: {exc.strerror}") from None
+    data = read_model_bytes(path)
     meta = model_metadata(data, path)
-    title = Path(meta.get("source_path") or p.name).name
-    return SiteModel(p.name, data, title, {name: 0 for name in json.loads(meta["inputs"])})
+    name = Path(path).name
+    title = Path(meta.get("source_path") or name).name
+    return SiteModel(name, data, title, {n: 0 for n in json.loads(meta["inputs"])})
 
 
 def gallery(examples: str) -> list[SiteModel]:
