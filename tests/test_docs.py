@@ -11,6 +11,7 @@ Skipped here (the lead engineer's sections, checked by tests/test_network_ir.py)
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -219,24 +220,23 @@ def _web_speed() -> list[str]:
             f"{median['page_model_calls']:,}", f"{median['python']:,}"]
 
 
-def _specialise_table() -> list[str]:
-    """The table of both network forms: `benchmarks/bench_specialise.py --readme`'s output
-    for the committed results (tests/test_specialise.py checks the results themselves)."""
+def _benchmark_table(bench: str, results: str) -> list[str]:
+    """`python benchmarks/BENCH.py --readme`'s output for the committed results file."""
     sys.path.insert(0, str(REPO / "benchmarks"))
-    import bench_specialise
+    module = importlib.import_module(bench)
+    result = json.loads((REPO / "benchmarks/results" / results).read_text())
+    return [" ".join(module.readme_table(result).split())]
 
-    result = json.loads((REPO / "benchmarks/results/specialise.json").read_text())
-    return [" ".join(bench_specialise.readme_table(result).split())]
+
+def _specialise_table() -> list[str]:
+    """The table of both network forms (tests/test_specialise.py checks the results
+    themselves)."""
+    return _benchmark_table("bench_specialise", "specialise.json")
 
 
 def _startup_table() -> list[str]:
-    """The start-up table: `benchmarks/bench_startup.py --readme`'s output for the committed
-    results."""
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    import bench_startup
-
-    result = json.loads((REPO / "benchmarks/results/startup.json").read_text())
-    return [" ".join(bench_startup.readme_table(result).split())]
+    """The start-up table of benchmarks/bench_startup.py."""
+    return _benchmark_table("bench_startup", "startup.json")
 
 
 def _cache_bound() -> list[str]:
