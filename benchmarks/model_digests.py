@@ -60,12 +60,16 @@ def digest(paths: list[str], specialise: bool) -> dict[str, str]:
 
 
 def programs() -> list[tuple[str, list[str], bool]]:
+    """(name, paths, specialise); the examples by their paths relative to the repository's
+    root, which `main` makes the working directory: a model holds its program's path, so a
+    checkout elsewhere gives the same files."""
     found = []
     for path in sorted((ROOT / "examples").glob("*.tl")):
-        found.append((path.name, [str(path)], False))
-        found.append((f"{path.name} --specialise", [str(path)], True))
+        relative = str(path.relative_to(ROOT))
+        found.append((path.name, [relative], False))
+        found.append((f"{path.name} --specialise", [relative], True))
     for name in ("hello.asm", "hello.dec"):
-        found.append((name, [str(ROOT / "examples" / name)], False))
+        found.append((name, [f"examples/{name}"], False))
     shared = Path(os.environ.get("MLPC_SHARED", ROOT.parent / "shared"))
     for path in sorted((shared / "hsq-corpus").glob("*.dec")):
         found.append((f"hsq/{path.name}", [str(path)], False))
@@ -77,12 +81,15 @@ def main() -> int:
     parser.add_argument("out")
     parser.add_argument("--check", metavar="BEFORE.json")
     args = parser.parse_args()
+    out = Path(args.out).resolve()
+    before_path = Path(args.check).resolve() if args.check else None
+    os.chdir(ROOT)
     result = {name: digest(paths, specialise) for name, paths, specialise in programs()}
-    Path(args.out).write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
-    print(f"{len(result)} programs digested into {args.out}")
-    if not args.check:
+    out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    print(f"{len(result)} programs digested into {out}")
+    if before_path is None:
         return 0
-    before = json.loads(Path(args.check).read_text())
+    before = json.loads(before_path.read_text())
     bad = [f"{name}: {key} differs" for name in sorted(set(before) | set(result))
            for key in ("image", "weights", "model")
            if before.get(name, {}).get(key) != result.get(name, {}).get(key)]
