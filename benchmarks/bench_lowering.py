@@ -7,7 +7,7 @@ SUBLEQ steps of single operations (`OPERATIONS`) on several operand values.
 
 Operation steps are those of the whole program `input x, y; output r; r = <expr>;` (or
 `print(x);`) with the CFG clean-ups, on the reference interpreter: the operation plus about
-5 steps of copying and HALT. Every run is checked against the Python model of SPEC §5.
+5 steps of copying and HALT. Every run is checked against the Python model of docs/language.md.
 `benchmarks/results/lowering_baseline.json` holds the operation and example step counts
 measured with the lowering before the cheaper operations of issue 13 item 4 (written once by
 `--write-baseline` from that commit); every run reports them next to today's and the ratio.
@@ -179,7 +179,7 @@ def _wrap(v: int) -> int:
 
 
 def _model(expr: str, x: int, y: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """The outputs and output tape SPEC §5 gives for one operation (W = 32)."""
+    """The outputs and output tape docs/language.md gives for one operation (W = 32)."""
     if expr == "print":
         return (), tuple(map(ord, str(x)))
     op = expr.split()[1]

@@ -12,8 +12,8 @@ interpreter and the lowering need, so neither redoes scoping:
 It also defines the operator semantics of the language (`unary_op`, `binary_op`,
 `literal_value`) used for constant folding and by the source interpreter.
 
-Language decisions where SPEC section 5 is silent
---------------------------------------------------
+Language decisions in full (docs/language.md is the user's summary)
+-------------------------------------------------------------------
 Scoping (C-like):
 - Names must be declared before they are used, in the text. Exception: functions may be
   called before (or after) their definition, recursion and mutual recursion included.

@@ -1,5 +1,5 @@
 """The ONNX exporter: a `Network` and the encoding/decoding around it become one
-self-contained ONNX model (SPEC section 4).
+self-contained ONNX model (docs/onnx.md).
 
     inputs ──encode──> state ──Loop[ K x step ]──> state ──readout──> results ──decode──> outputs
                                   └── per step: output event ─────────────────────┘ (scan outputs)

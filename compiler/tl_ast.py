@@ -1,4 +1,4 @@
-"""The typed AST of the `.tl` language (SPEC section 5).
+"""The typed AST of the `.tl` language (docs/language.md).
 
 Every node is a small frozen dataclass with a `pos: SourcePos` (1-based line and column) and
 holds tuples, never lists, so a parsed program is an immutable value that every later pass

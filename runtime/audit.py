@@ -1,5 +1,5 @@
-"""`mlpc audit MODEL.onnx`: the honesty and exactness audit of a model file (SPEC sections 3
-and 4), from the file alone.
+"""`mlpc audit MODEL.onnx`: the honesty and exactness audit of a model file (docs/onnx.md,
+"The audit"), from the file alone.
 
 It reads only the ONNX model, its local functions and its metadata (the state layout and the
 declared range of each state component); it never uses the compiler. It

@@ -1,4 +1,4 @@
-"""The SUBLEQ machine of SPEC section 2: configuration, state, statuses and faults.
+"""The SUBLEQ machine of docs/machine.md: configuration, state, statuses and faults.
 
 Every engine (reference interpreter, numpy layers, onnxruntime) produces a `RunResult` built
 from these types, so engines can be compared field by field.

@@ -1,6 +1,6 @@
 """The SUBLEQ reference interpreter: the oracle every other engine is tested against.
 
-`run` executes SPEC section 2 exactly. The hot loop handles every instruction that executes
+`run` executes docs/machine.md exactly. The hot loop handles every instruction that executes
 normally (subtract-and-branch, input, output) with plain list indexing; an instruction that
 faults leaves the fast loop through an exception or a test and is handled by `step`, which is
 also the single-step function used for tracing and lock-step comparison.

@@ -1,4 +1,4 @@
-"""What a user sees after a run, the same for every engine (SPEC section 6 `--json`)."""
+"""What a user sees after a run, the same for every engine (docs/machine.md, `--json`)."""
 
 from __future__ import annotations
 

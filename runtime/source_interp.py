@@ -5,8 +5,8 @@ not speed, and shares no arithmetic with the SUBLEQ side: values are Python inte
 to W bits after every operation (`wrap_word`), operators are `checker.unary_op` and
 `checker.binary_op`.
 
-Semantics (SPEC section 5, plus the decisions where it is silent)
------------------------------------------------------------------
+Semantics (docs/language.md, with every detail the engines must agree on)
+-------------------------------------------------------------------------
 - Every operation wraps to W-bit two's complement. `/` truncates toward zero, `%` takes the
   dividend's sign, `INT_MIN / -1 == INT_MIN` and `INT_MIN % -1 == 0`; `>>` is arithmetic,
   `>>>` logical; `ult`, `ule`, `udiv`, `umod` read their operands as unsigned words.

@@ -1,5 +1,5 @@
 """`mlpc run` batches (`--input NAME=V1,V2`, `--batch FILE.jsonl`), their exit status, and the
-report's layout, as a user runs them: in a subprocess (SPEC section 6); plus the batch-size
+report's layout, as a user runs them: in a subprocess (README.md: command line); plus the batch-size
 rule of `OnnxModel.run`."""
 
 from __future__ import annotations

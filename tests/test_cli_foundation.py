@@ -1,5 +1,5 @@
 """`mlpc run --engine reference` and `mlpc asm` as a user runs them: in a subprocess, checking
-stdout, stderr and the exit status (SPEC section 6)."""
+stdout, stderr and the exit status (docs/machine.md, "What a run reports")."""
 
 from __future__ import annotations
 

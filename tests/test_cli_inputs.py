@@ -1,6 +1,6 @@
 """Every command takes what a user would hand it (a program or a compiled model), or says in
 one line which kind of file it wants; `--help` lists the kinds. In a subprocess, as a user
-runs them (SPEC section 6)."""
+runs them (README.md, "The command line")."""
 
 from __future__ import annotations
 

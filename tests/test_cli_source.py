@@ -1,5 +1,5 @@
 """`mlpc run PROG.tl --engine source` as a user runs it: in a subprocess, checking stdout,
-stderr and the exit status (SPEC section 6), for runs that halt, trap, fault or run out of
+stderr and the exit status (docs/machine.md), for runs that halt, trap, fault or run out of
 steps, and for programs and inputs with errors (`file:line:col: error: ...` plus the caret
 line, exit status 1, never a traceback)."""
 

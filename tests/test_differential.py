@@ -1,6 +1,6 @@
 """Differential tests: random `.tl` programs (tests/strategies.py) on every engine.
 
-The promise (SPEC section 3, "Exactness"): `source`, `reference`, `numpy` and `onnx` give
+The promise (docs/network.md, "Exactness"): `source`, `reference`, `numpy` and `onnx` give
 the same named outputs, output tape, status and detail (trap kind and line, fault kind), and
 the three machine-level engines also the same step count and final memory.
 

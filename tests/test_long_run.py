@@ -1,7 +1,7 @@
 """Long-run exactness (slow): over a million SUBLEQ steps through stock onnxruntime compared
 with the reference interpreter, and a batch of 64 different inputs through one session.
 
-Exactness must hold "for any number of steps" (SPEC section 3): errors that need many steps to
+Exactness must hold "for any number of steps" (docs/network.md): errors that need many steps to
 show (a budget counter drifting, a rounding of a large partial sum, an output event lost at a
 chunk boundary of `OnnxModel.run`) do not show in short differential tests. Each run compares
 status, fault, step count, output tape and every word of the final memory.

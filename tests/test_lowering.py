@@ -142,7 +142,7 @@ def _wrap(v: int, w: int) -> int:
 
 
 def model(tree: object, env: dict[str, int], w: int) -> int:
-    """An independent model of SPEC section 5 on W-bit words (C99 division, arithmetic
+    """An independent model of docs/language.md on W-bit words (C99 division, arithmetic
     right shift, unsigned shift counts, short-circuit logic)."""
     if isinstance(tree, int):
         return _wrap(tree, w)

@@ -1,5 +1,5 @@
 """The cheaper operations of issue 13 item 4 (constant divisors, constant shifts, low masks,
-the multiply that stops early, decimal print) against an independent model of SPEC §5, at
+the multiply that stops early, decimal print) against an independent model of docs/language.md, at
 W = 16 and W = 32: exact edge values (0, +-1, INT_MIN, INT_MAX, the divisor and its
 neighbours) and random operands (hypothesis). Each program is compiled once and run on the
 reference interpreter with every operand."""
@@ -31,7 +31,7 @@ def _wrap(v: int, w: int) -> int:
 
 
 def expected(op: str, a: int, b: int, w: int) -> int:
-    """SPEC §5 on W-bit words: C99 truncating `/` and `%`, arithmetic `>>`, logical `>>>`,
+    """docs/language.md on W-bit words: C99 truncating `/` and `%`, arithmetic `>>`, logical `>>>`,
     shift counts read as unsigned (>= W: all bits shifted out), wrapping `*`."""
     if op in ("/", "%"):
         q = abs(a) // abs(b) * (1 if (a < 0) == (b < 0) else -1)

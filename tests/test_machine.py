@@ -1,4 +1,4 @@
-"""The SUBLEQ machine of SPEC section 2, rule by rule, on hand-built images with exact states.
+"""The SUBLEQ machine of docs/machine.md, rule by rule, on hand-built images with exact states.
 
 Every rule is checked through both code paths of the reference interpreter: `reference.step`
 (the single-step oracle) and `reference.run` (whose hot loop is separate code).

@@ -254,7 +254,7 @@ def test_weights_do_not_depend_on_the_program(subleq_corpus: Path) -> None:
     assert len(images) == 1
 
 
-# the network's own operations (SPEC section 3): affine maps with constant weights, ReLU
+# the network's own operations (docs/network.md): affine maps with constant weights, ReLU
 # (`Relu` or `Max` with a constant zero), and reshaping/selection with constant arguments
 ALLOWED_ON_STATE_PATH = {"MatMul", "Add", "Sub", "Mul", "Max", "Relu", "Reshape", "Unsqueeze",
                          "Squeeze", "Slice", "Concat", "Split", "Identity", "GatherElements"}

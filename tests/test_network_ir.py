@@ -295,7 +295,7 @@ def test_readme_size_table_is_the_benchmark_output() -> None:
 
 
 def test_plain_onnxruntime_prints_no_warning(tmp_path: Path) -> None:
-    """SPEC section 4: the optional inputs (tape, max_steps, resume_state) are ONNX optional
+    """docs/onnx.md (Inputs): the optional inputs (tape, max_steps, resume_state) are ONNX optional
     tensors, listed by get_inputs(), and a plain session prints nothing (an initializer
     standing in as an input's default made onnxruntime warn three times per session)."""
 

@@ -1,9 +1,9 @@
-"""Nothing a user types crashes mlpc (SPEC sections 5 and 6).
+"""Nothing a user types crashes mlpc (docs/language.md, README.md "The command line").
 
 Every command gets malformed input of every kind, in a subprocess (`python -m mlpc.cli`) run
 from an empty temporary directory: the message is one line naming the problem (a source
-error may add the offending line and a caret under it), the exit status is the one SPEC
-section 6 gives (1 program or input errors, 2 usage, 3 trap or fault, 4 step limit), and no
+error may add the offending line and a caret under it), the exit status is the one
+docs/machine.md gives (1 program or input errors, 2 usage, 3 trap or fault, 4 step limit), and no
 traceback appears. Also here: the resource limits (`--memory` beyond what mlpc can build,
 `--max-steps` of 0 and huge values, endless loops on every engine).
 """

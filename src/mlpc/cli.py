@@ -1,4 +1,4 @@
-"""The `mlpc` command line (SPEC section 6).
+"""The `mlpc` command line (README.md, "The command line").
 
 Exit statuses: 0 halted, 1 errors in the program or its inputs, 2 usage errors, 3 trap or
 fault, 4 step limit. Messages go to stderr; no traceback reaches the user.

@@ -1,4 +1,4 @@
-"""The project's error types and their exit statuses (SPEC section 6).
+"""The project's error types and their exit statuses (docs/machine.md, "What a run reports").
 
 Every error a user can cause is one of these; the CLI prints `str(error)` as one line (plus a
 caret line for source errors) and exits with `error.exit_status`. Nothing else escapes as a
