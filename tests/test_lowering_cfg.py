@@ -3,7 +3,9 @@ and on lowered programs, where they must save words and steps without changing b
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 from test_lowering import compile_tl, observable, run_image, run_source_text
 
@@ -162,3 +164,21 @@ def test_passes_run_in_order_to_a_fixed_point_and_report_by_kind() -> None:
     # no passes: only the final tidying (labels nothing jumps to)
     bare = cfg_opt.optimize(program(*code, mc.Label(".x")), passes=())
     assert bare.program.code == code and bare.stats.counts == {"labels_dropped": 1}
+
+
+def test_the_benchmark_reports_what_each_pass_saves() -> None:
+    """`benchmarks/bench_lowering.py` compiles each prefix of `PASSES`: what each pass saves
+    over the ones before it adds up to what the clean-ups save together."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_lowering import Program, _saved, measure
+
+    row = measure(Program("t", SOURCE, (), (), expected=((("r", -2),), (), "halted")))
+    assert list(row.by_pass) == [p.__name__ for p in cfg_opt.PASSES]
+    assert row.by_pass["prune_saves"] == row.after  # the last prefix is the whole clean-up
+    saved = {name: _saved([row], name) for name in row.by_pass}
+    assert sum(s["image_words"] for s in saved.values()) == (
+        row.before.image_words - row.after.image_words) > 0
+    assert sum(s["steps"] for s in saved.values()) == row.before.steps - row.after.steps > 0
+    assert saved["remove_unreachable"]["image_words"] > 0  # the 7 unreachable macros
+    assert saved["thread_jumps"]["steps"] > 0
+    assert measure(Program("t", SOURCE, (), ()), by_pass=False).by_pass == {}
