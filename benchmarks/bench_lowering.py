@@ -318,7 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"totals": totals, "examples": example_summary,
                                "operations": [asdict(o) for o in ops],
-                               "programs": [asdict(r) for r in rows]},
+                               # each pass's measures stay out: totals["by_pass"] sums them
+                               "programs": [{k: v for k, v in asdict(r).items()
+                                             if k != "by_pass"} for r in rows]},
                               indent=1) + "\n", encoding="utf-8")
     print(f"wrote {out}")
     return 0
