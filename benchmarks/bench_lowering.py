@@ -12,10 +12,12 @@ Operation steps are those of the whole program `input x, y; output r; r = <expr>
 measured with the lowering before the cheaper operations of issue 13 item 4 (written once by
 `--write-baseline` from that commit); every run reports them next to today's and the ratio.
 
-Each program is compiled twice (CFG clean-ups off and on) and run on the reference
-interpreter with its inputs; both runs must report the same outputs, tape, status and trap,
-and those must be the expected ones. Examples run their `default` run of
-`examples/expected.py` (inputs, tape and expected results).
+Each program is compiled with the CFG clean-ups off, then with the first k passes of
+`cfg_opt.PASSES` for k = 1, 2, ... (the last is the full clean-up), and run on the reference
+interpreter with its inputs; every run must report the same outputs, tape, status and trap,
+and those must be the expected ones. What each pass adds to the ones before it (image words
+and steps saved) is reported per pass ("by pass"), summed over the programs. Examples run
+their `default` run of `examples/expected.py` (inputs, tape and expected results).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mlpc.compiler.cfg_opt import optimize
+from mlpc.compiler.cfg_opt import PASSES, optimize
 from mlpc.compiler.checker import check_program
 from mlpc.compiler.image import SubleqImage
 from mlpc.compiler.lowering import LoweringOptions, image_of, lower_macros
@@ -112,6 +114,9 @@ class Row:
     before: Measure
     after: Measure
     removed: dict[str, int]
+    # each pass of cfg_opt.PASSES (by name): the program cleaned up by the passes up to it
+    # (empty when only before and after were measured)
+    by_pass: dict[str, Measure]
 
 
 def programs() -> list[Program]:
@@ -150,27 +155,46 @@ def _run(program: Program, image: SubleqImage) -> RunReport:
     return report_from_machine(image, result_of(state), "reference")
 
 
-def measure(program: Program) -> Row:
+def measure(program: Program, by_pass: bool = True) -> Row:
+    """Compile and run `program` without the CFG clean-ups and with them (`by_pass`: also
+    with each prefix of `PASSES`, to tell what each pass adds)."""
     checked = check_program(parse_program(program.source, program.name), program.word_bits)
     plain = lower_macros(checked, LoweringOptions(program.word_bits))
     result = optimize(plain)
+    prefixes = [optimize(plain, passes=PASSES[:k]).program
+                for k in range(1, len(PASSES))] if by_pass else []
     rows = []
     reports = []
-    for macros in (plain, result.program):
+    for macros in (plain, *prefixes, result.program):
         image = image_of(macros, checked, program.word_bits)
         report = _run(program, image)
         reports.append(report)
         code_words = max((s.end for s in image.spans), default=0)
         rows.append(Measure(len(macros.code), code_words, len(image.words), image.min_memory,
                             report.steps, report.status))
-    a, b = reports
-    if (a.outputs, a.tape, a.status, a.detail) != (b.outputs, b.tape, b.status, b.detail):
-        raise SystemExit(f"{program.name}: the CFG clean-ups changed the result: {a} vs {b}")
+    a = reports[0]
+    for b in reports[1:]:
+        if (a.outputs, a.tape, a.status, a.detail) != (b.outputs, b.tape, b.status, b.detail):
+            raise SystemExit(f"{program.name}: the CFG clean-ups changed the result: "
+                             f"{a} vs {b}")
+    b = reports[-1]
     if program.expected is not None and (b.outputs, b.tape, b.status) != program.expected:
         raise SystemExit(f"{program.name}: unexpected result {b}, expected {program.expected}")
-    stats = asdict(result.stats)
-    stats.pop("rounds")
-    return Row(program.name, program.word_bits, rows[0], rows[1], stats)
+    upto = {run.__name__: rows[k + 1] for k, run in enumerate(PASSES)} if by_pass else {}
+    return Row(program.name, program.word_bits, rows[0], rows[-1], dict(result.stats.counts),
+               upto)
+
+
+def _saved(rows: list[Row], name: str) -> dict[str, int]:
+    """What pass `name` saved over the passes before it, summed over the programs (steps:
+    runs that halt; a trap may come later)."""
+    names = [run.__name__ for run in PASSES]
+    k = names.index(name)
+    pairs = [(r.by_pass[names[k - 1]] if k else r.before, r.by_pass[name]) for r in rows
+             if name in r.by_pass]
+    return {"image_words": sum(a.image_words - b.image_words for a, b in pairs),
+            "code_words": sum(a.code_words - b.code_words for a, b in pairs),
+            "steps": sum(a.steps - b.steps for a, b in pairs if b.status == "halted")}
 
 
 def _wrap(v: int) -> int:
@@ -202,7 +226,7 @@ def measure_operation(name: str, expr: str, x: int, y: int,
     program = Program(name, source, (("x", x), ("y", y)), (),
                       expected=(tuple(zip(("r",) * len(outputs), outputs, strict=True)),
                                 tape, "halted"))
-    steps = measure(program).after.steps
+    steps = measure(program, by_pass=False).after.steps
     bar = BARS.get(name)
     return OpRow(name, x, y, steps, baseline.get(f"{name} x={x} y={y}"), bar,
                  None if bar is None else steps <= bar)
@@ -275,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         "steps_before": sum(r.before.steps for r in finite),
         "steps_after": sum(r.after.steps for r in finite),
         "removed": {k: sum(r.removed[k] for r in rows) for k in rows[0].removed} if rows else {},
+        "by_pass": {name: _saved(rows, name) for name in (run.__name__ for run in PASSES)},
     }
     print("-" * len(header))
     print(f"total: {totals['programs']} programs; image words "
@@ -283,12 +308,19 @@ def main(argv: list[str] | None = None) -> int:
           f"{totals['code_words_after']}; memory needed {totals['min_memory_before']} -> "
           f"{totals['min_memory_after']}; steps (runs that halt) {totals['steps_before']} -> "
           f"{totals['steps_after']}; macros rewritten or removed {totals['removed']}")
+    print(f"{'pass (in order)':<22} {'image words saved':>18} {'code words saved':>17} "
+          f"{'steps saved':>12}")
+    for name, saved in totals["by_pass"].items():
+        print(f"{name:<22} {saved['image_words']:>18} {saved['code_words']:>17} "
+              f"{saved['steps']:>12}")
     print(f"({time.perf_counter() - start:.1f} s)")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"totals": totals, "examples": example_summary,
                                "operations": [asdict(o) for o in ops],
-                               "programs": [asdict(r) for r in rows]},
+                               # each pass's measures stay out: totals["by_pass"] sums them
+                               "programs": [{k: v for k, v in asdict(r).items()
+                                             if k != "by_pass"} for r in rows]},
                               indent=1) + "\n", encoding="utf-8")
     print(f"wrote {out}")
     return 0

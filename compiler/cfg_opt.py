@@ -8,7 +8,13 @@ labels), and impossible to see on SUBLEQ words.
 The control-flow graph (`digraph`: each macro's successors) has one node per macro.
 Edges: fall-through to the next macro, jump targets, and for `CALL` both the callee's entry
 and the return point (the callee's `RET` has no successors: returns land on call
-fall-throughs, which are already edges). Passes, repeated until nothing changes:
+fall-throughs, which are already edges).
+
+A pass is a function from a `MacroProgram` to a `MacroProgram` plus its statistics
+(`PassResult`: how many macros it removed or rewrote, by kind). `PASSES` lists them in the
+order each round runs them; `optimize` repeats the rounds until no pass changes anything,
+then runs `FINAL_PASSES` once. Adding an optimisation is writing one `Pass` and listing it.
+The passes, repeated until nothing changes:
 
 1. unreachable-code removal: macros not reachable from the entry (macro 0) are dropped;
 2. jump threading: a jump to a `JMP` (or to `HALT`) goes straight to its final target, a
@@ -21,12 +27,15 @@ fall-throughs, which are already edges). Passes, repeated until nothing changes:
 4. save pruning: a cell saved around a recursive call (`SAVE`/`RESTORE`) that is dead after
    the call is neither pushed nor popped.
 
+Then, once: labels no jump names any more are dropped (`drop_unused_labels`).
+
 Liveness is a backward data-flow fix-point over the same graph; a `CALL` has the callee's
 entry as a successor, so a parameter stored before a call is live when the callee reads it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from mlpc.compiler import macros as mc
@@ -34,20 +43,33 @@ from mlpc.compiler.digraph import descendants, dfs_postorder
 
 
 @dataclass(frozen=True)
-class OptStats:
-    """How many macros each clean-up removed or rewrote."""
+class PassResult:
+    """What a pass returns: the program it rewrote and how many macros it removed or
+    rewrote, by kind (every kind the pass reports is present, 0 included, so that tables of
+    several programs have the same columns)."""
 
-    unreachable: int = 0
-    threaded: int = 0
-    jumps_removed: int = 0
-    branches_inverted: int = 0
-    dead_stores: int = 0
-    saves_pruned: int = 0  # cells no longer saved around recursive calls
+    program: mc.MacroProgram
+    counts: Mapping[str, int]
+
+
+# A pass: one macro program to the same IR plus its statistics. Behaviour must not change;
+# a pass that finds nothing to do returns counts that are all 0 (what stops `optimize`).
+Pass = Callable[[mc.MacroProgram], PassResult]
+
+
+@dataclass(frozen=True)
+class OptStats:
+    """How many macros each clean-up removed or rewrote (summed over the rounds), by kind in
+    the order of `PASSES`, and the rounds it took to reach the fixed point."""
+
+    counts: Mapping[str, int]
     rounds: int = 0
 
+    def __getitem__(self, kind: str) -> int:
+        return self.counts.get(kind, 0)
+
     def total(self) -> int:
-        return (self.unreachable + self.threaded + self.jumps_removed + self.branches_inverted
-                + self.dead_stores + self.saves_pruned)
+        return sum(self.counts.values())
 
 
 @dataclass(frozen=True)
@@ -72,14 +94,17 @@ def build_cfg(code: tuple[mc.Macro, ...]) -> dict[int, list[int]]:
     return graph
 
 
-def remove_unreachable(code: tuple[mc.Macro, ...]) -> tuple[tuple[mc.Macro, ...], int]:
+def remove_unreachable(program: mc.MacroProgram) -> PassResult:
+    """Macros no path from the entry (macro 0) reaches are dropped (labels too, uncounted:
+    they cost no words)."""
+    code = program.code
     if not code:
-        return code, 0
+        return PassResult(program, {"unreachable": 0})
     reachable = descendants(build_cfg(code), 0) | {0}
     kept = tuple(m for i, m in enumerate(code) if i in reachable)
     removed = sum(1 for i, m in enumerate(code) if i not in reachable
                   and not isinstance(m, mc.Label))
-    return kept, removed
+    return PassResult(replace(program, code=kept), {"unreachable": removed})
 
 
 def _resolve(code: tuple[mc.Macro, ...], labels: dict[str, int], label: str) -> mc.Macro | None:
@@ -100,8 +125,10 @@ def _next_labels(code: tuple[mc.Macro, ...], i: int) -> set[str]:
     return out
 
 
-def thread_jumps(code: tuple[mc.Macro, ...]) -> tuple[tuple[mc.Macro, ...], int, int, int]:
-    """Jump threading; returns the code and (threaded, removed, inverted) counts."""
+def thread_jumps(program: mc.MacroProgram) -> PassResult:
+    """Jump threading: jumps to jumps (or to HALT) go to the final target, jumps to the
+    next macro are dropped, and a conditional jump over a `JMP` is inverted."""
+    code = program.code
     labels = {m.name: i for i, m in enumerate(code) if isinstance(m, mc.Label)}
     threaded = removed = inverted = 0
     out: list[mc.Macro] = list(code)
@@ -140,7 +167,9 @@ def thread_jumps(code: tuple[mc.Macro, ...]) -> tuple[tuple[mc.Macro, ...], int,
                 inverted += 1
                 continue
         result.append(m)
-    return tuple(result), threaded, removed, inverted
+    return PassResult(replace(program, code=tuple(result)),
+                      {"threaded": threaded, "jumps_removed": removed,
+                       "branches_inverted": inverted})
 
 
 _PURE_STORES = (mc.Mov, mc.Clear, mc.Neg, mc.Load)
@@ -189,8 +218,10 @@ def liveness(code: tuple[mc.Macro, ...], tracked: frozenset[str]) -> Liveness:
     return Liveness(bit, tuple(live_out))
 
 
-def remove_dead_stores(code: tuple[mc.Macro, ...], tracked: frozenset[str]
-                       ) -> tuple[tuple[mc.Macro, ...], int]:
+def remove_dead_stores(program: mc.MacroProgram) -> PassResult:
+    """A pure store into a local cell (`MacroProgram.local_cells`) that no path reads before
+    overwriting it is dropped."""
+    code, tracked = program.code, program.local_cells
     live = liveness(code, tracked)
     kept: list[mc.Macro] = []
     removed = 0
@@ -201,17 +232,17 @@ def remove_dead_stores(code: tuple[mc.Macro, ...], tracked: frozenset[str]
                 removed += 1
                 continue
         kept.append(m)
-    return tuple(kept), removed
+    return PassResult(replace(program, code=tuple(kept)), {"dead_stores": removed})
 
 
-def prune_saves(code: tuple[mc.Macro, ...], tracked: frozenset[str]
-                ) -> tuple[tuple[mc.Macro, ...], int]:
+def prune_saves(program: mc.MacroProgram) -> PassResult:
     """Drop from each SAVE/RESTORE pair the cells that are dead after the RESTORE: what the
     recursive call does to them does not matter, so they need no stack words. The return
     address is always kept, so that every recursive call takes stack space and unbounded
     recursion ends in the stack-overflow trap even in a function that never returns."""
+    code, tracked = program.code, program.local_cells
     if not any(isinstance(m, mc.Restore) for m in code):
-        return code, 0
+        return PassResult(program, {"saves_pruned": 0})
     live = liveness(code, tracked)
     keep: dict[int, tuple[str, ...]] = {}
     for i, m in enumerate(code):
@@ -227,33 +258,54 @@ def prune_saves(code: tuple[mc.Macro, ...], tracked: frozenset[str]
                 pruned += len(m.cells) - len(cells)
             m = replace(m, cells=cells)
         out.append(m)
-    return tuple(out), pruned
+    return PassResult(replace(program, code=tuple(out)), {"saves_pruned": pruned})
 
 
-def optimize(program: mc.MacroProgram, max_rounds: int = 10) -> OptResult:
-    """Run the clean-ups to a fixed point (or `max_rounds`)."""
-    code = program.code
-    stats = OptStats()
-    for round_no in range(1, max_rounds + 1):
-        code, unreachable = remove_unreachable(code)
-        code, threaded, jumps, inverted = thread_jumps(code)
-        code, dead = remove_dead_stores(code, program.local_cells)
-        code, saves = prune_saves(code, program.local_cells)
-        step = OptStats(unreachable, threaded, jumps, inverted, dead, saves)
-        stats = OptStats(
-            stats.unreachable + unreachable,
-            stats.threaded + threaded,
-            stats.jumps_removed + jumps,
-            stats.branches_inverted + inverted,
-            stats.dead_stores + dead,
-            stats.saves_pruned + saves,
-            round_no,
-        )
-        if step.total() == 0:
-            break
-    # labels nothing refers to any more are dropped (they cost no words but clutter listings)
-    used = {t for m in code for t in m.targets()}
-    code = tuple(m for i, m in enumerate(code)
+def drop_unused_labels(program: mc.MacroProgram) -> PassResult:
+    """Labels nothing refers to any more (they cost no words but clutter listings); the
+    entry's and named ones (functions, routines) stay."""
+    used = {t for m in program.code for t in m.targets()}
+    code = tuple(m for i, m in enumerate(program.code)
                  if not isinstance(m, mc.Label) or m.name in used or i == 0
                  or not m.name.startswith("."))
-    return OptResult(replace(program, code=code), stats)
+    return PassResult(replace(program, code=code),
+                      {"labels_dropped": len(program.code) - len(code)})
+
+
+# The clean-ups, in the order each round runs them: unreachable code first (the others need
+# not look at it), threading before liveness (fewer edges), saves after dead stores (a store
+# dropped can make a saved cell dead). A new optimisation is one more `Pass` here.
+PASSES: tuple[Pass, ...] = (remove_unreachable, thread_jumps, remove_dead_stores, prune_saves)
+
+# run once after the fixed point: they tidy what the rounds leave and never enable them
+FINAL_PASSES: tuple[Pass, ...] = (drop_unused_labels,)
+
+
+def optimize(program: mc.MacroProgram, max_rounds: int = 10,
+             passes: tuple[Pass, ...] = PASSES) -> OptResult:
+    """Run `passes` in order, round after round, to a fixed point (a round in which no pass
+    changed anything) or `max_rounds`; then `FINAL_PASSES` once. `passes` is a parameter so
+    that a benchmark can measure what each one adds (`benchmarks/bench_lowering.py`)."""
+    counts: dict[str, int] = {}
+    rounds = 0
+    while rounds < max_rounds:
+        rounds += 1
+        program, changed = _run_passes(passes, program, counts)
+        if not changed:
+            break
+    program, _changed = _run_passes(FINAL_PASSES, program, counts)
+    return OptResult(program, OptStats(counts, rounds))
+
+
+def _run_passes(passes: tuple[Pass, ...], program: mc.MacroProgram, counts: dict[str, int]
+                ) -> tuple[mc.MacroProgram, int]:
+    """Run each pass once, in order, adding its counts to `counts`; returns the program and
+    how many changes the passes made together."""
+    changed = 0
+    for run in passes:
+        result = run(program)
+        program = result.program
+        for kind, n in result.counts.items():
+            counts[kind] = counts.get(kind, 0) + n
+            changed += n
+    return program, changed

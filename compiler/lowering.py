@@ -44,9 +44,10 @@ destination is written only after every operand has been read. Comparisons go th
 `COMPARE` macro (sign classes, never an overflowing subtraction); `ult`/`ule` compare with
 the top bits flipped. `c ? x : y` is branch code around the two sides. `*`, `/`, `%`, shifts
 (`>>>` too), `udiv`, `umod` and bitwise operators call the O(W) routines of `runtime_lib`;
-multiplication by a small or sparse constant and left shifts by constants up to 8 are
-inlined; division, modulo and right shifts by a constant and low masks `& (2^j - 1)` call
-the unrolled constant-divisor routines (one step per quotient bit, `runtime_lib.const_name`).
+by a constant, the cheaper-operation rewrites of `cheap_ops` apply first: multiplication
+by a small or sparse constant and left shifts by constants up to 8 are inlined; division,
+modulo and right shifts by a constant and low masks `& (2^j - 1)` call the unrolled
+constant-divisor routines (one step per quotient bit, `runtime_lib.const_name`).
 
 Arrays. Global arrays, arrays in blocks of the top-level code and local arrays of functions
 that are not recursive are data blocks at fixed addresses (no two activations of such a
@@ -68,8 +69,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
+from mlpc.compiler import cheap_ops, runtime_lib
 from mlpc.compiler import macros as mc
-from mlpc.compiler import runtime_lib
 from mlpc.compiler import tl_ast as ast
 from mlpc.compiler.cfg_opt import optimize as cfg_optimize
 from mlpc.compiler.checker import (
@@ -453,21 +454,7 @@ class _Lowerer:
             self.emit(mc.Mov(out, left, line=line))
             self.emit((mc.Add if op == "+" else mc.Sub)(out, right, line=line))
             return self._into(out, dst)
-        if op == "<<" and rk is not None and 0 <= rk <= 8:
-            out = dst or self.temp()
-            self.emit(mc.Mov(out, left, line=line))
-            for _ in range(rk):
-                self.emit(mc.Add(out, out, line=line))
-            return out
-        if op == "*" and rk is not None:
-            cheap = self._mul_const(left, rk, dst, line)
-            if cheap is not None:
-                return cheap
-        if op in ("&", "|", "^") and rk is not None:
-            cheap = self._bitwise_const(op, left, rk, dst, line)
-            if cheap is not None:
-                return cheap
-        cheap = self._const_division(op, left, rk, dst, line) if rk is not None else None
+        cheap = cheap_ops.rewrite(self, op, left, rk, dst, line) if rk is not None else None
         if cheap is not None:
             return cheap
         if op in ("/", "%") and rk is None:
@@ -487,90 +474,6 @@ class _Lowerer:
             "^": ("xor", "r"),
         }[op]
         return self._routine(name, (left, right), result, dst, line)
-
-    def _const_division(self, op: str, v: str, k: int, dst: str | None, line: int
-                        ) -> str | None:
-        """v / k, v % k (2 <= |k| < 2^(W-1)), v >> k and v >>> k (0 <= k <= W-2) by the
-        unrolled constant-divisor routines of `runtime_lib` (one step per quotient bit
-        instead of a loop over all W bits). None when the general routine is needed."""
-        if op in (">>", ">>>") and k == 0:
-            return self._into(v, dst or self.temp())
-        if op in (">>", ">>>") and 1 <= k <= self.w - 2:
-            mode, d, negate = ("sar" if op == ">>" else "shr"), 1 << k, True
-        elif op in ("/", "%") and 2 <= abs(k) < 1 << (self.w - 1):
-            mode, d, negate = ("div" if op == "/" else "mod"), abs(k), k > 0
-        else:
-            return None
-        return self._const_routine(mode, d, v, dst, line, negate)
-
-    def _const_routine(self, mode: str, d: int, v: str, dst: str | None, line: int,
-                       negate: bool = True) -> str:
-        """Call the constant-divisor routine `mode` for d on v. The quotient modes leave
-        minus the result: negated into the destination (two steps), or copied when the
-        divisor was negative (x / -d = -(x / d))."""
-        name = runtime_lib.const_name(mode, d)
-        self.routines.add(name)
-        r = runtime_lib.routine(name, self.w)
-        self.emit(mc.Mov(r.args[0], v, line=line), mc.Call(r.entry, r.ra, line=line))
-        out = dst or self.temp()
-        if mode in ("mod", "mask") or not negate:
-            self.emit(mc.Mov(out, r.results[0], line=line))
-        else:
-            self.emit(mc.Neg(out, r.results[0], line=line))
-        return out
-
-    def _bitwise_const(self, op: str, v: str, k: int, dst: str | None, line: int
-                       ) -> str | None:
-        """v op k without the bit-by-bit routine where k allows: identities (0, -1), the
-        top bit (x ^ INT_MIN and x & INT_MAX flip or clear it by an addition), and low
-        masks 2^j - 1 (the `low` routine). None when the routine is needed."""
-        int_min = -(1 << (self.w - 1))
-        if (op, k) in (("&", -1), ("|", 0), ("^", 0)):
-            return self._into(v, dst)
-        if (op, k) in (("&", 0), ("|", -1)):
-            return self._into(const(k), dst)
-        if op == "^" and k in (-1, int_min):
-            out = dst or self.temp()
-            if k == -1:  # ~v = -1 - v
-                if out == v:
-                    self.emit(mc.Neg(out, v, line=line), mc.Sub(out, const(1), line=line))
-                else:
-                    self.emit(mc.Mov(out, const(-1), line=line), mc.Sub(out, v, line=line))
-            else:
-                self.emit(mc.Mov(out, v, line=line), mc.Add(out, const(int_min), line=line))
-            return out
-        if op == "&" and k == -int_min - 1:  # clear the top bit: v < 0 -> v + INT_MIN
-            out = dst or self.temp()
-            done = self.label("pos")
-            self.emit(mc.Mov(out, v, line=line), mc.Jump("ge", out, done, line=line),
-                      mc.Add(out, const(int_min), line=line), mc.Label(done))
-            return out
-        if op == "&" and k > 0 and (k + 1) & k == 0:  # 2^j - 1: v mod 2^j
-            return self._const_routine("mask", k + 1, v, dst, line)
-        return None
-
-    def _mul_const(self, v: str, k: int, dst: str | None, line: int) -> str | None:
-        """v * k by doublings and additions (Horner on the bits of |k|) when k is small or
-        sparse: a few steps instead of a routine call. None when the routine is better."""
-        if k == 0:
-            return self._into(const(0), dst)
-        if k == 1:
-            return self._into(v, dst or self.temp())
-        m = abs(k)
-        additions = m.bit_length() - 1 + bin(m).count("1") - 1
-        if additions > 12 or k == -(1 << (self.w - 1)):
-            return None
-        out = dst or self.temp()
-        if out == v:  # v is needed through the whole chain
-            out = self.temp()
-        self.emit(mc.Mov(out, v, line=line))
-        for bit in bin(m)[3:]:
-            self.emit(mc.Add(out, out, line=line))
-            if bit == "1":
-                self.emit(mc.Add(out, v, line=line))
-        if k < 0:
-            self.emit(mc.Neg(out, out, line=line))
-        return self._into(out, dst)
 
     def _routine(self, name: str, args: tuple[str, ...], result: str, dst: str | None,
                  line: int) -> str:

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from test_lowering import compile_tl, run_image
 from tl_cases import CASES_BY_NAME
 
+from mlpc.compiler import cheap_ops, runtime_lib
 from mlpc.compiler import macros as mc
-from mlpc.compiler import runtime_lib
 from mlpc.compiler.driver import CompileOptions, LoadedProgram, machine_config
 from mlpc.compiler.image import SubleqImage
 from mlpc.runtime import reference
@@ -251,3 +251,42 @@ def test_constant_shift_cases_on_every_engine(name: str, tmp_path: Path) -> None
     for engine in ("source", "reference", "numpy", "onnx"):
         report = get_engine(engine)(RunRequest(program, config, (), case.inputs, 100_000))
         assert (report.outputs, report.status) == (case.outputs, "halted"), engine
+
+
+class _Emitter:
+    """The part of the lowering the rewrites use (`cheap_ops.Emitter`), recording."""
+
+    def __init__(self, w: int = 32) -> None:
+        self.w = w
+        self.routines: set[str] = set()
+        self.code: list[mc.Macro] = []
+        self.temps = 0
+
+    def temp(self) -> str:
+        self.temps += 1
+        return f"t{self.temps}"
+
+    def label(self, stem: str) -> str:
+        return f".{stem}"
+
+    def emit(self, *items: mc.Macro) -> None:
+        self.code.extend(items)
+
+
+def test_rewrites_are_one_function_each_tried_in_order() -> None:
+    """`cheap_ops.rewrite` takes the first of `REWRITES` that applies; None (and no code)
+    leaves the operation to its general routine."""
+    assert [r.__name__ for r in cheap_ops.REWRITES] == [
+        "shift_left", "multiply", "bitwise", "divide"]
+    e = _Emitter()
+    assert cheap_ops.rewrite(e, "*", "x", 123456789, "r", 3) is None  # dense: the routine
+    assert cheap_ops.rewrite(e, "<<", "x", 9, "r", 3) is None
+    assert (e.code, e.routines, e.temps) == ([], set(), 0)
+    assert cheap_ops.rewrite(e, "*", "x", 5, "x", 3) == "x"  # x = x * 5: beside x, then copied
+    assert [m.text() for m in e.code] == ["MOV t1, x", "ADD t1, t1", "ADD t1, t1", "ADD t1, x",
+                                         "MOV x, t1"]
+    e = _Emitter()
+    assert cheap_ops.rewrite(e, "&", "x", -1, None, 3) == "x" and e.code == []  # x itself
+    assert cheap_ops.rewrite(e, "/", "x", 10, None, 3) == "t1"
+    assert e.routines == {runtime_lib.const_name("div", 10)}
+    assert isinstance(e.code[-1], mc.Neg) and e.code[-1].dst == "t1"
