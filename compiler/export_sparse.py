@@ -103,7 +103,8 @@ class FlatLoop:
         self.options = options
         self.main = main
         self.n = network.n_state
-        self._index_values: dict[str, np.ndarray] = {}  # expanded index rows (for the proof)
+        # the sparse encoding's index rows expanded to the batch, which the proof reads
+        self._index_values: dict[str, np.ndarray] = {}
         self.prover = Prover("int64", ChainMap(self._index_values, main.arrays))
 
     @staticmethod
