@@ -21,13 +21,14 @@ it). Two choices here depend on that proof, for both dtypes:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
+from mlpc.compiler.encodings import ExportOptions
 from mlpc.compiler.exactness import ExactnessError, Prover, exact, magnitude
 from mlpc.compiler.network import (
     FLOAT64_EXACT,
@@ -166,7 +167,7 @@ class FamilyEmitter:
             value = ref.tensor if ref.index is None else self._pick(g, ref, d.name)
             carried = self.offsets.get(d.name, 0)  # a read-out's families carry none
             if ref.offset != carried:
-                value = g.op("Add", [value, self._ramp(carried - ref.offset, d.positions)],
+                value = g.op("Add", [value, self.ramp(carried - ref.offset, d.positions)],
                              f"{d.name}_offset")
                 self.prover.hint(value, family_bound(last[d.name], carried))
             out[d.name] = value
@@ -178,7 +179,7 @@ class FamilyEmitter:
                                      "state it replaces")
         return out, scalars
 
-    def _ramp(self, slope: int, positions: tuple[int, ...]) -> str:
+    def ramp(self, slope: int, positions: tuple[int, ...]) -> str:
         """slope * j over a family's positions, as a [1, 1, n] constant."""
         return self.c("slope", slope * np.asarray(positions).reshape(1, 1, len(positions)))
 
@@ -284,7 +285,7 @@ class FamilyEmitter:
         if keep_offset and v is not None:
             return v, -missing
         if missing:
-            ramp = self._ramp(missing, positions)
+            ramp = self.ramp(missing, positions)
             v = ramp if v is None else g.op("Add", [v, ramp], f"{tag}/plus_slope")
         return v, 0
 
@@ -476,16 +477,26 @@ class FamilyLoop:
     the scalars as a column [batch, ns + 1, 1] (the last entry the constant 1), in the
     model's dtype."""
 
-    def __init__(self, network: Network, main: Graph, dtype: str) -> None:
-        network = families_form(network, dtype)
+    def __init__(self, network: Network, main: Graph, options: ExportOptions) -> None:
+        self.source = network
+        network = families_form(network, options.dtype)
         self.network = network
-        self.emitter = FamilyEmitter(network, main, dtype)
+        self.emitter = FamilyEmitter(network, main, options.dtype)
+        self.prover = self.emitter.prover
         self.main = main
-        self.dtype = dtype
+        self.dtype = options.dtype
         self.names = [d.name for d in network.state.families] + ["scalars"]
         self.n_families = sum(d.length for d in network.state.families)
         self.ns = len(network.state.scalars)
         self._check_offsets()
+
+    @staticmethod
+    def check(network: Network, options: ExportOptions) -> None:
+        """Nothing beyond the dtype's exactness, which the exporter checks for every
+        encoding: a family's reduction is combined per word where its sum could not be."""
+
+    def prepare(self, g: Graph, batch: Callable[[], str]) -> list[str]:
+        return []  # its constants are initializers: nothing to broadcast to the batch
 
     def _check_offsets(self) -> None:
         """`split` adds each family's offset ramp c * j to the state (`carried_offsets`) and
@@ -517,7 +528,7 @@ class FamilyLoop:
             part = g.op("Unsqueeze", [part, axis1], f"initial_{d.name}_3d")
             offset = self.emitter.offsets[d.name]
             if offset:
-                part = g.op("Add", [part, self.emitter._ramp(offset, d.positions)],
+                part = g.op("Add", [part, self.emitter.ramp(offset, d.positions)],
                             f"initial_{d.name}_offset")
             out.append(part)
             at += d.length
@@ -535,6 +546,24 @@ class FamilyLoop:
         families = dict(zip(self.names[:-1], carried[:-1], strict=True))
         new, scalars = self.emitter.emit(g, families, carried[-1], step)
         return [new[n] for n in self.names[:-1]] + [scalars]
+
+    def readout(self, g: Graph, x: str) -> str:
+        """The network applied once to the flat int64 state `x`, as the read-out: its last
+        space holds results, not a next state; returns that space flat, int64 [batch, width]
+        (its families, then its scalars)."""
+        parts = self.split(g, x)
+        families, scalars = self.emitter.emit(
+            g, dict(zip(self.names[:-1], parts[:-1], strict=True)), parts[-1], 0)
+        last = self.network.spaces[-1]
+        assert [d.name for d in last.families] == [d.name for d in self.source.spaces[-1].families]
+        flat = g.const("r_flat", np.array([0, -1]))
+        pieces = [g.op("Reshape", [families[d.name], flat], f"r_{d.name}") for d in last.families]
+        column = g.op("Reshape", [scalars, flat], "r_scalars_flat")
+        pieces.append(columns(g, column, 0, len(last.scalars), "r_scalars"))
+        value = g.op("Concat", pieces, "results_raw", axis=1)
+        if self.dtype == "float64":
+            value = g.op("Cast", [value], "results_int", to=TensorProto.INT64)
+        return value
 
     def event_shape(self, K: int) -> list[int | str]:
         return ["batch", 2 * K, 1]
@@ -555,7 +584,7 @@ class FamilyLoop:
         for d, v in zip(self.network.state.families, finals[:-1], strict=True):
             offset = self.emitter.offsets[d.name]
             if offset:
-                v = g.op("Sub", [v, self.emitter._ramp(offset, d.positions)],
+                v = g.op("Sub", [v, self.emitter.ramp(offset, d.positions)],
                          f"final_{d.name}_j")
             parts.append(g.op("Reshape", [v, flat], f"final_{d.name}"))
         scal = g.op("Reshape", [finals[-1], flat], "final_scalars_flat")
@@ -566,5 +595,4 @@ class FamilyLoop:
         return x
 
 
-
-
+ENCODING = FamilyLoop  # --weights families (limits.ENCODINGS)

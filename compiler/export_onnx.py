@@ -12,11 +12,14 @@ the optional inputs' defaults, `encode`, the `Loop`, `readout` and `decode`, and
 reads `layer1 -> layer2 -> layer3 -> next_state` per step, each a box that opens in Netron
 (with its doc string); onnxruntime inlines the functions when it loads the model.
 
-Three encodings of the same network, chosen by `ExportOptions.weights`: `families` (the
-default, `compiler/export_families.py`: elementwise ops on stacked families, int64 or
-float64), and `sparse` or `dense` (`compiler/export_sparse.py`: the network lowered to
-sparse matrices, applied as gathers of constant indices or as dense `MatMul`s). Graph
-building and the outlining of layers into local functions are `compiler/onnx_graph.py`.
+Three encodings of the same network, chosen by `ExportOptions.weights`, each behind the
+`Encoding` interface (`compiler/encodings.py`) and registered in `compiler/limits.py`:
+`families` (the default, `compiler/export_families.py`: elementwise ops on stacked
+families, int64 or float64), `sparse` and `dense` (`compiler/export_sparse.py`,
+`compiler/export_dense.py`: the network lowered to sparse matrices, applied as gathers of
+constant indices or as dense `MatMul`s). This module calls only the interface; the read-out
+is always in the families encoding. Graph building and the outlining of layers into local
+functions are `compiler/onnx_graph.py`.
 Inside the Loop only affine maps with constant weights and ReLU appear; taps off the state
 (the loop condition and the output events) use `Slice`, `ReduceMax` and `Cast`. This module
 knows nothing about SUBLEQ: what the state means is described by `ModelInterface`.
@@ -26,15 +29,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from mlpc.compiler.encodings import Encoding, ExportOptions, encoding
 from mlpc.compiler.export_families import FamilyLoop
-from mlpc.compiler.export_sparse import SparseLoop
-from mlpc.compiler.limits import DEFAULT_UNROLL, DTYPES, TAPE_LENGTH, WEIGHTS
+from mlpc.compiler.limits import DTYPES, ENCODINGS, TAPE_LENGTH
 from mlpc.compiler.network import FLOAT64_EXACT, Network
 from mlpc.compiler.onnx_graph import (
     FUNCTION_DOMAIN,
@@ -47,11 +50,6 @@ from mlpc.compiler.onnx_graph import (
     make_function,
     outline_layers,
 )
-from mlpc.compiler.sparse import lower_to_sparse
-
-DEFAULT_MAX_STEPS = 10_000_000
-MAX_DENSE_ELEMENTS = 1 << 25  # 256 MB of int64 weights
-
 
 
 @dataclass(frozen=True)
@@ -107,34 +105,23 @@ class ModelInterface:
         return min(i for _, i in self.slot)
 
 
-@dataclass(frozen=True)
-class ExportOptions:
-    unroll: int = DEFAULT_UNROLL  # SUBLEQ steps per Loop iteration
-    weights: str = "families"  # one of WEIGHTS
-    dtype: str = "int64"  # one of DTYPES (float64: families only)
-    default_max_steps: int = DEFAULT_MAX_STEPS
-    op_cost: int = 20000  # padding elements worth one extra op, for sparse bucket planning
-
-
 def check_options(network: Network, options: ExportOptions) -> None:
     """Refuse what cannot be exported exactly, with a one-line reason."""
-    if options.weights not in WEIGHTS:
+    if options.weights not in ENCODINGS:
         raise ExportError(f"unknown weights encoding {options.weights!r}")
     if options.dtype not in DTYPES:
         raise ExportError(f"unknown dtype {options.dtype!r}")
+    info = ENCODINGS[options.weights]
+    if options.dtype not in info.dtypes:
+        offered = " or ".join(e.name for e in ENCODINGS.values() if options.dtype in e.dtypes)
+        raise ExportError(f"{options.dtype} needs --weights {offered} "
+                          f"({info.why_not_other_dtypes})")
     if options.dtype == "float64":
-        if options.weights != "families":
-            raise ExportError("float64 needs --weights families (a sparse or dense row sum "
-                              "adds terms whose partial sums pass 2^53)")
         worst = network.max_magnitude()
         if worst >= FLOAT64_EXACT:
             raise ExportError(f"float64 is not exact for this machine: a partial sum can "
                               f"reach {worst} >= 2^53 (use int64)")
-    if options.weights == "dense":
-        elements = sum(f.n_in * f.n_out for f in lower_to_sparse(network).factors())
-        if elements > MAX_DENSE_ELEMENTS:
-            raise ExportError(f"dense weights would have {elements:,} entries "
-                              f"(more than {MAX_DENSE_ELEMENTS:,}); use --weights families")
+    encoding(options.weights).check(network, options)
 
 
 # ---- the model -------------------------------------------------------------------------------
@@ -156,15 +143,13 @@ def build_model(
     check_options(network, options)
     if readout is None:
         raise ExportError("a model needs its read-out network")
-    check_options(readout, ExportOptions(weights="families", dtype=options.dtype))  # `_readout`
+    check_options(readout, _readout_options(options))
     main = Graph()
-    loop = _loop_state(network, main, options)
+    loop = encoding(options.weights)(network, main, options)
     inputs = _graph_inputs(main, iface, options)
     encode = Graph("encode/")
     x0, batch, budget, budgets = _encode(encode, iface, main)
-    expanded = []
-    if isinstance(loop, SparseLoop):
-        expanded = loop.emitter.expand_indices(encode, batch)
+    expanded = loop.prepare(encode, lambda: batch)
     trips = _trip_count(encode, budget, options.unroll)
     initial = loop.split(encode, x0)
     encode.nodes.append(helper.make_node("Identity", [budgets], ["initial_budget"],
@@ -207,10 +192,15 @@ def build_model(
     return _model(graph, [enc_fn, *layers, out_fn, dec_fn], [*metadata, _proof(loop)])
 
 
-def _proof(loop: FamilyLoop | SparseLoop) -> tuple[str, str]:
+def _proof(loop: Encoding) -> tuple[str, str]:
     """The `exactness` metadata: the build-time proof's summary (`compiler/exactness.py`):
     dtype, limit, the ops of the Loop body proven and the largest bound per op type."""
-    return "exactness", json.dumps(loop.emitter.prover.report())
+    return "exactness", json.dumps(loop.prover.report())
+
+
+def _readout_options(options: ExportOptions) -> ExportOptions:
+    """The read-out's: the families encoding in the model's dtype (`_readout`)."""
+    return replace(options, weights="families")
 
 
 def _readout(g: Graph, readout: Network, main: Graph, options: ExportOptions) -> str:
@@ -219,29 +209,9 @@ def _readout(g: Graph, readout: Network, main: Graph, options: ExportOptions) ->
     the families encoding whatever `options.weights` (in the model's dtype): it runs once
     per call, and as dense matrices it would weigh as much as the step's (gcd's dense model:
     353 MB instead of 222 MB; families: 19 KB)."""
-    fl = FamilyLoop(readout, main, options.dtype)
-    parts = fl.split(g, "final_state")
-    families, scalars = fl.emitter.emit(g, dict(zip(fl.names[:-1], parts[:-1], strict=True)),
-                                        parts[-1], 0)
-    last = fl.network.spaces[-1]
-    assert [d.name for d in last.families] == [d.name for d in readout.spaces[-1].families]
-    flat = g.const("r_flat", np.array([0, -1]))
-    pieces = [g.op("Reshape", [families[d.name], flat], f"r_{d.name}") for d in last.families]
-    column = g.op("Reshape", [scalars, flat], "r_scalars_flat")
-    pieces.append(columns(g, column, 0, len(last.scalars), "r_scalars"))
-    value = g.op("Concat", pieces, "results_raw", axis=1)
-    if options.dtype == "float64":
-        value = g.op("Cast", [value], "results_int", to=TensorProto.INT64)
+    value = FamilyLoop(readout, main, _readout_options(options)).readout(g, "final_state")
     g.nodes.append(helper.make_node("Identity", [value], ["results"], name="results"))
     return "results"
-
-
-def _loop_state(network: Network, g: Graph, options: ExportOptions
-                ) -> FamilyLoop | SparseLoop:
-    """The emitter of the chosen encoding, with its constants in `g`."""
-    if options.weights == "families":
-        return FamilyLoop(network, g, options.dtype)
-    return SparseLoop(network, g, options)
 
 
 def _model(graph: onnx.GraphProto, functions: Sequence[onnx.FunctionProto],
@@ -272,9 +242,8 @@ def build_step_model(
     options = options or ExportOptions()
     check_options(network, options)
     g = Graph()
-    loop = _loop_state(network, g, options)
-    if isinstance(loop, SparseLoop):
-        loop.emitter.expand_indices(g, g.op("Shape", ["state"], "batch", start=0, end=1))
+    loop = encoding(options.weights)(network, g, options)
+    loop.prepare(g, lambda: g.op("Shape", ["state"], "batch", start=0, end=1))
     finals = loop.emit(g, loop.split(g, "state"), 0)
     g.nodes.append(helper.make_node("Identity", [loop.join(g, finals)], ["next_state"],
                                     name="next_state"))
@@ -545,7 +514,7 @@ def _trip_count(g: Graph, budget: str, K: int) -> str:
                         g.const("one_trip", np.array(1))], "trip_count")
 
 
-def _loop(g: Graph, loop: FamilyLoop | SparseLoop, iface: ModelInterface,
+def _loop(g: Graph, loop: Encoding, iface: ModelInterface,
           options: ExportOptions, trips: str, initial: list[str], network: Network
           ) -> tuple[list[str], list[onnx.FunctionProto]]:
     """The Loop node: K unrolled steps per iteration, until no item runs; returns the final
@@ -586,7 +555,7 @@ def _loop(g: Graph, loop: FamilyLoop | SparseLoop, iface: ModelInterface,
     return finals, layers
 
 
-def _carried_names(loop: FamilyLoop | SparseLoop) -> list[str]:
+def _carried_names(loop: Encoding) -> list[str]:
     return [info.name.removesuffix("_in") for info in loop.value_infos("_in")]
 
 

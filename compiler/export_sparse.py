@@ -1,6 +1,8 @@
-"""The sparse and dense encodings (`--weights sparse|dense`): the network lowered to sparse
-matrices (`compiler/sparse.py`), each applied as `GatherElements` of constant indices,
-`Mul` by the weights and row sums by `MatMul` (sparse), or as dense `MatMul`s (dense).
+"""The sparse encoding (`--weights sparse`): the network lowered to sparse matrices
+(`compiler/sparse.py`), each applied as `GatherElements` of constant indices, `Mul` by the
+weights and row sums by `MatMul`. `FlatLoop`, the loop both it and the dense encoding
+(`compiler/export_dense.py`) write, carries the flat int64 state and applies the lowered
+matrices in order.
 
 Exactness (int64 only): every op of a step is proven in range by `compiler/exactness.py`
 (`Prover`) as it is emitted. A row of a factor sums all its terms in one `MatMul` (sparse:
@@ -13,19 +15,18 @@ relying on wraparound; the families encoding combines each word first and is exa
 from __future__ import annotations
 
 from collections import ChainMap
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
 
+from mlpc.compiler.encodings import ExportOptions
 from mlpc.compiler.exactness import ExactnessError, Prover
 from mlpc.compiler.network import Network, Space
 from mlpc.compiler.onnx_graph import Graph, columns, i64
 from mlpc.compiler.sparse import SparseLinear, SparseNetwork, lower_to_sparse
 
-if TYPE_CHECKING:
-    from mlpc.compiler.export_onnx import ExportOptions
 
 @dataclass(frozen=True, eq=False)
 class Bucket:
@@ -74,6 +75,8 @@ def sparse_buckets(f: SparseLinear, op_cost: int) -> list[Bucket]:
             vals[i, :n] = f.vals[starts[r] : starts[r] + n]
         buckets.append(Bucket(np.asarray(rows, dtype=np.int64), width, cols.ravel(), vals.ravel()))
     return buckets
+
+
 def flat_bound(space: Space, pre: bool = False) -> np.ndarray:
     """max |value| (or |pre-activation|) of each flat slot of a space, [1, width], as exact
     integers: the network's proven or declared range of each quantity."""
@@ -87,33 +90,117 @@ def flat_bound(space: Space, pre: bool = False) -> np.ndarray:
     return np.array(out, dtype=object).reshape(1, -1)
 
 
-class StepEmitter:
-    """Emits one network step into a graph. Weights are initializers of the main graph,
-    shared by the K unrolled steps. Sparse factors gather with `GatherElements`, whose index
-    tensors must have the batch dimension: each constant index row is expanded to the batch
-    once, before the Loop (`expand_indices`), and the body reads those loop-invariant values."""
+class FlatLoop:
+    """One loop-carried int64 state [batch, n_state]; a step applies the network's lowered
+    matrices (`lower_to_sparse`) in order, each as `_factor` writes it, with ReLU closing
+    each layer. Weights are initializers of the main graph, shared by the K unrolled steps.
+    Every op of a step is proven exact (`Prover`), each factor's output bounded by its
+    space's ranges (in the order `_factor` gives its rows)."""
 
-    def __init__(self, source: Network, main: Graph, options: ExportOptions) -> None:
-        network = lower_to_sparse(source)
-        self.source = source
-        self.network: SparseNetwork = network
+    def __init__(self, network: Network, main: Graph, options: ExportOptions) -> None:
+        self.source = network
+        self.network: SparseNetwork = lower_to_sparse(network)
         self.options = options
-        self._index_values: dict[str, np.ndarray] = {}  # expanded index rows (for the proof)
-        self.prover = Prover("int64", ChainMap(self._index_values, main.arrays))
         self.main = main
+        self.n = network.n_state
+        # the sparse encoding's index rows expanded to the batch, which the proof reads
+        self._index_values: dict[str, np.ndarray] = {}
+        self.prover = Prover("int64", ChainMap(self._index_values, main.arrays))
+
+    @staticmethod
+    def check(network: Network, options: ExportOptions) -> None:
+        """Nothing to refuse before emitting: a row sum that could pass 2^63 is refused as
+        the step is emitted and proven (`emit`)."""
+
+    def prepare(self, g: Graph, batch: Callable[[], str]) -> list[str]:
+        """No loop-invariant values (the dense encoding's: the sparse one has its indices).
+        The batch size is asked for all the same, as it always was for the lowered matrices:
+        a dense step model keeps that `Shape` node, unread, and stays byte for byte what it
+        was."""
+        batch()
+        return []
+
+    def _factor(self, g: Graph, v: str, n: int, step: int) -> tuple[str, np.ndarray]:
+        """The `n`-th factor applied to `v` (pre-activation), and the order of its rows."""
+        raise NotImplementedError
+
+    def _in_state_order(self, g: Graph, v: str, step: int) -> str:
+        """The last factor's output `v` in the state's order."""
+        return v
+
+    def value_infos(self, suffix: str) -> list[onnx.ValueInfoProto]:
+        return [i64(f"state{suffix}", ["batch", self.n])]
+
+    def split(self, g: Graph, x0: str) -> list[str]:
+        return [x0]
+
+    def emit(self, g: Graph, carried: list[str], step: int) -> list[str]:
+        try:
+            return [self._step(g, carried[0], step)]
+        except ExactnessError as exc:  # a row sum counts every word of a reduction whole
+            raise ExactnessError(f"{exc} (use --weights families)") from None
+
+    def _step(self, g: Graph, x: str, step: int) -> str:
+        """One step from the flat state `x`; every op it emits is proven exact, and the next
+        state within the bounds assumed of `x`."""
+        v = x
+        assumed = flat_bound(self.source.state)
+        self.prover.begin(g.nodes)
+        self.prover.given(x, assumed)
+        spaces = iter(self.source.spaces)
+        n = 0
+        for layer in self.network.layers:
+            for _ in layer.factors:
+                space = next(spaces)
+                v, order = self._factor(g, v, n, step)
+                n += 1
+                self.prover.hint(v, flat_bound(space, pre=space.relu)[:, order])
+            if layer.relu:
+                v = g.op("Relu", [v], f"s{step}/{layer.name}/relu", doc=layer.doc)
+                self.prover.hint(v, flat_bound(space)[:, order])
+        v = self._in_state_order(g, v, step)
+        if np.any(self.prover.bound(g.nodes, v) > assumed):
+            raise ExactnessError(f"step {step}: the next state may leave the range assumed "
+                                 "of the state")
+        return v
+
+    def event_shape(self, K: int) -> list[int | str]:
+        return ["batch", 2 * K]
+
+    def tap(self, g: Graph, carried: list[str], start: int, end: int, hint: str) -> str:
+        return columns(g, carried[0], start, end, hint, self.main)
+
+    def join(self, g: Graph, finals: list[str]) -> str:
+        return finals[0]
+
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """A factor as the sparse encoding applies it: its buckets (each with its expanded
+    index and its weights, None when all are 1), its bias, the order of its output rows,
+    and (the last factor's, if that order is not the state's) the index that reorders
+    them."""
+
+    factor: SparseLinear
+    buckets: list[tuple[Bucket, str, str | None]]
+    bias: str
+    order: np.ndarray
+    perm: str
+
+
+class SparseLoop(FlatLoop):
+    """The sparse encoding. Its factors gather with `GatherElements`, whose index tensors
+    must have the batch dimension: each constant index row is expanded to the batch once,
+    before the Loop (`prepare`), and the body reads those loop-invariant values."""
+
+    def __init__(self, network: Network, main: Graph, options: ExportOptions) -> None:
+        super().__init__(network, main, options)
         self._shared: dict[str, str] = {}
         self._indices: list[tuple[str, np.ndarray]] = []  # (name, constant index row)
         self._expanded: dict[str, str] = {}
-        self.plans: list[tuple[SparseLinear, list[tuple[Bucket, str, str | None]], str, str]] = []
-        self.dense: list[tuple[SparseLinear, str, str]] = []
-        if options.weights == "dense":
-            for f in network.factors():
-                w = main.const(f"{f.name}.W", f.dense().T.copy(), doc=f.doc)
-                b = main.const(f"{f.name}.bias", f.bias)
-                self.dense.append((f, w, b))
-            return
-        position = np.arange(network.n_state)  # where each input row sits in the input vector
-        factors = list(network.factors())
+        self.plans: list[Plan] = []
+        position = np.arange(self.network.n_state)  # where each input row sits in the input
+        factors = list(self.network.factors())
         for n, f in enumerate(factors):
             emitted = []
             for i, bk in enumerate(sparse_buckets(f, options.op_cost)):
@@ -128,7 +215,7 @@ class StepEmitter:
             perm = ""
             if n == len(factors) - 1 and not np.array_equal(order, np.arange(len(order))):
                 perm = self._index(f"{f.name}.order", np.argsort(order))
-            self.plans.append((f, emitted, bias, perm))
+            self.plans.append(Plan(f, emitted, bias, order, perm))
             position = np.argsort(order)
 
     def _index(self, hint: str, row: np.ndarray) -> str:
@@ -136,62 +223,35 @@ class StepEmitter:
         self._indices.append((name, row.astype(np.int64)))
         return name
 
-    def expand_indices(self, g: Graph, batch: str) -> list[str]:
+    def prepare(self, g: Graph, batch: Callable[[], str]) -> list[str]:
         """Broadcast every constant index row to (batch, len) before the Loop; returns the
         expanded values (the Loop body reads them)."""
+        size = batch()
         for name, row in self._indices:
             const = g.const(name + ".row", row[None, :])
-            shape = g.op("Concat", [batch, g.const(name + ".len", np.array([row.size]))],
+            shape = g.op("Concat", [size, g.const(name + ".len", np.array([row.size]))],
                          name + ".shape", axis=0)
             self._expanded[name] = g.op("Expand", [const, shape], name)
             self._index_values[self._expanded[name]] = row[None, :]
         return list(self._expanded.values())
 
-    def emit(self, g: Graph, x: str, step: int) -> str:
-        """One step from the flat state `x`; every op it emits is proven exact (`Prover`),
-        each factor's output bounded by its space's ranges (in the order the factor emits
-        its rows), and the next state within the bounds assumed of `x`."""
-        v = x
-        assumed = flat_bound(self.source.state)
-        self.prover.begin(g.nodes)
-        self.prover.given(x, assumed)
-        factors = iter(self.plans if self.plans else self.dense)
-        spaces = iter(self.source.spaces)
-        last_plan = None
-        for layer in self.network.layers:
-            for _ in layer.factors:
-                item = next(factors)
-                space = next(spaces)
-                if self.plans:
-                    v = self._sparse(g, v, item, step)  # type: ignore[arg-type]
-                    last_plan = item
-                    order = np.concatenate([bk.rows for bk, _, _ in item[1]])
-                else:
-                    f, w, b = item  # type: ignore[misc]
-                    mm = g.op("MatMul", [v, w], f"s{step}/{f.name}/matmul", doc=f.doc)
-                    v = g.op("Add", [mm, b], f"s{step}/{f.name}")
-                    order = np.arange(space.width)
-                self.prover.hint(v, flat_bound(space, pre=space.relu)[:, order])
-            if layer.relu:
-                v = g.op("Relu", [v], f"s{step}/{layer.name}/relu", doc=layer.doc)
-                self.prover.hint(v, flat_bound(space)[:, order])
-        if last_plan is not None and last_plan[3]:
-            v = g.op("GatherElements", [v, self._expanded[last_plan[3]]],
-                     f"s{step}/state_order", axis=1)
-        if np.any(self.prover.bound(g.nodes, v) > assumed):
-            raise ExactnessError(f"step {step}: the next state may leave the range assumed "
-                                 "of the state")
-        return v
+    def _in_state_order(self, g: Graph, v: str, step: int) -> str:
+        last = self.plans[-1]
+        if not last.perm:
+            return v
+        return g.op("GatherElements", [v, self._expanded[last.perm]], f"s{step}/state_order",
+                    axis=1)
 
     def shared(self, key: str, array: np.ndarray) -> str:
         if key not in self._shared:
             self._shared[key] = self.main.const(key, array)
         return self._shared[key]
 
-    def _sparse(self, g: Graph, v: str, plan: tuple, step: int) -> str:
-        f, emitted, bias, _ = plan
+    def _factor(self, g: Graph, v: str, n: int, step: int) -> tuple[str, np.ndarray]:
+        plan = self.plans[n]
+        f = plan.factor
         parts = []
-        for i, (bk, idx, val) in enumerate(emitted):
+        for i, (bk, idx, val) in enumerate(plan.buckets):
             tag = f"s{step}/{f.name}/b{i}"
             gathered = g.op("GatherElements", [v, self._expanded[idx]], f"{tag}/gather", axis=1)
             prod = gathered if val is None else g.op("Mul", [gathered, val], f"{tag}/mul")
@@ -211,38 +271,7 @@ class StepEmitter:
             parts.append(prod)
         cat = parts[0] if len(parts) == 1 else g.op("Concat", parts, f"s{step}/{f.name}/concat",
                                                     axis=1)
-        return g.op("Add", [cat, bias], f"s{step}/{f.name}", doc=f.doc)
+        return g.op("Add", [cat, plan.bias], f"s{step}/{f.name}", doc=f.doc), plan.order
 
 
-
-
-class SparseLoop:
-    """The sparse and dense encodings: one loop-carried int64 state [batch, n_state]."""
-
-    def __init__(self, network: Network, main: Graph, options: ExportOptions) -> None:
-        self.emitter = StepEmitter(network, main, options)
-        self.main = main
-        self.n = network.n_state
-
-    def value_infos(self, suffix: str) -> list[onnx.ValueInfoProto]:
-        return [i64(f"state{suffix}", ["batch", self.n])]
-
-    def split(self, g: Graph, x0: str) -> list[str]:
-        return [x0]
-
-    def emit(self, g: Graph, carried: list[str], step: int) -> list[str]:
-        try:
-            return [self.emitter.emit(g, carried[0], step)]
-        except ExactnessError as exc:  # a row sum counts every word of a reduction whole
-            raise ExactnessError(f"{exc} (use --weights families)") from None
-
-    def event_shape(self, K: int) -> list[int | str]:
-        return ["batch", 2 * K]
-
-    def tap(self, g: Graph, carried: list[str], start: int, end: int, hint: str) -> str:
-        return columns(g, carried[0], start, end, hint, self.main)
-
-    def join(self, g: Graph, finals: list[str]) -> str:
-        return finals[0]
-
-
+ENCODING = SparseLoop  # --weights sparse (limits.ENCODINGS)

@@ -25,6 +25,7 @@ from mlpc.compiler.driver import (
     machine_config,
 )
 from mlpc.compiler.export_onnx import ExportOptions
+from mlpc.compiler.limits import ENCODINGS
 from mlpc.runtime.audit import (
     AuditReport,
     Layout,
@@ -271,7 +272,7 @@ def _forms() -> list[object]:
                 continue  # SUBLEQ code needs --read-only ranges to specialise
             program = _program(example)
             memory = machine_config(program.image).memory
-            if weights == "dense" and memory > 512:
+            if 0 < ENCODINGS[weights].memory_limit < memory:
                 continue  # the CLI refuses dense weights past 512 words
             if (dtype, specialise) == ("float64", True) and example in (
                     "brainfuck.tl", "crc32.tl", "fizzbuzz.tl", "isqrt.tl", "modpow.tl"):

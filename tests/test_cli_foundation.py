@@ -491,7 +491,8 @@ def test_cli_choices_match_the_exporter() -> None:
     """The CLI repeats the exporter's choices and defaults so that it starts without
     importing onnx; they must not drift apart."""
     from mlpc import cli
-    from mlpc.compiler.export_onnx import DTYPES, WEIGHTS, ExportOptions
+    from mlpc.compiler.encodings import ExportOptions
+    from mlpc.compiler.limits import DTYPES, WEIGHTS
 
     assert cli.WEIGHTS == WEIGHTS and cli.DTYPES == DTYPES
     defaults = ExportOptions()

@@ -178,10 +178,11 @@ def _budget_limit() -> list[str]:
 
 
 def _dense_limit() -> list[str]:
-    from mlpc.compiler.export_onnx import MAX_DENSE_ELEMENTS
+    from mlpc.compiler.limits import ENCODINGS
 
     # the word count (804) is checked by tests/test_network_ir.py::test_dense_limit...
-    return [str(int(math.log2(MAX_DENSE_ELEMENTS))), str(MAX_DENSE_ELEMENTS * 8 >> 20)]
+    elements = ENCODINGS["dense"].max_elements
+    return [str(int(math.log2(elements))), str(elements * 8 >> 20)]
 
 
 def _netron_counts() -> list[str]:
