@@ -393,6 +393,22 @@ def test_arguments_that_are_the_callers_parameters_are_passed_in_parallel() -> N
     assert run_tl(source).report.outputs == (("r", 21),)
 
 
+def test_a_call_in_a_column_index_is_seen_before_the_left_operand_is_used() -> None:
+    # `x + g[0][f()]`: f changes x, so x is read (copied) before the call, left to right
+    source = "output r;\nvar x = 5;\nvar g[2][2] = {1, 2, 3, 4};\n" \
+             "func f() { x = 100; return 1; }\nr = x + g[0][f()];\n"
+    assert observable(run_tl(source).report) == observable(run_source_text(source))
+    assert run_tl(source).report.outputs == (("r", 7),)
+
+
+def test_a_destination_named_in_a_column_index_is_not_written_first() -> None:
+    # `x = 1 + g[0][x]` reads the old x as the column, then writes x
+    source = "output r;\nvar g[2][3] = {10, 20, 30, 40, 50, 60};\nvar x = 2;\n" \
+             "x = 1 + g[0][x];\nr = x;\n"
+    assert observable(run_tl(source).report) == observable(run_source_text(source))
+    assert run_tl(source).report.outputs == (("r", 31),)
+
+
 # --- the image: symbols, inputs, traps, listing --------------------------------------------
 
 
