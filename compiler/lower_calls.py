@@ -149,4 +149,4 @@ class CallLowering(Storage):
         if isinstance(e, ast.Builtin) and e.name in ("udiv", "umod", "putc") and not (
                 e.name != "putc" and self.constant(e.args[1])):
             return False
-        return all(self._cannot_trap_or_call(c) for c in ast.children(e))  # type: ignore[arg-type]
+        return all(self._cannot_trap_or_call(c) for c in ast.children(e))

@@ -235,7 +235,7 @@ class ExpressionLowering(Storage):
                 return True
             if self._array(e)[0].kind == "param":  # the argument may be any array
                 return True
-        return any(self._mentions(c, cell) for c in ast.children(e))  # type: ignore[arg-type]
+        return any(self._mentions(c, cell) for c in ast.children(e))
 
     # --- conditions --------------------------------------------------------------------
 
