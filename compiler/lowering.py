@@ -224,8 +224,6 @@ class _Lowerer(StatementLowering, ExpressionLowering, CallLowering, ArrayLowerin
         self.emit(mc.Call(f"${name}", runtime_lib.cell(name, "ra"), line=line))
         return self._into(runtime_lib.cell(name, result), dst or self.temp())
 
-
-
     # --- the macro program -------------------------------------------------------------
 
     def macro_program(self, stack: int | None) -> mc.MacroProgram:
