@@ -12,15 +12,19 @@ import re
 import subprocess
 import sys
 from dataclasses import dataclass
+from typing import get_args
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tl_cases import CASES, INT_MAX, INT_MIN, TlCase
 
+from mlpc.compiler import tl_ast as ast
 from mlpc.compiler.checker import check_program
 from mlpc.compiler.driver import CompileOptions
 from mlpc.compiler.image import SubleqImage
+from mlpc.compiler.lower_expr import _VALUE
+from mlpc.compiler.lower_stmt import _STATEMENT
 from mlpc.compiler.lowering import DEFAULT_STACK_FRAMES, lower_program
 from mlpc.compiler.parser import parse_program
 from mlpc.errors import MlpcError
@@ -568,3 +572,10 @@ func f(x) {
     assert len({symbols[n] for n in ("f.y", "f.y#2", "<main>.y")}) == 3
     run = run_image(image)
     assert run.report.outputs == (("r", 15),) == run_source_text(source).outputs
+
+
+def test_dispatch_tables_cover_every_node_type() -> None:
+    # a node type added to tl_ast without its lowering fails here; an IntLit is always
+    # constant, so `value` never looks one up
+    assert set(_STATEMENT) == set(get_args(ast.Stmt))
+    assert set(_VALUE) == set(get_args(ast.Expr)) - {ast.IntLit}
