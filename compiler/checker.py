@@ -12,6 +12,12 @@ interpreter and the lowering need, so neither redoes scoping:
 It also defines the operator semantics of the language (`unary_op`, `binary_op`,
 `literal_value`) used for constant folding and by the source interpreter.
 
+The checker is built in three layers: `_CheckerBase` (its state, and how it records an
+error and goes on), `_ExpressionChecker` (expressions, calls and their arguments, constant
+folding) and `_Checker` (the program, declarations, scopes, statements). Each kind of node
+has its method, found by the node's type in a table (`_CHECK_EXPR`, `_FOLD`,
+`_CHECK_STATEMENT`).
+
 Language decisions where SPEC section 5 is silent
 --------------------------------------------------
 Scoping (C-like):
