@@ -12,6 +12,12 @@ interpreter and the lowering need, so neither redoes scoping:
 It also defines the operator semantics of the language (`unary_op`, `binary_op`,
 `literal_value`) used for constant folding and by the source interpreter.
 
+The checker is built in three layers: `_CheckerBase` (its state, and how it records an
+error and goes on), `_ExpressionChecker` (expressions, calls and their arguments, constant
+folding) and `_Checker` (the program, declarations, scopes, statements). Each kind of node
+has its method, found by the node's type in a table (`_CHECK_EXPR`, `_FOLD`,
+`_CHECK_STATEMENT`).
+
 Language decisions in full (docs/language.md is the user's summary)
 -------------------------------------------------------------------
 Scoping (C-like):
@@ -68,6 +74,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from mlpc.compiler import tl_ast as ast
 from mlpc.compiler.parser import text_for_messages
@@ -364,7 +371,9 @@ def check_program(program: ast.Program, word_bits: int = 32) -> CheckedProgram:
     return _Checker(program, word_bits).check()
 
 
-class _Checker:
+class _CheckerBase:
+    """The checker's state, and how it records errors and goes on after one."""
+
     def __init__(self, program: ast.Program, word_bits: int) -> None:
         self.program = program
         self.shown_text = text_for_messages(program.text)
@@ -440,6 +449,286 @@ class _Checker:
     def uid(self) -> int:
         self.next_uid += 1
         return self.next_uid
+
+
+class _ExpressionChecker(_CheckerBase):
+    """Expressions: names resolved, calls and arguments matched to their functions,
+    literals in range; constant expressions folded."""
+
+    # expressions
+
+    def expr(self, expr: ast.Expr, scope: _Scope) -> None:
+        _CHECK_EXPR[type(expr)](self, expr, scope)
+
+    def literal_expr(self, expr: ast.IntLit, scope: _Scope) -> None:
+        self.literal(expr, negated=False)
+
+    def name_expr(self, expr: ast.Name, scope: _Scope) -> None:
+        symbol = self.resolve(expr.name, expr.pos, scope)
+        if isinstance(symbol, ArraySymbol):
+            raise self.error(
+                f"array '{expr.name}' used as a value (index it: {expr.name}[i])", expr.pos
+            )
+
+    def index_expr(self, expr: ast.Index, scope: _Scope) -> None:
+        indices = (expr.index,) if expr.column is None else (expr.index, expr.column)
+        try:
+            symbol = self.resolve(expr.name, expr.pos, scope)
+        except SourceError:
+            self.record_all(functools.partial(self.expr, e, scope) for e in indices)
+            raise
+        if not isinstance(symbol, ArraySymbol):
+            raise self.error(f"'{expr.name}' is not an array", expr.pos)
+        if symbol.columns and expr.column is None:
+            raise self.error(f"'{expr.name}' is a two-dimensional array (index it: "
+                             f"{expr.name}[i][j])", expr.pos)
+        if not symbol.columns and expr.column is not None:
+            raise self.error(f"'{expr.name}' is a one-dimensional array (index it: "
+                             f"{expr.name}[i])", expr.pos)
+        self.each(indices, scope)
+
+    def unary_expr(self, expr: ast.Unary, scope: _Scope) -> None:
+        if expr.op == "-" and isinstance(expr.operand, ast.IntLit):
+            self.literal(expr.operand, negated=True)
+        else:
+            self.expr(expr.operand, scope)
+
+    def builtin_expr(self, expr: ast.Builtin, scope: _Scope) -> None:
+        self.builtin(expr, scope, as_statement=False)
+
+    def binary_expr(self, expr: ast.Binary, scope: _Scope) -> None:
+        self.each((expr.left, expr.right), scope)
+
+    def conditional_expr(self, expr: ast.Conditional, scope: _Scope) -> None:
+        self.each((expr.cond, expr.then, expr.orelse), scope)
+
+    def read_expr(self, expr: ast.Read, scope: _Scope) -> None:
+        """Nothing to check."""
+
+    def resolve(self, name: str, pos: SourcePos, scope: _Scope) -> Symbol:
+        symbol = scope.lookup(name)
+        if symbol is None:
+            if name in self.function_defs:
+                raise self.error(f"function '{name}' used as a value (call it: {name}(...))",
+                                 pos)
+            raise self.error(f"undeclared name '{name}'", pos)
+        self.symbols[pos] = symbol
+        return symbol
+
+    def call(self, call: ast.Call, scope: _Scope) -> None:
+        definition = self.function_defs.get(call.name)
+        if definition is None or len(definition.params) != len(call.args):
+            # the arguments' own errors too; a bare name may be an array, as any parameter
+            # of an unknown function may be
+            self.record_all(functools.partial(self.loose_argument, arg, scope)
+                            for arg in call.args)
+        if definition is None:
+            if scope.lookup(call.name) is not None:
+                raise self.error(f"'{call.name}' is not a function", call.pos)
+            raise self.error(f"call to undeclared function '{call.name}'", call.pos)
+        expected, given = len(definition.params), len(call.args)
+        if expected != given:
+            raise self.error(
+                f"function '{call.name}' takes {_count(expected, 'argument')}, "
+                f"but {given} {'was' if given == 1 else 'were'} given",
+                call.pos,
+            )
+        self.call_sites[call.pos] = call.name
+        self.all_of(functools.partial(self.argument, call, number, arg, param, scope)
+                    for number, (arg, param)
+                    in enumerate(zip(call.args, definition.params, strict=True)))
+
+    def loose_argument(self, arg: ast.Expr, scope: _Scope) -> None:
+        """An argument of a call that is wrong itself: a name need only be declared."""
+        if isinstance(arg, ast.Name):
+            self.resolve(arg.name, arg.pos, scope)
+        else:
+            self.expr(arg, scope)
+
+    def argument(self, call: ast.Call, number: int, arg: ast.Expr,
+                 param: ast.Ident | ast.ArrayParam, scope: _Scope) -> None:
+        if isinstance(param, ast.ArrayParam):
+            self.array_argument(call, number, arg, param, scope)
+            return
+        if isinstance(arg, ast.Name) and isinstance(scope.lookup(arg.name), ArraySymbol):
+            raise self.error(
+                f"argument {number + 1} of '{call.name}' is the array '{arg.name}', but "
+                f"parameter '{param.name}' is not an array (declare it '{param.name}[]')",
+                arg.pos,
+            )
+        self.expr(arg, scope)
+
+    def array_argument(self, call: ast.Call, number: int, arg: ast.Expr,
+                       param: ast.ArrayParam, scope: _Scope) -> None:
+        """An argument for an array parameter must name an array of as many dimensions;
+        the column counts are compared once every function is checked."""
+        wanted = f"{param.name}[][...]" if param.columns is not None else f"{param.name}[]"
+        param_dims = "two-dimensional" if param.columns is not None else "one-dimensional"
+        symbol = scope.lookup(arg.name) if isinstance(arg, ast.Name) else None
+        if not isinstance(arg, ast.Name) or not isinstance(symbol, ArraySymbol):
+            if isinstance(arg, ast.Name):
+                self.resolve(arg.name, arg.pos, scope)  # an undeclared name says so
+            raise self.error(
+                f"argument {number + 1} of '{call.name}' must be an array (parameter "
+                f"'{wanted}' is passed by reference)",
+                _expr_pos(arg),
+            )
+        self.symbols[arg.pos] = symbol
+        if bool(symbol.columns) != (param.columns is not None):
+            dims = "two-dimensional" if symbol.columns else "one-dimensional"
+            raise self.error(
+                f"argument {number + 1} of '{call.name}': '{arg.name}' is a {dims} array, "
+                f"but parameter '{param.name}' takes a {param_dims} one",
+                arg.pos,
+            )
+        self.array_arguments.append((arg, symbol, call.name, number))
+
+    def array_argument_shapes(self) -> None:
+        """A two-dimensional argument must have the column count of its parameter."""
+        for arg, symbol, name, number in self.array_arguments:
+            function = self.function_symbols.get(name)
+            if function is None:  # pragma: no cover - a call of a function with errors
+                continue
+            param = function.params[number]
+            if isinstance(param, ArraySymbol) and param.columns != symbol.columns:
+                self.record(self.error(
+                    f"argument {number + 1} of '{name}': '{arg.name}' has {symbol.columns} "
+                    f"columns, but parameter '{param.shape()}' has {param.columns}",
+                    arg.pos,
+                ))
+
+    def builtin(self, call: ast.Builtin, scope: _Scope, as_statement: bool) -> None:
+        expected, given = ast.BUILTINS[call.name], len(call.args)
+        if expected != given:
+            raise self.error(
+                f"built-in function '{call.name}' takes {_count(expected, 'argument')}, "
+                f"but {given} {'was' if given == 1 else 'were'} given",
+                call.pos,
+            )
+        if call.name == "putc" and not as_statement:
+            raise self.error("'putc' has no value (call it as a statement: putc(x);)",
+                             call.pos)
+        self.each(call.args, scope)
+
+    def literal(self, literal: ast.IntLit, negated: bool) -> None:
+        value = literal.value
+        is_hex = literal.text[:2].lower() == "0x"
+        if is_hex:
+            fits = value < (1 << self.word_bits)
+        else:
+            fits = value <= self.word_max + (1 if negated else 0)
+        if not fits:
+            raise self.error(
+                f"integer literal {literal.text} is out of range for {self.word_bits}-bit "
+                "words",
+                literal.pos,
+            )
+
+    # constant expressions
+
+    def recovered_constant(self, expr: ast.Expr, scope: _Scope, what: str) -> int | None:
+        """`constant`, or None after recording its error (or when it uses a constant whose
+        value had an error: that one is reported already)."""
+        try:
+            return self.constant(expr, scope, what)
+        except SourceError as err:
+            self.record(err)
+        except _UnknownConstant:
+            pass
+        return None
+
+    def constant(self, expr: ast.Expr, scope: _Scope, what: str) -> int:
+        """Fold a constant expression to its W-bit value (checking it on the way)."""
+        self.expr(expr, scope)
+        try:
+            return self.fold(expr, scope)
+        except _NotConstant as err:
+            raise self.error(f"{what} must be a constant expression ({err.reason})",
+                             err.pos) from None
+
+    def fold(self, expr: ast.Expr, scope: _Scope) -> int:
+        return _FOLD[type(expr)](self, expr, scope)
+
+    def fold_literal(self, expr: ast.IntLit, scope: _Scope) -> int:
+        return literal_value(expr, self.word_bits)
+
+    def fold_name(self, expr: ast.Name, scope: _Scope) -> int:
+        symbol = scope.lookup(expr.name)
+        if isinstance(symbol, ConstSymbol):
+            if symbol.uid in self.unknown_constants:
+                raise _UnknownConstant
+            return symbol.value
+        raise _NotConstant(f"'{expr.name}' is a variable", expr.pos)
+
+    def fold_index(self, expr: ast.Index, scope: _Scope) -> int:
+        raise _NotConstant(f"'{expr.name}[...]' is an array element", expr.pos)
+
+    def fold_call(self, expr: ast.Call, scope: _Scope) -> int:
+        raise _NotConstant(f"'{expr.name}(...)' is a function call", expr.pos)
+
+    def fold_read(self, expr: ast.Read, scope: _Scope) -> int:
+        raise _NotConstant("'read()' reads the input tape", expr.pos)
+
+    def fold_unary(self, expr: ast.Unary, scope: _Scope) -> int:
+        return unary_op(expr.op, self.fold(expr.operand, scope), self.word_bits)
+
+    def fold_conditional(self, expr: ast.Conditional, scope: _Scope) -> int:
+        # as at run time, only the chosen side
+        chosen = expr.then if self.fold(expr.cond, scope) != 0 else expr.orelse
+        return self.fold(chosen, scope)
+
+    def fold_builtin(self, expr: ast.Builtin, scope: _Scope) -> int:
+        if expr.name == "eof":
+            raise _NotConstant("'eof()' reads the input tape", expr.pos)
+        args = [self.fold(arg, scope) for arg in expr.args]
+        try:
+            return builtin_op(expr.name, args, self.word_bits)
+        except DivisionByZero:
+            raise self.error("division by zero in a constant expression",
+                             expr.pos) from None
+
+    def fold_binary(self, expr: ast.Binary, scope: _Scope) -> int:
+        left = self.fold(expr.left, scope)
+        # As at run time (and as C allows), an operand `&&`/`||` does not evaluate need not
+        # be constant: `0 && f()` folds to 0.
+        if expr.op == "&&" and left == 0:
+            return 0
+        if expr.op == "||" and left != 0:
+            return 1
+        right = self.fold(expr.right, scope)
+        try:
+            return binary_op(expr.op, left, right, self.word_bits)
+        except DivisionByZero:
+            raise self.error("division by zero in a constant expression", expr.pos) from None
+
+
+# The check of each kind of expression, and its constant folding.
+_CHECK_EXPR: dict[type, Callable[[Any, Any, _Scope], None]] = {
+    ast.IntLit: _ExpressionChecker.literal_expr,
+    ast.Name: _ExpressionChecker.name_expr,
+    ast.Index: _ExpressionChecker.index_expr,
+    ast.Call: _ExpressionChecker.call,
+    ast.Read: _ExpressionChecker.read_expr,
+    ast.Unary: _ExpressionChecker.unary_expr,
+    ast.Builtin: _ExpressionChecker.builtin_expr,
+    ast.Binary: _ExpressionChecker.binary_expr,
+    ast.Conditional: _ExpressionChecker.conditional_expr,
+}
+_FOLD: dict[type, Callable[[Any, Any, _Scope], int]] = {
+    ast.IntLit: _ExpressionChecker.fold_literal,
+    ast.Name: _ExpressionChecker.fold_name,
+    ast.Index: _ExpressionChecker.fold_index,
+    ast.Call: _ExpressionChecker.fold_call,
+    ast.Read: _ExpressionChecker.fold_read,
+    ast.Unary: _ExpressionChecker.fold_unary,
+    ast.Conditional: _ExpressionChecker.fold_conditional,
+    ast.Builtin: _ExpressionChecker.fold_builtin,
+    ast.Binary: _ExpressionChecker.fold_binary,
+}
+
+
+class _Checker(_ExpressionChecker):
+    """The whole program: declarations, scopes and statements."""
 
     # the whole program
 
@@ -678,63 +967,66 @@ class _Checker:
             self.record(err)
 
     def checked_statement(self, stmt: ast.Stmt, scope: _Scope, top_level: bool) -> None:
-        if isinstance(stmt, (ast.InputDecl, ast.OutputDecl)):
-            self.io_decl(stmt, scope, top_level)
-        elif isinstance(stmt, ast.VarDecl):
-            self.var_decl(stmt, scope, top_level)
-        elif isinstance(stmt, ast.ConstDecl):
-            self.const_decl(stmt, scope)
-        elif isinstance(stmt, ast.FuncDef):
-            self.func_def(stmt, top_level)
-        elif isinstance(stmt, ast.Assign):
-            self.assign(stmt, scope)
-        elif isinstance(stmt, ast.If):
-            self.checked_expr(stmt.cond, scope)
-            self.block(stmt.then, scope)
-            if isinstance(stmt.orelse, ast.Block):
-                self.block(stmt.orelse, scope)
-            elif stmt.orelse is not None:
-                self.statement(stmt.orelse, scope, top_level=False)
-        elif isinstance(stmt, ast.While):
-            self.checked_expr(stmt.cond, scope)
-            self.loop_body(stmt.body, scope)
-        elif isinstance(stmt, ast.For):
-            loop_scope = _Scope({}, scope)
-            if stmt.init is not None:
-                self.statement(stmt.init, loop_scope, top_level=False)
-            if stmt.cond is not None:
-                self.checked_expr(stmt.cond, loop_scope)
-            if stmt.step is not None:
-                self.statement(stmt.step, loop_scope, top_level=False)
-            self.loop_body(stmt.body, loop_scope)
-        elif isinstance(stmt, (ast.Break, ast.Continue)):
-            if self.loop_depth == 0:
-                word = "break" if isinstance(stmt, ast.Break) else "continue"
-                raise self.error(f"'{word}' outside a loop", stmt.pos)
-        elif isinstance(stmt, ast.Return):
-            if self.context.name is None:
-                raise self.error("'return' outside a function (use 'halt;' to stop)", stmt.pos)
-            if stmt.value is not None:
-                self.expr(stmt.value, scope)
-        elif isinstance(stmt, ast.Print):
-            for arg in stmt.args:
-                if isinstance(arg, ast.StrLit):
-                    try:
-                        self.string(arg)
-                    except SourceError as err:
-                        self.record(err)
-            self.each((arg for arg in stmt.args if not isinstance(arg, ast.StrLit)), scope)
-        elif isinstance(stmt, (ast.Write, ast.Assert)):
-            self.expr(stmt.value if isinstance(stmt, ast.Write) else stmt.cond, scope)
-        elif isinstance(stmt, ast.ExprStmt):
-            if isinstance(stmt.expr, ast.Builtin):
-                self.builtin(stmt.expr, scope, as_statement=True)
-            else:
-                self.expr(stmt.expr, scope)
-        elif isinstance(stmt, ast.Block):
-            self.block(stmt, scope)
-        elif not isinstance(stmt, ast.Halt):  # pragma: no cover - the parser makes no others
-            raise TypeError(f"unknown statement {stmt!r}")
+        _CHECK_STATEMENT[type(stmt)](self, stmt, scope, top_level)
+
+    def if_stmt(self, stmt: ast.If, scope: _Scope, top_level: bool) -> None:
+        self.checked_expr(stmt.cond, scope)
+        self.block(stmt.then, scope)
+        if isinstance(stmt.orelse, ast.Block):
+            self.block(stmt.orelse, scope)
+        elif stmt.orelse is not None:
+            self.statement(stmt.orelse, scope, top_level=False)
+
+    def while_stmt(self, stmt: ast.While, scope: _Scope, top_level: bool) -> None:
+        self.checked_expr(stmt.cond, scope)
+        self.loop_body(stmt.body, scope)
+
+    def for_stmt(self, stmt: ast.For, scope: _Scope, top_level: bool) -> None:
+        loop_scope = _Scope({}, scope)
+        if stmt.init is not None:
+            self.statement(stmt.init, loop_scope, top_level=False)
+        if stmt.cond is not None:
+            self.checked_expr(stmt.cond, loop_scope)
+        if stmt.step is not None:
+            self.statement(stmt.step, loop_scope, top_level=False)
+        self.loop_body(stmt.body, loop_scope)
+
+    def loop_jump(self, stmt: ast.Break | ast.Continue, scope: _Scope, top_level: bool
+                  ) -> None:
+        if self.loop_depth == 0:
+            word = "break" if isinstance(stmt, ast.Break) else "continue"
+            raise self.error(f"'{word}' outside a loop", stmt.pos)
+
+    def return_stmt(self, stmt: ast.Return, scope: _Scope, top_level: bool) -> None:
+        if self.context.name is None:
+            raise self.error("'return' outside a function (use 'halt;' to stop)", stmt.pos)
+        if stmt.value is not None:
+            self.expr(stmt.value, scope)
+
+    def print_stmt(self, stmt: ast.Print, scope: _Scope, top_level: bool) -> None:
+        for arg in stmt.args:
+            if isinstance(arg, ast.StrLit):
+                try:
+                    self.string(arg)
+                except SourceError as err:
+                    self.record(err)
+        self.each((arg for arg in stmt.args if not isinstance(arg, ast.StrLit)), scope)
+
+    def write_or_assert(self, stmt: ast.Write | ast.Assert, scope: _Scope, top_level: bool
+                        ) -> None:
+        self.expr(stmt.value if isinstance(stmt, ast.Write) else stmt.cond, scope)
+
+    def expr_stmt(self, stmt: ast.ExprStmt, scope: _Scope, top_level: bool) -> None:
+        if isinstance(stmt.expr, ast.Builtin):
+            self.builtin(stmt.expr, scope, as_statement=True)
+        else:
+            self.expr(stmt.expr, scope)
+
+    def block_stmt(self, stmt: ast.Block, scope: _Scope, top_level: bool) -> None:
+        self.block(stmt, scope)
+
+    def halt_stmt(self, stmt: ast.Halt, scope: _Scope, top_level: bool) -> None:
+        """Nothing to check."""
 
     def assign(self, stmt: ast.Assign, scope: _Scope) -> None:
         try:
@@ -768,233 +1060,28 @@ class _Checker:
                     SourcePos(literal.pos.line, literal.pos.col + 1 + offset),
                 )
 
-    # expressions
 
-    def expr(self, expr: ast.Expr, scope: _Scope) -> None:
-        if isinstance(expr, ast.IntLit):
-            self.literal(expr, negated=False)
-        elif isinstance(expr, ast.Name):
-            symbol = self.resolve(expr.name, expr.pos, scope)
-            if isinstance(symbol, ArraySymbol):
-                raise self.error(
-                    f"array '{expr.name}' used as a value (index it: {expr.name}[i])", expr.pos
-                )
-        elif isinstance(expr, ast.Index):
-            indices = (expr.index,) if expr.column is None else (expr.index, expr.column)
-            try:
-                symbol = self.resolve(expr.name, expr.pos, scope)
-            except SourceError:
-                self.record_all(functools.partial(self.expr, e, scope) for e in indices)
-                raise
-            if not isinstance(symbol, ArraySymbol):
-                raise self.error(f"'{expr.name}' is not an array", expr.pos)
-            if symbol.columns and expr.column is None:
-                raise self.error(f"'{expr.name}' is a two-dimensional array (index it: "
-                                 f"{expr.name}[i][j])", expr.pos)
-            if not symbol.columns and expr.column is not None:
-                raise self.error(f"'{expr.name}' is a one-dimensional array (index it: "
-                                 f"{expr.name}[i])", expr.pos)
-            self.each(indices, scope)
-        elif isinstance(expr, ast.Call):
-            self.call(expr, scope)
-        elif isinstance(expr, ast.Unary):
-            if expr.op == "-" and isinstance(expr.operand, ast.IntLit):
-                self.literal(expr.operand, negated=True)
-            else:
-                self.expr(expr.operand, scope)
-        elif isinstance(expr, ast.Builtin):
-            self.builtin(expr, scope, as_statement=False)
-        elif isinstance(expr, ast.Binary):
-            self.each((expr.left, expr.right), scope)
-        elif isinstance(expr, ast.Conditional):
-            self.each((expr.cond, expr.then, expr.orelse), scope)
-        elif not isinstance(expr, ast.Read):  # pragma: no cover - the parser makes no others
-            raise TypeError(f"unknown expression {expr!r}")
-
-    def resolve(self, name: str, pos: SourcePos, scope: _Scope) -> Symbol:
-        symbol = scope.lookup(name)
-        if symbol is None:
-            if name in self.function_defs:
-                raise self.error(f"function '{name}' used as a value (call it: {name}(...))",
-                                 pos)
-            raise self.error(f"undeclared name '{name}'", pos)
-        self.symbols[pos] = symbol
-        return symbol
-
-    def call(self, call: ast.Call, scope: _Scope) -> None:
-        definition = self.function_defs.get(call.name)
-        if definition is None or len(definition.params) != len(call.args):
-            # the arguments' own errors too; a bare name may be an array, as any parameter
-            # of an unknown function may be
-            self.record_all(functools.partial(self.loose_argument, arg, scope)
-                            for arg in call.args)
-        if definition is None:
-            if scope.lookup(call.name) is not None:
-                raise self.error(f"'{call.name}' is not a function", call.pos)
-            raise self.error(f"call to undeclared function '{call.name}'", call.pos)
-        expected, given = len(definition.params), len(call.args)
-        if expected != given:
-            raise self.error(
-                f"function '{call.name}' takes {_count(expected, 'argument')}, "
-                f"but {given} {'was' if given == 1 else 'were'} given",
-                call.pos,
-            )
-        self.call_sites[call.pos] = call.name
-        self.all_of(functools.partial(self.argument, call, number, arg, param, scope)
-                    for number, (arg, param)
-                    in enumerate(zip(call.args, definition.params, strict=True)))
-
-    def loose_argument(self, arg: ast.Expr, scope: _Scope) -> None:
-        """An argument of a call that is wrong itself: a name need only be declared."""
-        if isinstance(arg, ast.Name):
-            self.resolve(arg.name, arg.pos, scope)
-        else:
-            self.expr(arg, scope)
-
-    def argument(self, call: ast.Call, number: int, arg: ast.Expr,
-                 param: ast.Ident | ast.ArrayParam, scope: _Scope) -> None:
-        if isinstance(param, ast.ArrayParam):
-            self.array_argument(call, number, arg, param, scope)
-            return
-        if isinstance(arg, ast.Name) and isinstance(scope.lookup(arg.name), ArraySymbol):
-            raise self.error(
-                f"argument {number + 1} of '{call.name}' is the array '{arg.name}', but "
-                f"parameter '{param.name}' is not an array (declare it '{param.name}[]')",
-                arg.pos,
-            )
-        self.expr(arg, scope)
-
-    def array_argument(self, call: ast.Call, number: int, arg: ast.Expr,
-                       param: ast.ArrayParam, scope: _Scope) -> None:
-        """An argument for an array parameter must name an array of as many dimensions;
-        the column counts are compared once every function is checked."""
-        wanted = f"{param.name}[][...]" if param.columns is not None else f"{param.name}[]"
-        param_dims = "two-dimensional" if param.columns is not None else "one-dimensional"
-        symbol = scope.lookup(arg.name) if isinstance(arg, ast.Name) else None
-        if not isinstance(arg, ast.Name) or not isinstance(symbol, ArraySymbol):
-            if isinstance(arg, ast.Name):
-                self.resolve(arg.name, arg.pos, scope)  # an undeclared name says so
-            raise self.error(
-                f"argument {number + 1} of '{call.name}' must be an array (parameter "
-                f"'{wanted}' is passed by reference)",
-                _expr_pos(arg),
-            )
-        self.symbols[arg.pos] = symbol
-        if bool(symbol.columns) != (param.columns is not None):
-            dims = "two-dimensional" if symbol.columns else "one-dimensional"
-            raise self.error(
-                f"argument {number + 1} of '{call.name}': '{arg.name}' is a {dims} array, "
-                f"but parameter '{param.name}' takes a {param_dims} one",
-                arg.pos,
-            )
-        self.array_arguments.append((arg, symbol, call.name, number))
-
-    def array_argument_shapes(self) -> None:
-        """A two-dimensional argument must have the column count of its parameter."""
-        for arg, symbol, name, number in self.array_arguments:
-            function = self.function_symbols.get(name)
-            if function is None:  # pragma: no cover - a call of a function with errors
-                continue
-            param = function.params[number]
-            if isinstance(param, ArraySymbol) and param.columns != symbol.columns:
-                self.record(self.error(
-                    f"argument {number + 1} of '{name}': '{arg.name}' has {symbol.columns} "
-                    f"columns, but parameter '{param.shape()}' has {param.columns}",
-                    arg.pos,
-                ))
-
-    def builtin(self, call: ast.Builtin, scope: _Scope, as_statement: bool) -> None:
-        expected, given = ast.BUILTINS[call.name], len(call.args)
-        if expected != given:
-            raise self.error(
-                f"built-in function '{call.name}' takes {_count(expected, 'argument')}, "
-                f"but {given} {'was' if given == 1 else 'were'} given",
-                call.pos,
-            )
-        if call.name == "putc" and not as_statement:
-            raise self.error("'putc' has no value (call it as a statement: putc(x);)",
-                             call.pos)
-        self.each(call.args, scope)
-
-    def literal(self, literal: ast.IntLit, negated: bool) -> None:
-        value = literal.value
-        is_hex = literal.text[:2].lower() == "0x"
-        if is_hex:
-            fits = value < (1 << self.word_bits)
-        else:
-            fits = value <= self.word_max + (1 if negated else 0)
-        if not fits:
-            raise self.error(
-                f"integer literal {literal.text} is out of range for {self.word_bits}-bit "
-                "words",
-                literal.pos,
-            )
-
-    # constant expressions
-
-    def recovered_constant(self, expr: ast.Expr, scope: _Scope, what: str) -> int | None:
-        """`constant`, or None after recording its error (or when it uses a constant whose
-        value had an error: that one is reported already)."""
-        try:
-            return self.constant(expr, scope, what)
-        except SourceError as err:
-            self.record(err)
-        except _UnknownConstant:
-            pass
-        return None
-
-    def constant(self, expr: ast.Expr, scope: _Scope, what: str) -> int:
-        """Fold a constant expression to its W-bit value (checking it on the way)."""
-        self.expr(expr, scope)
-        try:
-            return self.fold(expr, scope)
-        except _NotConstant as err:
-            raise self.error(f"{what} must be a constant expression ({err.reason})",
-                             err.pos) from None
-
-    def fold(self, expr: ast.Expr, scope: _Scope) -> int:
-        if isinstance(expr, ast.IntLit):
-            return literal_value(expr, self.word_bits)
-        if isinstance(expr, ast.Name):
-            symbol = scope.lookup(expr.name)
-            if isinstance(symbol, ConstSymbol):
-                if symbol.uid in self.unknown_constants:
-                    raise _UnknownConstant
-                return symbol.value
-            raise _NotConstant(f"'{expr.name}' is a variable", expr.pos)
-        if isinstance(expr, ast.Index):
-            raise _NotConstant(f"'{expr.name}[...]' is an array element", expr.pos)
-        if isinstance(expr, ast.Call):
-            raise _NotConstant(f"'{expr.name}(...)' is a function call", expr.pos)
-        if isinstance(expr, ast.Read):
-            raise _NotConstant("'read()' reads the input tape", expr.pos)
-        if isinstance(expr, ast.Unary):
-            return unary_op(expr.op, self.fold(expr.operand, scope), self.word_bits)
-        if isinstance(expr, ast.Conditional):  # as at run time, only the chosen side
-            chosen = expr.then if self.fold(expr.cond, scope) != 0 else expr.orelse
-            return self.fold(chosen, scope)
-        if isinstance(expr, ast.Builtin) and expr.name == "eof":
-            raise _NotConstant("'eof()' reads the input tape", expr.pos)
-        if isinstance(expr, ast.Builtin):
-            args = [self.fold(arg, scope) for arg in expr.args]
-            try:
-                return builtin_op(expr.name, args, self.word_bits)
-            except DivisionByZero:
-                raise self.error("division by zero in a constant expression",
-                                 expr.pos) from None
-        assert isinstance(expr, ast.Binary)
-        left = self.fold(expr.left, scope)
-        # As at run time (and as C allows), an operand `&&`/`||` does not evaluate need not
-        # be constant: `0 && f()` folds to 0.
-        if expr.op == "&&" and left == 0:
-            return 0
-        if expr.op == "||" and left != 0:
-            return 1
-        right = self.fold(expr.right, scope)
-        try:
-            return binary_op(expr.op, left, right, self.word_bits)
-        except DivisionByZero:
-            raise self.error("division by zero in a constant expression", expr.pos) from None
+# The check of each kind of statement.
+_CHECK_STATEMENT: dict[type, Callable[[Any, Any, _Scope, bool], None]] = {
+    ast.InputDecl: _Checker.io_decl,
+    ast.OutputDecl: _Checker.io_decl,
+    ast.VarDecl: _Checker.var_decl,
+    ast.ConstDecl: lambda checker, stmt, scope, top_level: checker.const_decl(stmt, scope),
+    ast.FuncDef: lambda checker, stmt, scope, top_level: checker.func_def(stmt, top_level),
+    ast.Assign: lambda checker, stmt, scope, top_level: checker.assign(stmt, scope),
+    ast.If: _Checker.if_stmt,
+    ast.While: _Checker.while_stmt,
+    ast.For: _Checker.for_stmt,
+    ast.Break: _Checker.loop_jump,
+    ast.Continue: _Checker.loop_jump,
+    ast.Return: _Checker.return_stmt,
+    ast.Print: _Checker.print_stmt,
+    ast.Write: _Checker.write_or_assert,
+    ast.Assert: _Checker.write_or_assert,
+    ast.ExprStmt: _Checker.expr_stmt,
+    ast.Block: _Checker.block_stmt,
+    ast.Halt: _Checker.halt_stmt,
+}
 
 
 def _count(n: int, noun: str) -> str:

@@ -46,11 +46,19 @@ Positions (they matter: trap lines are `node.pos.line` of the node that traps)
   `Block`: its `{`; `Program`: 1:1.
 - An identifier occurrence is identified by its position: `CheckedProgram.symbols` maps the
   `pos` of every `Name`, `Index`, `Call`, declarator and `Ident` to its resolved symbol.
+
+Walking the tree
+----------------
+`children(node)` yields the nodes directly inside a node and `walk(*roots)` every node under
+them, in source order. The passes that ask a question of a whole subtree (does it call a
+function, which functions does it call, does it use `eof()`) use these, so a node type
+added here is seen by all of them at once.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
 
 from mlpc.errors import SourcePos
 
@@ -320,3 +328,63 @@ class Program:
     path: str
     text: str
     pos: SourcePos = SourcePos(1, 1)
+
+
+Node = (
+    Program | Stmt | Expr | StrLit | Ident | ScalarDeclarator | ArrayDeclarator | ArrayParam
+    | ConstDeclarator
+)
+
+# Field annotations (strings: `from __future__ import annotations`) that never hold a node.
+_LEAF_ANNOTATIONS = frozenset({"str", "int", "SourcePos"})
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}  # node type -> its fields that hold nodes
+
+
+def _child_fields(cls: type) -> tuple[str, ...]:
+    names = _CHILD_FIELDS.get(cls)
+    if names is None:
+        names = tuple(f.name for f in fields(cls) if f.type not in _LEAF_ANNOTATIONS)
+        _CHILD_FIELDS[cls] = names
+    return names
+
+
+def children(node: Node) -> Iterator[Node]:
+    """The nodes directly inside `node`, in field order (the order of the source text;
+    `Index`: the row's index, then the column's)."""
+    for name in _child_fields(type(node)):
+        value = getattr(node, name)
+        if isinstance(value, tuple):
+            yield from value
+        elif value is not None:
+            yield value
+
+
+def walk(*roots: Node, skip: tuple[type, ...] = ()) -> Iterator[Node]:
+    """Every node in and under `roots`, each before its children, in source order. A node
+    of a type in `skip` is left out with everything under it. Iterative: the depth of a
+    tree is not bounded by Python's recursion limit."""
+    stack: list[Node] = list(reversed(roots))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, skip):
+            continue
+        yield node
+        stack.extend(reversed(tuple(children(node))))
+
+
+def uses_eof(items: tuple[Stmt, ...]) -> bool:
+    """Whether the program calls `eof()` anywhere (functions included)."""
+    return any(isinstance(node, Builtin) and node.name == "eof" for node in walk(*items))
+
+
+def calls_in(stmts: tuple[Stmt, ...] | list[Stmt]) -> Iterator[str]:
+    """Names of the functions called anywhere in these statements (function definitions
+    among them are not looked into)."""
+    for node in walk(*stmts, skip=(FuncDef,)):
+        if isinstance(node, Call):
+            yield node.name
+
+
+def has_call(node: Node) -> bool:
+    """Whether evaluating `node` may call a function."""
+    return any(isinstance(inner, Call) for inner in walk(node))

@@ -73,7 +73,7 @@ def run_source_engine(request: RunRequest) -> RunReport:
     checked = request.program.checked
     if checked is None:
         raise MlpcError("the source engine runs .tl programs only")
-    from mlpc.compiler.lowering import uses_eof
+    from mlpc.compiler.tl_ast import uses_eof
 
     if uses_eof(checked.program.items):  # the same refusal as the compiled program's
         tape_length_word(len(request.tape), request.config.word_bits)

@@ -3,11 +3,16 @@ with its exact `file:line:col: error: message` text and caret line."""
 
 from __future__ import annotations
 
+from typing import get_args
+
 import pytest
 from tl_cases import CASES, INT_MAX, INT_MIN
 
 from mlpc.compiler import tl_ast as ast
 from mlpc.compiler.checker import (
+    _CHECK_EXPR,
+    _CHECK_STATEMENT,
+    _FOLD,
     MAX_ARRAY_SIZE,
     MAX_ERRORS,
     ArraySymbol,
@@ -562,3 +567,10 @@ def test_constant_folding_short_circuits() -> None:
 def test_32_bit_extremes_fold() -> None:
     checked = check("const A = -2147483648;\nconst B = 0x80000000;\nconst C = 2147483647;\n")
     assert [c.value for c in checked.constants] == [INT_MIN, INT_MIN, INT_MAX]
+
+
+def test_dispatch_tables_cover_every_node_type() -> None:
+    # a node type added to tl_ast without its check fails here, not on the first program
+    # that uses it
+    assert set(_CHECK_STATEMENT) == set(get_args(ast.Stmt))
+    assert set(_CHECK_EXPR) == set(_FOLD) == set(get_args(ast.Expr))

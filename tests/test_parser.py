@@ -327,6 +327,26 @@ def test_nodes_are_frozen_and_hold_tuples() -> None:
     assert isinstance(stmt.expr.args, tuple)
 
 
+def test_walk_visits_every_node_in_source_order() -> None:
+    program = parse("var g[2][2];\nfunc f(a[]) { return a[0]; }\n"
+                    "print(\"x\", g[1][f(g[0])] + -eof());\n")
+    kinds = [type(node).__name__ for node in ast.walk(program)]
+    assert kinds == [
+        "Program", "VarDecl", "ArrayDeclarator", "IntLit", "IntLit",
+        "FuncDef", "ArrayParam", "Block", "Return", "Index", "IntLit",
+        "Print", "StrLit", "Binary", "Index", "IntLit", "Call", "Index", "IntLit",
+        "Unary", "Builtin",
+    ]
+    binary = next(n for n in ast.walk(program) if isinstance(n, ast.Binary))
+    assert list(ast.children(binary)) == [binary.left, binary.right]
+    # a column index is a child too: a call there is a call of the expression
+    assert ast.has_call(binary.left) and not ast.has_call(binary.right)
+    assert ast.uses_eof(program.items) and not ast.uses_eof(program.items[:2])
+    assert list(ast.calls_in(program.items)) == ["f"]
+    assert [type(n).__name__ for n in ast.walk(*program.items, skip=(ast.FuncDef,))][:2] \
+        == ["VarDecl", "ArrayDeclarator"]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_every_shared_case_parses(case) -> None:
     parse_program(case.source, f"{case.name}.tl")
