@@ -16,7 +16,7 @@ from mlpc import errors
 from mlpc.cli import main
 from mlpc.compiler import limits
 from mlpc.compiler.checker import MAX_ARRAY_SIZE, MAX_ERRORS
-from mlpc.compiler.export_onnx import DEFAULT_MAX_STEPS as MODEL_MAX_STEPS
+from mlpc.compiler.encodings import DEFAULT_MAX_STEPS as MODEL_MAX_STEPS
 from mlpc.compiler.export_onnx import MAX_DENSE_ELEMENTS
 from mlpc.compiler.lowering import DEFAULT_STACK_FRAMES
 from mlpc.compiler.onnx_graph import OPSET
