@@ -17,7 +17,6 @@ from mlpc.cli import main
 from mlpc.compiler import limits
 from mlpc.compiler.checker import MAX_ARRAY_SIZE, MAX_ERRORS
 from mlpc.compiler.encodings import DEFAULT_MAX_STEPS as MODEL_MAX_STEPS
-from mlpc.compiler.export_onnx import MAX_DENSE_ELEMENTS
 from mlpc.compiler.lowering import DEFAULT_STACK_FRAMES
 from mlpc.compiler.onnx_graph import OPSET
 from mlpc.compiler.tl_ast import BUILTINS
@@ -134,7 +133,7 @@ def test_the_network_limits() -> None:
     dense = re.fullmatch(r"memories up to (\d+) words .*more than `(2\^\d+)` matrix entries.*",
                          table["`--weights dense`"])
     assert dense and (number(dense.group(1)), number(dense.group(2))) == (
-        limits.DENSE_LIMIT, MAX_DENSE_ELEMENTS)
+        limits.DENSE_LIMIT, limits.ENCODINGS["dense"].max_elements)
     onnx_page = page("onnx.md")
     assert f"(`--unroll`, default {limits.DEFAULT_UNROLL})" in onnx_page
     assert f"(opset {OPSET})" in onnx_page
