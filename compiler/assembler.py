@@ -282,13 +282,15 @@ def _resolve(item: _Item, labels: dict[str, int], path: str, text: str) -> int:
     return total
 
 
-def load_image(paths: Sequence[str]) -> SubleqImage:
-    """Load and concatenate one or more `.sq`/`.dec`/assembly files into one image."""
+def load_image(paths: Sequence[str], texts: Sequence[str] | None = None) -> SubleqImage:
+    """Load and concatenate one or more `.sq`/`.dec`/assembly files into one image.
+    `texts`, when given, are the files' contents (a program held in memory: the files are
+    not read, and `paths` name them in messages and the image)."""
     if not paths:
         raise MlpcError("no program given")
     parts: list[SubleqImage] = []
-    for path in paths:
-        text = read_text(path)
+    for i, path in enumerate(paths):
+        text = read_text(path) if texts is None else texts[i]
         if path.endswith(ASSEMBLY_SUFFIXES):
             parts.append(parse_assembly(text, path))
         else:

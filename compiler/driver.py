@@ -43,16 +43,22 @@ def is_source(paths: Sequence[str]) -> bool:
 
 class LoadedProgram:
     """A program as the engines need it: the checked AST for `.tl` source (the `source`
-    engine runs it) and the SUBLEQ image (compiled on first use)."""
+    engine runs it) and the SUBLEQ image (compiled on first use). `texts`, when given, are
+    the contents of the files `paths` name (a program held in memory: `load_program_text`)."""
 
-    def __init__(self, paths: Sequence[str], options: CompileOptions) -> None:
+    def __init__(self, paths: Sequence[str], options: CompileOptions,
+                 texts: Sequence[str] | None = None) -> None:
         self.paths = tuple(paths)
         self.options = options
+        self.texts = None if texts is None else tuple(texts)
+        if self.texts is not None and len(self.texts) != len(self.paths):
+            raise ValueError("LoadedProgram: one text for each path")
         self.checked: Any | None = None
         if is_source(paths):
             if len(paths) != 1:
                 raise MlpcError("a .tl program is compiled on its own: give exactly one file")
-            self.checked = check_source_file(paths[0], options)
+            self.checked = check_source_file(paths[0], options,
+                                             None if self.texts is None else self.texts[0])
             if options.read_only:
                 raise MlpcError("--read-only is for SUBLEQ code: a .tl program knows which "
                                 "words it writes")
@@ -61,7 +67,7 @@ class LoadedProgram:
     def image(self) -> SubleqImage:
         if self.checked is not None:
             return lower_checked(self.checked, self.options)
-        image = load_image(self.paths)
+        image = load_image(self.paths, self.texts)
         if self.options.read_only:
             image = replace(image, writable=writable_outside(self.options.read_only))
         return image
@@ -77,14 +83,21 @@ def load_program(paths: Sequence[str], options: CompileOptions) -> LoadedProgram
     return LoadedProgram(paths, options)
 
 
-def check_source_file(path: str, options: CompileOptions) -> Any:
-    """Parse and check a .tl file (the language front end)."""
+def load_program_text(text: str, name: str, options: CompileOptions) -> LoadedProgram:
+    """A program held in memory (the source a model carries, say) as if read from the file
+    `name`: its suffix says the kind of program, and messages and the image name it."""
+    return LoadedProgram((name,), options, (text,))
+
+
+def check_source_file(path: str, options: CompileOptions, text: str | None = None) -> Any:
+    """Parse and check a .tl file, or its `text` when given (the language front end)."""
     try:
         from mlpc.compiler.checker import check_program
         from mlpc.compiler.parser import parse_program
     except ImportError:
         raise MlpcError(f"{path}: .tl programs are not supported by this build yet") from None
-    text = read_text(path)
+    if text is None:
+        text = read_text(path)
     return check_program(parse_program(text, path), word_bits=options.word_bits)
 
 

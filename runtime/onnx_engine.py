@@ -5,8 +5,6 @@ as `onnx.ModelProto` for the commands that look inside a model.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import onnx
 
@@ -91,8 +89,4 @@ def run_numpy(request: RunRequest) -> RunReport:
         pc=d.pc,
     )
     return report_from_machine(image, result, "numpy")
-
-
-def is_model_path(paths: Sequence[str]) -> bool:
-    return len(paths) == 1 and paths[0].endswith(".onnx")
 

@@ -490,11 +490,12 @@ def test_unknown_dtype_and_weights() -> None:
 def test_cli_choices_match_the_exporter() -> None:
     """The CLI repeats the exporter's choices and defaults so that it starts without
     importing onnx; they must not drift apart."""
-    from mlpc import cli
+    from mlpc.cli import common
+    from mlpc.cli import compile as compile_command
     from mlpc.compiler.encodings import ExportOptions
     from mlpc.compiler.limits import DTYPES, WEIGHTS
 
-    assert cli.WEIGHTS == WEIGHTS and cli.DTYPES == DTYPES
+    assert common.WEIGHTS == WEIGHTS and common.DTYPES == DTYPES
     defaults = ExportOptions()
-    assert (cli.WEIGHTS[0], cli.DTYPES[0], cli.DEFAULT_UNROLL) == (
+    assert (common.WEIGHTS[0], common.DTYPES[0], compile_command.DEFAULT_UNROLL) == (
         defaults.weights, defaults.dtype, defaults.unroll)

@@ -12,6 +12,8 @@ import pytest
 from conftest import run_cli
 
 from mlpc.cli import attach_negative_values, main
+from mlpc.compiler.driver import CompileOptions, load_program, load_program_text
+from mlpc.errors import MlpcError
 
 REPO = Path(__file__).resolve().parents[1]
 GCD = REPO / "examples" / "gcd.tl"
@@ -112,6 +114,26 @@ def test_verify_a_model(work: Path) -> None:
     assert result.code == 0, result.err
     assert result.out.startswith("agree: reference, numpy, onnx for 30 steps")
     assert "source: agrees" in result.out
+
+
+@pytest.mark.parametrize("name", ["gcd.tl", "hello.asm", "hello.dec"])
+def test_a_program_from_text_is_the_program_from_its_file(name: str) -> None:
+    """What trace and verify rebuild from a model's source: the same checked program and
+    image as the file gives, named after the file, without reading it."""
+    path = str(REPO / "examples" / name)
+    from_file = load_program([path], CompileOptions())
+    text = Path(path).read_text(encoding="utf-8")
+    from_text = load_program_text(text, path, CompileOptions())
+    assert from_text.image == from_file.image
+    assert from_text.input_names == from_file.input_names
+    assert (from_text.checked is None) == (from_file.checked is None) == (name != "gcd.tl")
+    missing = str(REPO / "examples" / f"not-there-{name}")  # never read: the text is given
+    assert load_program_text(text, missing, CompileOptions()).image.source_path == missing
+
+
+def test_a_program_from_text_reports_errors_under_its_name() -> None:
+    with pytest.raises(MlpcError, match=r"^elsewhere/bad\.tl:2:5: error: expected an expression"):
+        load_program_text("output x;\nx = ;\n", "elsewhere/bad.tl", CompileOptions())
 
 
 def test_trace_of_a_model_without_its_source(work: Path) -> None:

@@ -137,13 +137,13 @@ def _model_statuses() -> list[str]:
 
 
 def _trace_window() -> list[str]:
-    from mlpc.cli import TRACE_WINDOW
+    from mlpc.cli.trace import TRACE_WINDOW
 
     return [f"{TRACE_WINDOW:,}"]
 
 
 def _verify_steps() -> list[str]:
-    from mlpc.cli import VERIFY_DEFAULT_STEPS
+    from mlpc.cli.verify import VERIFY_DEFAULT_STEPS
 
     return [f"{VERIFY_DEFAULT_STEPS:,}"]
 

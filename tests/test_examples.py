@@ -22,6 +22,7 @@ from types import ModuleType
 import pytest
 
 from mlpc import cli
+from mlpc.cli.common import parse_inputs, parse_tape
 from mlpc.compiler.driver import CompileOptions, LoadedProgram, load_program, machine_config
 from mlpc.runtime.engines import RunRequest, get_engine
 from mlpc.runtime.report import RunReport
@@ -149,8 +150,8 @@ def as_request(args: list[str], stdin: bytes | None) -> tuple[tuple[tuple[str, i
                                                             tuple[int, ...]]:
     """The named inputs and the tape a command line gives, as `mlpc run` reads them."""
     ns = cli.build_parser().parse_args(args)
-    tape = tuple(stdin.decode()) if stdin is not None else cli.parse_tape(ns.tape or "")
-    return cli.parse_inputs(ns.input), tuple(ord(c) if isinstance(c, str) else c for c in tape)
+    tape = tuple(stdin.decode()) if stdin is not None else parse_tape(ns.tape or "")
+    return parse_inputs(ns.input), tuple(ord(c) if isinstance(c, str) else c for c in tape)
 
 
 @pytest.mark.parametrize("name", NAMES)
