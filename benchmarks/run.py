@@ -87,9 +87,10 @@ from mlpc.compiler.driver import (  # noqa: E402
     machine_config,
 )
 from mlpc.compiler.export_onnx import ExportOptions  # noqa: E402
+from mlpc.compiler.machine_config import MachineConfig, Status  # noqa: E402
 from mlpc.runtime import reference  # noqa: E402
 from mlpc.runtime.engines import RunRequest, prepared_image  # noqa: E402
-from mlpc.runtime.machine import MachineConfig, Status, initial_state  # noqa: E402
+from mlpc.runtime.machine import initial_state  # noqa: E402
 from mlpc.runtime.onnx_model import OnnxModel  # noqa: E402
 
 # modules the code above imports lazily, imported now: the code measured is the code on disk

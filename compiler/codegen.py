@@ -9,7 +9,7 @@ State (every slot non-negative, so carrying a slot through a ReLU is the identit
     V[j]   = M[j] + H                the memory *before* the pending write   (H = 2^(W-1))
     t[k]   = tape[k] + H             the input tape, padded with -1 (no family if Tin = 0)
     pc1    = pc + 1                  pc clamped to [-1, m]; -1 = halted
-    fault  = fault code (0 = none)   see `runtime.machine.Fault`
+    fault  = fault code (0 = none)   see `machine_config.Fault`
     budget = steps still allowed     the step limit, exact for any unroll factor
     ip, ol = input position, output length
     live   = 1 if the machine was running at the start of the last step
@@ -68,8 +68,8 @@ import numpy as np
 
 from mlpc.compiler.image import SubleqImage
 from mlpc.compiler.limits import MAX_BUDGET, MAX_NETWORK_MEMORY
+from mlpc.compiler.machine_config import Fault, MachineConfig, Status
 from mlpc.compiler.network import Lin, Network, Space, SpaceBuilder, flat_names, state_space
-from mlpc.runtime.machine import Fault, MachineConfig, MachineState, Status
 
 if TYPE_CHECKING:
     from mlpc.compiler.export_onnx import ModelInterface
@@ -822,19 +822,6 @@ def read_out(step: StepNetwork, results: np.ndarray) -> tuple[tuple[int, ...], S
         words[j] = int(results[k])
     status = int(results[-1])  # `status` is its last scalar: 0 running, 1 halted, 2 fault
     return tuple(words), (Status.RUNNING, Status.HALTED, Status.FAULT)[status]
-
-
-def state_of(layout: StateLayout, x: np.ndarray, tape_out: Sequence[int], max_steps: int
-             ) -> MachineState:
-    """A `MachineState` view of a state vector (for lock-step comparison)."""
-    d = decode_state(layout, x)
-    return MachineState(
-        memory=list(d.memory),
-        pc=d.pc,
-        tape_out=list(tape_out),
-        fault=d.fault,
-        steps=min(max_steps, MAX_BUDGET) - d.budget,
-    )
 
 
 def model_interface(step: StepNetwork, image: SubleqImage) -> ModelInterface:

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from mlpc.compiler.assembler import load_image, read_text
 from mlpc.compiler.codegen import SCALARS, ReadOnly
 from mlpc.compiler.image import SubleqImage, merge_ranges
+from mlpc.compiler.machine_config import MachineConfig
 from mlpc.errors import MlpcError
-from mlpc.runtime.machine import MachineConfig
 
 if TYPE_CHECKING:
     import onnx
@@ -105,7 +105,7 @@ def machine_config(
     tape_out: int | None = None,
 ) -> MachineConfig:
     """The machine a program runs on: its default memory size unless `memory` is given."""
-    from mlpc.runtime.machine import DEFAULT_TAPE_IN, DEFAULT_TAPE_OUT
+    from mlpc.compiler.machine_config import DEFAULT_TAPE_IN, DEFAULT_TAPE_OUT
 
     size = memory if memory is not None else image.default_memory()
     if size < len(image.words):

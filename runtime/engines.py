@@ -11,9 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mlpc.compiler.driver import LoadedProgram
+from mlpc.compiler.machine_config import MachineConfig, tape_length_word
 from mlpc.errors import MlpcError
 from mlpc.runtime import reference
-from mlpc.runtime.machine import MachineConfig, initial_state, result_of, tape_length_word
+from mlpc.runtime.machine import initial_state, result_of
 from mlpc.runtime.progress import ChunkSizer, Progress
 from mlpc.runtime.report import RunReport, report_from_machine
 from mlpc.runtime.source_interp import run_source

@@ -141,8 +141,8 @@ def plot_model(model_path: str, path: str) -> int:
     """Spy plots of every weight factor of a model's step network (the network lowered to
     sparse matrices, one factor per space: `compiler/sparse.py`); returns how many."""
     from mlpc.compiler.codegen import build_step_network
+    from mlpc.compiler.machine_config import MachineConfig
     from mlpc.compiler.sparse import lower_to_sparse
-    from mlpc.runtime.machine import MachineConfig
     from mlpc.runtime.onnx_engine import load_model_file
 
     plt = _pyplot()

@@ -75,8 +75,8 @@ from mlpc.compiler.checker import (
     unary_op,
 )
 from mlpc.compiler.lowering import LoweringOptions, StackPlan, stack_plan
+from mlpc.compiler.machine_config import DEFAULT_TAPE_OUT, wrap_word
 from mlpc.errors import MlpcError
-from mlpc.runtime.machine import DEFAULT_TAPE_OUT, wrap_word
 from mlpc.runtime.report import TRAP_KINDS, RunReport
 
 TRAP_DIVISION, TRAP_INDEX, TRAP_STACK, TRAP_ASSERT = 1, 2, 3, 4

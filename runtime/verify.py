@@ -23,9 +23,10 @@ from typing import Protocol
 import numpy as np
 
 from mlpc.compiler.image import SubleqImage
+from mlpc.compiler.machine_config import Fault, MachineConfig, Status, canonical_pc
 from mlpc.errors import MlpcError
 from mlpc.runtime import reference
-from mlpc.runtime.machine import Fault, MachineConfig, Status, canonical_pc, initial_state
+from mlpc.runtime.machine import initial_state
 from mlpc.runtime.progress import Progress
 from mlpc.runtime.report import RunReport
 from mlpc.runtime.trace import CellNames, SourceMap

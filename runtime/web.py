@@ -33,8 +33,8 @@ from typing import Any
 
 from mlpc import __version__
 from mlpc.cache import user_cache_root
+from mlpc.compiler.machine_config import DEFAULT_MAX_STEPS, Fault
 from mlpc.errors import MlpcError
-from mlpc.runtime.machine import DEFAULT_MAX_STEPS, Fault
 from mlpc.runtime.onnx_model import read_model_bytes
 
 ORT_WEB_VERSION = "1.30.0"  # tested with mlpc's models: int64, Loop, If, optional inputs,

@@ -25,6 +25,7 @@ from mlpc.compiler.driver import (
     machine_config,
 )
 from mlpc.compiler.export_onnx import ExportOptions
+from mlpc.compiler.machine_config import Fault
 from mlpc.runtime.audit import (
     AuditReport,
     Layout,
@@ -33,7 +34,6 @@ from mlpc.runtime.audit import (
     exact_step,
     make_states,
 )
-from mlpc.runtime.machine import Fault
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted(p.name for p in (REPO / "examples").glob("*.tl")) + ["hello.asm"]

@@ -40,10 +40,10 @@ from strategies import LARGE, SMALL, GeneratedProgram, tl_programs
 from tl_cases import random_program
 
 from mlpc.compiler.driver import CompileOptions, LoadedProgram
+from mlpc.compiler.machine_config import MachineConfig
 from mlpc.runtime import engines as engines_module
 from mlpc.runtime import onnx_engine
 from mlpc.runtime.engines import RunRequest, get_engine
-from mlpc.runtime.machine import MachineConfig
 from mlpc.runtime.report import RunReport
 
 NET_STEPS = 1000  # SUBLEQ steps the network engines run per program (CI)

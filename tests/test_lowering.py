@@ -22,16 +22,11 @@ from mlpc.compiler.checker import check_program
 from mlpc.compiler.driver import CompileOptions
 from mlpc.compiler.image import SubleqImage
 from mlpc.compiler.lowering import DEFAULT_STACK_FRAMES, lower_program
+from mlpc.compiler.machine_config import DEFAULT_TAPE_OUT, MachineConfig
 from mlpc.compiler.parser import parse_program
 from mlpc.errors import MlpcError
 from mlpc.runtime import reference
-from mlpc.runtime.machine import (
-    DEFAULT_TAPE_OUT,
-    MachineConfig,
-    MachineState,
-    initial_state,
-    result_of,
-)
+from mlpc.runtime.machine import MachineState, initial_state, result_of
 from mlpc.runtime.report import RunReport, report_from_machine
 from mlpc.runtime.source_interp import run_source
 

@@ -20,9 +20,10 @@ from mlpc.compiler import macros as mc
 from mlpc.compiler import runtime_lib
 from mlpc.compiler.driver import CompileOptions, LoadedProgram, machine_config
 from mlpc.compiler.image import SubleqImage
+from mlpc.compiler.machine_config import MachineConfig, Status
 from mlpc.runtime import reference
 from mlpc.runtime.engines import RunRequest, get_engine
-from mlpc.runtime.machine import MachineConfig, Status, initial_state
+from mlpc.runtime.machine import initial_state
 
 
 def _wrap(v: int, w: int) -> int:

@@ -22,8 +22,9 @@ from mlpc.compiler.codegen import build_step_network, encode_state
 from mlpc.compiler.driver import compile_model, machine_config
 from mlpc.compiler.export_onnx import ExportOptions
 from mlpc.compiler.image import SubleqImage
+from mlpc.compiler.machine_config import Fault, MachineConfig, Status
 from mlpc.runtime import reference
-from mlpc.runtime.machine import Fault, MachineConfig, Status, initial_state
+from mlpc.runtime.machine import initial_state
 from mlpc.runtime.numpy_exec import NumpyExecutor
 from mlpc.runtime.onnx_model import OnnxModel
 

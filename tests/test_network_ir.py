@@ -22,6 +22,7 @@ from mlpc.compiler.codegen import (
 )
 from mlpc.compiler.driver import compile_model, machine_config
 from mlpc.compiler.export_onnx import ExportError, ExportOptions, check_options
+from mlpc.compiler.machine_config import MachineConfig
 from mlpc.compiler.network import (
     FLOAT64_EXACT,
     Lin,
@@ -33,7 +34,7 @@ from mlpc.compiler.network import (
 )
 from mlpc.compiler.sparse import lower_to_sparse
 from mlpc.runtime import reference
-from mlpc.runtime.machine import MachineConfig, initial_state
+from mlpc.runtime.machine import initial_state
 from mlpc.runtime.numpy_exec import BoundViolation, NumpyExecutor
 from mlpc.runtime.onnx_model import OnnxModel
 

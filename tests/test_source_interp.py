@@ -10,10 +10,11 @@ from tl_cases import CASES, INT_MAX, INT_MIN, RandomProgram, TlCase, random_prog
 
 from mlpc.compiler.checker import DivisionByZero, binary_op, check_program
 from mlpc.compiler.driver import CompileOptions
+from mlpc.compiler.machine_config import MachineConfig
 from mlpc.compiler.parser import parse_program
 from mlpc.errors import MlpcError, SourceError
 from mlpc.runtime import reference
-from mlpc.runtime.machine import MachineConfig, initial_state, result_of
+from mlpc.runtime.machine import initial_state, result_of
 from mlpc.runtime.report import RunReport, report_from_machine
 from mlpc.runtime.source_interp import run_source
 

@@ -39,10 +39,11 @@ from mlpc.compiler.driver import (
     read_only_of,
 )
 from mlpc.compiler.export_onnx import ExportOptions
+from mlpc.compiler.machine_config import Fault, MachineConfig, Status, canonical_pc
 from mlpc.errors import MlpcError
 from mlpc.runtime import reference
 from mlpc.runtime.engines import RunRequest, get_engine
-from mlpc.runtime.machine import Fault, MachineConfig, MachineState, Status, canonical_pc
+from mlpc.runtime.machine import MachineState
 from mlpc.runtime.numpy_exec import NumpyExecutor
 
 REPO = Path(__file__).resolve().parents[1]

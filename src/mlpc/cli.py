@@ -28,14 +28,14 @@ from mlpc.compiler.limits import (
     MAX_UNROLL,
     WEIGHTS,
 )
-from mlpc.errors import EXIT_PROGRAM_ERROR, MlpcError, UsageError
-from mlpc.runtime.machine import (
+from mlpc.compiler.machine_config import (
     DEFAULT_MAX_STEPS,
     DEFAULT_TAPE_IN,
     DEFAULT_TAPE_OUT,
     MachineConfig,
     Status,
 )
+from mlpc.errors import EXIT_PROGRAM_ERROR, MlpcError, UsageError
 
 # The compiler, numpy, onnx and onnxruntime are imported by the commands that use them, so
 # that `mlpc --help` starts in a blink and `mlpc run MODEL.onnx` never imports onnx or the
