@@ -80,7 +80,6 @@ from today_encoding import (  # noqa: E402
 
 from mlpc.compiler.codegen import build_step_network  # noqa: E402
 from mlpc.compiler.driver import (  # noqa: E402
-    CompileOptions,
     LoadedProgram,
     compile_model,
     load_program,
@@ -88,6 +87,7 @@ from mlpc.compiler.driver import (  # noqa: E402
 )
 from mlpc.compiler.export_onnx import ExportOptions  # noqa: E402
 from mlpc.compiler.machine_config import MachineConfig, Status  # noqa: E402
+from mlpc.compiler.options import CompileOptions  # noqa: E402
 from mlpc.runtime import reference  # noqa: E402
 from mlpc.runtime.engines import RunRequest, prepared_image  # noqa: E402
 from mlpc.runtime.machine import initial_state  # noqa: E402

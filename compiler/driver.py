@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ from mlpc.compiler.assembler import load_image, read_text
 from mlpc.compiler.codegen import SCALARS, ReadOnly
 from mlpc.compiler.image import SubleqImage, merge_ranges
 from mlpc.compiler.machine_config import MachineConfig
+from mlpc.compiler.options import CompileOptions
 from mlpc.errors import MlpcError
 
 if TYPE_CHECKING:
@@ -27,14 +28,6 @@ if TYPE_CHECKING:
     from mlpc.compiler.export_onnx import ExportOptions
 
 SOURCE_SUFFIX = ".tl"
-
-
-@dataclass(frozen=True)
-class CompileOptions:
-    word_bits: int = 32
-    stack: int | None = None  # words of stack for .tl programs (None: the default)
-    # words declared never written, [start, end) ranges (`--read-only`, SUBLEQ code only)
-    read_only: tuple[tuple[int, int], ...] = ()
 
 
 def is_source(paths: Sequence[str]) -> bool:

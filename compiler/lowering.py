@@ -85,9 +85,9 @@ from mlpc.compiler.checker import (
     unary_op,
 )
 from mlpc.compiler.digraph import strongly_connected_components
-from mlpc.compiler.driver import CompileOptions
 from mlpc.compiler.image import SubleqImage, TrapInfo, merge_ranges
 from mlpc.compiler.macros import const
+from mlpc.compiler.options import CompileOptions
 from mlpc.errors import SourcePos
 
 RV = "$rv"  # the return value of the last call

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from tl_cases import CASES_BY_NAME, TlCase
 
-from mlpc.compiler.driver import CompileOptions, LoadedProgram, machine_config
+from mlpc.compiler.driver import LoadedProgram, machine_config
+from mlpc.compiler.options import CompileOptions
 from mlpc.runtime.engines import RunRequest, get_engine
 from mlpc.runtime.report import RunReport
 

@@ -39,8 +39,9 @@ from hypothesis import strategies as st
 from strategies import LARGE, SMALL, GeneratedProgram, tl_programs
 from tl_cases import random_program
 
-from mlpc.compiler.driver import CompileOptions, LoadedProgram
+from mlpc.compiler.driver import LoadedProgram
 from mlpc.compiler.machine_config import MachineConfig
+from mlpc.compiler.options import CompileOptions
 from mlpc.runtime import engines as engines_module
 from mlpc.runtime import onnx_engine
 from mlpc.runtime.engines import RunRequest, get_engine

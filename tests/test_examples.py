@@ -22,7 +22,8 @@ from types import ModuleType
 import pytest
 
 from mlpc import cli
-from mlpc.compiler.driver import CompileOptions, LoadedProgram, load_program, machine_config
+from mlpc.compiler.driver import LoadedProgram, load_program, machine_config
+from mlpc.compiler.options import CompileOptions
 from mlpc.runtime.engines import RunRequest, get_engine
 from mlpc.runtime.report import RunReport
 

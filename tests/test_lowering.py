@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 from tl_cases import CASES, INT_MAX, INT_MIN, TlCase
 
 from mlpc.compiler.checker import check_program
-from mlpc.compiler.driver import CompileOptions
 from mlpc.compiler.image import SubleqImage
 from mlpc.compiler.lowering import DEFAULT_STACK_FRAMES, lower_program
 from mlpc.compiler.machine_config import DEFAULT_TAPE_OUT, MachineConfig
+from mlpc.compiler.options import CompileOptions
 from mlpc.compiler.parser import parse_program
 from mlpc.errors import MlpcError
 from mlpc.runtime import reference

@@ -532,7 +532,8 @@ def test_zero_and_negative_budgets_on_stock_onnxruntime(max_steps: int) -> None:
 
 def test_program_names_that_clash_with_model_tensors(tmp_path: Path) -> None:
     """A program output called `steps` (a model output) becomes the tensor `output.steps`."""
-    from mlpc.compiler.driver import CompileOptions, load_program
+    from mlpc.compiler.driver import load_program
+    from mlpc.compiler.options import CompileOptions
 
     src = tmp_path / "clash.tl"
     src.write_text("input status;\noutput steps;\nsteps = status + 3;\n")

@@ -103,8 +103,9 @@ def test_specialised_step_with_scalar_tables_runs_in_lock_step() -> None:
     """The specialised gcd network as the families encoding emits it (its tables over a and
     b as scalar units, its table over pc still a family) gives the same state as the
     network itself at every step of a whole run, with every bound checked."""
-    from mlpc.compiler.driver import CompileOptions, LoadedProgram, read_only_of
+    from mlpc.compiler.driver import LoadedProgram, read_only_of
     from mlpc.compiler.export_families import SCALAR_FAMILY_LIMIT, families_form
+    from mlpc.compiler.options import CompileOptions
 
     program = LoadedProgram([str(Path(__file__).resolve().parents[1] / "examples/gcd.tl")],
                             CompileOptions())

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from tl_cases import CASES, INT_MAX, INT_MIN, RandomProgram, TlCase, random_program
 
 from mlpc.compiler.checker import DivisionByZero, binary_op, check_program
-from mlpc.compiler.driver import CompileOptions
 from mlpc.compiler.machine_config import MachineConfig
+from mlpc.compiler.options import CompileOptions
 from mlpc.compiler.parser import parse_program
 from mlpc.errors import MlpcError, SourceError
 from mlpc.runtime import reference

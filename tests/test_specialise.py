@@ -32,7 +32,6 @@ from mlpc.compiler.codegen import (
     ramp_weights,
 )
 from mlpc.compiler.driver import (
-    CompileOptions,
     LoadedProgram,
     check_specialised_float64,
     machine_config,
@@ -40,6 +39,7 @@ from mlpc.compiler.driver import (
 )
 from mlpc.compiler.export_onnx import ExportOptions
 from mlpc.compiler.machine_config import Fault, MachineConfig, Status, canonical_pc
+from mlpc.compiler.options import CompileOptions
 from mlpc.errors import MlpcError
 from mlpc.runtime import reference
 from mlpc.runtime.engines import RunRequest, get_engine

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from mlpc.cli import main
-from mlpc.compiler.driver import CompileOptions, load_program, machine_config
+from mlpc.compiler.driver import load_program, machine_config
+from mlpc.compiler.options import CompileOptions
 from mlpc.runtime import verify
 from mlpc.runtime.engines import RunRequest, get_engine
 from mlpc.runtime.report import RunReport

@@ -43,7 +43,8 @@ from mlpc.errors import EXIT_PROGRAM_ERROR, MlpcError, UsageError
 if TYPE_CHECKING:
     import onnx
 
-    from mlpc.compiler.driver import CompileOptions, LoadedProgram
+    from mlpc.compiler.driver import LoadedProgram
+    from mlpc.compiler.options import CompileOptions
     from mlpc.runtime.report import RunReport
 
 
@@ -133,7 +134,7 @@ def _word_range(text: str) -> tuple[int, int]:
 
 def _compile_options(args: argparse.Namespace) -> CompileOptions:
     """The front end's options: word size, stack, and the words declared read-only."""
-    from mlpc.compiler.driver import CompileOptions
+    from mlpc.compiler.options import CompileOptions
 
     if args.read_only and not args.specialise:
         raise UsageError("--read-only declares constant words for --specialise: give both")
@@ -697,7 +698,8 @@ def _program_from_model(path: str, command: str, stack: int | None,
     model's."""
     import os
 
-    from mlpc.compiler.driver import CompileOptions, load_program, machine_config
+    from mlpc.compiler.driver import load_program, machine_config
+    from mlpc.compiler.options import CompileOptions
 
     meta = _model_metadata(path)
     if "listing" not in meta or "memory_words" not in meta:
@@ -723,7 +725,8 @@ def _program_from_model(path: str, command: str, stack: int | None,
 
 
 def cmd_asm(args: argparse.Namespace) -> int:
-    from mlpc.compiler.driver import CompileOptions, load_program
+    from mlpc.compiler.driver import load_program
+    from mlpc.compiler.options import CompileOptions
 
     if len(args.program) == 1 and is_model_file(args.program[0]):
         meta = _model_metadata(args.program[0])
@@ -836,7 +839,8 @@ def _machine_run(args: argparse.Namespace, workdir: str
     """The program, its machine, tape, named inputs and the memory image with the inputs
     stored, as `run` would prepare them. A compiled model stands for the program rebuilt
     from its metadata, on the model's machine (`workdir` holds the source)."""
-    from mlpc.compiler.driver import CompileOptions, load_program, machine_config
+    from mlpc.compiler.driver import load_program, machine_config
+    from mlpc.compiler.options import CompileOptions
     from mlpc.runtime.engines import RunRequest, prepared_image
 
     tape = parse_tape(args.tape or "")
