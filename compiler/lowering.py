@@ -65,7 +65,7 @@ array's declaration stores every word (a loop clears a long run of zeros on the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from mlpc.compiler import macros as mc
@@ -88,12 +88,12 @@ from mlpc.compiler.digraph import strongly_connected_components
 from mlpc.compiler.image import SubleqImage, TrapInfo, merge_ranges
 from mlpc.compiler.macros import const
 from mlpc.compiler.options import CompileOptions
+from mlpc.compiler.stack import DEFAULT_STACK_FRAMES, StackPlan
 from mlpc.errors import SourcePos
 
 RV = "$rv"  # the return value of the last call
 TAPE_LEFT = "$tape_left"  # tape words not read yet (programs that use eof() only)
 MAIN = "<main>"  # the name of the top-level code in the call graph and in cell names
-DEFAULT_STACK_FRAMES = 256  # default stack: 256 nested saves of the largest frame
 
 TRAP_DIVISION = 1
 TRAP_INDEX = 2
@@ -1230,17 +1230,6 @@ def lower_macros(checked: CheckedProgram, options: LoweringOptions) -> mc.MacroP
     low = _Lowerer(checked, options.word_bits)
     low.lower()
     return low.macro_program(options.stack)
-
-
-@dataclass(frozen=True)
-class StackPlan:
-    """The compiled program's stack, for the source engine to run out of it at the same call:
-    its size in words, and the words each recursive call pushes (by the position of its
-    `Call` node; a call not listed pushes nothing and cannot overflow). A call traps when its
-    words do not fit on top of those its unfinished callers pushed."""
-
-    words: int
-    pushes: Mapping[SourcePos, int]  # saved cells plus the callee's local arrays
 
 
 def stack_plan(checked: CheckedProgram, options: LoweringOptions) -> StackPlan:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mlpc.compiler.driver import LoadedProgram
+from mlpc.compiler.lowering import LoweringOptions, stack_plan, uses_eof
 from mlpc.compiler.machine_config import MachineConfig, tape_length_word
 from mlpc.errors import MlpcError
 from mlpc.runtime import reference
@@ -74,8 +75,6 @@ def run_source_engine(request: RunRequest) -> RunReport:
     checked = request.program.checked
     if checked is None:
         raise MlpcError("the source engine runs .tl programs only")
-    from mlpc.compiler.lowering import uses_eof
-
     if uses_eof(checked.program.items):  # the same refusal as the compiled program's
         tape_length_word(len(request.tape), request.config.word_bits)
     return run_source(
@@ -86,7 +85,8 @@ def run_source_engine(request: RunRequest) -> RunReport:
         word_bits=request.config.word_bits,
         tape_out=request.config.tape_out,
         tape_in=request.config.tape_in,
-        stack=request.program.options.stack,
+        plan=stack_plan(checked, LoweringOptions(checked.word_bits,
+                                                 request.program.options.stack)),
     )
 
 

@@ -6,7 +6,7 @@ The table (`tl_cases.py`) runs every case on the source and reference engines
 (`test_source_interp`, `test_lowering`); here its array cases also run on the numpy and
 onnx networks, and a recursion with a local array meets the stack limit at the same call on
 all four engines: its frames are counted the same way everywhere (the saved cells plus the
-callee's arrays, `lowering.StackPlan`).
+callee's arrays, `stack.StackPlan`).
 """
 
 from __future__ import annotations
