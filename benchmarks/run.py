@@ -79,14 +79,10 @@ from today_encoding import (  # noqa: E402
 )
 
 from mlpc.compiler.codegen import build_step_network  # noqa: E402
-from mlpc.compiler.driver import (  # noqa: E402
-    LoadedProgram,
-    compile_model,
-    load_program,
-    machine_config,
-)
+from mlpc.compiler.driver import LoadedProgram, load_program, machine_config  # noqa: E402
 from mlpc.compiler.export_onnx import ExportOptions  # noqa: E402
 from mlpc.compiler.machine_config import MachineConfig, Status  # noqa: E402
+from mlpc.compiler.model import compile_model  # noqa: E402
 from mlpc.compiler.options import CompileOptions  # noqa: E402
 from mlpc.runtime import reference  # noqa: E402
 from mlpc.runtime.engines import RunRequest, prepared_image  # noqa: E402

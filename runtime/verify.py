@@ -111,8 +111,8 @@ class OnnxStepper:
 
         import onnxruntime as ort
 
-        from mlpc.compiler.driver import compile_model
         from mlpc.compiler.export_onnx import ExportOptions
+        from mlpc.compiler.model import compile_model
 
         initial_state(config, words, tape)  # the same validation as the other engines
         model = compile_model(image, config, ExportOptions(unroll=1))

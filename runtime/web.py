@@ -172,7 +172,8 @@ def gallery(examples: str) -> list[SiteModel]:
     """Every program in `examples` (.tl, .asm) compiled with the default options, each
     starting with the inputs of the `mlpc run` line in its header that runs it on the
     network."""
-    from mlpc.compiler.driver import compile_model, load_program, machine_config
+    from mlpc.compiler.driver import load_program, machine_config
+    from mlpc.compiler.model import compile_model
     from mlpc.compiler.options import CompileOptions
 
     folder = Path(examples)

@@ -17,9 +17,10 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from mlpc.cli import main
-from mlpc.compiler.driver import LoadedProgram, compile_model, compile_step_model, machine_config
+from mlpc.compiler.driver import LoadedProgram, machine_config
 from mlpc.compiler.export_onnx import ExportOptions
 from mlpc.compiler.machine_config import Fault
+from mlpc.compiler.model import compile_model, compile_step_model
 from mlpc.compiler.options import CompileOptions
 from mlpc.runtime.audit import (
     AuditReport,

@@ -16,7 +16,8 @@ import pytest
 from conftest import run_python_strictly
 from tl_cases import CASES, TlCase
 
-from mlpc.compiler.driver import LoadedProgram, compile_model, machine_config
+from mlpc.compiler.driver import LoadedProgram, machine_config
+from mlpc.compiler.model import compile_model
 from mlpc.compiler.options import CompileOptions
 from mlpc.errors import MlpcError
 from mlpc.runtime.engines import RunRequest, get_engine, prepared_image

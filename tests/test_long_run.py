@@ -24,10 +24,11 @@ import pytest
 
 from mlpc.compiler.assembler import load_image
 from mlpc.compiler.checker import check_program
-from mlpc.compiler.driver import compile_model, machine_config
+from mlpc.compiler.driver import machine_config
 from mlpc.compiler.image import SubleqImage
 from mlpc.compiler.lowering import lower_program
 from mlpc.compiler.machine_config import MachineConfig
+from mlpc.compiler.model import compile_model
 from mlpc.compiler.options import CompileOptions
 from mlpc.compiler.parser import parse_program
 from mlpc.runtime import reference

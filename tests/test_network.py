@@ -19,10 +19,11 @@ from onnx import numpy_helper
 
 from mlpc.compiler.assembler import load_image
 from mlpc.compiler.codegen import build_step_network, encode_state
-from mlpc.compiler.driver import compile_model, machine_config
+from mlpc.compiler.driver import machine_config
 from mlpc.compiler.export_onnx import ExportOptions
 from mlpc.compiler.image import SubleqImage
 from mlpc.compiler.machine_config import Fault, MachineConfig, Status
+from mlpc.compiler.model import compile_model
 from mlpc.runtime import reference
 from mlpc.runtime.machine import initial_state
 from mlpc.runtime.numpy_exec import NumpyExecutor

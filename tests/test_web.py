@@ -39,8 +39,9 @@ from onnx import TensorProto, helper
 
 from mlpc.cli import main
 from mlpc.compiler.codegen import StateLayout, build_step_network, decode_state
-from mlpc.compiler.driver import load_program, read_only_of
+from mlpc.compiler.driver import load_program
 from mlpc.compiler.machine_config import MachineConfig
+from mlpc.compiler.model import read_only_of
 from mlpc.compiler.options import CompileOptions
 from mlpc.errors import MlpcError
 from mlpc.runtime import reference, web

@@ -485,8 +485,9 @@ def _model_key_options(args: argparse.Namespace) -> dict[str, object]:
 def _compile_for_run(args: argparse.Namespace, items: list[BatchItem]) -> bytes:
     """The model `mlpc run PROG` runs, as bytes (its inputs checked first, as without a
     cache: an input the program lacks is reported before compiling)."""
-    from mlpc.compiler.driver import compile_model, load_program, machine_config
+    from mlpc.compiler.driver import load_program, machine_config
     from mlpc.compiler.export_onnx import ExportOptions
+    from mlpc.compiler.model import compile_model
 
     program = load_program(args.program, _compile_options(args))
     config = machine_config(program.image, args.memory, args.word_bits, args.tape_in,
@@ -550,13 +551,9 @@ def _run_model_file(args: argparse.Namespace, items: list[BatchItem], single: bo
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from mlpc.compiler.driver import (
-        compile_model,
-        compile_step_model,
-        load_program,
-        machine_config,
-    )
+    from mlpc.compiler.driver import load_program, machine_config
     from mlpc.compiler.export_onnx import ExportOptions
+    from mlpc.compiler.model import compile_model, compile_step_model
 
     if not args.output and not args.step_model:
         raise UsageError("mlpc compile needs -o OUT.onnx (the model) or --step-model STEP.onnx "
@@ -618,8 +615,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         _refuse_compile_options(args, "a compiled model")
         return _inspect(args, paths[0], paths[0])
     _no_model(paths, "inspect")
-    from mlpc.compiler.driver import compile_model, load_program, machine_config
+    from mlpc.compiler.driver import load_program, machine_config
     from mlpc.compiler.export_onnx import ExportOptions
+    from mlpc.compiler.model import compile_model
 
     program = load_program(paths, _compile_options(args))
     config = machine_config(program.image, args.memory, args.word_bits, args.tape_in,
