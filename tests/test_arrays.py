@@ -18,8 +18,9 @@ from tl_cases import CASES_BY_NAME, TlCase
 
 from mlpc.compiler.driver import LoadedProgram, machine_config
 from mlpc.compiler.options import CompileOptions
-from mlpc.runtime.engines import RunRequest, get_engine
+from mlpc.runtime.engines import get_engine
 from mlpc.runtime.report import RunReport
+from mlpc.runtime.request import RunRequest
 
 ENGINES = ("source", "reference", "numpy", "onnx")
 # the array cases of the table that stay within a few thousand SUBLEQ steps and a couple of

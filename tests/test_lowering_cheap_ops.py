@@ -23,8 +23,9 @@ from mlpc.compiler.image import SubleqImage
 from mlpc.compiler.machine_config import MachineConfig, Status
 from mlpc.compiler.options import CompileOptions
 from mlpc.runtime import reference
-from mlpc.runtime.engines import RunRequest, get_engine
+from mlpc.runtime.engines import get_engine
 from mlpc.runtime.machine import initial_state
+from mlpc.runtime.request import RunRequest
 
 
 def _wrap(v: int, w: int) -> int:

@@ -39,9 +39,10 @@ from mlpc.compiler.model import check_specialised_float64, read_only_of
 from mlpc.compiler.options import CompileOptions
 from mlpc.errors import MlpcError
 from mlpc.runtime import reference
-from mlpc.runtime.engines import RunRequest, get_engine
+from mlpc.runtime.engines import get_engine
 from mlpc.runtime.machine import MachineState
 from mlpc.runtime.numpy_exec import NumpyExecutor
+from mlpc.runtime.request import RunRequest
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "examples"))

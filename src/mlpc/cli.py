@@ -429,7 +429,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.engine == "onnx":
         return _run_program_on_onnx(args, items, single)
     from mlpc.compiler.driver import load_program, machine_config
-    from mlpc.runtime.engines import RunRequest, get_engine
+    from mlpc.runtime.engines import get_engine
+    from mlpc.runtime.request import RunRequest
 
     program = load_program(args.program, _compile_options(args))
     if args.engine == "source":
@@ -839,7 +840,7 @@ def _machine_run(args: argparse.Namespace, workdir: str
     from its metadata, on the model's machine (`workdir` holds the source)."""
     from mlpc.compiler.driver import load_program, machine_config
     from mlpc.compiler.options import CompileOptions
-    from mlpc.runtime.engines import RunRequest, prepared_image
+    from mlpc.runtime.request import RunRequest, prepared_image
 
     tape = parse_tape(args.tape or "")
     inputs = parse_inputs(args.input)
@@ -892,7 +893,8 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from mlpc.errors import EXIT_OK
-    from mlpc.runtime.engines import RunRequest, get_engine
+    from mlpc.runtime.engines import get_engine
+    from mlpc.runtime.request import RunRequest
     from mlpc.runtime.verify import MACHINE_ENGINES, compare_with_source, lockstep
 
     with tempfile.TemporaryDirectory(prefix="mlpc-verify-") as workdir:
