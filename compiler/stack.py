@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from mlpc.errors import SourcePos
+from mlpc.errors import SourcePos
 
 DEFAULT_STACK_FRAMES = 256  # default stack: 256 nested saves of the largest frame
 
