@@ -41,8 +41,10 @@ from typing import Any  # noqa: E402
 
 import onnx  # noqa: E402
 
-from mlpc.compiler.driver import CompileOptions, compile_model, load_program, machine_config  # noqa: E402
+from mlpc.compiler.driver import load_program, machine_config  # noqa: E402
 from mlpc.compiler.export_onnx import ExportOptions  # noqa: E402
+from mlpc.compiler.model import compile_model  # noqa: E402
+from mlpc.compiler.options import CompileOptions  # noqa: E402
 from mlpc.runtime.onnx_model import OnnxModel  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

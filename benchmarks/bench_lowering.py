@@ -34,9 +34,10 @@ from mlpc.compiler.cfg_opt import PASSES, optimize
 from mlpc.compiler.checker import check_program
 from mlpc.compiler.image import SubleqImage
 from mlpc.compiler.lowering import LoweringOptions, image_of, lower_macros
+from mlpc.compiler.machine_config import DEFAULT_TAPE_OUT, MachineConfig
 from mlpc.compiler.parser import parse_program
 from mlpc.runtime import reference
-from mlpc.runtime.machine import DEFAULT_TAPE_OUT, MachineConfig, initial_state, result_of
+from mlpc.runtime.machine import initial_state, result_of
 from mlpc.runtime.report import RunReport, report_from_machine
 
 ROOT = Path(__file__).resolve().parents[1]

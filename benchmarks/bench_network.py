@@ -24,11 +24,13 @@ import onnxruntime
 
 from mlpc.compiler.assembler import load_image
 from mlpc.compiler.codegen import build_step_network, encode_state
-from mlpc.compiler.driver import compile_model, machine_config
+from mlpc.compiler.driver import machine_config
 from mlpc.compiler.export_onnx import ExportOptions
+from mlpc.compiler.machine_config import DEFAULT_TAPE_IN, MachineConfig
+from mlpc.compiler.model import compile_model
 from mlpc.compiler.sparse import lower_to_sparse
 from mlpc.runtime import reference
-from mlpc.runtime.machine import DEFAULT_TAPE_IN, MachineConfig, initial_state
+from mlpc.runtime.machine import initial_state
 from mlpc.runtime.numpy_exec import NumpyExecutor
 from mlpc.runtime.onnx_model import OnnxModel
 

@@ -22,8 +22,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mlpc.compiler.assembler import load_image
+from mlpc.compiler.machine_config import MachineConfig, Status
 from mlpc.runtime import reference
-from mlpc.runtime.machine import MachineConfig, Status, initial_state
+from mlpc.runtime.machine import initial_state
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent

@@ -55,16 +55,11 @@ from run import (  # noqa: E402
 from today_encoding import loop_body_nodes  # noqa: E402
 
 from mlpc.compiler.codegen import build_step_network  # noqa: E402
-from mlpc.compiler.driver import (  # noqa: E402
-    CompileOptions,
-    compile_model,
-    load_program,
-    machine_config,
-    network_sizes,
-    read_only_of,
-)
-from mlpc.runtime.engines import RunRequest, prepared_image  # noqa: E402
+from mlpc.compiler.driver import load_program, machine_config  # noqa: E402
+from mlpc.compiler.model import compile_model, network_sizes, read_only_of  # noqa: E402
+from mlpc.compiler.options import CompileOptions  # noqa: E402
 from mlpc.runtime.onnx_model import OnnxModel  # noqa: E402
+from mlpc.runtime.request import RunRequest, prepared_image  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 QUICK = ("gcd", "fizzbuzz")

@@ -22,7 +22,9 @@ from pathlib import Path
 
 import onnx
 
-from mlpc.compiler.driver import CompileOptions, compile_model, load_program, machine_config
+from mlpc.compiler.driver import load_program, machine_config
+from mlpc.compiler.model import compile_model
+from mlpc.compiler.options import CompileOptions
 
 ROOT = Path(__file__).resolve().parent.parent
 

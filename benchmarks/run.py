@@ -79,18 +79,15 @@ from today_encoding import (  # noqa: E402
 )
 
 from mlpc.compiler.codegen import build_step_network  # noqa: E402
-from mlpc.compiler.driver import (  # noqa: E402
-    CompileOptions,
-    LoadedProgram,
-    compile_model,
-    load_program,
-    machine_config,
-)
+from mlpc.compiler.driver import LoadedProgram, load_program, machine_config  # noqa: E402
 from mlpc.compiler.export_onnx import ExportOptions  # noqa: E402
+from mlpc.compiler.machine_config import MachineConfig, Status  # noqa: E402
+from mlpc.compiler.model import compile_model  # noqa: E402
+from mlpc.compiler.options import CompileOptions  # noqa: E402
 from mlpc.runtime import reference  # noqa: E402
-from mlpc.runtime.engines import RunRequest, prepared_image  # noqa: E402
-from mlpc.runtime.machine import MachineConfig, Status, initial_state  # noqa: E402
+from mlpc.runtime.machine import initial_state  # noqa: E402
 from mlpc.runtime.onnx_model import OnnxModel  # noqa: E402
+from mlpc.runtime.request import RunRequest, prepared_image  # noqa: E402
 
 # modules the code above imports lazily, imported now: the code measured is the code on disk
 # when this starts (`code_start` in the report), even if the checkout is edited meanwhile

@@ -77,9 +77,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlpc.compiler import tl_ast as ast
+from mlpc.compiler.machine_config import wrap_word
 from mlpc.compiler.parser import text_for_messages
 from mlpc.errors import SourceError, SourcePos
-from mlpc.runtime.machine import wrap_word
 
 MAX_ARRAY_SIZE = 1 << 20  # words; far beyond any memory the machine can have
 MAX_ERRORS = 20  # errors reported at most; the checker stops looking after that many

@@ -9,7 +9,7 @@ State (every slot non-negative, so carrying a slot through a ReLU is the identit
     V[j]   = M[j] + H                the memory *before* the pending write   (H = 2^(W-1))
     t[k]   = tape[k] + H             the input tape, padded with -1 (no family if Tin = 0)
     pc1    = pc + 1                  pc clamped to [-1, m]; -1 = halted
-    fault  = fault code (0 = none)   see `runtime.machine.Fault`
+    fault  = fault code (0 = none)   see `machine_config.Fault`
     budget = steps still allowed     the step limit, exact for any unroll factor
     ip, ol = input position, output length
     live   = 1 if the machine was running at the start of the last step
@@ -62,17 +62,12 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlpc.compiler.image import SubleqImage
 from mlpc.compiler.limits import MAX_BUDGET, MAX_NETWORK_MEMORY
+from mlpc.compiler.machine_config import Fault, MachineConfig, Status
 from mlpc.compiler.network import Lin, Network, Space, SpaceBuilder, flat_names, state_space
-from mlpc.runtime.machine import Fault, MachineConfig, MachineState, Status
-
-if TYPE_CHECKING:
-    from mlpc.compiler.export_onnx import ModelInterface
 
 # What each layer computes, with its formula: the doc strings of the layer functions that
 # Netron shows (notation as in the module docstring; S > every per-word quantity)
@@ -822,51 +817,3 @@ def read_out(step: StepNetwork, results: np.ndarray) -> tuple[tuple[int, ...], S
         words[j] = int(results[k])
     status = int(results[-1])  # `status` is its last scalar: 0 running, 1 halted, 2 fault
     return tuple(words), (Status.RUNNING, Status.HALTED, Status.FAULT)[status]
-
-
-def state_of(layout: StateLayout, x: np.ndarray, tape_out: Sequence[int], max_steps: int
-             ) -> MachineState:
-    """A `MachineState` view of a state vector (for lock-step comparison)."""
-    d = decode_state(layout, x)
-    return MachineState(
-        memory=list(d.memory),
-        pc=d.pc,
-        tape_out=list(tape_out),
-        fault=d.fault,
-        steps=min(max_steps, MAX_BUDGET) - d.budget,
-    )
-
-
-def model_interface(step: StepNetwork, image: SubleqImage) -> ModelInterface:
-    """Describe the state vector to the (SUBLEQ-agnostic) ONNX exporter."""
-    from mlpc.compiler.driver import tensor_name
-    from mlpc.compiler.export_onnx import ModelInterface
-
-    layout = step.layout
-    cfg = layout.config
-    trap = image.trap
-    return ModelInterface(
-        n_state=layout.size,
-        memory=cfg.memory,
-        offset=1 << (cfg.word_bits - 1),
-        image=tuple(image.words),
-        tape_capacity=cfg.tape_in,
-        tape_start=layout.tape.start,
-        slot=tuple((name, layout.index(name)) for name in SCALARS),
-        initial_scalars=(("pc1", 1), ("live", 1)),
-        inputs=tuple((tensor_name(n, "input"), a) for n, a in image.inputs),
-        outputs=tuple((tensor_name(n, "output"), a) for n, a in image.outputs),
-        trap_code_address=trap.code_address if trap else -1,
-        trap_line_address=trap.line_address if trap else -1,
-        tape_overflow_fault=int(Fault.TAPE_TOO_LONG),
-        max_budget=MAX_BUDGET,
-        pending_write=("wa2", "wo", "wv"),
-        state_words=layout.memory_words if layout.read_only else (),
-        tape_length_address=(-1 if image.tape_length_address is None
-                             else image.tape_length_address),
-        state_bounds=tuple((d.lo, d.hi) for d in step.network.state.families
-                           for _ in range(d.length))
-        + tuple((d.lo, d.hi) for d in step.network.state.scalars),
-        input_range_fault=int(Fault.INPUT_RANGE),
-        invalid_resume_fault=int(Fault.INVALID_RESUME),
-    )

@@ -3,38 +3,25 @@
     .tl source  --parser-->  AST  --checker-->  checked AST  --lowering-->  SubleqImage
     .sq/.dec/.asm  --assembler-->  SubleqImage
 
-The network codegen and the ONNX exporter take it from the image (see `compiler/codegen.py`
-and `compiler/export_onnx.py`).
+`compiler/model.py` takes it from the image: the network codegen, then the ONNX exporter.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
 
 from mlpc.compiler.assembler import load_image, read_text
-from mlpc.compiler.codegen import SCALARS, ReadOnly
+from mlpc.compiler.checker import CheckedProgram, check_program
 from mlpc.compiler.image import SubleqImage, merge_ranges
+from mlpc.compiler.lowering import lower_program
+from mlpc.compiler.machine_config import DEFAULT_TAPE_IN, DEFAULT_TAPE_OUT, MachineConfig
+from mlpc.compiler.options import CompileOptions
+from mlpc.compiler.parser import parse_program
 from mlpc.errors import MlpcError
-from mlpc.runtime.machine import MachineConfig
-
-if TYPE_CHECKING:
-    import onnx
-
-    from mlpc.compiler.export_onnx import ExportOptions
 
 SOURCE_SUFFIX = ".tl"
-
-
-@dataclass(frozen=True)
-class CompileOptions:
-    word_bits: int = 32
-    stack: int | None = None  # words of stack for .tl programs (None: the default)
-    # words declared never written, [start, end) ranges (`--read-only`, SUBLEQ code only)
-    read_only: tuple[tuple[int, int], ...] = ()
 
 
 def is_source(paths: Sequence[str]) -> bool:
@@ -53,7 +40,7 @@ class LoadedProgram:
         self.texts = None if texts is None else tuple(texts)
         if self.texts is not None and len(self.texts) != len(self.paths):
             raise ValueError("LoadedProgram: one text for each path")
-        self.checked: Any | None = None
+        self.checked: CheckedProgram | None = None
         if is_source(paths):
             if len(paths) != 1:
                 raise MlpcError("a .tl program is compiled on its own: give exactly one file")
@@ -89,24 +76,16 @@ def load_program_text(text: str, name: str, options: CompileOptions) -> LoadedPr
     return LoadedProgram((name,), options, (text,))
 
 
-def check_source_file(path: str, options: CompileOptions, text: str | None = None) -> Any:
+def check_source_file(path: str, options: CompileOptions, text: str | None = None
+                      ) -> CheckedProgram:
     """Parse and check a .tl file, or its `text` when given (the language front end)."""
-    try:
-        from mlpc.compiler.checker import check_program
-        from mlpc.compiler.parser import parse_program
-    except ImportError:
-        raise MlpcError(f"{path}: .tl programs are not supported by this build yet") from None
     if text is None:
         text = read_text(path)
     return check_program(parse_program(text, path), word_bits=options.word_bits)
 
 
-def lower_checked(checked: Any, options: CompileOptions) -> SubleqImage:
+def lower_checked(checked: CheckedProgram, options: CompileOptions) -> SubleqImage:
     """Lower a checked program to a SUBLEQ image."""
-    try:
-        from mlpc.compiler.lowering import lower_program
-    except ImportError:
-        raise MlpcError("compiling .tl to SUBLEQ is not supported by this build yet") from None
     return lower_program(checked, options)
 
 
@@ -118,8 +97,6 @@ def machine_config(
     tape_out: int | None = None,
 ) -> MachineConfig:
     """The machine a program runs on: its default memory size unless `memory` is given."""
-    from mlpc.runtime.machine import DEFAULT_TAPE_IN, DEFAULT_TAPE_OUT
-
     size = memory if memory is not None else image.default_memory()
     if size < len(image.words):
         raise MlpcError(f"the program needs {len(image.words)} words of memory; --memory is {size}")
@@ -136,68 +113,6 @@ def machine_config(
     )
 
 
-RESERVED_TENSORS = (
-    "output_tape", "output_length", "status", "fault", "steps", "memory", "final_state",
-    "trap", "trap_line", "tape", "tape_length", "max_steps", "resume_state",
-)
-
-
-def tensor_name(name: str, kind: str) -> str:
-    """The ONNX tensor of a program input or output: its own name, or `input.NAME` /
-    `output.NAME` when the name is one of the model's own tensors (`.tl` names have no dot,
-    so these cannot clash)."""
-    return f"{kind}.{name}" if name in RESERVED_TENSORS else name
-
-
-def compile_model(
-    image: SubleqImage, config: MachineConfig, options: ExportOptions | None = None,
-    specialise: bool = False,
-) -> onnx.ModelProto:
-    """SUBLEQ image -> step network (codegen; universal, or specialised to the image's
-    constant words) -> ONNX model (exporter), with metadata."""
-    from mlpc.compiler.assembler import disassemble
-    from mlpc.compiler.codegen import model_interface
-    from mlpc.compiler.export_onnx import ExportOptions, build_model
-
-    options = options or ExportOptions()
-    read_only = read_only_of(image, config) if specialise else None
-    step = exportable_step(config, options, read_only)
-    net = step.network
-    metadata = {
-        **machine_metadata(step, options),
-        **form_metadata(step, image),
-        "memory_map": json.dumps(dict(image.symbols)),
-        "inputs": json.dumps(dict(image.inputs)),
-        "outputs": json.dumps(dict(image.outputs)),
-        "tensor_names": json.dumps(
-            {"inputs": {n: tensor_name(n, "input") for n, _ in image.inputs},
-             "outputs": {n: tensor_name(n, "output") for n, _ in image.outputs}}
-        ),
-        "trap": json.dumps(
-            None if image.trap is None
-            else {"code_address": image.trap.code_address,
-                  "line_address": image.trap.line_address}
-        ),
-        "source_path": image.source_path,
-        "source": image.source_text,
-        "listing": image.listing or disassemble(image.words, image.symbol_table()),
-        # [start, end, line]: the words each source line compiled to (mlpc web marks the line)
-        "source_lines": json.dumps([[s.start, s.end, s.line] for s in image.spans if s.line]),
-    }
-    from mlpc.compiler.onnx_graph import ExportError
-
-    form = "specialised to this program, " if read_only else ""
-    doc = (
-        f"mlpc: {image.source_path} as a looped ReLU-MLP ({net.relu_layers} ReLU layers per "
-        f"SUBLEQ step, {form}m={config.memory}, W={config.word_bits}, {options.dtype})"
-    )
-    try:  # the build-time proof of exactness refuses what it cannot prove
-        return build_model(net, model_interface(step, image), options,
-                           tuple(metadata.items()), doc, step.readout)
-    except ExportError as exc:
-        raise MlpcError(str(exc)) from None
-
-
 def writable_outside(constant: Sequence[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
     """The words not in the `constant` [start, end) ranges, as ranges up to 2^62."""
     spans, at = [], 0
@@ -206,172 +121,3 @@ def writable_outside(constant: Sequence[tuple[int, int]]) -> tuple[tuple[int, in
         at = end
     spans.append((at, 1 << 62))
     return merge_ranges(spans)
-
-
-def read_only_of(image: SubleqImage, config: MachineConfig) -> ReadOnly:
-    """The constant words of a program for `--specialise`: every word outside the ranges
-    its front end declared writable (a `.tl` lowering records them; `--read-only` declares
-    them for other programs), with their values. The named inputs are always writable (the
-    model writes them before the first step), and so is the tape length's cell."""
-    if image.writable is None:
-        raise MlpcError(
-            f"{image.source_path}: --specialise needs to know which words the program writes: "
-            "a .tl program records them; for SUBLEQ code declare the constant ones with "
-            "--read-only START-END"
-        )
-    words = {j for start, end in image.writable for j in range(start, min(end, config.memory))}
-    words.update(address for _, address in image.inputs)
-    if image.tape_length_address is not None:
-        words.add(image.tape_length_address)
-    if not words:
-        raise MlpcError(f"{image.source_path}: --specialise: the program writes no word")
-    return ReadOnly(tuple(sorted(words)), tuple(image.words), image.direct_reads)
-
-
-def network_sizes(network: Any) -> dict[str, int]:
-    """What one step costs: the state's size, the elements it computes (the units of every
-    definition that is not a pass-through) and the non-zero weights of its sparse form."""
-    from mlpc.compiler.sparse import lower_to_sparse
-
-    return {
-        "state": network.n_state,
-        "elements_per_step": sum(d.length or 1 for s in network.spaces
-                                 for d in s.definitions() if not d.passthrough),
-        "nonzero_weights": lower_to_sparse(network).nnz,
-    }
-
-
-def form_metadata(step: Any, image: SubleqImage) -> dict[str, str]:
-    """Which network a model holds: `universal` (any program of its machine) or
-    `specialised` (this program's constant words folded into the weights: their ranges),
-    and the sizes of both forms when the program's writable words are known."""
-    from mlpc.compiler.codegen import build_step_network
-
-    config = step.layout.config
-    ro = step.read_only
-    forms = {"universal": network_sizes(build_step_network(config).network)}
-    if ro is not None or image.writable is not None:
-        special = step if ro is not None else build_step_network(
-            config, read_only_of(image, config))
-        forms["specialised"] = network_sizes(special.network)
-    meta = {"network_form": "universal" if ro is None else "specialised",
-            "network_sizes": json.dumps(forms)}
-    if ro is not None:
-        writable = set(ro.writable)
-        constant = merge_ranges([(j, j + 1) for j in range(config.memory) if j not in writable])
-        meta["constant_words"] = json.dumps([list(r) for r in constant])
-        meta["state_words"] = json.dumps(list(ro.writable))
-    return meta
-
-
-def machine_metadata(step: Any, options: ExportOptions) -> dict[str, str]:
-    """The metadata a model shares with every program on its machine: version, machine,
-    encoding, layers and the state layout."""
-    from mlpc import __version__
-    from mlpc.compiler.sparse import lower_to_sparse
-
-    net = step.network
-    return {
-        "mlpc_version": __version__,
-        "memory_words": str(step.layout.config.memory),
-        "word_bits": str(step.layout.config.word_bits),
-        "tape_in": str(step.layout.config.tape_in),
-        "tape_out": str(step.layout.config.tape_out),
-        "relu_layers_per_step": str(net.relu_layers),
-        # ReLU layers after the loop, once per run (the results: `codegen._Gen.readout`)
-        "readout_layers": str(step.readout.relu_layers if step.readout else 0),
-        "unroll": str(options.unroll),
-        "weights": options.weights,
-        "dtype": options.dtype,
-        "nonzero_weights": str(lower_to_sparse(net).nnz),
-        "layers": json.dumps(layer_summary(net)),
-        "state_layout": json.dumps(
-            {"n_state": step.layout.size, "scalars": {s: step.layout.index(s) for s in SCALARS},
-             "tape_start": step.layout.tape.start, "pending_write": ["wa2", "wo", "wv"],
-             # each state component's declared [lo, hi] (V, t: every word of the family):
-             # the box `mlpc audit` draws its states from
-             "ranges": {d.name: [d.lo, d.hi] for d in net.state.definitions()}}
-        ),
-    }
-
-
-def exportable_step(config: MachineConfig, options: ExportOptions,
-                    read_only: ReadOnly | None = None) -> Any:
-    """The machine's step network (specialised to `read_only` if given), checked exportable
-    with `options` (one-line error if not: too much memory, float64 not provably exact,
-    dense too large)."""
-    from mlpc.compiler.codegen import build_step_network
-    from mlpc.compiler.export_onnx import check_options
-
-    try:
-        step = build_step_network(config, read_only)
-        if read_only is not None:
-            check_specialised_float64(step.network, config, options)
-        check_options(step.network, options)
-    except ValueError as exc:
-        raise MlpcError(str(exc)) from None
-    return step
-
-
-def check_specialised_float64(network: Any, config: MachineConfig,
-                              options: ExportOptions) -> None:
-    """A specialised network folds the program's constant words into its weights, where
-    they can take a partial sum past 2^53 while the universal network of the same machine
-    stays exact in float64: then the refusal names --specialise as the cause, and says what
-    works."""
-    from mlpc.compiler.codegen import build_step_network
-    from mlpc.compiler.network import FLOAT64_EXACT
-
-    if options.dtype != "float64" or options.weights != "families":
-        return  # not a float64 model, or refused for its weights
-    worst = network.max_magnitude()
-    if worst < FLOAT64_EXACT or build_step_network(config).network.max_magnitude() >= FLOAT64_EXACT:
-        return  # exact, or not exact without --specialise either
-    raise MlpcError(f"float64 is not exact for this program with --specialise: its constant "
-                    f"words, folded into the weights, let a partial sum reach {worst} >= 2^53 "
-                    "(use --dtype int64, or drop --specialise)")
-
-
-def compile_step_model(config: MachineConfig, options: ExportOptions | None = None
-                       ) -> onnx.ModelProto:
-    """One step of the machine's network as its own model (state in, next state out), with
-    the machine's metadata (`model_kind` = `step`; no program: the weights depend on the
-    machine only)."""
-    from mlpc.compiler.export_onnx import ExportOptions, build_step_model
-    from mlpc.compiler.onnx_graph import ExportError
-
-    options = options or ExportOptions()
-    step = exportable_step(config, options)
-    metadata = {"model_kind": "step", **machine_metadata(step, options)}
-    del metadata["unroll"]
-    doc = (f"mlpc: one SUBLEQ step as a ReLU-MLP ({step.network.relu_layers} ReLU layers, "
-           f"m={config.memory}, W={config.word_bits}, {options.dtype}): state [batch, "
-           f"{step.layout.size}] -> next_state; the layout is in the metadata (state_layout)")
-    try:
-        return build_step_model(step.network, options, tuple(metadata.items()), doc)
-    except ExportError as exc:
-        raise MlpcError(str(exc)) from None
-
-
-def layer_summary(network: Any) -> list[dict[str, Any]]:
-    """Each layer of the step (its linear spaces, then the ReLU that closes it): width,
-    non-zero weights of its sparse form, units per family and scalars, for the metadata."""
-    from mlpc.compiler.sparse import lower_to_sparse
-
-    sparse = lower_to_sparse(network)
-    out = []
-    for group, layer in zip(network.layers(), sparse.layers, strict=True):
-        last = group[-1]
-        out.append({
-            "name": layer.name,
-            "relu": layer.relu,
-            "width": layer.width,
-            "nonzeros": layer.nnz,
-            "dense_params": layer.dense_params,
-            "families": [[d.name, d.length] for d in last.families],
-            "computed_families": sum(1 for d in last.families if not d.passthrough),
-            "scalars": len(last.scalars),
-            "factors": [[f.name, f.n_in, f.n_out, f.nnz] for f in layer.factors],
-            "doc": layer.doc,
-        })
-    return out

@@ -5,7 +5,7 @@ The exporter (`compiler/export_onnx.py`) builds the model around the step and ca
 `Encoding`'s methods; each encoding is one module (`export_families.py`, `export_sparse.py`,
 `export_dense.py`), registered by one line of `compiler/limits.py`'s `ENCODINGS` (its name,
 module, dtypes and limits, which the command line reads without importing onnx). This module
-imports only that leaf at run time, so the exporter and the encodings import it without a
+imports only leaves at run time, so the exporter and the encodings import it without a
 cycle between them.
 """
 
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, cast
 
 from mlpc.compiler.limits import DEFAULT_UNROLL, DTYPES, ENCODINGS, WEIGHTS
+from mlpc.compiler.machine_config import DEFAULT_MAX_STEPS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -25,9 +26,6 @@ if TYPE_CHECKING:
     from mlpc.compiler.exactness import Prover
     from mlpc.compiler.network import Network
     from mlpc.compiler.onnx_graph import Graph
-
-DEFAULT_MAX_STEPS = 10_000_000  # a model's budget when the caller gives no max_steps
-
 
 @dataclass(frozen=True)
 class ExportOptions:

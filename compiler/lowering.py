@@ -50,14 +50,12 @@ to 8 are inlined; division, modulo and right shifts by a constant and low masks
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mlpc.compiler import cheap_ops, runtime_lib
 from mlpc.compiler import macros as mc
 from mlpc.compiler.cfg_opt import optimize as cfg_optimize
 from mlpc.compiler.checker import CheckedProgram
-from mlpc.compiler.driver import CompileOptions
 from mlpc.compiler.image import SubleqImage, TrapInfo, merge_ranges
 from mlpc.compiler.lower_arrays import ArrayLowering
 from mlpc.compiler.lower_calls import CallLowering
@@ -65,9 +63,8 @@ from mlpc.compiler.lower_expr import ExpressionLowering
 from mlpc.compiler.lower_stmt import StatementLowering
 from mlpc.compiler.lower_storage import RV, TAPE_LEFT, TRAP_DIVISION
 from mlpc.compiler.macros import const
-from mlpc.errors import SourcePos
-
-DEFAULT_STACK_FRAMES = 256  # default stack: 256 nested saves of the largest frame
+from mlpc.compiler.options import CompileOptions
+from mlpc.compiler.stack import DEFAULT_STACK_FRAMES, StackPlan
 
 
 @dataclass(frozen=True)
@@ -180,17 +177,6 @@ def lower_macros(checked: CheckedProgram, options: LoweringOptions) -> mc.MacroP
     low = _Lowerer(checked, options.word_bits)
     low.lower()
     return low.macro_program(options.stack)
-
-
-@dataclass(frozen=True)
-class StackPlan:
-    """The compiled program's stack, for the source engine to run out of it at the same call:
-    its size in words, and the words each recursive call pushes (by the position of its
-    `Call` node; a call not listed pushes nothing and cannot overflow). A call traps when its
-    words do not fit on top of those its unfinished callers pushed."""
-
-    words: int
-    pushes: Mapping[SourcePos, int]  # saved cells plus the callee's local arrays
 
 
 def stack_plan(checked: CheckedProgram, options: LoweringOptions) -> StackPlan:

@@ -7,52 +7,17 @@ the network engines (and with them onnx and onnxruntime) only when one is asked 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 
-from mlpc.compiler.driver import LoadedProgram
+from mlpc.compiler.lowering import LoweringOptions, stack_plan
+from mlpc.compiler.machine_config import tape_length_word
+from mlpc.compiler.tl_ast import uses_eof
 from mlpc.errors import MlpcError
 from mlpc.runtime import reference
-from mlpc.runtime.machine import MachineConfig, initial_state, result_of, tape_length_word
+from mlpc.runtime.machine import initial_state, result_of
 from mlpc.runtime.progress import ChunkSizer, Progress
 from mlpc.runtime.report import RunReport, report_from_machine
+from mlpc.runtime.request import Engine, RunRequest, prepared_image
 from mlpc.runtime.source_interp import run_source
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    """One run: the program, the machine it runs on, its inputs, tape and step budget, and
-    for the network engines the encoding of the network (`weights`, onnx only) and its
-    number type (`dtype`, onnx and numpy)."""
-
-    program: LoadedProgram
-    config: MachineConfig
-    tape: tuple[int, ...] = ()
-    inputs: tuple[tuple[str, int], ...] = ()  # named inputs -> values
-    max_steps: int = 10_000_000
-    show_progress: bool = False
-    budget_given: bool = False  # the user chose max_steps: the progress display shows it
-    weights: str = "families"  # compiler.export_onnx.WEIGHTS
-    dtype: str = "int64"  # compiler.export_onnx.DTYPES
-    specialise: bool = False  # the network specialised to the program's constant words
-
-    @property
-    def progress_total(self) -> int | None:
-        """The total the progress display shows: the step budget when the user set it."""
-        return self.max_steps if self.budget_given else None
-
-
-Engine = Callable[[RunRequest], RunReport]
-
-
-def prepared_image(request: RunRequest) -> list[int]:
-    """The image words with the named inputs stored at their addresses, and the tape's
-    length in its cell when the program has one (it uses eof())."""
-    image = request.program.image
-    length = len(request.tape)
-    if image.tape_length_address is not None:
-        length = tape_length_word(length, request.config.word_bits)
-    return image.initial_words(request.inputs, length)
 
 
 def run_reference(request: RunRequest) -> RunReport:
@@ -73,8 +38,6 @@ def run_source_engine(request: RunRequest) -> RunReport:
     checked = request.program.checked
     if checked is None:
         raise MlpcError("the source engine runs .tl programs only")
-    from mlpc.compiler.tl_ast import uses_eof
-
     if uses_eof(checked.program.items):  # the same refusal as the compiled program's
         tape_length_word(len(request.tape), request.config.word_bits)
     return run_source(
@@ -85,7 +48,8 @@ def run_source_engine(request: RunRequest) -> RunReport:
         word_bits=request.config.word_bits,
         tape_out=request.config.tape_out,
         tape_in=request.config.tape_in,
-        stack=request.program.options.stack,
+        plan=stack_plan(checked, LoweringOptions(checked.word_bits,
+                                                 request.program.options.stack)),
     )
 
 
@@ -94,6 +58,8 @@ def get_engine(name: str) -> Engine:
         return run_reference
     if name == "source":
         return run_source_engine
+    # the command line's start-up: onnx and onnxruntime only for the engines that need them
+    # (the network engines import this module's neighbour `request`, not this module)
     from mlpc.runtime import onnx_engine
 
     if name == "onnx":

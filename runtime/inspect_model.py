@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+from mlpc.errors import MlpcError
 from mlpc.runtime.onnx_engine import load_model_file
 from mlpc.runtime.onnx_model import refuse_step_model
 
@@ -26,8 +27,6 @@ def describe(path: str) -> dict[str, Any]:
     model = load_model_file(path)
     meta = {p.key: p.value for p in model.metadata_props}
     if "layers" not in meta:
-        from mlpc.errors import MlpcError
-
         raise MlpcError(f"{path}: this ONNX model was not made by mlpc (no layer metadata)")
     refuse_step_model(meta, path)
     layers = json.loads(meta["layers"])

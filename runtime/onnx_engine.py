@@ -9,15 +9,15 @@ import numpy as np
 import onnx
 
 from mlpc.compiler.codegen import build_step_network, decode_state, encode_state, read_out
-from mlpc.compiler.driver import compile_model, read_only_of
 from mlpc.compiler.export_onnx import ExportOptions, check_options
+from mlpc.compiler.model import compile_model, read_only_of
 from mlpc.errors import MlpcError
-from mlpc.runtime.engines import RunRequest, prepared_image
 from mlpc.runtime.machine import RunResult, initial_state
 from mlpc.runtime.numpy_exec import NumpyExecutor
 from mlpc.runtime.onnx_model import OnnxModel, read_model_bytes, run_model_batch
 from mlpc.runtime.progress import Progress
 from mlpc.runtime.report import RunReport, report_from_machine
+from mlpc.runtime.request import RunRequest, prepared_image
 
 
 def load_model_file(path: str) -> onnx.ModelProto:

@@ -21,8 +21,8 @@ from typing import Protocol
 import numpy as np
 
 from mlpc.compiler.limits import MAX_BUDGET, TAPE_LENGTH
+from mlpc.compiler.machine_config import Fault, tape_length_word
 from mlpc.errors import MlpcError
-from mlpc.runtime.machine import Fault, tape_length_word
 from mlpc.runtime.progress import TARGET_SECONDS, ChunkSizer, Progress
 from mlpc.runtime.report import TRAP_KINDS, RunReport
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mlpc.runtime.machine import Fault, MachineConfig, MachineState, Status
+from mlpc.compiler.machine_config import Fault, MachineConfig, Status
+from mlpc.runtime.machine import MachineState
 
 
 @dataclass(frozen=True)

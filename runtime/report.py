@@ -6,8 +6,9 @@ import json
 from dataclasses import dataclass
 
 from mlpc.compiler.image import SubleqImage
+from mlpc.compiler.machine_config import Status
 from mlpc.errors import EXIT_OK, EXIT_STEP_LIMIT, EXIT_TRAP
-from mlpc.runtime.machine import RunResult, Status
+from mlpc.runtime.machine import RunResult
 
 TRAP_KINDS = {
     1: "division by zero",

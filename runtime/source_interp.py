@@ -36,12 +36,13 @@ Semantics (docs/language.md, with every detail the engines must agree on)
   of the node that traps (`tl_ast` documents node positions): division by zero (the `/` or
   `%` operator, the `/=`/`%=`, or the name of `udiv`/`umod`), index out of range (the
   indexed name), stack overflow (the call), assertion failed (the `assert`).
-- **Stack overflow**: the interpreter keeps the compiled program's stack account
-  (`lowering.StackPlan`: the stack's size, `--stack` or the default, and the words each
-  call takes, as the lowering and its clean-ups decided: the cells a recursive call saves,
-  plus the local arrays of a callee that keeps them on the stack). A call whose words do
-  not fit on top of those of its unfinished callers traps, at the same call and depth as
-  the compiled program; calls that push nothing never overflow.
+- **Stack overflow**: the interpreter keeps the compiled program's stack account (a
+  `stack.StackPlan`, which its caller has `lowering.stack_plan` decide: the stack's size,
+  `--stack` or the default, and the words each call takes, as the lowering and its
+  clean-ups decided: the cells a recursive call saves, plus the local arrays of a callee
+  that keeps them on the stack). A call whose words do not fit on top of those of its
+  unfinished callers traps, at the same call and depth as the compiled program; calls that
+  push nothing never overflow.
 - **Steps**: one per statement executed (declarations and blocks included), one per loop
   condition test (so every iteration costs a step, even of `for (;;) {}`), one per call. A
   run that would exceed `max_steps` stops with status "step-limit". Source steps are not
@@ -74,9 +75,9 @@ from mlpc.compiler.checker import (
     literal_value,
     unary_op,
 )
-from mlpc.compiler.lowering import LoweringOptions, StackPlan, stack_plan
+from mlpc.compiler.machine_config import DEFAULT_TAPE_OUT, wrap_word
+from mlpc.compiler.stack import StackPlan
 from mlpc.errors import MlpcError
-from mlpc.runtime.machine import DEFAULT_TAPE_OUT, wrap_word
 from mlpc.runtime.report import TRAP_KINDS, RunReport
 
 TRAP_DIVISION, TRAP_INDEX, TRAP_STACK, TRAP_ASSERT = 1, 2, 3, 4
@@ -134,18 +135,18 @@ def run_source(
     word_bits: int = 32,
     tape_out: int = DEFAULT_TAPE_OUT,
     *,
-    stack: int | None = None,
+    plan: StackPlan,
     tape_in: int | None = None,
 ) -> RunReport:
-    """Run a checked program; `stack` is the compiled program's stack words (`--stack`; None:
-    the lowering's default). Raises `MlpcError` for bad inputs (unknown, missing or out of
-    range names, tape words out of range, a tape longer than `tape_in`)."""
+    """Run a checked program; `plan` is the compiled program's stack (`lowering.stack_plan`,
+    taken by the caller so that the oracle does not import what it checks). Raises `MlpcError`
+    for bad inputs (unknown, missing or out of range names, tape words out of range, a tape
+    longer than `tape_in`)."""
     if word_bits != checked.word_bits:
         raise MlpcError(
             f"the program was checked for {checked.word_bits}-bit words, not {word_bits}"
         )
     _validate(checked, inputs, tape, word_bits, tape_in)
-    plan = stack_plan(checked, LoweringOptions(word_bits, stack))
     depth = _deepest(checked, plan)
     interpreter = _Interpreter(checked, inputs, tape, max_steps, tape_out, plan, depth)
     return _run_with_deep_stack(interpreter.run, depth)

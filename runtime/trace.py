@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlpc.compiler.image import CodeSpan, SubleqImage
+from mlpc.compiler.machine_config import MachineConfig, Status
 from mlpc.runtime import reference
-from mlpc.runtime.machine import MachineConfig, MachineState, Status, initial_state, result_of
+from mlpc.runtime.machine import MachineState, initial_state, result_of
 from mlpc.runtime.reference import StepEvent
 from mlpc.runtime.report import RunReport, report_from_machine, tape_text
 

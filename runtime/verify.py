@@ -16,16 +16,23 @@ compared with a full-speed reference run on the final outputs, tape, status and 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+import onnxruntime as ort
 
+from mlpc.compiler.codegen import build_step_network, decode_state, encode_state
+from mlpc.compiler.export_onnx import ExportOptions
 from mlpc.compiler.image import SubleqImage
+from mlpc.compiler.machine_config import Fault, MachineConfig, Status, canonical_pc
+from mlpc.compiler.model import compile_model
 from mlpc.errors import MlpcError
 from mlpc.runtime import reference
-from mlpc.runtime.machine import Fault, MachineConfig, Status, canonical_pc, initial_state
+from mlpc.runtime.machine import initial_state
+from mlpc.runtime.numpy_exec import NumpyExecutor
 from mlpc.runtime.progress import Progress
 from mlpc.runtime.report import RunReport
 from mlpc.runtime.trace import CellNames, SourceMap
@@ -79,9 +86,6 @@ class NumpyStepper:
 
     def __init__(self, image: SubleqImage, config: MachineConfig, words: Sequence[int],
                  inputs: dict[str, int], tape: Sequence[int]) -> None:
-        from mlpc.compiler.codegen import build_step_network, encode_state
-        from mlpc.runtime.numpy_exec import NumpyExecutor
-
         state = initial_state(config, words, tape)  # validates sizes and ranges
         net = build_step_network(config)
         self.layout = net.layout
@@ -90,8 +94,6 @@ class NumpyStepper:
         self.tape_out: list[int] = []
 
     def step(self) -> Snapshot:
-        from mlpc.compiler.codegen import decode_state
-
         self.x = self.executor.step(self.x)
         d = decode_state(self.layout, self.x[0])
         if d.out_event is not None:
@@ -106,13 +108,6 @@ class OnnxStepper:
 
     def __init__(self, image: SubleqImage, config: MachineConfig, words: Sequence[int],
                  inputs: dict[str, int], tape: Sequence[int]) -> None:
-        import json
-
-        import onnxruntime as ort
-
-        from mlpc.compiler.driver import compile_model
-        from mlpc.compiler.export_onnx import ExportOptions
-
         initial_state(config, words, tape)  # the same validation as the other engines
         model = compile_model(image, config, ExportOptions(unroll=1))
         meta = {p.key: p.value for p in model.metadata_props}

@@ -31,11 +31,18 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import onnx
+
 from mlpc import __version__
 from mlpc.cache import user_cache_root
+from mlpc.compiler.driver import load_program, machine_config
+from mlpc.compiler.limits import MAX_BUDGET
+from mlpc.compiler.machine_config import DEFAULT_MAX_STEPS, Fault
+from mlpc.compiler.model import compile_model
+from mlpc.compiler.options import CompileOptions
 from mlpc.errors import MlpcError
-from mlpc.runtime.machine import DEFAULT_MAX_STEPS, Fault
-from mlpc.runtime.onnx_model import read_model_bytes
+from mlpc.runtime.onnx_model import STATUS_NAMES, read_model_bytes, refuse_step_model
+from mlpc.runtime.report import TRAP_KINDS
 
 ORT_WEB_VERSION = "1.30.0"  # tested with mlpc's models: int64, Loop, If, optional inputs,
 # local functions (tests/test_web.py)
@@ -144,10 +151,6 @@ def unpack_dist(tarball: Path, dest: Path) -> None:
 
 def model_metadata(data: bytes, path: str) -> dict[str, str]:
     """A model's metadata, refused (one line) unless mlpc made it as a full program model."""
-    import onnx
-
-    from mlpc.runtime.onnx_model import refuse_step_model
-
     try:
         proto = onnx.load_from_string(data)
     except Exception as exc:  # truncated or corrupted protobuf
@@ -172,8 +175,6 @@ def gallery(examples: str) -> list[SiteModel]:
     """Every program in `examples` (.tl, .asm) compiled with the default options, each
     starting with the inputs of the `mlpc run` line in its header that runs it on the
     network."""
-    from mlpc.compiler.driver import CompileOptions, compile_model, load_program, machine_config
-
     folder = Path(examples)
     if not folder.is_dir():
         raise MlpcError(f"{examples}: no such folder of example programs (mlpc web --examples "
@@ -217,10 +218,6 @@ def header_run(source: str) -> tuple[dict[str, int], tuple[int, ...]]:
 def page_tables() -> dict[str, Any]:
     """What the page needs to word a run as `mlpc run` does (from the Python tables, so the
     two cannot drift apart)."""
-    from mlpc.compiler.codegen import MAX_BUDGET
-    from mlpc.runtime.onnx_model import STATUS_NAMES
-    from mlpc.runtime.report import TRAP_KINDS
-
     return {
         "status_names": {str(k): v for k, v in STATUS_NAMES.items()},
         "fault_text": {str(int(f)): f.describe() for f in Fault},

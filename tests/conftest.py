@@ -144,7 +144,7 @@ def assert_state_matches(layout: object, x_row: object, state: object, out: list
     step count (`budget` minus the budget left) and output tape (`out` collects the output
     events; this appends the step's event, if any)."""
     from mlpc.compiler.codegen import decode_state
-    from mlpc.runtime.machine import canonical_pc
+    from mlpc.compiler.machine_config import canonical_pc
 
     d = decode_state(layout, x_row)  # type: ignore[arg-type]
     if d.out_event is not None:

@@ -6,7 +6,7 @@ The table (`tl_cases.py`) runs every case on the source and reference engines
 (`test_source_interp`, `test_lowering`); here its array cases also run on the numpy and
 onnx networks, and a recursion with a local array meets the stack limit at the same call on
 all four engines: its frames are counted the same way everywhere (the saved cells plus the
-callee's arrays, `lowering.StackPlan`).
+callee's arrays, `stack.StackPlan`).
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 from tl_cases import CASES_BY_NAME, TlCase
 
-from mlpc.compiler.driver import CompileOptions, LoadedProgram, machine_config
-from mlpc.runtime.engines import RunRequest, get_engine
+from mlpc.compiler.driver import LoadedProgram, machine_config
+from mlpc.compiler.options import CompileOptions
+from mlpc.runtime.engines import get_engine
 from mlpc.runtime.report import RunReport
+from mlpc.runtime.request import RunRequest
 
 ENGINES = ("source", "reference", "numpy", "onnx")
 # the array cases of the table that stay within a few thousand SUBLEQ steps and a couple of

@@ -12,9 +12,10 @@ from mlpc.compiler.assembler import (
     parse_assembly,
     parse_numeric,
 )
+from mlpc.compiler.machine_config import MachineConfig, Status
 from mlpc.errors import MlpcError, SourceError, SourcePos
 from mlpc.runtime import reference
-from mlpc.runtime.machine import MachineConfig, Status, initial_state
+from mlpc.runtime.machine import initial_state
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -17,15 +17,12 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from mlpc.cli import main
-from mlpc.compiler.driver import (
-    CompileOptions,
-    LoadedProgram,
-    compile_model,
-    compile_step_model,
-    machine_config,
-)
+from mlpc.compiler.driver import LoadedProgram, machine_config
 from mlpc.compiler.export_onnx import ExportOptions
 from mlpc.compiler.limits import ENCODINGS
+from mlpc.compiler.machine_config import Fault
+from mlpc.compiler.model import compile_model, compile_step_model
+from mlpc.compiler.options import CompileOptions
 from mlpc.runtime.audit import (
     AuditReport,
     Layout,
@@ -34,7 +31,6 @@ from mlpc.runtime.audit import (
     exact_step,
     make_states,
 )
-from mlpc.runtime.machine import Fault
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted(p.name for p in (REPO / "examples").glob("*.tl")) + ["hello.asm"]

@@ -9,15 +9,10 @@ import pytest
 from conftest import IndexRow, hsq_index_names, load_index
 
 from mlpc.compiler.assembler import load_image
+from mlpc.compiler.machine_config import Fault, MachineConfig, Status
 from mlpc.errors import MlpcError
 from mlpc.runtime import reference
-from mlpc.runtime.machine import (
-    Fault,
-    MachineConfig,
-    MachineState,
-    Status,
-    initial_state,
-)
+from mlpc.runtime.machine import MachineState, initial_state
 
 MAX_STEPS = 2_000_000
 

@@ -39,12 +39,14 @@ from hypothesis import strategies as st
 from strategies import LARGE, SMALL, GeneratedProgram, tl_programs
 from tl_cases import random_program
 
-from mlpc.compiler.driver import CompileOptions, LoadedProgram
+from mlpc.compiler.driver import LoadedProgram
+from mlpc.compiler.machine_config import MachineConfig
+from mlpc.compiler.options import CompileOptions
 from mlpc.runtime import engines as engines_module
 from mlpc.runtime import onnx_engine
-from mlpc.runtime.engines import RunRequest, get_engine
-from mlpc.runtime.machine import MachineConfig
+from mlpc.runtime.engines import get_engine
 from mlpc.runtime.report import RunReport
+from mlpc.runtime.request import RunRequest
 
 NET_STEPS = 1000  # SUBLEQ steps the network engines run per program (CI)
 SLOW_NET_STEPS = 6000

@@ -101,7 +101,7 @@ def prose(text: str) -> str:
 
 def _relu_layers() -> list[str]:
     from mlpc.compiler.codegen import build_step_network
-    from mlpc.runtime.machine import MachineConfig
+    from mlpc.compiler.machine_config import MachineConfig
 
     return [str(build_step_network(MachineConfig(memory=16)).network.relu_layers)]
 
@@ -155,15 +155,15 @@ def _opset() -> list[str]:
 
 
 def _default_budget() -> list[str]:
-    from mlpc.runtime.machine import DEFAULT_MAX_STEPS
+    from mlpc.compiler.machine_config import DEFAULT_MAX_STEPS
 
     return [f"{DEFAULT_MAX_STEPS:,}"]
 
 
 def _memory_limit() -> list[str]:
     from mlpc.compiler.codegen import MAX_NETWORK_MEMORY, build_step_network
+    from mlpc.compiler.machine_config import MachineConfig
     from mlpc.compiler.sparse import lower_to_sparse
-    from mlpc.runtime.machine import MachineConfig
 
     nnz = lower_to_sparse(build_step_network(MachineConfig(memory=MAX_NETWORK_MEMORY))
                           .network).nnz
@@ -269,8 +269,8 @@ def _scalar_table_limit() -> list[str]:
 
 
 def _input_faults() -> list[str]:
-    """The fault codes a model gives bad input (`runtime.machine.Fault`)."""
-    from mlpc.runtime.machine import Fault
+    """The fault codes a model gives bad input (`machine_config.Fault`)."""
+    from mlpc.compiler.machine_config import Fault
 
     assert Fault.INPUT_RANGE.describe() == "input out of range"
     assert Fault.INVALID_RESUME.describe() == "invalid resume state"

@@ -16,10 +16,13 @@ import pytest
 from conftest import run_python_strictly
 from tl_cases import CASES, TlCase
 
-from mlpc.compiler.driver import CompileOptions, LoadedProgram, compile_model, machine_config
+from mlpc.compiler.driver import LoadedProgram, machine_config
+from mlpc.compiler.model import compile_model
+from mlpc.compiler.options import CompileOptions
 from mlpc.errors import MlpcError
-from mlpc.runtime.engines import RunRequest, get_engine, prepared_image
+from mlpc.runtime.engines import get_engine
 from mlpc.runtime.onnx_model import OnnxModel
+from mlpc.runtime.request import RunRequest, prepared_image
 
 REPO = Path(__file__).resolve().parents[1]
 EOF_CASES = [case for case in CASES if "eof()" in case.source]

@@ -24,18 +24,14 @@ from onnx import helper, numpy_helper
 
 from mlpc.compiler import export_families
 from mlpc.compiler.codegen import build_step_network, encode_state
-from mlpc.compiler.driver import (
-    CompileOptions,
-    compile_model,
-    load_program,
-    machine_config,
-    read_only_of,
-)
+from mlpc.compiler.driver import load_program, machine_config
 from mlpc.compiler.exactness import ExactnessError, Prover
 from mlpc.compiler.export_onnx import ExportOptions, build_step_model
 from mlpc.compiler.image import SubleqImage
+from mlpc.compiler.model import compile_model, read_only_of
 from mlpc.compiler.network import Network, RangeError, SpaceBuilder, state_space
 from mlpc.compiler.onnx_graph import Graph
+from mlpc.compiler.options import CompileOptions
 from mlpc.errors import MlpcError
 from mlpc.runtime.machine import initial_state
 

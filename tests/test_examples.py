@@ -23,9 +23,11 @@ import pytest
 
 from mlpc import cli
 from mlpc.cli.common import parse_inputs, parse_tape
-from mlpc.compiler.driver import CompileOptions, LoadedProgram, load_program, machine_config
-from mlpc.runtime.engines import RunRequest, get_engine
+from mlpc.compiler.driver import LoadedProgram, load_program, machine_config
+from mlpc.compiler.options import CompileOptions
+from mlpc.runtime.engines import get_engine
 from mlpc.runtime.report import RunReport
+from mlpc.runtime.request import RunRequest
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
 MAX_STEPS = 1_000_000  # every default run takes well under 200,000 SUBLEQ steps

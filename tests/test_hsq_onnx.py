@@ -10,8 +10,9 @@ import pytest
 from conftest import hsq_index_names, load_index
 
 from mlpc.compiler.assembler import load_image
-from mlpc.compiler.driver import compile_model, machine_config
+from mlpc.compiler.driver import machine_config
 from mlpc.compiler.export_onnx import ExportOptions
+from mlpc.compiler.model import compile_model
 from mlpc.runtime.onnx_model import OnnxModel
 
 # cheap programs (steps x memory) with output, from all three folders, and one silent halt

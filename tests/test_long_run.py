@@ -24,12 +24,15 @@ import pytest
 
 from mlpc.compiler.assembler import load_image
 from mlpc.compiler.checker import check_program
-from mlpc.compiler.driver import CompileOptions, compile_model, machine_config
+from mlpc.compiler.driver import machine_config
 from mlpc.compiler.image import SubleqImage
 from mlpc.compiler.lowering import lower_program
+from mlpc.compiler.machine_config import MachineConfig
+from mlpc.compiler.model import compile_model
+from mlpc.compiler.options import CompileOptions
 from mlpc.compiler.parser import parse_program
 from mlpc.runtime import reference
-from mlpc.runtime.machine import MachineConfig, MachineState, initial_state
+from mlpc.runtime.machine import MachineState, initial_state
 from mlpc.runtime.onnx_model import OnnxModel
 
 pytestmark = pytest.mark.slow

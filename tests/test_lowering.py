@@ -21,21 +21,17 @@ from tl_cases import CASES, INT_MAX, INT_MIN, TlCase
 
 from mlpc.compiler import tl_ast as ast
 from mlpc.compiler.checker import check_program
-from mlpc.compiler.driver import CompileOptions
 from mlpc.compiler.image import SubleqImage
 from mlpc.compiler.lower_expr import _VALUE
 from mlpc.compiler.lower_stmt import _STATEMENT
-from mlpc.compiler.lowering import DEFAULT_STACK_FRAMES, lower_program
+from mlpc.compiler.lowering import LoweringOptions, lower_program, stack_plan
+from mlpc.compiler.machine_config import DEFAULT_TAPE_OUT, MachineConfig
+from mlpc.compiler.options import CompileOptions
 from mlpc.compiler.parser import parse_program
+from mlpc.compiler.stack import DEFAULT_STACK_FRAMES
 from mlpc.errors import MlpcError
 from mlpc.runtime import reference
-from mlpc.runtime.machine import (
-    DEFAULT_TAPE_OUT,
-    MachineConfig,
-    MachineState,
-    initial_state,
-    result_of,
-)
+from mlpc.runtime.machine import MachineState, initial_state, result_of
 from mlpc.runtime.report import RunReport, report_from_machine
 from mlpc.runtime.source_interp import run_source
 
@@ -79,7 +75,8 @@ def run_tl(source: str, inputs: dict[str, int] | None = None, tape: tuple[int, .
 def run_source_text(source: str, inputs: dict[str, int] | None = None,
                     tape: tuple[int, ...] = (), word_bits: int = 32) -> RunReport:
     checked = check_program(parse_program(source, "t.tl"), word_bits)
-    return run_source(checked, inputs or {}, tape, 1_000_000, word_bits=word_bits)
+    return run_source(checked, inputs or {}, tape, 1_000_000, word_bits=word_bits,
+                      plan=stack_plan(checked, LoweringOptions(word_bits)))
 
 
 def observable(report: RunReport) -> tuple[object, ...]:
@@ -101,7 +98,8 @@ def _source_case(case: TlCase) -> RunReport:
     checked = check_program(parse_program(case.source, f"{case.name}.tl"), case.word_bits)
     extra = {} if case.tape_out is None else {"tape_out": case.tape_out}
     return run_source(checked, dict(case.inputs), case.tape, case.max_steps or 1_000_000,
-                      word_bits=case.word_bits, **extra)
+                      word_bits=case.word_bits,
+                      plan=stack_plan(checked, LoweringOptions(case.word_bits)), **extra)
 
 
 @pytest.mark.parametrize("optimize", [True, False], ids=["opt", "noopt"])
@@ -543,7 +541,8 @@ def test_case_at_sixteen_bits_matches_source_interpreter(case: TlCase) -> None:
         pytest.skip("does not check at W=16 (a literal out of range)")
     checked, inputs, tape = variant
     extra = {} if case.tape_out is None else {"tape_out": case.tape_out}
-    expected = run_source(checked, inputs, tape, 1_000_000, word_bits=16, **extra)
+    expected = run_source(checked, inputs, tape, 1_000_000, word_bits=16,
+                          plan=stack_plan(checked, LoweringOptions(16)), **extra)
     image = lower_program(checked, CompileOptions(word_bits=16))
     got = run_image(image, inputs, tape, 16, case.tape_out).report
     assert observable(got) == observable(expected)

@@ -18,11 +18,14 @@ from tl_cases import CASES_BY_NAME
 
 from mlpc.compiler import cheap_ops, runtime_lib
 from mlpc.compiler import macros as mc
-from mlpc.compiler.driver import CompileOptions, LoadedProgram, machine_config
+from mlpc.compiler.driver import LoadedProgram, machine_config
 from mlpc.compiler.image import SubleqImage
+from mlpc.compiler.machine_config import MachineConfig, Status
+from mlpc.compiler.options import CompileOptions
 from mlpc.runtime import reference
-from mlpc.runtime.engines import RunRequest, get_engine
-from mlpc.runtime.machine import MachineConfig, Status, initial_state
+from mlpc.runtime.engines import get_engine
+from mlpc.runtime.machine import initial_state
+from mlpc.runtime.request import RunRequest
 
 
 def _wrap(v: int, w: int) -> int:

@@ -10,8 +10,9 @@ import pytest
 from mlpc.compiler import macros as mc
 from mlpc.compiler import runtime_lib
 from mlpc.compiler.checker import binary_op
+from mlpc.compiler.machine_config import MachineConfig, wrap_word
 from mlpc.runtime import reference
-from mlpc.runtime.machine import MachineConfig, initial_state, wrap_word
+from mlpc.runtime.machine import initial_state
 
 
 def call(name: str, w: int, args: tuple[int, ...]) -> tuple[list[int], int]:

@@ -12,18 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mlpc.compiler.machine_config import Fault, MachineConfig, Status, canonical_pc, wrap_word
 from mlpc.errors import MlpcError
 from mlpc.runtime import reference
-from mlpc.runtime.machine import (
-    Fault,
-    MachineConfig,
-    MachineState,
-    Status,
-    canonical_pc,
-    initial_state,
-    result_of,
-    wrap_word,
-)
+from mlpc.runtime.machine import MachineState, initial_state, result_of
 from mlpc.runtime.reference import StepEvent
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1

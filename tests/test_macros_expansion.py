@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 
 from mlpc.compiler import macros as mc
+from mlpc.compiler.machine_config import MachineConfig, wrap_word
 from mlpc.errors import MlpcError
 from mlpc.runtime import reference
-from mlpc.runtime.machine import MachineConfig, MachineState, initial_state, wrap_word
+from mlpc.runtime.machine import MachineState, initial_state
 
 
 def run(code: list[mc.Macro], data: tuple[mc.DataCell | mc.DataBlock, ...] = (),

@@ -30,10 +30,13 @@ from mlpc.compiler.codegen import (
     encode_state,
     read_out,
 )
-from mlpc.compiler.driver import CompileOptions, compile_model, load_program, machine_config
+from mlpc.compiler.driver import load_program, machine_config
 from mlpc.compiler.export_onnx import READ_OUT_OPS, ExportOptions
+from mlpc.compiler.machine_config import Fault, MachineConfig, Status
+from mlpc.compiler.model import compile_model
+from mlpc.compiler.options import CompileOptions
 from mlpc.runtime import reference
-from mlpc.runtime.machine import Fault, MachineConfig, Status, initial_state
+from mlpc.runtime.machine import initial_state
 from mlpc.runtime.numpy_exec import NumpyExecutor
 
 REPO = Path(__file__).resolve().parents[1]

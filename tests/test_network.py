@@ -19,11 +19,13 @@ from onnx import numpy_helper
 
 from mlpc.compiler.assembler import load_image
 from mlpc.compiler.codegen import build_step_network, encode_state
-from mlpc.compiler.driver import compile_model, machine_config
+from mlpc.compiler.driver import machine_config
 from mlpc.compiler.export_onnx import ExportOptions
 from mlpc.compiler.image import SubleqImage
+from mlpc.compiler.machine_config import Fault, MachineConfig, Status
+from mlpc.compiler.model import compile_model
 from mlpc.runtime import reference
-from mlpc.runtime.machine import Fault, MachineConfig, Status, initial_state
+from mlpc.runtime.machine import initial_state
 from mlpc.runtime.numpy_exec import NumpyExecutor
 from mlpc.runtime.onnx_model import OnnxModel
 
@@ -531,7 +533,8 @@ def test_zero_and_negative_budgets_on_stock_onnxruntime(max_steps: int) -> None:
 
 def test_program_names_that_clash_with_model_tensors(tmp_path: Path) -> None:
     """A program output called `steps` (a model output) becomes the tensor `output.steps`."""
-    from mlpc.compiler.driver import CompileOptions, load_program
+    from mlpc.compiler.driver import load_program
+    from mlpc.compiler.options import CompileOptions
 
     src = tmp_path / "clash.tl"
     src.write_text("input status;\noutput steps;\nsteps = status + 3;\n")

@@ -20,8 +20,10 @@ from mlpc.compiler.codegen import (
     encode_state,
     multiplier,
 )
-from mlpc.compiler.driver import compile_model, machine_config
+from mlpc.compiler.driver import machine_config
 from mlpc.compiler.export_onnx import ExportError, ExportOptions, check_options
+from mlpc.compiler.machine_config import MachineConfig
+from mlpc.compiler.model import compile_model
 from mlpc.compiler.network import (
     FLOAT64_EXACT,
     Lin,
@@ -33,7 +35,7 @@ from mlpc.compiler.network import (
 )
 from mlpc.compiler.sparse import lower_to_sparse
 from mlpc.runtime import reference
-from mlpc.runtime.machine import MachineConfig, initial_state
+from mlpc.runtime.machine import initial_state
 from mlpc.runtime.numpy_exec import BoundViolation, NumpyExecutor
 from mlpc.runtime.onnx_model import OnnxModel
 
@@ -102,8 +104,10 @@ def test_specialised_step_with_scalar_tables_runs_in_lock_step() -> None:
     """The specialised gcd network as the families encoding emits it (its tables over a and
     b as scalar units, its table over pc still a family) gives the same state as the
     network itself at every step of a whole run, with every bound checked."""
-    from mlpc.compiler.driver import CompileOptions, LoadedProgram, read_only_of
+    from mlpc.compiler.driver import LoadedProgram
     from mlpc.compiler.export_families import SCALAR_FAMILY_LIMIT, families_form
+    from mlpc.compiler.model import read_only_of
+    from mlpc.compiler.options import CompileOptions
 
     program = LoadedProgram([str(Path(__file__).resolve().parents[1] / "examples/gcd.tl")],
                             CompileOptions())

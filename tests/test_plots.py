@@ -12,10 +12,11 @@ import pytest
 
 from mlpc.cli import main
 from mlpc.compiler.codegen import build_step_network
-from mlpc.compiler.driver import CompileOptions, load_program, machine_config
+from mlpc.compiler.driver import load_program, machine_config
+from mlpc.compiler.options import CompileOptions
 from mlpc.compiler.sparse import lower_to_sparse
 from mlpc.runtime import plots
-from mlpc.runtime.engines import RunRequest, prepared_image
+from mlpc.runtime.request import RunRequest, prepared_image
 from mlpc.runtime.trace import trace_run
 
 REPO = Path(__file__).resolve().parents[1]

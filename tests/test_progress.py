@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 
 from mlpc.cli import main
-from mlpc.compiler.driver import CompileOptions, compile_model, load_program, machine_config
+from mlpc.compiler.driver import load_program, machine_config
 from mlpc.compiler.export_onnx import ExportOptions
+from mlpc.compiler.model import compile_model
+from mlpc.compiler.options import CompileOptions
 from mlpc.runtime import engines, onnx_engine, onnx_model, reference
 from mlpc.runtime.machine import initial_state
 from mlpc.runtime.onnx_model import MIN_CHUNK, OnnxModel

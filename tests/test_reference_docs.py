@@ -16,8 +16,8 @@ from mlpc import errors
 from mlpc.cli import main
 from mlpc.compiler import limits
 from mlpc.compiler.checker import MAX_ARRAY_SIZE, MAX_ERRORS
-from mlpc.compiler.encodings import DEFAULT_MAX_STEPS as MODEL_MAX_STEPS
 from mlpc.compiler.lowering import DEFAULT_STACK_FRAMES
+from mlpc.compiler.machine_config import DEFAULT_MAX_STEPS as MODEL_MAX_STEPS
 from mlpc.compiler.onnx_graph import OPSET
 from mlpc.compiler.tl_ast import BUILTINS
 from mlpc.runtime import machine

@@ -8,16 +8,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tl_cases import CASES, INT_MAX, INT_MIN, RandomProgram, TlCase, random_program
 
-from mlpc.compiler.checker import DivisionByZero, binary_op, check_program
-from mlpc.compiler.driver import CompileOptions
+from mlpc.compiler.checker import CheckedProgram, DivisionByZero, binary_op, check_program
+from mlpc.compiler.lowering import LoweringOptions, stack_plan
+from mlpc.compiler.machine_config import MachineConfig
+from mlpc.compiler.options import CompileOptions
 from mlpc.compiler.parser import parse_program
+from mlpc.compiler.stack import StackPlan
 from mlpc.errors import MlpcError, SourceError
 from mlpc.runtime import reference
-from mlpc.runtime.machine import MachineConfig, initial_state, result_of
+from mlpc.runtime.machine import initial_state, result_of
 from mlpc.runtime.report import RunReport, report_from_machine
 from mlpc.runtime.source_interp import run_source
 
 GENEROUS_STEPS = 1_000_000
+
+
+def plan_of(checked: CheckedProgram, stack: int | None = None) -> StackPlan:
+    """The stack the compiled program has (`--stack`, None: the default), as `mlpc run
+    --engine source` hands it to the interpreter."""
+    return stack_plan(checked, LoweringOptions(checked.word_bits, stack))
 
 
 def run_case(case: TlCase) -> RunReport:
@@ -29,6 +38,7 @@ def run_case(case: TlCase) -> RunReport:
         case.tape,
         case.max_steps or GENEROUS_STEPS,
         word_bits=case.word_bits,
+        plan=plan_of(checked),
         **extra,
     )
 
@@ -37,7 +47,9 @@ def run_text(source: str, *, inputs: dict[str, int] | None = None, tape: tuple[i
              max_steps: int = GENEROUS_STEPS, word_bits: int = 32, **options: int
              ) -> RunReport:
     checked = check_program(parse_program(source, "t.tl"), word_bits)
-    return run_source(checked, inputs or {}, tape, max_steps, word_bits=word_bits, **options)
+    plan = plan_of(checked, options.pop("stack", None))
+    return run_source(checked, inputs or {}, tape, max_steps, word_bits=word_bits, plan=plan,
+                      **options)
 
 
 def test_the_table_is_large_enough() -> None:
@@ -158,7 +170,7 @@ def test_input_out_of_range_is_an_error() -> None:
 def test_word_size_must_match_the_check() -> None:
     checked = check_program(parse_program("output x;", "t.tl"), 16)
     with pytest.raises(MlpcError, match="checked for 16-bit words, not 32"):
-        run_source(checked, {}, (), 10, word_bits=32)
+        run_source(checked, {}, (), 10, word_bits=32, plan=plan_of(checked))
 
 
 # --- operator semantics, against independent definitions ---------------------------------
@@ -241,7 +253,7 @@ def test_mutated_programs_check_cleanly_or_run(case: TlCase,
         assert err.path == "m.tl" and err.pos.line >= 1
         return
     report = run_source(checked, dict.fromkeys(checked.input_names, 0), (1, 2), 2000,
-                        word_bits=case.word_bits, tape_out=64, stack=100)
+                        word_bits=case.word_bits, tape_out=64, plan=plan_of(checked, 100))
     assert report.status in ("halted", "trap", "fault", "step-limit")
     assert report.steps <= 2000 and len(report.tape) <= 64
 
@@ -256,7 +268,7 @@ def _random_case(seed: int) -> tuple[RandomProgram, RunReport]:
     checked = check_program(parse_program(program.source, f"random{seed}.tl"),
                             program.word_bits)
     report = run_source(checked, dict(program.inputs), program.tape, 100_000,
-                        word_bits=program.word_bits)
+                        word_bits=program.word_bits, plan=plan_of(checked))
     return program, report
 
 

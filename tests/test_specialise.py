@@ -23,6 +23,7 @@ from test_differential import capturing_memory, run_everywhere
 from tl_cases import CASES, TlCase
 
 from mlpc.cli import main
+from mlpc.compiler import model as model_stage
 from mlpc.compiler import network as network_module
 from mlpc.compiler.codegen import (
     ReadOnly,
@@ -31,19 +32,17 @@ from mlpc.compiler.codegen import (
     encode_state,
     ramp_weights,
 )
-from mlpc.compiler.driver import (
-    CompileOptions,
-    LoadedProgram,
-    check_specialised_float64,
-    machine_config,
-    read_only_of,
-)
+from mlpc.compiler.driver import LoadedProgram, machine_config
 from mlpc.compiler.export_onnx import ExportOptions
+from mlpc.compiler.machine_config import Fault, MachineConfig, Status, canonical_pc
+from mlpc.compiler.model import check_specialised_float64, read_only_of
+from mlpc.compiler.options import CompileOptions
 from mlpc.errors import MlpcError
 from mlpc.runtime import reference
-from mlpc.runtime.engines import RunRequest, get_engine
-from mlpc.runtime.machine import Fault, MachineConfig, MachineState, Status, canonical_pc
+from mlpc.runtime.engines import get_engine
+from mlpc.runtime.machine import MachineState
 from mlpc.runtime.numpy_exec import NumpyExecutor
+from mlpc.runtime.request import RunRequest
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "examples"))
@@ -224,8 +223,7 @@ def test_a_wrong_read_only_set_faults_at_the_write(engine: str, tmp_path: Path) 
     import mlpc.runtime.onnx_engine as onnx_engine
     with pytest.MonkeyPatch.context() as patch:  # the analysis "forgets" s
         patch.setattr(onnx_engine, "read_only_of", lambda image, config: wrong)
-        import mlpc.compiler.driver as driver
-        patch.setattr(driver, "read_only_of", lambda image, config: wrong)
+        patch.setattr(model_stage, "read_only_of", lambda image, config: wrong)
         report = get_engine(engine)(request)
     assert report.status == "fault"
     assert report.detail == Fault.READ_ONLY.describe() == "write to a read-only word"
@@ -268,11 +266,10 @@ def test_a_wrong_set_read_through_an_operand_faults(engine: str, tmp_path: Path)
     memory = list(image.words) + [0] * (config.memory - len(image.words))
     at = _first_indirect_read_of(config, memory, table, set(wrong.writable))
     request = RunRequest(program, config, (), (), 100_000, specialise=True)
-    import mlpc.compiler.driver as driver
     import mlpc.runtime.onnx_engine as onnx_engine
     with pytest.MonkeyPatch.context() as patch:  # the analysis "forgets" t
         patch.setattr(onnx_engine, "read_only_of", lambda image, config: wrong)
-        patch.setattr(driver, "read_only_of", lambda image, config: wrong)
+        patch.setattr(model_stage, "read_only_of", lambda image, config: wrong)
         report = get_engine(engine)(request)
     assert (report.status, report.detail) == (
         "fault", "read of a read-only word through a written operand")
@@ -384,7 +381,8 @@ def test_float64_refusal_blames_specialise_only_when_dropping_it_helps(
     options = ExportOptions(dtype="float64")
     with pytest.raises(MlpcError, match="drop --specialise"):
         check_specialised_float64(special, config, options)
-    monkeypatch.setattr(network_module, "FLOAT64_EXACT", 1)  # no network is exact now
+    # no network is exact now (the model stage reads the bound as it imported it)
+    monkeypatch.setattr(model_stage, "FLOAT64_EXACT", 1)
     check_specialised_float64(special, config, options)
 
 

@@ -32,7 +32,8 @@ def test_help_imports_nothing_heavy(argv: list[str], tmp_path: Path) -> None:
     loaded = modules_after(argv, tmp_path)
     assert not loaded & HEAVY
     assert not {m for m in loaded if m.startswith("mlpc.compiler.")} - {
-        "mlpc.compiler.limits", "mlpc.compiler.assembler", "mlpc.compiler.image"}
+        "mlpc.compiler.limits", "mlpc.compiler.machine_config", "mlpc.compiler.assembler",
+        "mlpc.compiler.image"}
 
 
 def test_running_a_model_file_imports_no_onnx_and_no_compiler(tmp_path: Path) -> None:
@@ -45,4 +46,5 @@ def test_running_a_model_file_imports_no_onnx_and_no_compiler(tmp_path: Path) ->
     assert {"onnxruntime", "numpy", "mlpc.runtime.onnx_model"} <= loaded
     assert not loaded & {"onnx", "lark", "networkx", "ml_dtypes"}
     assert not {m for m in loaded if m.startswith("mlpc.compiler.")} - {
-        "mlpc.compiler.limits", "mlpc.compiler.assembler", "mlpc.compiler.image"}
+        "mlpc.compiler.limits", "mlpc.compiler.machine_config", "mlpc.compiler.assembler",
+        "mlpc.compiler.image"}

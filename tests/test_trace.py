@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from mlpc.cli import main
-from mlpc.compiler.driver import CompileOptions, load_program
+from mlpc.compiler.driver import load_program
+from mlpc.compiler.options import CompileOptions
 from mlpc.runtime.trace import CellNames, output_summary
 
 REPO = Path(__file__).resolve().parents[1]

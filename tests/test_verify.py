@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 
 from mlpc.cli import main
-from mlpc.compiler.driver import CompileOptions, load_program, machine_config
+from mlpc.compiler.driver import load_program, machine_config
+from mlpc.compiler.options import CompileOptions
 from mlpc.runtime import verify
-from mlpc.runtime.engines import RunRequest, get_engine
+from mlpc.runtime.engines import get_engine
 from mlpc.runtime.report import RunReport
+from mlpc.runtime.request import RunRequest
 from mlpc.runtime.verify import Snapshot
 
 REPO = Path(__file__).resolve().parents[1]

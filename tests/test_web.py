@@ -39,10 +39,13 @@ from onnx import TensorProto, helper
 
 from mlpc.cli import main
 from mlpc.compiler.codegen import StateLayout, build_step_network, decode_state
-from mlpc.compiler.driver import CompileOptions, load_program, read_only_of
+from mlpc.compiler.driver import load_program
+from mlpc.compiler.machine_config import MachineConfig
+from mlpc.compiler.model import read_only_of
+from mlpc.compiler.options import CompileOptions
 from mlpc.errors import MlpcError
 from mlpc.runtime import reference, web
-from mlpc.runtime.machine import MachineConfig, initial_state
+from mlpc.runtime.machine import initial_state
 from mlpc.runtime.onnx_model import OnnxModel
 
 REPO = Path(__file__).resolve().parents[1]

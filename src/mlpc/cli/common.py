@@ -22,13 +22,9 @@ from mlpc.compiler.limits import (
     MAX_UNROLL,
     WEIGHTS,
 )
+from mlpc.compiler.machine_config import DEFAULT_MAX_STEPS, DEFAULT_TAPE_IN, DEFAULT_TAPE_OUT
 from mlpc.errors import MlpcError, UsageError
-from mlpc.runtime.machine import (
-    DEFAULT_MAX_STEPS,
-    DEFAULT_TAPE_IN,
-    DEFAULT_TAPE_OUT,
-    MachineConfig,
-)
+from mlpc.runtime.machine import MachineConfig
 
 if TYPE_CHECKING:
     from mlpc.compiler.driver import CompileOptions, LoadedProgram

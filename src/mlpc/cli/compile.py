@@ -24,8 +24,8 @@ from mlpc.cli.common import (
     positive,
 )
 from mlpc.compiler.limits import DEFAULT_UNROLL, INT64_MAX
+from mlpc.compiler.machine_config import DEFAULT_MAX_STEPS
 from mlpc.errors import MlpcError, UsageError
-from mlpc.runtime.machine import DEFAULT_MAX_STEPS
 
 if TYPE_CHECKING:
     import onnx
@@ -50,13 +50,9 @@ def options(comp: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     check_machine_limits(args)
     check_unroll(args.unroll)
-    from mlpc.compiler.driver import (
-        compile_model,
-        compile_step_model,
-        load_program,
-        machine_config,
-    )
+    from mlpc.compiler.driver import load_program, machine_config
     from mlpc.compiler.export_onnx import ExportOptions
+    from mlpc.compiler.model import compile_model, compile_step_model
 
     if not args.output and not args.step_model:
         raise UsageError("mlpc compile needs -o OUT.onnx (the model) or --step-model STEP.onnx "

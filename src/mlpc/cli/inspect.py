@@ -55,8 +55,9 @@ def run(args: argparse.Namespace) -> int:
                 raise UsageError(f"--{option} is a compile option: a compiled model has its own")
         refuse_compile_options(args, "a compiled model")
         return _inspect(args, model, model)
-    from mlpc.compiler.driver import compile_model, load_program, machine_config
+    from mlpc.compiler.driver import load_program, machine_config
     from mlpc.compiler.export_onnx import ExportOptions
+    from mlpc.compiler.model import compile_model
 
     program = load_program(paths, compile_options(args))
     config = machine_config(program.image, args.memory, args.word_bits, args.tape_in,

@@ -31,8 +31,9 @@ from mlpc.cli.common import (
 )
 from mlpc.compiler.assembler import read_text
 from mlpc.compiler.limits import ENGINE_NAMES
+from mlpc.compiler.machine_config import DEFAULT_MAX_STEPS
 from mlpc.errors import MlpcError, UsageError
-from mlpc.runtime.machine import DEFAULT_MAX_STEPS, MachineConfig
+from mlpc.runtime.machine import MachineConfig
 
 if TYPE_CHECKING:
     from mlpc.runtime.report import RunReport
@@ -238,8 +239,9 @@ def _model_key_options(args: argparse.Namespace) -> dict[str, object]:
 def _compile_for_run(args: argparse.Namespace, items: list[BatchItem]) -> bytes:
     """The model `mlpc run PROG` runs, as bytes (its inputs checked first, as without a
     cache: an input the program lacks is reported before compiling)."""
-    from mlpc.compiler.driver import compile_model, load_program, machine_config
+    from mlpc.compiler.driver import load_program, machine_config
     from mlpc.compiler.export_onnx import ExportOptions
+    from mlpc.compiler.model import compile_model
 
     program = load_program(args.program, compile_options(args))
     config = machine_config(program.image, args.memory, args.word_bits, args.tape_in,

@@ -13,8 +13,8 @@ from mlpc.cli.common import (
     non_negative,
     positive,
 )
+from mlpc.compiler.machine_config import DEFAULT_MAX_STEPS
 from mlpc.errors import EXIT_OK, EXIT_PROGRAM_ERROR, UsageError
-from mlpc.runtime.machine import DEFAULT_MAX_STEPS
 
 VERIFY_DEFAULT_STEPS = 2000
 EPILOG = """\
