@@ -20,8 +20,8 @@ from mlpc.compiler.lowering import DEFAULT_STACK_FRAMES
 from mlpc.compiler.machine_config import DEFAULT_MAX_STEPS as MODEL_MAX_STEPS
 from mlpc.compiler.onnx_graph import OPSET
 from mlpc.compiler.tl_ast import BUILTINS
-from mlpc.runtime import machine
-from mlpc.runtime.machine import Fault
+from mlpc.compiler import machine_config as machine
+from mlpc.compiler.machine_config import Fault
 from mlpc.runtime.onnx_model import STATUS_NAMES
 from mlpc.runtime.report import TRAP_KINDS
 
