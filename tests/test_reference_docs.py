@@ -15,13 +15,13 @@ import pytest
 from mlpc import errors
 from mlpc.cli import main
 from mlpc.compiler import limits
+from mlpc.compiler import machine_config as machine
 from mlpc.compiler.checker import MAX_ARRAY_SIZE, MAX_ERRORS
 from mlpc.compiler.lowering import DEFAULT_STACK_FRAMES
 from mlpc.compiler.machine_config import DEFAULT_MAX_STEPS as MODEL_MAX_STEPS
+from mlpc.compiler.machine_config import Fault
 from mlpc.compiler.onnx_graph import OPSET
 from mlpc.compiler.tl_ast import BUILTINS
-from mlpc.compiler import machine_config as machine
-from mlpc.compiler.machine_config import Fault
 from mlpc.runtime.onnx_model import STATUS_NAMES
 from mlpc.runtime.report import TRAP_KINDS
 
