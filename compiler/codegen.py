@@ -45,7 +45,7 @@ over the word index j (the families are what the exporter turns into a few eleme
              by gated half-tents. Faults, the budget, the tapes and the output event are a few
              scalar units.
 
-After the loop, two read-out layers (`_Gen.readout`, `StepNetwork.readout`) turn the final
+After the loop, two read-out layers (`readout_network`, `StepNetwork.readout`) turn the final
 state into the results, once per run: the pending write landed by the units A_o, B_o of
 layer 1, the status (halted = relu(1 - pc1 - fault)), and each word gated by that halt (the
 trap cells' code and line); the model's decoding then only reads values out.
@@ -83,7 +83,7 @@ LAYER_DOCS = (
     "the next machine state: V = M', pc, fault, budget, tape positions, the output event "
     "and the pending write (b + 2, M[b] + H, new word + H)",
 )
-# the read-out layers after the loop (`_Gen.readout`)
+# the read-out layers after the loop (`readout_network`)
 READOUT_DOCS = (
     "read-out 1: A_o, B_o land the pending write (as in layer 1), M'[j] = V[j] + A_0 - A_1 "
     "- B_0 + B_1; halted = relu(1 - pc1 - fault); faulted = fault - relu(fault - 1)",
@@ -159,7 +159,7 @@ class StepNetwork:
     network: Network
     layout: StateLayout
     read_only: ReadOnly | None = None
-    # the read-out layers after the loop (`_Gen.readout`): the same state in, the machine's
+    # the read-out layers after the loop (`readout_network`): the same state in, the machine's
     # results out
     readout: Network | None = None
 
@@ -177,9 +177,9 @@ def build_step_network(config: MachineConfig, read_only: ReadOnly | None = None
     if read_only is not None:
         _check_read_only(config, read_only)
     gen = _Gen(config, read_only)
-    network = gen.build()
+    network = step_network(gen)
     layout = StateLayout(config, flat_names(network.state), read_only)
-    return StepNetwork(network, layout, read_only, gen.readout())
+    return StepNetwork(network, layout, read_only, readout_network(gen))
 
 
 def _check_read_only(config: MachineConfig, read_only: ReadOnly) -> None:
@@ -208,7 +208,11 @@ def multiplier(config: MachineConfig) -> int:
 
 
 class _Gen:
-    """The construction, one method per space. Notation as in the module docstring."""
+    """What every space of the construction shares: the machine's constants, the memory
+    family, the tables of the specialised form, and the unit groups used in more than one
+    space (the landing of the pending write, the fetch and read corrections). The spaces
+    themselves are the functions after it, one per space. Notation as in the module
+    docstring."""
 
     def __init__(self, config: MachineConfig, read_only: ReadOnly | None = None) -> None:
         self.cfg = config
@@ -288,128 +292,6 @@ class _Gen:
             else:
                 b.linear(new, b.v(old), 0, self.top)
 
-    def build(self) -> Network:
-        self.tables: dict[str, tuple[int, dict[str, tuple[int, tuple[int, ...]]]]] = {}
-        x = self.state()
-        h1 = self.layer1_fetch(x)
-        z2 = self.fetched(h1)
-        h2 = self.layer2_read(z2)
-        z3 = self.operands(h2)
-        h3 = self.layer3_decide(z3)
-        z4 = self.decided(h3)
-        out = self.next_state(z4)
-        assert flat_names(out) == flat_names(x)
-        return Network(
-            x, (h1, z2, h2, z3, h3, z4, out),
-            doc=f"one SUBLEQ step, m={self.m}, W={self.W}, tape_in={self.tin}, "
-            f"tape_out={self.tout}",
-            layer_docs=(
-                "fetch a, b, c at pc (clamped) and the input word at ip; land the pending write",
-                "read M[a], M[b]; modes and range faults",
-                "new word of M[b] (the next pending write), next pc, faults, tapes, budget",
-                "next state",
-            ),
-        )
-
-    # ---- after the loop: the read-out layers -------------------------------------------------
-    def readout(self) -> Network:
-        """The machine's results from a final state, computed by two ReLU layers (after the
-        loop, once per run) so that the model's decoding only reads values out:
-
-            readout1  A_o, B_o as in layer 1 (the pending write), V, and
-                      halted = relu(1 - pc1 - fault) = [pc < 0 and no fault] (integers >= 0)
-            landed    M'[j] = V[j] + A_0 - A_1 - B_0 + B_1, faulted = fault - relu(fault - 1)
-            readout2  per word w = M'[j] - H, gated by g = halted (X = H + 1 > |w|):
-                      P_0 = relu(w + X(g-1)), P_1 = relu(w - 1 + X(g-1)), N_0, N_1 for -w
-            readout   memory[j] = M'[j] - H; halted_word[j] = P_0 - N_0 = g w;
-                      status = halted + 2 faulted (0 running, 1 halted, 2 fault);
-                      status_if_trap_cell[j] = status + 2 g [w != 0]
-                      (+2: a halt with a trap code set is a trap, 3)
-
-        Every formula is per word, so the weights depend on the machine only, like the
-        step's: a program's trap cells (code, line) are read out of `halted_word` and
-        `status_if_trap_cell` at their addresses."""
-        H, top = self.H, self.top
-        x = self.state()
-        b = SpaceBuilder("readout1", True, x, doc=READOUT_DOCS[0])
-        self._landing_units(b, b.s("wa2") - 2)
-        b.unit("V", b.v("V"))
-        b.unit("halted", 1 - b.s("pc1") - b.s("fault"), "[pc < 0 and no fault]")
-        b.unit("fault", b.s("fault"))
-        b.unit("fault_ramp1", b.s("fault") - 1)
-        h1 = b.build()
-        z = SpaceBuilder("landed", False, h1, doc="the pending write landed")
-        z.linear("M", self._landed(z), 0, top, "memory with the pending write landed, + H")
-        z.linear("halted", z.s("halted"), 0, 1)
-        z.linear("faulted", z.s("fault") - z.s("fault_ramp1"), 0, 1, "[fault >= 1]")
-        z1 = z.build()
-        b = SpaceBuilder("readout2", True, z1, doc=READOUT_DOCS[1])
-        b.unit("M", b.v("M"))
-        gate = (H + 1) * (b.s("halted") - 1)
-        word = b.v("M") - H
-        b.unit("P0", word + gate, "relu(w + X (g - 1))")
-        b.unit("P1", word - 1 + gate, "relu(w - 1 + X (g - 1))")
-        b.unit("N0", -word + gate, "relu(-w + X (g - 1))")
-        b.unit("N1", -word - 1 + gate, "relu(-w - 1 + X (g - 1))")
-        b.unit("halted", b.s("halted"))
-        b.unit("faulted", b.s("faulted"))
-        h2 = b.build()
-        z = SpaceBuilder("readout", False, h2, doc=READOUT_DOCS[2])
-        status = z.s("halted") + 2 * z.s("faulted")
-        nonzero = z.v("P0") - z.v("P1") + z.v("N0") - z.v("N1")
-        z.linear("memory", z.v("M") - H, -H, H - 1, "M[j] with the pending write landed")
-        z.linear("halted_word", z.v("P0") - z.v("N0"), -H, H - 1,
-                 "M[j] when halted without a fault, else 0")
-        z.linear("status_if_trap_cell", status + 2 * nonzero, 0, 3,
-                 "status, 3 (trap) when halted with M[j] != 0")
-        z.linear("status", status, 0, 2, "0 running, 1 halted, 2 fault")
-        return Network(x, (h1, z1, h2, z.build()),
-                       doc=f"the read-out after the loop, m={self.m}, W={self.W}",
-                       layer_docs=READOUT_DOCS)
-
-    # ---- layer 1: fetch and write back -----------------------------------------------------------
-    def layer1_fetch(self, x: Space) -> Space:
-        b = SpaceBuilder("layer1", True, x, doc=LAYER_DOCS[0])
-        m, H, S = self.m, self.H, self.S
-        V, pc, wa = b.v("V"), b.s("pc1") - 1, b.s("wa2") - 2
-        jS = Lin(slope=-S)  # -S j
-        for o in (1, 2):
-            b.unit(f"T{o}", V + S * (pc + o) + jS, "relu(V[j] + S (pc + o - j))")
-        for o in (0, 1):
-            b.unit(f"L{o}", V + (2 - H) + S * (pc + o) + jS, "lower clamp of M[pc + o]")
-            b.unit(f"U{o}", V - (H + m) + S * (pc + o) + jS, "upper clamp of M[pc + o]")
-        ip = b.s("ip")
-        if self.tin:
-            for o in (0, 1):
-                b.unit(f"I{o}", b.v("t") + S * (ip - o) + jS, "the input word tape[ip]")
-            b.unit("t", b.v("t"))
-        self._landing_units(b, wa)
-        b.unit("V", V)
-        if self.ro is None:  # clamp(pc + o, 0, m) = relu(pc + o) - relu(pc + o - m)
-            for o in range(4):
-                b.unit(f"pc_ramp{o}", pc + o)
-                b.unit(f"pc_ramp{o}_m", pc + o - m)
-        else:
-            functions = {f: [self._fetch_correction(f, x - 1) for x in range(m + 2)]
-                         for f in ("a", "b", "c")}
-            if self.ro.direct_reads:
-                functions["mem_a"] = [self._constant_operand_word(x - 1) for x in range(m + 2)]
-                functions["dyn_a"] = [int(0 <= x - 1 < m and not self._is_constant(x - 1))
-                                      for x in range(m + 2)]
-            self._tables(b, 0, m + 1, {"pc_table": (
-                b.s("pc1"), "the constant words at pc, pc + 1, pc + 2", functions)})
-        self._forwarding_units(b, pc, wa)
-        b.unit("ip_full", ip - self.tin + 1)  # [ip >= Tin], ip <= Tin
-        for name in ("pc1", "fault", "budget", "ip", "ol"):
-            b.unit(name, b.s(name))
-        b.unit("fault_ramp1", b.s("fault") - 1)
-        b.unit("budget_ramp1", b.s("budget") - 1)
-        b.unit("pc_ramp0_only", pc)  # relu(pc): [pc >= 0] = pc1 - relu(pc)
-        b.unit("pc_fault0", pc - m + 3)
-        b.unit("pc_fault1", pc - m + 2)
-        b.unit("ol_full", b.s("ol") - self.tout + 1)  # [ol >= Tout], ol <= Tout
-        return b.build()
-
     def _landing_units(self, b: SpaceBuilder, wa: Lin) -> None:
         """A_o = relu(wv + S (wa - o - j)), B_o = relu(wo + S (wa - o - j)): summed as
         A_0 - A_1 - B_0 + B_1 they are [wa == j] (wv - wo), the pending write (`_landed`)."""
@@ -468,101 +350,6 @@ class _Gen:
         clamped = min(max(const, -2), self.m) if const is not None else 0
         return -(self.m + 2) * count - 2 * in_state + clamped
 
-    # ---- between layers 1 and 2 ------------------------------------------------------------------
-    def fetched(self, h: Space) -> Space:
-        z = SpaceBuilder("fetched", False, h, doc="fetched operands, the written memory")
-        m, H, S, top = self.m, self.H, self.S, self.top
-        s = z.s
-        z.linear("M", self._landed(z), 0, top, "memory with the pending write landed")
-
-        def n1(o: int) -> Lin:  # clamp(pc + o, 0, m) = #{j < m : pc + o - j >= 1}
-            return s(f"pc_ramp{o}") - s(f"pc_ramp{o}_m")
-
-        def fw(o: int, word: str, tag: str) -> Lin:  # [wa == pc + o] relu(y)
-            return s(f"fw{o}_{word}_{tag}.0") - s(f"fw{o}_{word}_{tag}.1")
-
-        def correction(o: int, name: str) -> Lin:
-            if self.ro is not None:
-                return self._lookup(z, "pc_table", name)
-            if name == "c":
-                return -S * n1(2) - H * (n1(3) - n1(2))
-            return -(m + 2) * n1(o) - 2 * (n1(o + 1) - n1(o))  # [0 <= pc + o < m]
-
-        for o, name in ((0, "a"), (1, "b")):
-            fetched = z.sum(z.v(f"L{o}") - z.v(f"U{o}"), 0, m + 2)
-            forward = (fw(o, "wv", "lo") - fw(o, "wv", "hi")
-                       - fw(o, "wo", "lo") + fw(o, "wo", "hi"))
-            z.linear(name, fetched + correction(o, name) + forward, -2, m,
-                     f"clamp(M'[pc + {o}], -2, m); 0 when pc + {o} is outside")
-        forward_c = (s("fw2_wv.0") - s("fw2_wv.1")) - (s("fw2_wo.0") - s("fw2_wo.1"))
-        c = z.sum(z.v("T2") - z.v("T1"), 0, S) + correction(2, "c") + forward_c
-        z.linear("c", c, -H, H - 1, "M'[pc + 2]")
-        word = Lin()
-        if self.tin:  # sum_k (I_0 - I_1) = tape[ip] + H + S ip (0 + S Tin past the end)
-            word = z.sum(z.v("I0") - z.v("I1"), 0, S) - S * s("ip")
-            z.linear("t", z.v("t"), 0, top)
-        z.linear("in_word", word + (H - 1) * s("ip_full"), 0, top, "tape[ip] + H, or -1 + H")
-        if self.ro is not None and self.ro.direct_reads:
-            z.linear("mem_a_const", self._lookup(z, "pc_table", "mem_a"), 0, top,
-                     "M[a] + H when a is a constant operand naming a constant word, else 0")
-            z.linear("dyn_a", self._lookup(z, "pc_table", "dyn_a"), 0, 1,
-                     "[the operand word a at pc is writable]")
-        z.linear("ip_full", s("ip_full"), 0, 1)
-        z.linear("pc1", s("pc1"), 0, m + 1)
-        z.linear("pc_ge0", s("pc1") - s("pc_ramp0_only"), 0, 1)
-        z.linear("pc_fault", s("pc_fault0") - s("pc_fault1"), 0, 1, "[pc >= m-2]")
-        z.linear("fault", s("fault"), 0, max(Fault))
-        z.linear("fault_ge1", s("fault") - s("fault_ramp1"), 0, 1)
-        z.linear("budget", s("budget"), 0, MAX_BUDGET)
-        z.linear("budget_ge1", s("budget") - s("budget_ramp1"), 0, 1)
-        z.linear("ip", s("ip"), 0, self.tin)
-        z.linear("ol", s("ol"), 0, self.tout)
-        z.linear("ol_full", s("ol_full"), 0, 1)
-        return z.build()
-
-    # ---- layer 2: read ---------------------------------------------------------------------------
-    def layer2_read(self, z: Space) -> Space:
-        b = SpaceBuilder("layer2", True, z, doc=LAYER_DOCS[1])
-        m, S = self.m, self.S
-        M, jS = b.v("M"), Lin(slope=-S)
-        a, bb = b.s("a"), b.s("b")
-        for name, addr in (("a", a), ("b", bb)):
-            b.unit(f"R{name}0", M + S * addr + jS, f"relu(M'[j] + S ({name} - j))")
-            b.unit(f"R{name}1", M + S * (addr - 1) + jS)
-            for k in (-1, 0, m - 1, m):
-                b.unit(f"{name}_ramp[{k}]", addr - k)
-        if self.ro is not None:
-            addresses = range(-2, m + 1)
-            direct = self.ro.direct_reads
-            constant = [int(self._is_constant(k)) for k in addresses]
-            tables = {
-                "a_table": (a, "M[a] of a constant a" if not direct else "the words before a",
-                            {"mem": [self._read_correction(k, not direct) for k in addresses]}),
-                "b_table": (bb, "is b a constant word",
-                            {"mem": [self._read_correction(k, False) for k in addresses],
-                             "ro": constant}),
-            }
-            if direct:  # relu(a - k) when dyn_a = 1, else 0 (a - k - (m + 3) <= -1)
-                tables["a_indirect"] = (a + (m + 3) * (b.s("dyn_a") - 1),
-                                        "is a a constant word named by a written operand",
-                                        {"ro": constant})
-                b.unit("mem_a_const", b.s("mem_a_const"))
-            self._tables(b, -2, m, tables)
-        self._carry(b)
-        b.unit("a2", a + 2)
-        b.unit("b2", bb + 2)
-        c = b.s("c")
-        b.unit("c_lo", c + 1)
-        b.unit("c_hi", c - (m - 2))
-        # a = b = -1 (input and output at once): relu(-a - b - 1) is 1 there and 0 for every
-        # other pair with a, b >= -1 (pairs with -2 are range faults anyway)
-        b.unit("io_both", -a - bb - 1)
-        b.unit("active", b.s("pc_ge0") + b.s("budget_ge1") - b.s("fault_ge1") - 1)
-        for name in ("pc1", "fault", "budget", "ip", "ol", "in_word", "pc_fault", "ip_full",
-                     "ol_full"):
-            b.unit(name, b.s(name))
-        return b.build()
-
     def _read_correction(self, addr: int, constants: bool) -> int:
         """What the read adds to the sum of its half-tents over the memory family to get
         M[addr] + H: minus the excess S of each word before addr, plus the constant word
@@ -570,179 +357,420 @@ class _Gen:
         value = self.ro.value(addr) + self.H if constants and self._is_constant(addr) else 0
         return -self.S * self._written_before(addr) + value
 
-    # ---- between layers 2 and 3 ------------------------------------------------------------------
-    def operands(self, h: Space) -> Space:
-        z = SpaceBuilder("operands", False, h, doc="operands, modes, gates")
-        m, S, top = self.m, self.S, self.top
-        s = z.s
-        self._carry(z)
-        reads = {}
-        for name in ("a", "b"):
-            read = z.sum(z.v(f"R{name}0") - z.v(f"R{name}1"), 0, S)
-            if self.ro is None:
-                read = read - S * s(f"{name}_ramp[0]")
-            else:
-                read = read + self._lookup(z, f"{name}_table", "mem")
-                if name == "a" and self.ro.direct_reads:
-                    read = read + s("mem_a_const")
-            z.linear(f"mem_{name}", read, 0, top, f"M'[{name}] + H, or 0")
-            reads[name] = read
 
-        def ramp(name: str, k: int) -> Lin:  # relu(addr - k)
-            return s(f"{name}_ramp[{k}]")
+# ---- the step, one function per space: the layers of the README's table --------------------
 
-        # with addr in [-2, m]: [addr == -1] = (addr + 2) - 2 relu(addr + 1) + relu(addr),
-        # [addr <= -2] + [addr >= m] = 1 - [addr >= -1] + [addr >= m]
-        a_plus2, b_plus2 = s("a2"), s("b2")
-        is_in = a_plus2 - 2 * ramp("a", -1) + ramp("a", 0)
-        is_out = b_plus2 - 2 * ramp("b", -1) + ramp("b", 0)
-        a_fault = 1 - (a_plus2 - ramp("a", -1)) + (ramp("a", m - 1) - ramp("a", m))
-        b_fault = 1 - (b_plus2 - ramp("b", -1)) + (ramp("b", m - 1) - ramp("b", m))
-        z.linear("diff", reads["b"] - reads["a"], -top, top, "M[b] - M[a]")
-        z.linear("is_input", is_in, 0, 1)
-        z.linear("is_output", is_out, 0, 1)
-        z.linear("a_fault", a_fault, 0, 1)
-        z.linear("b_fault", b_fault, 0, 1)
-        z.linear("io_both", s("io_both"), 0, 3)
-        z.linear("active", s("active"), 0, 1)
-        # ok = 1 exactly when the machine runs this step without a fault of pc, a, b or io
-        # (or, specialised, a write to a constant word); otherwise ok <= 0 (every term after
-        # `active` is >= 0)
-        ok = s("active") - s("pc_fault") - a_fault - b_fault - s("io_both")
-        lowest = -6
-        if self.ro is not None:
-            read_only = self._lookup(z, "b_table", "ro")
-            z.linear("read_only", read_only, 0, 1, "[b is a constant word]")
-            ok = ok - read_only
+
+def step_network(g: _Gen) -> Network:
+    g.tables: dict[str, tuple[int, dict[str, tuple[int, tuple[int, ...]]]]] = {}
+    x = g.state()
+    h1 = layer1_fetch(g, x)
+    z2 = fetched(g, h1)
+    h2 = layer2_read(g, z2)
+    z3 = operands(g, h2)
+    h3 = layer3_decide(g, z3)
+    z4 = decided(g, h3)
+    out = next_state(g, z4)
+    assert flat_names(out) == flat_names(x)
+    return Network(
+        x, (h1, z2, h2, z3, h3, z4, out),
+        doc=f"one SUBLEQ step, m={g.m}, W={g.W}, tape_in={g.tin}, "
+        f"tape_out={g.tout}",
+        layer_docs=(
+            "fetch a, b, c at pc (clamped) and the input word at ip; land the pending write",
+            "read M[a], M[b]; modes and range faults",
+            "new word of M[b] (the next pending write), next pc, faults, tapes, budget",
+            "next state",
+        ),
+    )
+
+
+# ---- after the loop: the read-out layers -------------------------------------------------
+
+
+def readout_network(g: _Gen) -> Network:
+    """The machine's results from a final state, computed by two ReLU layers (after the
+    loop, once per run) so that the model's decoding only reads values out:
+
+        readout1  A_o, B_o as in layer 1 (the pending write), V, and
+                  halted = relu(1 - pc1 - fault) = [pc < 0 and no fault] (integers >= 0)
+        landed    M'[j] = V[j] + A_0 - A_1 - B_0 + B_1, faulted = fault - relu(fault - 1)
+        readout2  per word w = M'[j] - H, gated by g = halted (X = H + 1 > |w|):
+                  P_0 = relu(w + X(g-1)), P_1 = relu(w - 1 + X(g-1)), N_0, N_1 for -w
+        readout   memory[j] = M'[j] - H; halted_word[j] = P_0 - N_0 = g w;
+                  status = halted + 2 faulted (0 running, 1 halted, 2 fault);
+                  status_if_trap_cell[j] = status + 2 g [w != 0]
+                  (+2: a halt with a trap code set is a trap, 3)
+
+    Every formula is per word, so the weights depend on the machine only, like the
+    step's: a program's trap cells (code, line) are read out of `halted_word` and
+    `status_if_trap_cell` at their addresses."""
+    H, top = g.H, g.top
+    x = g.state()
+    b = SpaceBuilder("readout1", True, x, doc=READOUT_DOCS[0])
+    g._landing_units(b, b.s("wa2") - 2)
+    b.unit("V", b.v("V"))
+    b.unit("halted", 1 - b.s("pc1") - b.s("fault"), "[pc < 0 and no fault]")
+    b.unit("fault", b.s("fault"))
+    b.unit("fault_ramp1", b.s("fault") - 1)
+    h1 = b.build()
+    z = SpaceBuilder("landed", False, h1, doc="the pending write landed")
+    z.linear("M", g._landed(z), 0, top, "memory with the pending write landed, + H")
+    z.linear("halted", z.s("halted"), 0, 1)
+    z.linear("faulted", z.s("fault") - z.s("fault_ramp1"), 0, 1, "[fault >= 1]")
+    z1 = z.build()
+    b = SpaceBuilder("readout2", True, z1, doc=READOUT_DOCS[1])
+    b.unit("M", b.v("M"))
+    gate = (H + 1) * (b.s("halted") - 1)
+    word = b.v("M") - H
+    b.unit("P0", word + gate, "relu(w + X (g - 1))")
+    b.unit("P1", word - 1 + gate, "relu(w - 1 + X (g - 1))")
+    b.unit("N0", -word + gate, "relu(-w + X (g - 1))")
+    b.unit("N1", -word - 1 + gate, "relu(-w - 1 + X (g - 1))")
+    b.unit("halted", b.s("halted"))
+    b.unit("faulted", b.s("faulted"))
+    h2 = b.build()
+    z = SpaceBuilder("readout", False, h2, doc=READOUT_DOCS[2])
+    status = z.s("halted") + 2 * z.s("faulted")
+    nonzero = z.v("P0") - z.v("P1") + z.v("N0") - z.v("N1")
+    z.linear("memory", z.v("M") - H, -H, H - 1, "M[j] with the pending write landed")
+    z.linear("halted_word", z.v("P0") - z.v("N0"), -H, H - 1,
+             "M[j] when halted without a fault, else 0")
+    z.linear("status_if_trap_cell", status + 2 * nonzero, 0, 3,
+             "status, 3 (trap) when halted with M[j] != 0")
+    z.linear("status", status, 0, 2, "0 running, 1 halted, 2 fault")
+    return Network(x, (h1, z1, h2, z.build()),
+                   doc=f"the read-out after the loop, m={g.m}, W={g.W}",
+                   layer_docs=READOUT_DOCS)
+
+
+# ---- layer 1: fetch and write back -----------------------------------------------------------
+
+
+def layer1_fetch(g: _Gen, x: Space) -> Space:
+    b = SpaceBuilder("layer1", True, x, doc=LAYER_DOCS[0])
+    m, H, S = g.m, g.H, g.S
+    V, pc, wa = b.v("V"), b.s("pc1") - 1, b.s("wa2") - 2
+    jS = Lin(slope=-S)  # -S j
+    for o in (1, 2):
+        b.unit(f"T{o}", V + S * (pc + o) + jS, "relu(V[j] + S (pc + o - j))")
+    for o in (0, 1):
+        b.unit(f"L{o}", V + (2 - H) + S * (pc + o) + jS, "lower clamp of M[pc + o]")
+        b.unit(f"U{o}", V - (H + m) + S * (pc + o) + jS, "upper clamp of M[pc + o]")
+    ip = b.s("ip")
+    if g.tin:
+        for o in (0, 1):
+            b.unit(f"I{o}", b.v("t") + S * (ip - o) + jS, "the input word tape[ip]")
+        b.unit("t", b.v("t"))
+    g._landing_units(b, wa)
+    b.unit("V", V)
+    if g.ro is None:  # clamp(pc + o, 0, m) = relu(pc + o) - relu(pc + o - m)
+        for o in range(4):
+            b.unit(f"pc_ramp{o}", pc + o)
+            b.unit(f"pc_ramp{o}_m", pc + o - m)
+    else:
+        functions = {f: [g._fetch_correction(f, x - 1) for x in range(m + 2)]
+                     for f in ("a", "b", "c")}
+        if g.ro.direct_reads:
+            functions["mem_a"] = [g._constant_operand_word(x - 1) for x in range(m + 2)]
+            functions["dyn_a"] = [int(0 <= x - 1 < m and not g._is_constant(x - 1))
+                                  for x in range(m + 2)]
+        g._tables(b, 0, m + 1, {"pc_table": (
+            b.s("pc1"), "the constant words at pc, pc + 1, pc + 2", functions)})
+    g._forwarding_units(b, pc, wa)
+    b.unit("ip_full", ip - g.tin + 1)  # [ip >= Tin], ip <= Tin
+    for name in ("pc1", "fault", "budget", "ip", "ol"):
+        b.unit(name, b.s(name))
+    b.unit("fault_ramp1", b.s("fault") - 1)
+    b.unit("budget_ramp1", b.s("budget") - 1)
+    b.unit("pc_ramp0_only", pc)  # relu(pc): [pc >= 0] = pc1 - relu(pc)
+    b.unit("pc_fault0", pc - m + 3)
+    b.unit("pc_fault1", pc - m + 2)
+    b.unit("ol_full", b.s("ol") - g.tout + 1)  # [ol >= Tout], ol <= Tout
+    return b.build()
+
+
+# ---- between layers 1 and 2 ------------------------------------------------------------------
+
+
+def fetched(g: _Gen, h: Space) -> Space:
+    z = SpaceBuilder("fetched", False, h, doc="fetched operands, the written memory")
+    m, H, S, top = g.m, g.H, g.S, g.top
+    s = z.s
+    z.linear("M", g._landed(z), 0, top, "memory with the pending write landed")
+
+    def n1(o: int) -> Lin:  # clamp(pc + o, 0, m) = #{j < m : pc + o - j >= 1}
+        return s(f"pc_ramp{o}") - s(f"pc_ramp{o}_m")
+
+    def fw(o: int, word: str, tag: str) -> Lin:  # [wa == pc + o] relu(y)
+        return s(f"fw{o}_{word}_{tag}.0") - s(f"fw{o}_{word}_{tag}.1")
+
+    def correction(o: int, name: str) -> Lin:
+        if g.ro is not None:
+            return g._lookup(z, "pc_table", name)
+        if name == "c":
+            return -S * n1(2) - H * (n1(3) - n1(2))
+        return -(m + 2) * n1(o) - 2 * (n1(o + 1) - n1(o))  # [0 <= pc + o < m]
+
+    for o, name in ((0, "a"), (1, "b")):
+        fetched = z.sum(z.v(f"L{o}") - z.v(f"U{o}"), 0, m + 2)
+        forward = (fw(o, "wv", "lo") - fw(o, "wv", "hi")
+                   - fw(o, "wo", "lo") + fw(o, "wo", "hi"))
+        z.linear(name, fetched + correction(o, name) + forward, -2, m,
+                 f"clamp(M'[pc + {o}], -2, m); 0 when pc + {o} is outside")
+    forward_c = (s("fw2_wv.0") - s("fw2_wv.1")) - (s("fw2_wo.0") - s("fw2_wo.1"))
+    c = z.sum(z.v("T2") - z.v("T1"), 0, S) + correction(2, "c") + forward_c
+    z.linear("c", c, -H, H - 1, "M'[pc + 2]")
+    word = Lin()
+    if g.tin:  # sum_k (I_0 - I_1) = tape[ip] + H + S ip (0 + S Tin past the end)
+        word = z.sum(z.v("I0") - z.v("I1"), 0, S) - S * s("ip")
+        z.linear("t", z.v("t"), 0, top)
+    z.linear("in_word", word + (H - 1) * s("ip_full"), 0, top, "tape[ip] + H, or -1 + H")
+    if g.ro is not None and g.ro.direct_reads:
+        z.linear("mem_a_const", g._lookup(z, "pc_table", "mem_a"), 0, top,
+                 "M[a] + H when a is a constant operand naming a constant word, else 0")
+        z.linear("dyn_a", g._lookup(z, "pc_table", "dyn_a"), 0, 1,
+                 "[the operand word a at pc is writable]")
+    z.linear("ip_full", s("ip_full"), 0, 1)
+    z.linear("pc1", s("pc1"), 0, m + 1)
+    z.linear("pc_ge0", s("pc1") - s("pc_ramp0_only"), 0, 1)
+    z.linear("pc_fault", s("pc_fault0") - s("pc_fault1"), 0, 1, "[pc >= m-2]")
+    z.linear("fault", s("fault"), 0, max(Fault))
+    z.linear("fault_ge1", s("fault") - s("fault_ramp1"), 0, 1)
+    z.linear("budget", s("budget"), 0, MAX_BUDGET)
+    z.linear("budget_ge1", s("budget") - s("budget_ramp1"), 0, 1)
+    z.linear("ip", s("ip"), 0, g.tin)
+    z.linear("ol", s("ol"), 0, g.tout)
+    z.linear("ol_full", s("ol_full"), 0, 1)
+    return z.build()
+
+
+# ---- layer 2: read ---------------------------------------------------------------------------
+
+
+def layer2_read(g: _Gen, z: Space) -> Space:
+    b = SpaceBuilder("layer2", True, z, doc=LAYER_DOCS[1])
+    m, S = g.m, g.S
+    M, jS = b.v("M"), Lin(slope=-S)
+    a, bb = b.s("a"), b.s("b")
+    for name, addr in (("a", a), ("b", bb)):
+        b.unit(f"R{name}0", M + S * addr + jS, f"relu(M'[j] + S ({name} - j))")
+        b.unit(f"R{name}1", M + S * (addr - 1) + jS)
+        for k in (-1, 0, m - 1, m):
+            b.unit(f"{name}_ramp[{k}]", addr - k)
+    if g.ro is not None:
+        addresses = range(-2, m + 1)
+        direct = g.ro.direct_reads
+        constant = [int(g._is_constant(k)) for k in addresses]
+        tables = {
+            "a_table": (a, "M[a] of a constant a" if not direct else "the words before a",
+                        {"mem": [g._read_correction(k, not direct) for k in addresses]}),
+            "b_table": (bb, "is b a constant word",
+                        {"mem": [g._read_correction(k, False) for k in addresses],
+                         "ro": constant}),
+        }
+        if direct:  # relu(a - k) when dyn_a = 1, else 0 (a - k - (m + 3) <= -1)
+            tables["a_indirect"] = (a + (m + 3) * (b.s("dyn_a") - 1),
+                                    "is a a constant word named by a written operand",
+                                    {"ro": constant})
+            b.unit("mem_a_const", b.s("mem_a_const"))
+        g._tables(b, -2, m, tables)
+    g._carry(b)
+    b.unit("a2", a + 2)
+    b.unit("b2", bb + 2)
+    c = b.s("c")
+    b.unit("c_lo", c + 1)
+    b.unit("c_hi", c - (m - 2))
+    # a = b = -1 (input and output at once): relu(-a - b - 1) is 1 there and 0 for every
+    # other pair with a, b >= -1 (pairs with -2 are range faults anyway)
+    b.unit("io_both", -a - bb - 1)
+    b.unit("active", b.s("pc_ge0") + b.s("budget_ge1") - b.s("fault_ge1") - 1)
+    for name in ("pc1", "fault", "budget", "ip", "ol", "in_word", "pc_fault", "ip_full",
+                 "ol_full"):
+        b.unit(name, b.s(name))
+    return b.build()
+
+
+# ---- between layers 2 and 3 ------------------------------------------------------------------
+
+
+def operands(g: _Gen, h: Space) -> Space:
+    z = SpaceBuilder("operands", False, h, doc="operands, modes, gates")
+    m, S, top = g.m, g.S, g.top
+    s = z.s
+    g._carry(z)
+    reads = {}
+    for name in ("a", "b"):
+        read = z.sum(z.v(f"R{name}0") - z.v(f"R{name}1"), 0, S)
+        if g.ro is None:
+            read = read - S * s(f"{name}_ramp[0]")
+        else:
+            read = read + g._lookup(z, f"{name}_table", "mem")
+            if name == "a" and g.ro.direct_reads:
+                read = read + s("mem_a_const")
+        z.linear(f"mem_{name}", read, 0, top, f"M'[{name}] + H, or 0")
+        reads[name] = read
+
+    def ramp(name: str, k: int) -> Lin:  # relu(addr - k)
+        return s(f"{name}_ramp[{k}]")
+
+    # with addr in [-2, m]: [addr == -1] = (addr + 2) - 2 relu(addr + 1) + relu(addr),
+    # [addr <= -2] + [addr >= m] = 1 - [addr >= -1] + [addr >= m]
+    a_plus2, b_plus2 = s("a2"), s("b2")
+    is_in = a_plus2 - 2 * ramp("a", -1) + ramp("a", 0)
+    is_out = b_plus2 - 2 * ramp("b", -1) + ramp("b", 0)
+    a_fault = 1 - (a_plus2 - ramp("a", -1)) + (ramp("a", m - 1) - ramp("a", m))
+    b_fault = 1 - (b_plus2 - ramp("b", -1)) + (ramp("b", m - 1) - ramp("b", m))
+    z.linear("diff", reads["b"] - reads["a"], -top, top, "M[b] - M[a]")
+    z.linear("is_input", is_in, 0, 1)
+    z.linear("is_output", is_out, 0, 1)
+    z.linear("a_fault", a_fault, 0, 1)
+    z.linear("b_fault", b_fault, 0, 1)
+    z.linear("io_both", s("io_both"), 0, 3)
+    z.linear("active", s("active"), 0, 1)
+    # ok = 1 exactly when the machine runs this step without a fault of pc, a, b or io
+    # (or, specialised, a write to a constant word); otherwise ok <= 0 (every term after
+    # `active` is >= 0)
+    ok = s("active") - s("pc_fault") - a_fault - b_fault - s("io_both")
+    lowest = -6
+    if g.ro is not None:
+        read_only = g._lookup(z, "b_table", "ro")
+        z.linear("read_only", read_only, 0, 1, "[b is a constant word]")
+        ok = ok - read_only
+        lowest -= 1
+        if g.ro.direct_reads:  # [dyn_a] [a is constant]: the table's f(-2) is 0
+            indirect = g._lookup(z, "a_indirect", "ro")
+            z.linear("indirect", indirect, 0, 1,
+                     "[a is a constant word named by a written operand]")
+            ok = ok - indirect
             lowest -= 1
-            if self.ro.direct_reads:  # [dyn_a] [a is constant]: the table's f(-2) is 0
-                indirect = self._lookup(z, "a_indirect", "ro")
-                z.linear("indirect", indirect, 0, 1,
-                         "[a is a constant word named by a written operand]")
-                ok = ok - indirect
-                lowest -= 1
-        z.linear("ok", ok, lowest, 1)
-        z.linear("c1", s("c_lo") - s("c_hi"), 0, m - 1, "clamp(c, -1, m-2) + 1")
-        z.linear("b2", s("b2"), 0, m + 2)
-        for name, hi in (("pc_fault", 1), ("in_word", top), ("pc1", m + 1),
-                         ("fault", max(Fault)), ("budget", MAX_BUDGET), ("ip", self.tin),
-                         ("ol", self.tout), ("ip_full", 1), ("ol_full", 1)):
-            z.linear(name, s(name), 0, hi)
-        return z.build()
+    z.linear("ok", ok, lowest, 1)
+    z.linear("c1", s("c_lo") - s("c_hi"), 0, m - 1, "clamp(c, -1, m-2) + 1")
+    z.linear("b2", s("b2"), 0, m + 2)
+    for name, hi in (("pc_fault", 1), ("in_word", top), ("pc1", m + 1),
+                     ("fault", max(Fault)), ("budget", MAX_BUDGET), ("ip", g.tin),
+                     ("ol", g.tout), ("ip_full", 1), ("ol_full", 1)):
+        z.linear(name, s(name), 0, hi)
+    return z.build()
 
-    # ---- layer 3: decide -------------------------------------------------------------------------
-    def layer3_decide(self, z: Space) -> Space:
-        b = SpaceBuilder("layer3", True, z, doc=LAYER_DOCS[2])
-        m, H = self.m, self.H
-        s = b.s
-        Sw = 1 << self.W
-        ok, is_in, is_out = s("ok"), s("is_input"), s("is_output")
-        diff, qa, qb = s("diff"), s("mem_a"), s("mem_b")
-        self._carry(b)
-        g_sub = ok - is_in - is_out  # 1 iff a subleq instruction runs, else <= 0
-        g_in = ok + is_in - 1  # 1 iff an input instruction runs, else <= 0
-        # the new word of M[b] minus the old: subleq  -M[a] + S_w ([d <= -H-1] - [d >= H]),
-        # input  in_word - M[b]; each gated: g x = relu(x + X(g-1)) - relu(-x + X(g-1))
-        x_sub = H - qa
-        b.unit("sub.+", x_sub + H * (g_sub - 1))
-        b.unit("sub.-", -x_sub + H * (g_sub - 1))
-        b.unit("wrap_hi.0", diff - H + 1 + H * (g_sub - 1))
-        b.unit("wrap_hi.1", diff - H + H * (g_sub - 1))
-        b.unit("wrap_lo.0", -diff - H + H * (g_sub - 1))
-        b.unit("wrap_lo.1", -diff - H - 1 + H * (g_sub - 1))
-        x_in = s("in_word") - qb
-        b.unit("in.+", x_in + Sw * (g_in - 1))
-        b.unit("in.-", -x_in + Sw * (g_in - 1))
-        b.unit("mem_b", qb)
-        b.unit("b2", s("b2"))
-        # output, faults, bookkeeping
-        b.unit("ok", ok)
-        b.unit("out_full", is_out + s("ol_full") + ok - 2)
-        b.unit("out_write", ok + is_out - s("ol_full") - 1)
-        b.unit("out_val", qa + 2 * Sw * (ok + is_out - s("ol_full") - 2))  # M[a]+H, gated
-        b.unit("in_next", ok + is_in - s("ip_full") - 1)
-        act, pcf, af, bf = s("active"), s("pc_fault"), s("a_fault"), s("b_fault")
-        b.unit("fault_pc", act + pcf - 1)
-        b.unit("fault_a", act + af - pcf - 1)
-        b.unit("fault_b", act + bf - pcf - af - 1)
-        b.unit("fault_io", act + s("io_both") - 4 * (pcf + af + bf) - 1)
-        if self.ro is not None:  # b in [0, m) here: no b or io fault
-            b.unit("fault_ro", act + s("read_only") - pcf - af - 1)
-            if self.ro.direct_reads:  # a in [0, m) here: no a or io fault
-                b.unit("fault_indirect", act + s("indirect") - pcf - bf - s("read_only") - 1)
-        b.unit("live", act)
-        for name in ("pc1", "fault", "budget", "ip", "ol"):
-            b.unit(name, s(name))
-        # branch: [wrap(diff) <= 0] = [diff >= -H] - [diff >= 1] + [diff >= H], each step
-        # gated by g_sub and multiplied by y = c' - pc - 3 in [-Yj, Yj]: with q = y + Yj in
-        # [0, 2Yj] and e = diff - K (|e| <= E),
-        #   g [e >= 0] q = relu(q + S3 e + G(g-1)) - S3 relu(e + G'(g-1))
-        #   g [e >= 0]   = relu(e + 1 + G'(g-1)) - relu(e + G'(g-1))
-        # with G = 2Yj + S3 E and G' = E + 1 (so both are 0 when g <= 0)
-        Yj = m + 4
-        S3 = 2 * Yj
-        q = s("c1") - s("pc1") - 3 + Yj
-        self.jumps = []
-        for sign, K in ((1, -H), (-1, 1), (1, H)):
-            e = diff - K
-            E = max(abs(-(Sw - 1) - K), abs(Sw - 1 - K))
-            G, G1 = 2 * Yj + S3 * E, E + 1
-            b.unit(f"jump[{K}].q", q + S3 * e + G * (g_sub - 1))
-            b.unit(f"jump[{K}].0", e + G1 * (g_sub - 1))
-            b.unit(f"jump[{K}].1", e + 1 + G1 * (g_sub - 1))
-            self.jumps.append((sign, K))
-        self.S3, self.Yj = S3, Yj
-        return b.build()
 
-    def decided(self, h: Space) -> Space:
-        """The wrap of the new word as one number before it is multiplied by 2^W: each wrap
-        unit alone can reach H, so 2^W times it would not be float64-exact (an extra factor
-        of the last affine map, not an extra layer)."""
-        z = SpaceBuilder("decided", False, h, doc="wrap of the new word")
-        s = z.s
-        self._carry(z)
-        z.linear("wrap", (s("wrap_lo.0") - s("wrap_lo.1")) - (s("wrap_hi.0") - s("wrap_hi.1")),
-                 -1, 1, "[d <= -H-1] - [d >= H] for a subleq write, else 0")
-        for d in h.scalars:
-            if not d.name.startswith("wrap_"):
-                z.linear(d.name, s(d.name), d.lo, d.hi)
-        return z.build()
+# ---- layer 3: decide -------------------------------------------------------------------------
 
-    def next_state(self, h: Space) -> Space:
-        z = SpaceBuilder("next_state", False, h, doc=LAYER_DOCS[3])
-        m, top = self.m, self.top
-        s = z.s
-        Sw = 1 << self.W
-        self._carry(z, "V", "M")
-        executed = s("ok") - s("out_full")
-        jump = Lin()
-        for sign, K in self.jumps:
-            jump = jump + sign * (s(f"jump[{K}].q") - (self.S3 - self.Yj) * s(f"jump[{K}].0")
-                                  - self.Yj * s(f"jump[{K}].1"))
-        z.linear("pc1", s("pc1") + 3 * executed + jump, 0, m + 1)
-        fault_code = (
-            int(Fault.PC_RANGE) * s("fault_pc")
-            + int(Fault.A_RANGE) * s("fault_a")
-            + int(Fault.B_RANGE) * s("fault_b")
-            + int(Fault.IO_BOTH) * s("fault_io")
-            + int(Fault.OUTPUT_FULL) * s("out_full")
-        )
-        if self.ro is not None:
-            fault_code = fault_code + int(Fault.READ_ONLY) * s("fault_ro")
-            if self.ro.direct_reads:
-                fault_code = fault_code + int(Fault.INDIRECT_READ) * s("fault_indirect")
-        z.linear("fault", s("fault") + fault_code, 0, max(Fault))
-        z.linear("budget", s("budget") - executed, 0, MAX_BUDGET)
-        z.linear("ip", s("ip") + s("in_next"), 0, self.tin)
-        z.linear("ol", s("ol") + s("out_write"), 0, self.tout)
-        z.linear("live", s("live"), 0, 1)
-        z.linear("oflag", s("out_write"), 0, 1)
-        z.linear("oval", s("out_val"), 0, top)
-        z.linear("wa2", s("b2"), 0, m + 2)
-        z.linear("wo", s("mem_b"), 0, top)
-        new = s("mem_b") + s("sub.+") - s("sub.-") + Sw * s("wrap") + s("in.+") - s("in.-")
-        z.linear("wv", new, 0, top, "the new word of M[b] + H (M[b] + H when nothing is written)")
-        return z.build()
+
+def layer3_decide(g: _Gen, z: Space) -> Space:
+    b = SpaceBuilder("layer3", True, z, doc=LAYER_DOCS[2])
+    m, H = g.m, g.H
+    s = b.s
+    Sw = 1 << g.W
+    ok, is_in, is_out = s("ok"), s("is_input"), s("is_output")
+    diff, qa, qb = s("diff"), s("mem_a"), s("mem_b")
+    g._carry(b)
+    g_sub = ok - is_in - is_out  # 1 iff a subleq instruction runs, else <= 0
+    g_in = ok + is_in - 1  # 1 iff an input instruction runs, else <= 0
+    # the new word of M[b] minus the old: subleq  -M[a] + S_w ([d <= -H-1] - [d >= H]),
+    # input  in_word - M[b]; each gated: g x = relu(x + X(g-1)) - relu(-x + X(g-1))
+    x_sub = H - qa
+    b.unit("sub.+", x_sub + H * (g_sub - 1))
+    b.unit("sub.-", -x_sub + H * (g_sub - 1))
+    b.unit("wrap_hi.0", diff - H + 1 + H * (g_sub - 1))
+    b.unit("wrap_hi.1", diff - H + H * (g_sub - 1))
+    b.unit("wrap_lo.0", -diff - H + H * (g_sub - 1))
+    b.unit("wrap_lo.1", -diff - H - 1 + H * (g_sub - 1))
+    x_in = s("in_word") - qb
+    b.unit("in.+", x_in + Sw * (g_in - 1))
+    b.unit("in.-", -x_in + Sw * (g_in - 1))
+    b.unit("mem_b", qb)
+    b.unit("b2", s("b2"))
+    # output, faults, bookkeeping
+    b.unit("ok", ok)
+    b.unit("out_full", is_out + s("ol_full") + ok - 2)
+    b.unit("out_write", ok + is_out - s("ol_full") - 1)
+    b.unit("out_val", qa + 2 * Sw * (ok + is_out - s("ol_full") - 2))  # M[a]+H, gated
+    b.unit("in_next", ok + is_in - s("ip_full") - 1)
+    act, pcf, af, bf = s("active"), s("pc_fault"), s("a_fault"), s("b_fault")
+    b.unit("fault_pc", act + pcf - 1)
+    b.unit("fault_a", act + af - pcf - 1)
+    b.unit("fault_b", act + bf - pcf - af - 1)
+    b.unit("fault_io", act + s("io_both") - 4 * (pcf + af + bf) - 1)
+    if g.ro is not None:  # b in [0, m) here: no b or io fault
+        b.unit("fault_ro", act + s("read_only") - pcf - af - 1)
+        if g.ro.direct_reads:  # a in [0, m) here: no a or io fault
+            b.unit("fault_indirect", act + s("indirect") - pcf - bf - s("read_only") - 1)
+    b.unit("live", act)
+    for name in ("pc1", "fault", "budget", "ip", "ol"):
+        b.unit(name, s(name))
+    # branch: [wrap(diff) <= 0] = [diff >= -H] - [diff >= 1] + [diff >= H], each step
+    # gated by g_sub and multiplied by y = c' - pc - 3 in [-Yj, Yj]: with q = y + Yj in
+    # [0, 2Yj] and e = diff - K (|e| <= E),
+    #   g [e >= 0] q = relu(q + S3 e + G(g-1)) - S3 relu(e + G'(g-1))
+    #   g [e >= 0]   = relu(e + 1 + G'(g-1)) - relu(e + G'(g-1))
+    # with G = 2Yj + S3 E and G' = E + 1 (so both are 0 when g <= 0)
+    Yj = m + 4
+    S3 = 2 * Yj
+    q = s("c1") - s("pc1") - 3 + Yj
+    g.jumps = []
+    for sign, K in ((1, -H), (-1, 1), (1, H)):
+        e = diff - K
+        E = max(abs(-(Sw - 1) - K), abs(Sw - 1 - K))
+        G, G1 = 2 * Yj + S3 * E, E + 1
+        b.unit(f"jump[{K}].q", q + S3 * e + G * (g_sub - 1))
+        b.unit(f"jump[{K}].0", e + G1 * (g_sub - 1))
+        b.unit(f"jump[{K}].1", e + 1 + G1 * (g_sub - 1))
+        g.jumps.append((sign, K))
+    g.S3, g.Yj = S3, Yj
+    return b.build()
+
+
+def decided(g: _Gen, h: Space) -> Space:
+    """The wrap of the new word as one number before it is multiplied by 2^W: each wrap
+    unit alone can reach H, so 2^W times it would not be float64-exact (an extra factor
+    of the last affine map, not an extra layer)."""
+    z = SpaceBuilder("decided", False, h, doc="wrap of the new word")
+    s = z.s
+    g._carry(z)
+    z.linear("wrap", (s("wrap_lo.0") - s("wrap_lo.1")) - (s("wrap_hi.0") - s("wrap_hi.1")),
+             -1, 1, "[d <= -H-1] - [d >= H] for a subleq write, else 0")
+    for d in h.scalars:
+        if not d.name.startswith("wrap_"):
+            z.linear(d.name, s(d.name), d.lo, d.hi)
+    return z.build()
+
+
+def next_state(g: _Gen, h: Space) -> Space:
+    z = SpaceBuilder("next_state", False, h, doc=LAYER_DOCS[3])
+    m, top = g.m, g.top
+    s = z.s
+    Sw = 1 << g.W
+    g._carry(z, "V", "M")
+    executed = s("ok") - s("out_full")
+    jump = Lin()
+    for sign, K in g.jumps:
+        jump = jump + sign * (s(f"jump[{K}].q") - (g.S3 - g.Yj) * s(f"jump[{K}].0")
+                              - g.Yj * s(f"jump[{K}].1"))
+    z.linear("pc1", s("pc1") + 3 * executed + jump, 0, m + 1)
+    fault_code = (
+        int(Fault.PC_RANGE) * s("fault_pc")
+        + int(Fault.A_RANGE) * s("fault_a")
+        + int(Fault.B_RANGE) * s("fault_b")
+        + int(Fault.IO_BOTH) * s("fault_io")
+        + int(Fault.OUTPUT_FULL) * s("out_full")
+    )
+    if g.ro is not None:
+        fault_code = fault_code + int(Fault.READ_ONLY) * s("fault_ro")
+        if g.ro.direct_reads:
+            fault_code = fault_code + int(Fault.INDIRECT_READ) * s("fault_indirect")
+    z.linear("fault", s("fault") + fault_code, 0, max(Fault))
+    z.linear("budget", s("budget") - executed, 0, MAX_BUDGET)
+    z.linear("ip", s("ip") + s("in_next"), 0, g.tin)
+    z.linear("ol", s("ol") + s("out_write"), 0, g.tout)
+    z.linear("live", s("live"), 0, 1)
+    z.linear("oflag", s("out_write"), 0, 1)
+    z.linear("oval", s("out_val"), 0, top)
+    z.linear("wa2", s("b2"), 0, m + 2)
+    z.linear("wo", s("mem_b"), 0, top)
+    new = s("mem_b") + s("sub.+") - s("sub.-") + Sw * s("wrap") + s("in.+") - s("in.-")
+    z.linear("wv", new, 0, top, "the new word of M[b] + H (M[b] + H when nothing is written)")
+    return z.build()
 
 
 # ---- encoding and decoding ------------------------------------------------------------------

@@ -188,7 +188,7 @@ def machine_metadata(step: Any, options: ExportOptions) -> dict[str, str]:
         "tape_in": str(step.layout.config.tape_in),
         "tape_out": str(step.layout.config.tape_out),
         "relu_layers_per_step": str(net.relu_layers),
-        # ReLU layers after the loop, once per run (the results: `codegen._Gen.readout`)
+        # ReLU layers after the loop, once per run (the results: `codegen.readout_network`)
         "readout_layers": str(step.readout.relu_layers if step.readout else 0),
         "unroll": str(options.unroll),
         "weights": options.weights,
