@@ -25,7 +25,7 @@ import onnxruntime
 from mlpc.compiler.assembler import load_image
 from mlpc.compiler.codegen import build_step_network, encode_state
 from mlpc.compiler.driver import machine_config
-from mlpc.compiler.export_onnx import ExportOptions
+from mlpc.compiler.encodings import ExportOptions
 from mlpc.compiler.machine_config import DEFAULT_TAPE_IN, MachineConfig
 from mlpc.compiler.model import compile_model
 from mlpc.compiler.sparse import lower_to_sparse

@@ -80,7 +80,7 @@ from today_encoding import (  # noqa: E402
 
 from mlpc.compiler.codegen import build_step_network  # noqa: E402
 from mlpc.compiler.driver import LoadedProgram, load_program, machine_config  # noqa: E402
-from mlpc.compiler.export_onnx import ExportOptions  # noqa: E402
+from mlpc.compiler.encodings import ExportOptions  # noqa: E402
 from mlpc.compiler.machine_config import MachineConfig, Status  # noqa: E402
 from mlpc.compiler.model import compile_model  # noqa: E402
 from mlpc.compiler.options import CompileOptions  # noqa: E402

@@ -9,7 +9,8 @@ import numpy as np
 import onnx
 
 from mlpc.compiler.codegen import build_step_network, decode_state, encode_state, read_out
-from mlpc.compiler.export_onnx import ExportOptions, check_options
+from mlpc.compiler.encodings import ExportOptions
+from mlpc.compiler.export_onnx import check_options
 from mlpc.compiler.model import compile_model, read_only_of
 from mlpc.errors import MlpcError
 from mlpc.runtime.machine import RunResult, initial_state

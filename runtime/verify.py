@@ -25,7 +25,7 @@ import numpy as np
 import onnxruntime as ort
 
 from mlpc.compiler.codegen import build_step_network, decode_state, encode_state
-from mlpc.compiler.export_onnx import ExportOptions
+from mlpc.compiler.encodings import ExportOptions
 from mlpc.compiler.image import SubleqImage
 from mlpc.compiler.machine_config import Fault, MachineConfig, Status, canonical_pc
 from mlpc.compiler.model import compile_model

@@ -18,7 +18,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from mlpc.cli import main
 from mlpc.compiler.driver import LoadedProgram, machine_config
-from mlpc.compiler.export_onnx import ExportOptions
+from mlpc.compiler.encodings import ExportOptions
 from mlpc.compiler.limits import ENCODINGS
 from mlpc.compiler.machine_config import Fault
 from mlpc.compiler.model import compile_model, compile_step_model

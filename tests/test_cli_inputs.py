@@ -12,7 +12,8 @@ import pytest
 from conftest import run_cli
 
 from mlpc.cli import attach_negative_values, main
-from mlpc.compiler.driver import CompileOptions, load_program, load_program_text
+from mlpc.compiler.driver import load_program, load_program_text
+from mlpc.compiler.options import CompileOptions
 from mlpc.errors import MlpcError
 
 REPO = Path(__file__).resolve().parents[1]

@@ -193,7 +193,7 @@ def _netron_counts() -> list[str]:
     import onnx
 
     from mlpc.cli import main
-    from mlpc.compiler.export_onnx import ExportOptions
+    from mlpc.compiler.encodings import ExportOptions
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "gcd.onnx"

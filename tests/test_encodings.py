@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from mlpc.compiler.encodings import Encoding, ExportOptions, encoding
-from mlpc.compiler.export_onnx import ExportError, build_step_model, check_options
+from mlpc.compiler.export_onnx import build_step_model, check_options
 from mlpc.compiler.limits import DEFAULT_UNROLL, DTYPES, ENCODINGS, WEIGHTS
 from mlpc.compiler.network import Lin, Network, SpaceBuilder, state_space
+from mlpc.compiler.onnx_graph import ExportError
 
 COMPILER = Path(__file__).resolve().parents[1] / "compiler"
 EXPORTERS = ("encodings", "export_onnx", "export_families", "export_sparse", "export_dense")

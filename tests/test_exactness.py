@@ -25,8 +25,9 @@ from onnx import helper, numpy_helper
 from mlpc.compiler import export_families
 from mlpc.compiler.codegen import build_step_network, encode_state
 from mlpc.compiler.driver import load_program, machine_config
+from mlpc.compiler.encodings import ExportOptions
 from mlpc.compiler.exactness import ExactnessError, Prover
-from mlpc.compiler.export_onnx import ExportOptions, build_step_model
+from mlpc.compiler.export_onnx import build_step_model
 from mlpc.compiler.image import SubleqImage
 from mlpc.compiler.model import compile_model, read_only_of
 from mlpc.compiler.network import Network, RangeError, SpaceBuilder, state_space

@@ -11,7 +11,7 @@ from conftest import hsq_index_names, load_index
 
 from mlpc.compiler.assembler import load_image
 from mlpc.compiler.driver import machine_config
-from mlpc.compiler.export_onnx import ExportOptions
+from mlpc.compiler.encodings import ExportOptions
 from mlpc.compiler.model import compile_model
 from mlpc.runtime.onnx_model import OnnxModel
 

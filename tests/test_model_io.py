@@ -31,7 +31,8 @@ from mlpc.compiler.codegen import (
     read_out,
 )
 from mlpc.compiler.driver import load_program, machine_config
-from mlpc.compiler.export_onnx import READ_OUT_OPS, ExportOptions
+from mlpc.compiler.encodings import ExportOptions
+from mlpc.compiler.export_onnx import READ_OUT_OPS
 from mlpc.compiler.machine_config import Fault, MachineConfig, Status
 from mlpc.compiler.model import compile_model
 from mlpc.compiler.options import CompileOptions

@@ -39,7 +39,7 @@ from conftest import needs_netron
 
 from mlpc.cli import main
 from mlpc.compiler.codegen import LAYER_DOCS
-from mlpc.compiler.export_onnx import ExportOptions
+from mlpc.compiler.encodings import ExportOptions
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"

@@ -20,7 +20,7 @@ from onnx import numpy_helper
 from mlpc.compiler.assembler import load_image
 from mlpc.compiler.codegen import build_step_network, encode_state
 from mlpc.compiler.driver import machine_config
-from mlpc.compiler.export_onnx import ExportOptions
+from mlpc.compiler.encodings import ExportOptions
 from mlpc.compiler.image import SubleqImage
 from mlpc.compiler.machine_config import Fault, MachineConfig, Status
 from mlpc.compiler.model import compile_model

@@ -21,7 +21,8 @@ from mlpc.compiler.codegen import (
     multiplier,
 )
 from mlpc.compiler.driver import machine_config
-from mlpc.compiler.export_onnx import ExportError, ExportOptions, check_options
+from mlpc.compiler.encodings import ExportOptions
+from mlpc.compiler.export_onnx import check_options
 from mlpc.compiler.machine_config import MachineConfig
 from mlpc.compiler.model import compile_model
 from mlpc.compiler.network import (
@@ -33,6 +34,7 @@ from mlpc.compiler.network import (
     scalarise_families,
     state_space,
 )
+from mlpc.compiler.onnx_graph import ExportError
 from mlpc.compiler.sparse import lower_to_sparse
 from mlpc.runtime import reference
 from mlpc.runtime.machine import initial_state

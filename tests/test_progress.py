@@ -14,7 +14,7 @@ import pytest
 
 from mlpc.cli import main
 from mlpc.compiler.driver import load_program, machine_config
-from mlpc.compiler.export_onnx import ExportOptions
+from mlpc.compiler.encodings import ExportOptions
 from mlpc.compiler.model import compile_model
 from mlpc.compiler.options import CompileOptions
 from mlpc.runtime import engines, onnx_engine, onnx_model, reference

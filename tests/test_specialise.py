@@ -33,7 +33,7 @@ from mlpc.compiler.codegen import (
     ramp_weights,
 )
 from mlpc.compiler.driver import LoadedProgram, machine_config
-from mlpc.compiler.export_onnx import ExportOptions
+from mlpc.compiler.encodings import ExportOptions
 from mlpc.compiler.machine_config import Fault, MachineConfig, Status, canonical_pc
 from mlpc.compiler.model import check_specialised_float64, read_only_of
 from mlpc.compiler.options import CompileOptions

@@ -19,7 +19,8 @@ from conftest import assert_state_matches
 from mlpc.compiler.assembler import load_image
 from mlpc.compiler.codegen import build_step_network, encode_state
 from mlpc.compiler.driver import load_program, machine_config
-from mlpc.compiler.export_onnx import ExportOptions, build_step_model
+from mlpc.compiler.encodings import ExportOptions
+from mlpc.compiler.export_onnx import build_step_model
 from mlpc.compiler.image import SubleqImage
 from mlpc.compiler.model import compile_model, compile_step_model, tensor_name
 from mlpc.compiler.options import CompileOptions

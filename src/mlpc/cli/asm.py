@@ -24,7 +24,8 @@ def options(asm: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlpc.compiler.driver import CompileOptions, load_program
+    from mlpc.compiler.driver import load_program
+    from mlpc.compiler.options import CompileOptions
 
     model = model_among(args.program, "asm")
     if model is not None:

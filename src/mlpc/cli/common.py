@@ -22,12 +22,17 @@ from mlpc.compiler.limits import (
     MAX_UNROLL,
     WEIGHTS,
 )
-from mlpc.compiler.machine_config import DEFAULT_MAX_STEPS, DEFAULT_TAPE_IN, DEFAULT_TAPE_OUT
+from mlpc.compiler.machine_config import (
+    DEFAULT_MAX_STEPS,
+    DEFAULT_TAPE_IN,
+    DEFAULT_TAPE_OUT,
+    MachineConfig,
+)
 from mlpc.errors import MlpcError, UsageError
-from mlpc.runtime.machine import MachineConfig
 
 if TYPE_CHECKING:
-    from mlpc.compiler.driver import CompileOptions, LoadedProgram
+    from mlpc.compiler.driver import LoadedProgram
+    from mlpc.compiler.options import CompileOptions
 
 Subparsers = argparse._SubParsersAction  # type: ignore[type-arg]
 
@@ -186,7 +191,7 @@ def add_stack_option(p: argparse.ArgumentParser) -> None:
 
 def compile_options(args: argparse.Namespace) -> CompileOptions:
     """The front end's options: word size, stack, and the words declared read-only."""
-    from mlpc.compiler.driver import CompileOptions
+    from mlpc.compiler.options import CompileOptions
 
     if args.read_only and not args.specialise:
         raise UsageError("--read-only declares constant words for --specialise: give both")
@@ -248,7 +253,8 @@ def program_from_model(path: str, command: str,
                        stack: int | None) -> tuple[LoadedProgram, MachineConfig]:
     """The program a model was compiled from, rebuilt from the source in its metadata, on
     the model's machine; an error when the rebuilt listing is not the model's."""
-    from mlpc.compiler.driver import CompileOptions, load_program_text, machine_config
+    from mlpc.compiler.driver import load_program_text, machine_config
+    from mlpc.compiler.options import CompileOptions
 
     meta = model_metadata(path)
     if "listing" not in meta or "memory_words" not in meta:
@@ -358,8 +364,9 @@ class MachineRun:
 def machine_run(args: argparse.Namespace) -> MachineRun:
     """The program of `add_program_run_options`, as `run` would prepare it. A compiled model
     stands for the program rebuilt from its metadata, on the model's machine."""
-    from mlpc.compiler.driver import CompileOptions, load_program, machine_config
-    from mlpc.runtime.engines import RunRequest, prepared_image
+    from mlpc.compiler.driver import load_program, machine_config
+    from mlpc.compiler.options import CompileOptions
+    from mlpc.runtime.request import RunRequest, prepared_image
 
     tape = parse_tape(args.tape or "")
     inputs = parse_inputs(args.input)

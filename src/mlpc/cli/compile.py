@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     check_machine_limits(args)
     check_unroll(args.unroll)
     from mlpc.compiler.driver import load_program, machine_config
-    from mlpc.compiler.export_onnx import ExportOptions
+    from mlpc.compiler.encodings import ExportOptions
     from mlpc.compiler.model import compile_model, compile_step_model
 
     if not args.output and not args.step_model:

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         refuse_compile_options(args, "a compiled model")
         return _inspect(args, model, model)
     from mlpc.compiler.driver import load_program, machine_config
-    from mlpc.compiler.export_onnx import ExportOptions
+    from mlpc.compiler.encodings import ExportOptions
     from mlpc.compiler.model import compile_model
 
     program = load_program(paths, compile_options(args))

@@ -31,9 +31,8 @@ from mlpc.cli.common import (
 )
 from mlpc.compiler.assembler import read_text
 from mlpc.compiler.limits import ENGINE_NAMES
-from mlpc.compiler.machine_config import DEFAULT_MAX_STEPS
+from mlpc.compiler.machine_config import DEFAULT_MAX_STEPS, MachineConfig
 from mlpc.errors import MlpcError, UsageError
-from mlpc.runtime.machine import MachineConfig
 
 if TYPE_CHECKING:
     from mlpc.runtime.report import RunReport
@@ -183,7 +182,8 @@ def run(args: argparse.Namespace) -> int:
     if args.engine == "onnx":
         return _run_program_on_onnx(args, items, single)
     from mlpc.compiler.driver import load_program, machine_config
-    from mlpc.runtime.engines import RunRequest, get_engine
+    from mlpc.runtime.engines import get_engine
+    from mlpc.runtime.request import RunRequest
 
     program = load_program(args.program, compile_options(args))
     if args.engine == "source":
@@ -240,7 +240,7 @@ def _compile_for_run(args: argparse.Namespace, items: list[BatchItem]) -> bytes:
     """The model `mlpc run PROG` runs, as bytes (its inputs checked first, as without a
     cache: an input the program lacks is reported before compiling)."""
     from mlpc.compiler.driver import load_program, machine_config
-    from mlpc.compiler.export_onnx import ExportOptions
+    from mlpc.compiler.encodings import ExportOptions
     from mlpc.compiler.model import compile_model
 
     program = load_program(args.program, compile_options(args))

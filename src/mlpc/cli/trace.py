@@ -13,8 +13,8 @@ from mlpc.cli.common import (
     non_negative,
     positive,
 )
+from mlpc.compiler.machine_config import Status
 from mlpc.errors import UsageError
-from mlpc.runtime.machine import Status
 
 TRACE_WINDOW = 1000
 EPILOG = """\

@@ -45,7 +45,8 @@ def options(ver: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_machine_limits(args)
-    from mlpc.runtime.engines import RunRequest, get_engine
+    from mlpc.runtime.engines import get_engine
+    from mlpc.runtime.request import RunRequest
     from mlpc.runtime.verify import MACHINE_ENGINES, compare_with_source, lockstep
 
     prepared = machine_run(args)
