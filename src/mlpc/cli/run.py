@@ -35,6 +35,7 @@ from mlpc.compiler.machine_config import DEFAULT_MAX_STEPS, MachineConfig
 from mlpc.errors import MlpcError, UsageError
 
 if TYPE_CHECKING:
+    from mlpc.runtime.onnx_model import OnnxModel
     from mlpc.runtime.report import RunReport
 
 EPILOG = """\
@@ -209,7 +210,7 @@ def _run_program_on_onnx(args: argparse.Namespace, items: list[BatchItem],
     """Compile the program (or take its model from the cache) and run the items as one
     onnxruntime batch. A cached model runs exactly as a freshly compiled one: both are
     loaded from their bytes and checked against their own metadata."""
-    from mlpc.runtime.onnx_model import OnnxModel, run_model_batch
+    from mlpc.runtime.onnx_model import OnnxModel
 
     store = cache.ModelCache.default()
     key = store.key(args.program, _model_key_options(args)) if store else None
@@ -219,6 +220,14 @@ def _run_program_on_onnx(args: argparse.Namespace, items: list[BatchItem],
         if store and key:
             store.store(key, data)
     model = OnnxModel(data)
+    return _run_model(model, items, single, args)
+
+
+def _run_model(model: OnnxModel, items: list[BatchItem], single: bool,
+               args: argparse.Namespace) -> int:
+    """Every item on a loaded model, in one batch, and their reports printed."""
+    from mlpc.runtime.onnx_model import run_model_batch
+
     for item in items:
         _check_item(item, model.inputs, MachineConfig(memory=3, word_bits=model.word_bits))
     reports = run_model_batch(model, [(item.inputs, item.tape) for item in items],
@@ -294,15 +303,10 @@ def _run_model_file(args: argparse.Namespace, path: str, items: list[BatchItem],
         raise UsageError("--weights and --dtype are compile options: a compiled model has its "
                          "own")
     refuse_compile_options(args, "a compiled model")
-    from mlpc.runtime.onnx_model import OnnxModel, run_model_batch
+    from mlpc.runtime.onnx_model import OnnxModel
 
     model = OnnxModel(path)
-    for item in items:
-        _check_item(item, model.inputs, MachineConfig(memory=3, word_bits=model.word_bits))
-    reports = run_model_batch(model, [(item.inputs, item.tape) for item in items],
-                              max_steps(args), show_progress=not args.quiet,
-                              show_total=args.max_steps is not None)
-    return _print_reports(reports, items, single, args)
+    return _run_model(model, items, single, args)
 
 
 def print_report(report: RunReport, as_json: bool, words: bool, batch: bool = False,
