@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+import onnx
+
 from mlpc.errors import MlpcError
-from mlpc.runtime.onnx_engine import load_model_file
 from mlpc.runtime.onnx_model import refuse_step_model
 
 
@@ -23,8 +23,10 @@ def _op_types(nodes: Any, functions: dict[tuple[str, str], Any]) -> Iterator[str
             yield from _op_types(called.node, functions)
 
 
-def describe(path: str) -> dict[str, Any]:
-    model = load_model_file(path)
+def describe(model: onnx.ModelProto, name: str, file_bytes: int) -> dict[str, Any]:
+    """What `mlpc inspect` shows of `model`, a model file's contents (`name`: how messages
+    and the report name it; `file_bytes`: its size)."""
+    path = name
     meta = {p.key: p.value for p in model.metadata_props}
     if "layers" not in meta:
         raise MlpcError(f"{path}: this ONNX model was not made by mlpc (no layer metadata)")
@@ -37,8 +39,8 @@ def describe(path: str) -> dict[str, Any]:
         body_ops.update(_op_types(body.node, {(f.domain, f.name): f for f in model.functions}))
     unroll = int(meta["unroll"])
     return {
-        "file": path,
-        "file_bytes": os.path.getsize(path),
+        "file": name,
+        "file_bytes": file_bytes,
         "memory_words": int(meta["memory_words"]),
         "word_bits": int(meta["word_bits"]),
         "tape_in": int(meta["tape_in"]),

@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import onnx
 
 from mlpc.compiler.codegen import build_step_network
 from mlpc.compiler.machine_config import MachineConfig
 from mlpc.compiler.sparse import lower_to_sparse
 from mlpc.errors import MlpcError
-from mlpc.runtime.onnx_engine import load_model_file
 from mlpc.runtime.trace import CellNames, Trace
 
 DPI = 100
@@ -141,11 +141,11 @@ def spy_image(rows: np.ndarray, cols: np.ndarray, n_out: int, n_in: int
     return image, br, bc
 
 
-def plot_model(model_path: str, path: str) -> int:
+def plot_model(model: onnx.ModelProto, model_path: str, path: str) -> int:
     """Spy plots of every weight factor of a model's step network (the network lowered to
-    sparse matrices, one factor per space: `compiler/sparse.py`); returns how many."""
+    sparse matrices, one factor per space: `compiler/sparse.py`), written to `path`; returns
+    how many. `model_path` names the model in messages."""
     plt = _pyplot()
-    model = load_model_file(model_path)
     meta = {p.key: p.value for p in model.metadata_props}
     try:
         config = MachineConfig(memory=int(meta["memory_words"]),

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-import tempfile
+from typing import TYPE_CHECKING
 
 from mlpc.cli.common import (
     PROGRAM_KINDS,
@@ -25,6 +26,9 @@ from mlpc.cli.common import (
 )
 from mlpc.compiler.limits import DEFAULT_UNROLL
 from mlpc.errors import UsageError
+
+if TYPE_CHECKING:
+    import onnx
 
 
 def options(insp: argparse.ArgumentParser) -> None:
@@ -54,7 +58,9 @@ def run(args: argparse.Namespace) -> int:
             if value is not None:
                 raise UsageError(f"--{option} is a compile option: a compiled model has its own")
         refuse_compile_options(args, "a compiled model")
-        return _inspect(args, model, model)
+        from mlpc.runtime.onnx_engine import load_model_file
+
+        return _inspect(args, load_model_file(model), model, os.path.getsize(model))
     from mlpc.compiler.driver import load_program, machine_config
     from mlpc.compiler.encodings import ExportOptions
     from mlpc.compiler.model import compile_model
@@ -67,23 +73,19 @@ def run(args: argparse.Namespace) -> int:
     compiled = compile_model(program.image, config,
                              ExportOptions(unroll=args.unroll, weights=weights, dtype=dtype),
                              args.specialise)
-    # describe and plot_model read a model file
-    with tempfile.TemporaryDirectory(prefix="mlpc-inspect-") as tmp:
-        path = f"{tmp}/model.onnx"
-        with open(path, "wb") as f:
-            f.write(compiled.SerializeToString())
-        return _inspect(args, path, f"{'+'.join(paths)} (compiled in memory)")
+    shown = f"{'+'.join(paths)} (compiled in memory)"
+    return _inspect(args, compiled, shown, compiled.ByteSize())
 
 
-def _inspect(args: argparse.Namespace, path: str, shown: str) -> int:
+def _inspect(args: argparse.Namespace, model: onnx.ModelProto, shown: str,
+             file_bytes: int) -> int:
     from mlpc.runtime.inspect_model import describe, render
 
-    info = describe(path)
-    info["file"] = shown
+    info = describe(model, shown, file_bytes)
     if args.plot:
         from mlpc.runtime.plots import plot_model
 
-        count = plot_model(path, args.plot)
+        count = plot_model(model, shown, args.plot)
         print(f"wrote {args.plot}: sparsity of {count} weight factors", file=sys.stderr)
     print(json.dumps(info, indent=2) if args.json else render(info))
     return 0
