@@ -8,6 +8,7 @@ exporters and every engine share these, so they sit below all of them. The runni
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -95,6 +96,14 @@ class MachineConfig:
 
     def fits(self, value: int) -> bool:
         return self.word_min <= value <= self.word_max
+
+    def check_words(self, where: str, values: Sequence[int]) -> None:
+        """Refuse (`MlpcError`, one line) the first of `values` outside the W-bit range:
+        nothing is wrapped or truncated, by any engine or by the compiler."""
+        for i, v in enumerate(values):
+            if not self.fits(v):
+                raise MlpcError(f"{where} word {i} is {v}, outside the {self.word_bits}-bit "
+                                f"range [{self.word_min}, {self.word_max}]")
 
 
 def wrap_word(value: int, word_bits: int) -> int:

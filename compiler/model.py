@@ -55,6 +55,8 @@ def compile_model(
     """SUBLEQ image -> step network (codegen; universal, or specialised to the image's
     constant words) -> ONNX model (exporter), with metadata."""
     options = options or ExportOptions()
+    # the network's ranges (and so its exactness) hold for words of the machine only
+    config.check_words("memory image", image.words)
     read_only = read_only_of(image, config) if specialise else None
     step = exportable_step(config, options, read_only)
     net = step.network

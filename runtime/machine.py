@@ -47,13 +47,8 @@ def initial_state(
         raise MlpcError(
             f"memory image has {len(image)} words but memory is {config.memory} words"
         )
-    for where, values in (("memory image", image), ("input tape", tape)):
-        for i, v in enumerate(values):
-            if not config.fits(v):
-                raise MlpcError(
-                    f"{where} word {i} is {v}, outside the {config.word_bits}-bit range "
-                    f"[{config.word_min}, {config.word_max}]"
-                )
+    config.check_words("memory image", image)
+    config.check_words("input tape", tape)
     if len(tape) > config.tape_in:
         raise MlpcError(
             f"input tape has {len(tape)} words but its capacity is {config.tape_in} "

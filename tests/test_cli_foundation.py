@@ -499,3 +499,20 @@ def test_cli_choices_match_the_exporter() -> None:
     defaults = ExportOptions()
     assert (common.WEIGHTS[0], common.DTYPES[0], compile_command.DEFAULT_UNROLL) == (
         defaults.weights, defaults.dtype, defaults.unroll)
+
+
+@pytest.mark.parametrize("command", [["compile", "-o", "never.onnx"], ["run"],
+                                     ["run", "--engine", "numpy"],
+                                     ["run", "--engine", "reference"]])
+def test_an_image_word_outside_the_word_range_is_refused_by_every_path(
+        tmp_path: Path, command: list[str]) -> None:
+    """A SUBLEQ image word past the W-bit range: the compiler refuses it as the engines do
+    (the network's ranges, and so its exactness, hold for machine words only); nothing is
+    wrapped, and no model is written."""
+    image = tmp_path / "big.dec"
+    image.write_text("0 0 -1 99999999999\n")
+    result = Result(run_cli([command[0], str(image), *command[1:]], cwd=tmp_path))
+    assert "Traceback" not in result.err
+    assert_one_line_error(result, 1, "error: memory image word 3 is 99999999999, outside the "
+                          "32-bit range [-2147483648, 2147483647]")
+    assert not (tmp_path / "never.onnx").exists()
