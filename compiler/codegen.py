@@ -362,6 +362,7 @@ class _Gen:
 
 
 def step_network(g: _Gen) -> Network:
+    """The step: the spaces below in order, from the state to the next state."""
     g.tables: dict[str, tuple[int, dict[str, tuple[int, tuple[int, ...]]]]] = {}
     x = g.state()
     h1 = layer1_fetch(g, x)

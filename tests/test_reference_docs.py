@@ -14,13 +14,13 @@ import pytest
 
 from mlpc import errors
 from mlpc.cli import main
-from mlpc.compiler import limits
+from mlpc.compiler import codegen, limits
 from mlpc.compiler import machine_config as machine
 from mlpc.compiler.checker import MAX_ARRAY_SIZE, MAX_ERRORS
-from mlpc.compiler.lowering import DEFAULT_STACK_FRAMES
 from mlpc.compiler.machine_config import DEFAULT_MAX_STEPS as MODEL_MAX_STEPS
 from mlpc.compiler.machine_config import Fault
 from mlpc.compiler.onnx_graph import OPSET
+from mlpc.compiler.stack import DEFAULT_STACK_FRAMES
 from mlpc.compiler.tl_ast import BUILTINS
 from mlpc.runtime.onnx_model import STATUS_NAMES
 from mlpc.runtime.report import TRAP_KINDS
@@ -118,6 +118,22 @@ def test_the_machine_defaults() -> None:
 
 def machine_limit() -> str:
     return f"{limits.MAX_NETWORK_MEMORY:,}"
+
+
+def test_the_step_functions_named_are_codegen_s_in_order() -> None:
+    """The paragraph naming codegen's function for each space of the step: each is one,
+    and `step_network` calls them in the order the paragraph gives."""
+    text = page("network.md")
+    paragraph = text[text.index("In `compiler/codegen.py` each space"):]
+    paragraph = paragraph[: paragraph.index("\n\n")]
+    named = [n for n in re.findall(r"`(\w+)`", paragraph)
+             if n not in ("step_network", "readout_network")]
+    assert named == ["layer1_fetch", "fetched", "layer2_read", "operands", "layer3_decide",
+                     "decided", "next_state"]
+    source = Path(codegen.__file__).read_text()
+    body = source[source.index("def step_network("):source.index("def readout_network(")]
+    assert sorted(named, key=lambda n: body.index(f"= {n}(g, ")) == named
+    assert callable(codegen.readout_network)
 
 
 def test_the_network_limits() -> None:
