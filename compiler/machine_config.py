@@ -1,4 +1,4 @@
-"""The SUBLEQ machine's configuration and outcomes (SPEC section 2): `MachineConfig`, the
+"""The SUBLEQ machine's configuration and outcomes (docs/machine.md): `MachineConfig`, the
 statuses and faults, W-bit word arithmetic and the machine's defaults.
 
 A leaf module (it imports only `mlpc.errors`): the front end, the network codegen, the

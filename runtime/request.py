@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mlpc.compiler.driver import LoadedProgram
-from mlpc.compiler.machine_config import MachineConfig, tape_length_word
+from mlpc.compiler.limits import DTYPES, WEIGHTS
+from mlpc.compiler.machine_config import DEFAULT_MAX_STEPS, MachineConfig, tape_length_word
 from mlpc.runtime.report import RunReport
 
 
@@ -26,11 +27,11 @@ class RunRequest:
     config: MachineConfig
     tape: tuple[int, ...] = ()
     inputs: tuple[tuple[str, int], ...] = ()  # named inputs -> values
-    max_steps: int = 10_000_000
+    max_steps: int = DEFAULT_MAX_STEPS
     show_progress: bool = False
     budget_given: bool = False  # the user chose max_steps: the progress display shows it
-    weights: str = "families"  # compiler.export_onnx.WEIGHTS
-    dtype: str = "int64"  # compiler.export_onnx.DTYPES
+    weights: str = WEIGHTS[0]  # one of limits.WEIGHTS
+    dtype: str = DTYPES[0]  # one of limits.DTYPES
     specialise: bool = False  # the network specialised to the program's constant words
 
     @property
