@@ -25,11 +25,11 @@ from mlpc.compiler.export_onnx import (
     check_options,
 )
 from mlpc.compiler.image import SubleqImage, merge_ranges
-from mlpc.compiler.limits import MAX_BUDGET
+from mlpc.compiler.limits import ENCODINGS, MAX_BUDGET
 from mlpc.compiler.machine_config import Fault, MachineConfig
-from mlpc.compiler.network import FLOAT64_EXACT
+from mlpc.compiler.network import FLOAT64_EXACT, Network
 from mlpc.compiler.onnx_graph import ExportError
-from mlpc.compiler.sparse import lower_to_sparse
+from mlpc.compiler.sparse import SparseNetwork, lower_to_sparse
 from mlpc.errors import MlpcError
 
 if TYPE_CHECKING:
@@ -60,9 +60,10 @@ def compile_model(
     read_only = read_only_of(image, config) if specialise else None
     step = exportable_step(config, options, read_only)
     net = step.network
+    sparse = lower_to_sparse(net)  # the sizes the metadata reports
     metadata = {
-        **machine_metadata(step, options),
-        **form_metadata(step, image),
+        **machine_metadata(step, options, sparse),
+        **form_metadata(step, image, sparse),
         "memory_map": json.dumps(dict(image.symbols)),
         "inputs": json.dumps(dict(image.inputs)),
         "outputs": json.dumps(dict(image.outputs)),
@@ -145,29 +146,33 @@ def read_only_of(image: SubleqImage, config: MachineConfig) -> ReadOnly:
     return ReadOnly(tuple(sorted(words)), tuple(image.words), image.direct_reads)
 
 
-def network_sizes(network: Any) -> dict[str, int]:
+def network_sizes(network: Network, sparse: SparseNetwork | None = None) -> dict[str, int]:
     """What one step costs: the state's size, the elements it computes (the units of every
-    definition that is not a pass-through) and the non-zero weights of its sparse form."""
-
+    definition that is not a pass-through) and the non-zero weights of its sparse form
+    (`sparse`, when the caller has lowered it already)."""
     return {
         "state": network.n_state,
         "elements_per_step": sum(d.length or 1 for s in network.spaces
                                  for d in s.definitions() if not d.passthrough),
-        "nonzero_weights": lower_to_sparse(network).nnz,
+        "nonzero_weights": (sparse or lower_to_sparse(network)).nnz,
     }
 
 
-def form_metadata(step: Any, image: SubleqImage) -> dict[str, str]:
+def form_metadata(step: StepNetwork, image: SubleqImage, sparse: SparseNetwork
+                  ) -> dict[str, str]:
     """Which network a model holds: `universal` (any program of its machine) or
     `specialised` (this program's constant words folded into the weights: their ranges),
-    and the sizes of both forms when the program's writable words are known."""
-
+    and the sizes of both forms when the program's writable words are known (`sparse`: the
+    step's own network lowered)."""
     config = step.layout.config
     ro = step.read_only
-    forms = {"universal": network_sizes(build_step_network(config).network)}
-    if ro is not None or image.writable is not None:
-        special = step if ro is not None else build_step_network(
-            config, read_only_of(image, config))
+    universal = (network_sizes(step.network, sparse) if ro is None
+                 else network_sizes(build_step_network(config).network))
+    forms = {"universal": universal}
+    if ro is not None:
+        forms["specialised"] = network_sizes(step.network, sparse)
+    elif image.writable is not None:
+        special = build_step_network(config, read_only_of(image, config))
         forms["specialised"] = network_sizes(special.network)
     meta = {"network_form": "universal" if ro is None else "specialised",
             "network_sizes": json.dumps(forms)}
@@ -179,9 +184,10 @@ def form_metadata(step: Any, image: SubleqImage) -> dict[str, str]:
     return meta
 
 
-def machine_metadata(step: Any, options: ExportOptions) -> dict[str, str]:
+def machine_metadata(step: StepNetwork, options: ExportOptions, sparse: SparseNetwork
+                     ) -> dict[str, str]:
     """The metadata a model shares with every program on its machine: version, machine,
-    encoding, layers and the state layout."""
+    encoding, layers and the state layout (`sparse`: the step's network lowered)."""
     net = step.network
     return {
         "mlpc_version": __version__,
@@ -195,8 +201,8 @@ def machine_metadata(step: Any, options: ExportOptions) -> dict[str, str]:
         "unroll": str(options.unroll),
         "weights": options.weights,
         "dtype": options.dtype,
-        "nonzero_weights": str(lower_to_sparse(net).nnz),
-        "layers": json.dumps(layer_summary(net)),
+        "nonzero_weights": str(sparse.nnz),
+        "layers": json.dumps(layer_summary(net, sparse)),
         "state_layout": json.dumps(
             {"n_state": step.layout.size, "scalars": {s: step.layout.index(s) for s in SCALARS},
              "tape_start": step.layout.tape.start, "pending_write": ["wa2", "wo", "wv"],
@@ -208,11 +214,10 @@ def machine_metadata(step: Any, options: ExportOptions) -> dict[str, str]:
 
 
 def exportable_step(config: MachineConfig, options: ExportOptions,
-                    read_only: ReadOnly | None = None) -> Any:
+                    read_only: ReadOnly | None = None) -> StepNetwork:
     """The machine's step network (specialised to `read_only` if given), checked exportable
     with `options` (one-line error if not: too much memory, float64 not provably exact,
     dense too large)."""
-
     try:
         step = build_step_network(config, read_only)
         if read_only is not None:
@@ -223,14 +228,13 @@ def exportable_step(config: MachineConfig, options: ExportOptions,
     return step
 
 
-def check_specialised_float64(network: Any, config: MachineConfig,
+def check_specialised_float64(network: Network, config: MachineConfig,
                               options: ExportOptions) -> None:
     """A specialised network folds the program's constant words into its weights, where
     they can take a partial sum past 2^53 while the universal network of the same machine
     stays exact in float64: then the refusal names --specialise as the cause, and says what
     works."""
-
-    if options.dtype != "float64" or options.weights != "families":
+    if options.dtype != "float64" or "float64" not in ENCODINGS[options.weights].dtypes:
         return  # not a float64 model, or refused for its weights
     worst = network.max_magnitude()
     if worst < FLOAT64_EXACT or build_step_network(config).network.max_magnitude() >= FLOAT64_EXACT:
@@ -245,10 +249,10 @@ def compile_step_model(config: MachineConfig, options: ExportOptions | None = No
     """One step of the machine's network as its own model (state in, next state out), with
     the machine's metadata (`model_kind` = `step`; no program: the weights depend on the
     machine only)."""
-
     options = options or ExportOptions()
     step = exportable_step(config, options)
-    metadata = {"model_kind": "step", **machine_metadata(step, options)}
+    sparse = lower_to_sparse(step.network)
+    metadata = {"model_kind": "step", **machine_metadata(step, options, sparse)}
     del metadata["unroll"]
     doc = (f"mlpc: one SUBLEQ step as a ReLU-MLP ({step.network.relu_layers} ReLU layers, "
            f"m={config.memory}, W={config.word_bits}, {options.dtype}): state [batch, "
@@ -259,11 +263,10 @@ def compile_step_model(config: MachineConfig, options: ExportOptions | None = No
         raise MlpcError(str(exc)) from None
 
 
-def layer_summary(network: Any) -> list[dict[str, Any]]:
+def layer_summary(network: Network, sparse: SparseNetwork) -> list[dict[str, Any]]:
     """Each layer of the step (its linear spaces, then the ReLU that closes it): width,
-    non-zero weights of its sparse form, units per family and scalars, for the metadata."""
-
-    sparse = lower_to_sparse(network)
+    non-zero weights of its sparse form (`sparse`, the network lowered), units per family
+    and scalars, for the metadata."""
     out = []
     for group, layer in zip(network.layers(), sparse.layers, strict=True):
         last = group[-1]
