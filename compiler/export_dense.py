@@ -22,11 +22,11 @@ class DenseLoop(FlatLoop):
 
     def __init__(self, network: Network, main: Graph, options: ExportOptions) -> None:
         super().__init__(network, main, options)
+        self.factors = list(self.network.factors())
         self.matrices: list[tuple[str, str]] = []  # each factor's W and bias
-        for f in self.network.factors():
+        for f in self.factors:
             w = main.const(f"{f.name}.W", f.dense().T.copy(), doc=f.doc)
             self.matrices.append((w, main.const(f"{f.name}.bias", f.bias)))
-        self.factors = list(self.network.factors())
 
     @staticmethod
     def check(network: Network, options: ExportOptions) -> None:
