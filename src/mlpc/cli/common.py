@@ -18,6 +18,7 @@ from mlpc.compiler.assembler import disassemble
 from mlpc.compiler.limits import (
     DENSE_LIMIT,
     DTYPES,
+    ENCODINGS,
     MAX_NETWORK_MEMORY,
     MAX_UNROLL,
     WEIGHTS,
@@ -177,10 +178,14 @@ def refuse_compile_options(args: argparse.Namespace, what: str) -> None:
         raise UsageError(f"--specialise is a compile option: {what} has its own network")
 
 
-def check_dense(weights: str, config: MachineConfig) -> None:
-    if weights == "dense" and config.memory > DENSE_LIMIT:
-        raise MlpcError(f"--weights dense is for memories up to {DENSE_LIMIT} words "
-                        f"(this one has {config.memory}); use --weights families or sparse")
+def check_memory_limit(weights: str, config: MachineConfig) -> None:
+    """Refuse a memory larger than the encoding's registry line allows (dense), naming the
+    encodings without such a limit."""
+    limit = ENCODINGS[weights].memory_limit
+    if limit and config.memory > limit:
+        unlimited = " or ".join(e.name for e in ENCODINGS.values() if not e.memory_limit)
+        raise MlpcError(f"--weights {weights} is for memories up to {limit} words "
+                        f"(this one has {config.memory}); use --weights {unlimited}")
 
 
 def add_stack_option(p: argparse.ArgumentParser) -> None:

@@ -14,8 +14,8 @@ from mlpc.cli.common import (
     add_machine_options,
     add_network_options,
     add_stack_option,
-    check_dense,
     check_machine_limits,
+    check_memory_limit,
     check_unroll,
     compile_options,
     is_model,
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     weights, dtype = network_options(args)
     options = ExportOptions(unroll=args.unroll, weights=weights, dtype=dtype,
                             default_max_steps=min(args.max_steps, INT64_MAX))
-    check_dense(weights, config)
+    check_memory_limit(weights, config)
     if args.output:
         model = compile_model(image, config, options, args.specialise)  # refusals: MlpcErrors
         form = ", specialised" if args.specialise else ""

@@ -15,8 +15,8 @@ from mlpc.cli.common import (
     add_machine_options,
     add_network_options,
     add_stack_option,
-    check_dense,
     check_machine_limits,
+    check_memory_limit,
     check_unroll,
     compile_options,
     model_among,
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     config = machine_config(program.image, args.memory, args.word_bits, args.tape_in,
                             args.tape_out)
     weights, dtype = network_options(args)
-    check_dense(weights, config)
+    check_memory_limit(weights, config)
     compiled = compile_model(program.image, config,
                              ExportOptions(unroll=args.unroll, weights=weights, dtype=dtype),
                              args.specialise)

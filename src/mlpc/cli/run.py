@@ -16,9 +16,9 @@ from mlpc.cli.common import (
     add_machine_options,
     add_network_options,
     add_stack_option,
-    check_dense,
     check_inputs,
     check_machine_limits,
+    check_memory_limit,
     compile_options,
     max_steps,
     model_among,
@@ -258,7 +258,7 @@ def _compile_for_run(args: argparse.Namespace, items: list[BatchItem]) -> bytes:
     for item in items:
         _check_item(item, program.input_names, config)
     weights, dtype = network_options(args)
-    check_dense(weights, config)
+    check_memory_limit(weights, config)
     model = compile_model(program.image, config, ExportOptions(weights=weights, dtype=dtype),
                           args.specialise)
     return model.SerializeToString()
