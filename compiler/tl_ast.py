@@ -59,6 +59,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
+from functools import cache
 
 from mlpc.errors import SourcePos
 
@@ -337,15 +338,12 @@ Node = (
 
 # Field annotations (strings: `from __future__ import annotations`) that never hold a node.
 _LEAF_ANNOTATIONS = frozenset({"str", "int", "SourcePos"})
-_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}  # node type -> its fields that hold nodes
 
 
+@cache
 def _child_fields(cls: type) -> tuple[str, ...]:
-    names = _CHILD_FIELDS.get(cls)
-    if names is None:
-        names = tuple(f.name for f in fields(cls) if f.type not in _LEAF_ANNOTATIONS)
-        _CHILD_FIELDS[cls] = names
-    return names
+    """The fields of a node type that hold nodes."""
+    return tuple(f.name for f in fields(cls) if f.type not in _LEAF_ANNOTATIONS)
 
 
 def children(node: Node) -> Iterator[Node]:
