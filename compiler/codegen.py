@@ -67,7 +67,20 @@ import numpy as np
 
 from mlpc.compiler.limits import MAX_BUDGET, MAX_NETWORK_MEMORY
 from mlpc.compiler.machine_config import Fault, MachineConfig, Status
+from mlpc.compiler.codegen_runs import (
+    decided_runs,
+    fetched_runs,
+    landed_runs,
+    layer2_runs,
+    layer3_runs,
+    layer4_runs,
+    next_state_runs,
+    operands_runs,
+    run_functions,
+    run_lengths,
+)
 from mlpc.compiler.network import Lin, Network, Space, SpaceBuilder, flat_names, state_space
+from mlpc.compiler.runs import Run, find_runs
 
 # What each layer computes, with its formula: the doc strings of the layer functions that
 # Netron shows (notation as in the module docstring; S > every per-word quantity)
@@ -162,13 +175,17 @@ class StepNetwork:
     # the read-out layers after the loop (`readout_network`): the same state in, the machine's
     # results out
     readout: Network | None = None
+    # the straight-line runs one iteration executes (`compiler/runs.py`); () = one step each
+    runs: tuple[Run, ...] = ()
 
 
 @lru_cache(maxsize=8)
-def build_step_network(config: MachineConfig, read_only: ReadOnly | None = None
-                       ) -> StepNetwork:
+def build_step_network(config: MachineConfig, read_only: ReadOnly | None = None,
+                       runs: bool = True) -> StepNetwork:
     """The universal network for machines of this configuration (cached: it depends on
-    nothing else), or with `read_only` the network specialised to those constant words."""
+    nothing else), or with `read_only` the network specialised to those constant words,
+    which executes a straight-line run per iteration where one starts (`compiler/runs.py`;
+    `runs=False`: one step per iteration)."""
     if config.memory > MAX_NETWORK_MEMORY:
         raise ValueError(
             f"memory of {config.memory} words is larger than the network supports "
@@ -176,10 +193,11 @@ def build_step_network(config: MachineConfig, read_only: ReadOnly | None = None
         )
     if read_only is not None:
         _check_read_only(config, read_only)
-    gen = _Gen(config, read_only)
+    found = find_runs(config, read_only.writable, read_only.image) if read_only and runs else ()
+    gen = _Gen(config, read_only, found)
     network = step_network(gen)
     layout = StateLayout(config, flat_names(network.state), read_only)
-    return StepNetwork(network, layout, read_only, readout_network(gen))
+    return StepNetwork(network, layout, read_only, readout_network(gen), found)
 
 
 def _check_read_only(config: MachineConfig, read_only: ReadOnly) -> None:
@@ -214,9 +232,11 @@ class _Gen:
     themselves are the functions after it, one per space. Notation as in the module
     docstring."""
 
-    def __init__(self, config: MachineConfig, read_only: ReadOnly | None = None) -> None:
+    def __init__(self, config: MachineConfig, read_only: ReadOnly | None = None,
+                 runs: tuple[Run, ...] = ()) -> None:
         self.cfg = config
         self.ro = read_only
+        self.runs = runs
         # the memory family: over every word, or over the writable words only
         self.words: dict[str, object] = (
             {"index": read_only.writable} if read_only else {"length": config.memory})
@@ -372,17 +392,22 @@ def step_network(g: _Gen) -> Network:
     h3 = layer3_decide(g, z3)
     z4 = decided(g, h3)
     out = next_state(g, z4)
+    spaces: tuple[Space, ...] = (h1, z2, h2, z3, h3, z4, out)
+    docs = ("fetch a, b, c at pc (clamped) and the input word at ip; land the pending write",
+            "read M[a], M[b]; modes and range faults",
+            "new word of M[b] (the next pending write), next pc, faults, tapes, budget")
+    if g.runs:  # the run's words land in a fourth layer
+        h4 = layer4_land(g, out)
+        out = landed(g, h4)
+        spaces += (h4, out)
+        docs += ("land the run's writes; its jump",)
     assert flat_names(out) == flat_names(x)
     return Network(
-        x, (h1, z2, h2, z3, h3, z4, out),
+        x, spaces,
         doc=f"one SUBLEQ step, m={g.m}, W={g.W}, tape_in={g.tin}, "
-        f"tape_out={g.tout}",
-        layer_docs=(
-            "fetch a, b, c at pc (clamped) and the input word at ip; land the pending write",
-            "read M[a], M[b]; modes and range faults",
-            "new word of M[b] (the next pending write), next pc, faults, tapes, budget",
-            "next state",
-        ),
+        f"tape_out={g.tout}" + (f", or one of {len(g.runs)} straight-line runs" if g.runs
+                                else ""),
+        layer_docs=docs + ("next state",),
     )
 
 
@@ -476,8 +501,15 @@ def layer1_fetch(g: _Gen, x: Space) -> Space:
             functions["mem_a"] = [g._constant_operand_word(x - 1) for x in range(m + 2)]
             functions["dyn_a"] = [int(0 <= x - 1 < m and not g._is_constant(x - 1))
                                   for x in range(m + 2)]
+        if g.runs:
+            functions["run_len"] = run_lengths(g)
         g._tables(b, 0, m + 1, {"pc_table": (
             b.s("pc1"), "the constant words at pc, pc + 1, pc + 2", functions)})
+        if g.runs:
+            g.run_functions = run_functions(g)
+            g._tables(b, 0, m + 1, {"run_table": (
+                b.s("pc1"), "the run starting at pc: its reads, writes and jump",
+                g.run_functions)})
     g._forwarding_units(b, pc, wa)
     b.unit("ip_full", ip - g.tin + 1)  # [ip >= Tin], ip <= Tin
     for name in ("pc1", "fault", "budget", "ip", "ol"):
@@ -543,6 +575,8 @@ def fetched(g: _Gen, h: Space) -> Space:
     z.linear("ip", s("ip"), 0, g.tin)
     z.linear("ol", s("ol"), 0, g.tout)
     z.linear("ol_full", s("ol_full"), 0, 1)
+    if g.runs:
+        fetched_runs(g, z, g.run_functions)
     return z.build()
 
 
@@ -589,6 +623,8 @@ def layer2_read(g: _Gen, z: Space) -> Space:
     for name in ("pc1", "fault", "budget", "ip", "ol", "in_word", "pc_fault", "ip_full",
                  "ol_full"):
         b.unit(name, b.s(name))
+    if g.runs:
+        layer2_runs(g, b, g.run_functions)
     return b.build()
 
 
@@ -634,6 +670,9 @@ def operands(g: _Gen, h: Space) -> Space:
     # `active` is >= 0)
     ok = s("active") - s("pc_fault") - a_fault - b_fault - s("io_both")
     lowest = -6
+    if g.runs:  # a run executes instead of the single step
+        ok = ok - operands_runs(g, z, g.run_functions)
+        lowest -= 1
     if g.ro is not None:
         read_only = g._lookup(z, "b_table", "ro")
         z.linear("read_only", read_only, 0, 1, "[b is a constant word]")
@@ -719,6 +758,8 @@ def layer3_decide(g: _Gen, z: Space) -> Space:
         b.unit(f"jump[{K}].1", e + 1 + G1 * (g_sub - 1))
         g.jumps.append((sign, K))
     g.S3, g.Yj = S3, Yj
+    if g.runs:
+        layer3_runs(g, b)
     return b.build()
 
 
@@ -734,6 +775,8 @@ def decided(g: _Gen, h: Space) -> Space:
     for d in h.scalars:
         if not d.name.startswith("wrap_"):
             z.linear(d.name, s(d.name), d.lo, d.hi)
+    if g.runs:
+        decided_runs(g, z)
     return z.build()
 
 
@@ -748,7 +791,8 @@ def next_state(g: _Gen, h: Space) -> Space:
     for sign, K in g.jumps:
         jump = jump + sign * (s(f"jump[{K}].q") - (g.S3 - g.Yj) * s(f"jump[{K}].0")
                               - g.Yj * s(f"jump[{K}].1"))
-    z.linear("pc1", s("pc1") + 3 * executed + jump, 0, m + 1)
+    pc_change, run_steps = next_state_runs(g, z) if g.runs else (Lin(), Lin())
+    z.linear("pc1", s("pc1") + 3 * executed + jump + pc_change, 0, m + 1)
     fault_code = (
         int(Fault.PC_RANGE) * s("fault_pc")
         + int(Fault.A_RANGE) * s("fault_a")
@@ -761,7 +805,7 @@ def next_state(g: _Gen, h: Space) -> Space:
         if g.ro.direct_reads:
             fault_code = fault_code + int(Fault.INDIRECT_READ) * s("fault_indirect")
     z.linear("fault", s("fault") + fault_code, 0, max(Fault))
-    z.linear("budget", s("budget") - executed, 0, MAX_BUDGET)
+    z.linear("budget", s("budget") - executed - run_steps, 0, MAX_BUDGET)
     z.linear("ip", s("ip") + s("in_next"), 0, g.tin)
     z.linear("ol", s("ol") + s("out_write"), 0, g.tout)
     z.linear("live", s("live"), 0, 1)
@@ -771,6 +815,31 @@ def next_state(g: _Gen, h: Space) -> Space:
     z.linear("wo", s("mem_b"), 0, top)
     new = s("mem_b") + s("sub.+") - s("sub.-") + Sw * s("wrap") + s("in.+") - s("in.-")
     z.linear("wv", new, 0, top, "the new word of M[b] + H (M[b] + H when nothing is written)")
+    return z.build()
+
+
+def layer4_land(g: _Gen, z: Space) -> Space:
+    """A run's writes land (`codegen_runs.layer4_runs`); the state passes through (every
+    slot is non-negative)."""
+    b = SpaceBuilder("layer4", True, z, doc="land the run's writes: M[j] + sum_k "
+                     "(A_k,0 - A_k,1 - Q_k,0 + Q_k,1); its jump")
+    g._carry(b, "V", "V")
+    for name in SCALARS:
+        b.unit(name, b.s(name))
+    layer4_runs(g, b)
+    return b.build()
+
+
+def landed(g: _Gen, h: Space) -> Space:
+    z = SpaceBuilder("landed", False, h, doc="the next state, the run's writes landed")
+    change, jump = landed_runs(z)
+    z.linear("V", z.v("V") + change, 0, g.top, "memory + H with the run's words written")
+    if g.tin:
+        z.linear("t", z.v("t"), 0, g.top)
+    ranges = {d.name: (d.lo, d.hi) for d in g.state().scalars}
+    for name in SCALARS:
+        extra = jump if name == "pc1" else Lin()
+        z.linear(name, z.s(name) + extra, *ranges[name])
     return z.build()
 
 

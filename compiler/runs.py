@@ -1,0 +1,164 @@
+"""Straight-line runs: the SUBLEQ instructions a specialised network executes in one
+iteration (docs/network.md, "Many steps per iteration").
+
+A *run* starts at a pc whose instruction is *eligible*: its three words are constant (the
+network holds them in its weights), a and b name words of memory, b a writable one (so no
+I/O, no range fault, no write to a constant word), and c is a pc inside memory. It goes on
+through every eligible instruction whose next pc is known without the memory: c == pc + 3,
+or a branch whose new word is the same whatever the memory holds (a == b writes 0, which
+always jumps). It ends with the first eligible instruction whose branch depends on the
+memory (included: the iteration decides it once), before the first ineligible one, or
+where the slots below are full.
+
+Why one iteration can execute it: every a and b is a constant, and
+wrap(wrap(x) - y) = wrap(x - y), so each word the run writes ends as wrap(e) of an integer
+affine expression e = const + sum coef * M0[w] over the words M0 the run read before writing
+them. The network computes each e from at most `POSITIVE` + `NEGATIVE` reads with fixed
+signs (a coefficient of 2 takes two positions), wraps it once, and lands it; the last
+instruction's branch is decided on the word it wrote, which is in write slot 0.
+
+Nothing here knows about layers: `codegen` turns the table into units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlpc.compiler.machine_config import MachineConfig
+
+# the network's slots: words a run may write, and the reads each written word may use
+WRITE_SLOTS = 5
+POSITIVE = 2  # reads added per write slot
+NEGATIVE = 2  # reads subtracted per write slot
+MAX_LENGTH = 64  # instructions per run (also ends a run round a loop of unconditional jumps)
+
+
+@dataclass(frozen=True)
+class RunWrite:
+    """One word a run writes: M'[address] = wrap(const + sum(M0[w] for w in plus)
+    - sum(M0[w] for w in minus)), M0 the memory before the run."""
+
+    address: int
+    const: int
+    plus: tuple[int, ...]
+    minus: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Run:
+    """A straight-line run from `start`: `length` SUBLEQ steps (the pcs in `pcs`), its writes
+    (slot 0 is the last instruction's b when it branches), and the next pc: `target` when
+    `branches` and the word of slot 0 is <= 0 after the run, else `fall`."""
+
+    start: int
+    pcs: tuple[int, ...]
+    writes: tuple[RunWrite, ...]
+    fall: int
+    target: int
+    branches: bool
+
+    @property
+    def length(self) -> int:
+        return len(self.pcs)
+
+
+@dataclass(frozen=True)
+class _Affine:
+    const: int
+    terms: tuple[tuple[int, int], ...]  # (word, coefficient), sorted, no zero
+
+    def minus(self, other: _Affine) -> _Affine:
+        coef = dict(self.terms)
+        for w, c in other.terms:
+            coef[w] = coef.get(w, 0) - c
+        return _Affine(self.const - other.const, tuple(sorted((w, c) for w, c in coef.items()
+                                                             if c)))
+
+
+def eligible(config: MachineConfig, constant: frozenset[int], words: tuple[int, ...],
+             pc: int) -> bool:
+    """The instruction at pc can be part of a run (see the module docstring)."""
+    m = config.memory
+    if not (0 <= pc and pc + 2 < m and {pc, pc + 1, pc + 2} <= constant):
+        return False
+    a, b, c = words[pc], words[pc + 1], words[pc + 2]
+    return 0 <= a < m and 0 <= b < m and b not in constant and 0 <= c <= m - 3
+
+
+def find_runs(config: MachineConfig, writable: tuple[int, ...], image: tuple[int, ...]
+              ) -> tuple[Run, ...]:
+    """A run from every eligible pc that makes one of at least two steps (a pc whose run
+    would be one step keeps the single step)."""
+    m = config.memory
+    words = tuple(image[j] if j < len(image) else 0 for j in range(m))
+    constant = frozenset(range(m)) - frozenset(writable)
+    runs = []
+    for pc in range(m - 2):
+        if eligible(config, constant, words, pc):
+            run = _run_from(config, constant, words, pc)
+            if run is not None and run.length >= 2:
+                runs.append(run)
+    return tuple(runs)
+
+
+def _fits(value: _Affine) -> bool:
+    plus = sum(c for _, c in value.terms if c > 0)
+    minus = sum(-c for _, c in value.terms if c < 0)
+    return plus <= POSITIVE and minus <= NEGATIVE
+
+
+def _run_from(config: MachineConfig, constant: frozenset[int], words: tuple[int, ...],
+              start: int) -> Run | None:
+    H = 1 << (config.word_bits - 1)
+    values: dict[int, _Affine] = {}
+    order: list[int] = []  # written words, first write first
+
+    def value(w: int) -> _Affine:
+        if w in values:
+            return values[w]
+        return _Affine(words[w], ()) if w in constant else _Affine(0, ((w, 1),))
+
+    pcs: list[int] = []
+    pc = start
+    while eligible(config, constant, words, pc) and len(pcs) < MAX_LENGTH:
+        a, b, c = words[pc], words[pc + 1], words[pc + 2]
+        new = value(b).minus(value(a))
+        written = set(values) | {b}
+        if not _fits(new) or len(written) > WRITE_SLOTS:
+            break
+        values[b] = new
+        if b in order:
+            order.remove(b)
+        order.append(b)
+        pcs.append(pc)
+        if c == pc + 3:
+            pc += 3
+            continue
+        if not new.terms:  # the branch is decided without the memory
+            pc = c if _wrap(new.const, H) <= 0 else pc + 3
+            continue
+        writes = _writes(values, order, last=b)
+        return Run(start, tuple(pcs), writes, fall=pc + 3, target=c, branches=True)
+    if not pcs:
+        return None
+    return Run(start, tuple(pcs), _writes(values, order, last=None), fall=pc, target=pc,
+               branches=False)
+
+
+def _wrap(x: int, H: int) -> int:
+    return (x + H) % (2 * H) - H
+
+
+def _writes(values: dict[int, _Affine], order: list[int], last: int | None
+            ) -> tuple[RunWrite, ...]:
+    """The run's writes, the branching word first; a word left as it was is not written."""
+    words = ([last] if last is not None else []) + [w for w in order if w != last]
+    out = []
+    for w in words:
+        v = values[w]
+        if v.const == 0 and v.terms == ((w, 1),) and w != last:
+            continue
+        plus = tuple(x for x, c in v.terms if c > 0 for _ in range(c))
+        minus = tuple(x for x, c in v.terms if c < 0 for _ in range(-c))
+        out.append(RunWrite(w, v.const, plus, minus))
+    return tuple(out)
