@@ -566,7 +566,7 @@ class FamilyLoop:
         return value
 
     def event_shape(self, K: int) -> list[int | str]:
-        return ["batch", 2 * K, 1]
+        return ["batch", 3 * K, 1]
 
     def tap(self, g: Graph, carried: list[str], start: int, end: int, hint: str) -> str:
         """Flat state slots [start, end) (scalars only) as int64 [batch, end - start, 1]."""

@@ -525,10 +525,11 @@ def _loop(g: Graph, loop: Encoding, iface: ModelInterface,
     carried = [f"{name}_in" for name in _carried_names(loop)]
     events = []
     oflag, oval, live = iface.index("oflag"), iface.index("oval"), iface.index("live")
-    assert oval == oflag + 1
+    assert oflag == live + 1 and oval == oflag + 1
     for k in range(K):
         carried = loop.emit(body, carried, k)
-        events.append(loop.tap(body, carried, oflag, oval + 1, f"s{k}/output_event"))
+        # (live, flag, word + H): the iteration ran the machine; it output a word
+        events.append(loop.tap(body, carried, live, oval + 1, f"s{k}/output_event"))
     live_col = loop.tap(body, carried, live, live + 1, "live")
     any_live = body.op("ReduceMax", [live_col], "any_live", keepdims=0)
     cond = body.op("Cast", [any_live], "cond", to=TensorProto.BOOL)
@@ -610,6 +611,7 @@ def _decode(g: Graph, iface: ModelInterface, readout: Network, event_rank: int
         i64("status", ["batch"]),
         i64("fault", ["batch"]),
         i64("steps", ["batch"]),
+        i64("iterations", ["batch"]),
         i64("memory", ["batch", iface.memory]),
         i64("final_state", ["batch", iface.n_state]),
     ]
@@ -635,13 +637,17 @@ def _decode(g: Graph, iface: ModelInterface, readout: Network, event_rank: int
 
 
 def _decode_output_tape(g: Graph, H: int, one: str, zero: str, rank: int) -> None:
-    """events_scan is (iterations, batch, 2K[, 1]) = K (flag, word + H) pairs per row: the
-    flagged words, in order, become `output_tape` and `output_length`."""
+    """events_scan is (iterations, batch, 3K[, 1]) = K (live, flag, word + H) triples per
+    row: the flagged words, in order, become `output_tape` and `output_length`; the live
+    flags summed are `iterations`, the network iterations that ran the machine."""
     hconst = g.const("d_H", np.array(H, dtype=np.int64))
     ev = g.op("Transpose", ["events_scan"], "events_bt", perm=[1, 0, *range(2, rank)])
-    pairs = g.op("Reshape", [ev, g.const("ev_shape", np.array([0, -1, 2]))], "event_pairs")
-    flag = g.op("Gather", [pairs, g.const("e0", np.array(0))], "event_flag", axis=2)
-    word = g.op("Sub", [g.op("Gather", [pairs, g.const("e1", np.array(1))], "event_val",
+    pairs = g.op("Reshape", [ev, g.const("ev_shape", np.array([0, -1, 3]))], "event_triples")
+    live = g.op("Gather", [pairs, g.const("e0", np.array(0))], "event_live", axis=2)
+    g.nodes.append(helper.make_node("ReduceSum", [live, one], ["iterations"], name="iterations",
+                                    keepdims=0))
+    flag = g.op("Gather", [pairs, g.const("e1", np.array(1))], "event_flag", axis=2)
+    word = g.op("Sub", [g.op("Gather", [pairs, g.const("e2", np.array(2))], "event_val",
                              axis=2), hconst], "event_word")
     pos = g.op("Sub", [g.op("CumSum", [flag, g.const("e_ax", np.array(1))], "event_pos1"),
                        one], "event_pos")

@@ -165,7 +165,7 @@ class FlatLoop:
         return v
 
     def event_shape(self, K: int) -> list[int | str]:
-        return ["batch", 2 * K]
+        return ["batch", 3 * K]
 
     def tap(self, g: Graph, carried: list[str], start: int, end: int, hint: str) -> str:
         return columns(g, carried[0], start, end, hint, self.main)

@@ -50,7 +50,7 @@ def tensor_name(name: str, kind: str) -> str:
 
 def compile_model(
     image: SubleqImage, config: MachineConfig, options: ExportOptions | None = None,
-    specialise: bool = False,
+    specialise: bool = False, runs: bool = True,
 ) -> onnx.ModelProto:
     """SUBLEQ image -> step network (codegen; universal, or specialised to the image's
     constant words) -> ONNX model (exporter), with metadata."""
@@ -58,7 +58,7 @@ def compile_model(
     # the network's ranges (and so its exactness) hold for words of the machine only
     config.check_words("memory image", image.words)
     read_only = read_only_of(image, config) if specialise else None
-    step = exportable_step(config, options, read_only)
+    step = exportable_step(config, options, read_only, runs)
     net = step.network
     sparse = lower_to_sparse(net)  # the sizes the metadata reports
     metadata = {
@@ -214,17 +214,30 @@ def machine_metadata(step: StepNetwork, options: ExportOptions, sparse: SparseNe
 
 
 def exportable_step(config: MachineConfig, options: ExportOptions,
-                    read_only: ReadOnly | None = None) -> StepNetwork:
+                    read_only: ReadOnly | None = None, runs: bool = True) -> StepNetwork:
     """The machine's step network (specialised to `read_only` if given), checked exportable
     with `options` (one-line error if not: too much memory, float64 not provably exact,
     dense too large)."""
     try:
-        step = build_step_network(config, read_only)
+        step = specialised_step(config, read_only, options.dtype, runs)
         if read_only is not None:
             check_specialised_float64(step.network, config, options)
         check_options(step.network, options)
     except ValueError as exc:
         raise MlpcError(str(exc)) from None
+    return step
+
+
+def specialised_step(config: MachineConfig, read_only: ReadOnly | None, dtype: str,
+                     runs: bool = True) -> StepNetwork:
+    """The step network (`build_step_network`), with straight-line runs where it is
+    specialised, except in float64 where the runs' tables would let a partial sum reach
+    2^53 (their constants, the reads' excesses S * #words, sum over every run start): that
+    network keeps one step per iteration, exact in float64 as before."""
+    step = build_step_network(config, read_only, runs)
+    if (step.runs and dtype == "float64"
+            and step.network.max_magnitude() >= FLOAT64_EXACT):
+        return build_step_network(config, read_only, False)
     return step
 
 

@@ -29,7 +29,7 @@ from mlpc.compiler.machine_config import MachineConfig
 # the network's slots: words a run may write, and the reads each written word may use
 WRITE_SLOTS = 5
 POSITIVE = 2  # reads added per write slot
-NEGATIVE = 2  # reads subtracted per write slot
+NEGATIVE = 1  # reads subtracted per write slot
 MAX_LENGTH = 64  # instructions per run (also ends a run round a loop of unconditional jumps)
 
 

@@ -48,8 +48,8 @@ EPS = 2.0**-52
 DEFAULT_STATES = 32  # random states beside the structured ones
 BATCH = 32  # states evaluated together
 
-# decode's outputs that only format the scanned output events (allowed to decide)
-FORMATTING = ("output_tape", "output_length")
+# decode's outputs that only format or count the scanned output events (allowed to decide)
+FORMATTING = ("output_tape", "output_length", "iterations")
 # what `encode` may compute to validate its inputs (listed as such)
 VALIDATION_OPS = frozenset({
     "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Not", "Xor",

@@ -8,10 +8,10 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
-from mlpc.compiler.codegen import build_step_network, decode_state, encode_state, read_out
+from mlpc.compiler.codegen import decode_state, encode_state, read_out
 from mlpc.compiler.encodings import ExportOptions
 from mlpc.compiler.export_onnx import check_options
-from mlpc.compiler.model import compile_model, read_only_of
+from mlpc.compiler.model import compile_model, read_only_of, specialised_step
 from mlpc.errors import MlpcError
 from mlpc.runtime.machine import RunResult, initial_state
 from mlpc.runtime.numpy_exec import NumpyExecutor
@@ -52,7 +52,7 @@ def run_numpy(request: RunRequest) -> RunReport:
     state0 = initial_state(config, words, request.tape)  # validates sizes and ranges
     try:
         read_only = read_only_of(image, config) if request.specialise else None
-        step = build_step_network(config, read_only)
+        step = specialised_step(config, read_only, request.dtype)
         # the numpy engine runs the family form: refused in float64 where the exporter
         # refuses it (a partial sum could pass 2^53)
         check_options(step.network, ExportOptions(dtype=request.dtype))
@@ -68,9 +68,11 @@ def run_numpy(request: RunRequest) -> RunReport:
     budget0 = int(x[0, budget])
     H = 1 << (config.word_bits - 1)
     tape_out: list[int] = []
+    iterations = 0
     with Progress(request.progress_total, request.show_progress) as progress:
         while True:
             x = executor.step(x)
+            iterations += int(x[0, live])
             if x[0, oflag]:
                 tape_out.append(int(x[0, oval]) - H)
             progress.update(budget0 - int(x[0, budget]))  # redraws at most 10 times a second
@@ -89,5 +91,5 @@ def run_numpy(request: RunRequest) -> RunReport:
         memory=memory,
         pc=d.pc,
     )
-    return report_from_machine(image, result, "numpy")
+    return report_from_machine(image, result, "numpy", iterations)
 

@@ -51,6 +51,7 @@ class BatchRun:
     outputs: tuple[tuple[str, np.ndarray], ...]
     trap: np.ndarray | None
     trap_line: np.ndarray | None
+    iterations: np.ndarray | None = None  # the network iterations that ran the machine
 
     def report(self, item: int = 0, engine: str = "onnx") -> RunReport:
         code = int(self.status[item])
@@ -64,7 +65,9 @@ class BatchRun:
         elif status == "step-limit":
             detail = f"stopped after {int(self.steps[item])} steps (max_steps)"
         outputs = tuple((name, int(v[item])) for name, v in self.outputs)
-        return RunReport(outputs, self.tapes[item], status, detail, int(self.steps[item]), engine)
+        iterations = None if self.iterations is None else int(self.iterations[item])
+        return RunReport(outputs, self.tapes[item], status, detail, int(self.steps[item]), engine,
+                         iterations)
 
 
 DEFAULT_THREADS = 1  # measured (benchmarks/run.py, thread study): one onnxruntime thread is
@@ -192,10 +195,11 @@ class OnnxModel:
         max_steps = min(max(max_steps, 0), MAX_BUDGET)
         collected: list[list[int]] = [[] for _ in range(batch)]
         done = np.zeros(batch, dtype=np.int64)
+        iterations = np.zeros(batch, dtype=np.int64)
         state = None
         going = np.ones(batch, dtype=bool)  # items still running, below the budget
         result: dict[str, np.ndarray] = {}
-        # a call's output events are (steps, batch, 2) int64: at most MAX_EVENT_STEPS rows
+        # a call's output events are (steps, batch, 3) int64: at most MAX_EVENT_STEPS rows
         sizer = ChunkSizer(FIRST_CHUNK, target_s, smallest=MIN_CHUNK,
                            largest=max(FIRST_CHUNK, MAX_EVENT_STEPS // batch))
         with Progress(max_steps if show_total else None, show_progress) as progress:
@@ -225,6 +229,8 @@ class OnnxModel:
                 out = dict(zip(self._outputs, values, strict=True))
                 state = out["final_state"]
                 done += before - state[:, self.budget_slot]
+                if "iterations" in out:  # (models of mlpc before 0.x have no such output)
+                    iterations += out["iterations"]
                 lengths = out["output_length"]
                 for i in range(batch):
                     collected[i].extend(int(w) for w in out["output_tape"][i, : lengths[i]])
@@ -242,6 +248,7 @@ class OnnxModel:
             outputs=tuple((n, result[self._output_tensor[n]]) for n in self.output_names),
             trap=result.get("trap"),
             trap_line=result.get("trap_line"),
+            iterations=iterations if "iterations" in result else None,
         )
 
 

@@ -26,6 +26,10 @@ class RunReport:
     detail: str
     steps: int
     engine: str
+    # network iterations that ran the machine: steps for an engine without a network or a
+    # model of one step per iteration, fewer where a specialised network ran straight-line
+    # runs (None: a model too old to count them)
+    iterations: int | None = None
 
     @property
     def exit_status(self) -> int:
@@ -47,6 +51,7 @@ class RunReport:
                 "status": self.status,
                 "detail": self.detail,
                 "steps": self.steps,
+                "iterations": self.steps if self.iterations is None else self.iterations,
                 "engine": self.engine,
             }
         )
@@ -64,7 +69,8 @@ def tape_text(tape: tuple[int, ...] | list[int]) -> str:
     return "".join(out)
 
 
-def report_from_machine(image: SubleqImage, result: RunResult, engine: str) -> RunReport:
+def report_from_machine(image: SubleqImage, result: RunResult, engine: str,
+                        iterations: int | None = None) -> RunReport:
     """Interpret a machine-level result through what the image says about itself: named
     outputs are read from memory, and a halt with a trap code set is a trap."""
     outputs = tuple((name, result.memory[addr]) for name, addr in image.outputs)
@@ -80,4 +86,5 @@ def report_from_machine(image: SubleqImage, result: RunResult, engine: str) -> R
             detail = f"{TRAP_KINDS.get(code, f'trap {code}')} at line {line}"
     elif status == "step-limit":
         detail = f"stopped after {result.steps} steps (max_steps)"
-    return RunReport(outputs, result.tape_out, status, detail, result.steps, engine)
+    return RunReport(outputs, result.tape_out, status, detail, result.steps, engine,
+                     iterations)

@@ -112,7 +112,8 @@ def test_json() -> None:
     assert result.err == ""
     assert result.out.endswith("}\n") and result.out.count("\n") == 1
     data = result.json()
-    assert list(data) == ["outputs", "tape", "text", "status", "detail", "steps", "engine"]
+    assert list(data) == ["outputs", "tape", "text", "status", "detail", "steps", "iterations",
+                          "engine"]
     assert data == {
         "outputs": {},
         "tape": [72, 101, 108, 108, 111, 44, 32, 87, 111, 114, 108, 100, 33, 10],
@@ -120,6 +121,7 @@ def test_json() -> None:
         "status": "halted",
         "detail": "",
         "steps": 56,
+        "iterations": 56,
         "engine": "reference",
     }
 

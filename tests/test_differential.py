@@ -84,9 +84,9 @@ def capturing_memory() -> Iterator[list[tuple[int, ...]]]:
     real_report = engines_module.report_from_machine
     real_run = onnx_engine.OnnxModel.run
 
-    def report(image, result, engine):  # type: ignore[no-untyped-def]
+    def report(image, result, engine, *rest):  # type: ignore[no-untyped-def]
         seen.append(tuple(int(w) for w in result.memory))
-        return real_report(image, result, engine)
+        return real_report(image, result, engine, *rest)
 
     def run(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         batch = real_run(self, *args, **kwargs)
@@ -375,11 +375,11 @@ def broken_numpy_engine() -> Iterator[None]:
     from mlpc.runtime.numpy_exec import NumpyExecutor
 
     real_step = NumpyExecutor.step
-    real_build = onnx_engine.build_step_network
+    real_build = onnx_engine.specialised_step
     layouts = {}
 
-    def build(config, read_only=None):  # type: ignore[no-untyped-def]
-        step_net = real_build(config, read_only)
+    def build(config, read_only, dtype):  # type: ignore[no-untyped-def]
+        step_net = real_build(config, read_only, dtype)
         layouts[id(step_net.network)] = step_net.layout
         return step_net
 
@@ -394,7 +394,7 @@ def broken_numpy_engine() -> Iterator[None]:
         return y
 
     with mock.patch.object(NumpyExecutor, "step", step), \
-            mock.patch.object(onnx_engine, "build_step_network", build):
+            mock.patch.object(onnx_engine, "specialised_step", build):
         yield
 
 

@@ -29,7 +29,7 @@ from mlpc.compiler.encodings import ExportOptions
 from mlpc.compiler.exactness import ExactnessError, Prover
 from mlpc.compiler.export_onnx import build_step_model
 from mlpc.compiler.image import SubleqImage
-from mlpc.compiler.model import compile_model, read_only_of
+from mlpc.compiler.model import specialised_step, compile_model, read_only_of
 from mlpc.compiler.network import Network, RangeError, SpaceBuilder, state_space
 from mlpc.compiler.onnx_graph import Graph
 from mlpc.compiler.options import CompileOptions
@@ -212,7 +212,7 @@ def test_real_steps_stay_within_the_proven_bound(name: str, weights: str, dtype:
                                                  specialise: bool) -> None:
     image = _image(name)
     cfg = machine_config(image)
-    step = build_step_network(cfg, read_only_of(image, cfg) if specialise else None)
+    step = specialised_step(cfg, read_only_of(image, cfg) if specialise else None, dtype)
     model = build_step_model(step.network, ExportOptions(weights=weights, dtype=dtype))
     session = ort.InferenceSession(model.SerializeToString(),
                                    providers=["CPUExecutionProvider"])
