@@ -65,8 +65,6 @@ from functools import lru_cache
 
 import numpy as np
 
-from mlpc.compiler.limits import MAX_BUDGET, MAX_NETWORK_MEMORY
-from mlpc.compiler.machine_config import Fault, MachineConfig, Status
 from mlpc.compiler.codegen_runs import (
     decided_runs,
     fetched_runs,
@@ -79,6 +77,8 @@ from mlpc.compiler.codegen_runs import (
     run_functions,
     run_lengths,
 )
+from mlpc.compiler.limits import MAX_BUDGET, MAX_NETWORK_MEMORY
+from mlpc.compiler.machine_config import Fault, MachineConfig, Status
 from mlpc.compiler.network import Lin, Network, Space, SpaceBuilder, flat_names, state_space
 from mlpc.compiler.runs import Run, find_runs
 

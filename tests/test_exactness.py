@@ -29,7 +29,7 @@ from mlpc.compiler.encodings import ExportOptions
 from mlpc.compiler.exactness import ExactnessError, Prover
 from mlpc.compiler.export_onnx import build_step_model
 from mlpc.compiler.image import SubleqImage
-from mlpc.compiler.model import specialised_step, compile_model, read_only_of
+from mlpc.compiler.model import compile_model, read_only_of, specialised_step
 from mlpc.compiler.network import Network, RangeError, SpaceBuilder, state_space
 from mlpc.compiler.onnx_graph import Graph
 from mlpc.compiler.options import CompileOptions
