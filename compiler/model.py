@@ -12,6 +12,7 @@ what `--specialise` folds into the weights (`read_only_of`).
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from mlpc import __version__
@@ -29,6 +30,7 @@ from mlpc.compiler.limits import ENCODINGS, MAX_BUDGET
 from mlpc.compiler.machine_config import Fault, MachineConfig
 from mlpc.compiler.network import FLOAT64_EXACT, Network
 from mlpc.compiler.onnx_graph import ExportError
+from mlpc.compiler.runs import NEGATIVE, POSITIVE, WRITE_SLOTS
 from mlpc.compiler.sparse import SparseNetwork, lower_to_sparse
 from mlpc.errors import MlpcError
 
@@ -171,6 +173,9 @@ def form_metadata(step: StepNetwork, image: SubleqImage, sparse: SparseNetwork
     forms = {"universal": universal}
     if ro is not None:
         forms["specialised"] = network_sizes(step.network, sparse)
+        if step.runs:
+            forms["specialised_one_step"] = network_sizes(
+                build_step_network(config, ro, False).network)
     elif image.writable is not None:
         special = build_step_network(config, read_only_of(image, config))
         forms["specialised"] = network_sizes(special.network)
@@ -181,7 +186,24 @@ def form_metadata(step: StepNetwork, image: SubleqImage, sparse: SparseNetwork
         constant = merge_ranges([(j, j + 1) for j in range(config.memory) if j not in writable])
         meta["constant_words"] = json.dumps([list(r) for r in constant])
         meta["state_words"] = json.dumps(list(ro.writable))
+    if step.runs:
+        meta["runs"] = json.dumps(run_summary(step, forms))
     return meta
+
+
+def run_summary(step: StepNetwork, forms: dict[str, dict[str, int]]) -> dict[str, Any]:
+    """The straight-line runs of a specialised network (docs/network.md, "Many steps per
+    iteration"): how many, their static lengths (length: how many runs), the slots, and the
+    elements per iteration they add to the network of one step per iteration."""
+    lengths = Counter(r.length for r in step.runs)
+    return {
+        "count": len(step.runs),
+        "lengths": {str(n): lengths[n] for n in sorted(lengths)},
+        "write_slots": WRITE_SLOTS,
+        "reads_per_slot": {"added": POSITIVE, "subtracted": NEGATIVE},
+        "elements_per_step_added": (forms["specialised"]["elements_per_step"]
+                                    - forms["specialised_one_step"]["elements_per_step"]),
+    }
 
 
 def machine_metadata(step: StepNetwork, options: ExportOptions, sparse: SparseNetwork

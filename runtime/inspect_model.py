@@ -63,6 +63,7 @@ def describe(model: onnx.ModelProto, name: str, file_bytes: int) -> dict[str, An
         "network_form": meta.get("network_form", "universal"),
         "network_sizes": json.loads(meta.get("network_sizes", "{}")),
         "constant_words": json.loads(meta.get("constant_words", "[]")),
+        "runs": json.loads(meta.get("runs", "null")),
     }
 
 
@@ -84,10 +85,23 @@ def _forms(info: dict[str, Any]) -> list[str]:
     lines = [f"form: {info['network_form']}" + (
         f" ({sum(b - a for a, b in constant):,} constant words in {len(constant)} ranges, "
         "folded into the weights)" if constant else "")]
+    width = max([12, *map(len, info["network_sizes"])])
     for form, sizes in info["network_sizes"].items():
-        lines.append(f"  {form:<12} state {sizes['state']:>7,}   elements per step "
+        lines.append(f"  {form:<{width}} state {sizes['state']:>7,}   elements per step "
                      f"{sizes['elements_per_step']:>8,}   non-zero weights "
                      f"{sizes['nonzero_weights']:>9,}")
+    runs = info.get("runs")
+    if runs:
+        lengths = {int(k): v for k, v in runs["lengths"].items()}
+        steps = sum(k * v for k, v in lengths.items())
+        lines.append(
+            f"runs: {runs['count']:,} straight-line runs, {min(lengths)} to {max(lengths)} "
+            f"SUBLEQ steps long ({steps / runs['count']:.2f} on average, static), each one "
+            f"network iteration; {runs['write_slots']} write slots of "
+            f"{runs['reads_per_slot']['added']}+{runs['reads_per_slot']['subtracted']} reads; "
+            f"+{runs['elements_per_step_added']:,} elements per iteration over one step per "
+            "iteration")
+        lines.append("  lengths: " + ", ".join(f"{k}: {v}" for k, v in lengths.items()))
     return lines
 
 
@@ -96,10 +110,12 @@ def render(info: dict[str, Any]) -> str:
         f"{info['file']}: {info['file_bytes']:,} bytes, mlpc {info['mlpc_version']}",
         f"machine: m = {info['memory_words']} words, W = {info['word_bits']} bits, "
         f"tapes in/out = {info['tape_in']}/{info['tape_out']} words",
-        f"network: {info['relu_layers_per_step']} ReLU layers per SUBLEQ step "
+        f"network: {info['relu_layers_per_step']} ReLU layers per "
+        f"{'iteration (a SUBLEQ step or a straight-line run)' if info.get('runs') else 'SUBLEQ step'} "
         f"(and {info['readout_layers']} read-out layers once, after the loop), "
-        f"{info['dtype']}, {info['weights']} weights, {info['unroll']} steps per Loop iteration, "
-        f"{info['ops_per_step']} ONNX ops per step",
+        f"{info['dtype']}, {info['weights']} weights, {info['unroll']} "
+        f"{'iterations' if info.get('runs') else 'steps'} per Loop iteration, "
+        f"{info['ops_per_step']} ONNX ops per {'iteration' if info.get('runs') else 'step'}",
         f"{'layer':<12}{'relu':>5}{'width':>9}{'families':>10}{'scalars':>9}{'non-zeros':>12}"
         f"{'dense params':>15}",
     ]
