@@ -85,9 +85,11 @@ def compile_model(
         "source_lines": json.dumps([[s.start, s.end, s.line] for s in image.spans if s.line]),
     }
     form = "specialised to this program, " if read_only else ""
+    per = ("iteration: a SUBLEQ step or a straight-line run of them" if step.runs
+           else "SUBLEQ step")
     doc = (
         f"mlpc: {image.source_path} as a looped ReLU-MLP ({net.relu_layers} ReLU layers per "
-        f"SUBLEQ step, {form}m={config.memory}, W={config.word_bits}, {options.dtype})"
+        f"{per}, {form}m={config.memory}, W={config.word_bits}, {options.dtype})"
     )
     try:  # the build-time proof of exactness refuses what it cannot prove
         return build_model(net, model_interface(step, image), options,

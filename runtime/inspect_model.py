@@ -105,13 +105,19 @@ def _forms(info: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _per(info: dict[str, Any]) -> str:
+    if info.get("runs"):
+        return "iteration (a SUBLEQ step or a straight-line run)"
+    return "SUBLEQ step"
+
+
 def render(info: dict[str, Any]) -> str:
     lines = [
         f"{info['file']}: {info['file_bytes']:,} bytes, mlpc {info['mlpc_version']}",
         f"machine: m = {info['memory_words']} words, W = {info['word_bits']} bits, "
         f"tapes in/out = {info['tape_in']}/{info['tape_out']} words",
         f"network: {info['relu_layers_per_step']} ReLU layers per "
-        f"{'iteration (a SUBLEQ step or a straight-line run)' if info.get('runs') else 'SUBLEQ step'} "
+        f"{_per(info)} "
         f"(and {info['readout_layers']} read-out layers once, after the loop), "
         f"{info['dtype']}, {info['weights']} weights, {info['unroll']} "
         f"{'iterations' if info.get('runs') else 'steps'} per Loop iteration, "

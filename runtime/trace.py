@@ -140,6 +140,10 @@ class TraceStep:
     input: int | None
     next_pc: int
     input_cell: str = ""
+    # the specialised network's iteration that executes this step (`run_starts` given)
+    iteration: int | None = None
+    run_length: int = 1  # the steps that iteration executes (a straight-line run: > 1)
+    run_first: int = 0  # the number of that iteration's first step
 
     def effects(self) -> str:
         if self.input is not None:
@@ -169,6 +173,8 @@ class TraceStep:
             "input": self.input,
             "output": self.output,
             "next_pc": self.next_pc,
+            **({} if self.iteration is None else {"iteration": self.iteration,
+                                                 "iteration_steps": self.run_length}),
         }
 
 
@@ -216,7 +222,13 @@ class Trace:
         assert self.report is not None and self.state is not None
         out = [_header(self.has_spans, self.has_macros)]
         last_line = -1
+        shown_iteration = None
         for s in self.steps:
+            if s.iteration is not None and s.run_length > 1 and s.iteration != shown_iteration:
+                out.append(f"; iteration {s.iteration}: steps {s.run_first} to "
+                           f"{s.run_first + s.run_length - 1}, a straight-line run, one pass "
+                           "of the network")
+            shown_iteration = s.iteration
             if self.has_spans and s.line and s.line != last_line:
                 out.append(f"; {s.line}: {s.source}")
             last_line = s.line if s.line else last_line
@@ -284,6 +296,29 @@ def format_step(s: TraceStep, spans: bool, macros: bool) -> str:
     return f"{text}  {s.effects()}".rstrip()
 
 
+class Iterations:
+    """Which iteration of a specialised network executes each step: at an iteration's
+    start, a straight-line run starting at pc (`run_starts`: its length) is one iteration
+    when the budget left holds it, else the step is (docs/network.md, "Many steps per
+    iteration")."""
+
+    def __init__(self, run_starts: dict[int, int], budget: int) -> None:
+        self.starts = run_starts
+        self.budget = budget
+        self.number = 0
+        self.end = 0  # the last step of the current iteration
+        self.length = 1
+
+    def of(self, step: int, pc: int) -> tuple[int, int, int]:
+        """(iteration, its steps, its first step) of step number `step` (1-based) at `pc`."""
+        if step > self.end:
+            length = self.starts.get(pc, 1)
+            self.length = length if length <= self.budget - (step - 1) else 1
+            self.number += 1
+            self.end = step - 1 + self.length
+        return self.number, self.length, self.end - self.length + 1
+
+
 def trace_run(
     image: SubleqImage,
     config: MachineConfig,
@@ -292,16 +327,24 @@ def trace_run(
     steps: int,
     first: int = 1,
     last: int | None = None,
+    run_starts: dict[int, int] | None = None,
 ) -> Trace:
-    """Run at most `steps` steps; record steps `first..last` (1-based, inclusive)."""
+    """Run at most `steps` steps; record steps `first..last` (1-based, inclusive). With
+    `run_starts` (a specialised network's straight-line runs: start -> length), each step
+    says which iteration of the network executes it."""
     last = steps if last is None else min(last, steps)
     state = initial_state(config, words, tape)
     names = CellNames(image)
     source = SourceMap(image)
     trace = Trace(image, config, first, last, has_spans=bool(source),
                   has_macros=source.has_macros)
+    iterations = Iterations(run_starts, steps) if run_starts is not None else None
     if first > 1:
-        reference.run(config, state, min(first - 1, last))
+        if iterations is None:
+            reference.run(config, state, min(first - 1, last))
+        else:  # every step counts towards the iterations
+            reference.run(config, state, min(first - 1, last),
+                          hook=lambda e: iterations.of(e.step, e.pc))
     trace.window_memory = list(state.memory)
 
     def hook(event: StepEvent) -> None:
@@ -325,6 +368,9 @@ def trace_run(
             input=event.writes[0][2] if event.a == -1 and event.writes else None,
             next_pc=event.next_pc,
             input_cell=names.label(event.b) if event.a == -1 else "",
+            **({} if iterations is None else dict(zip(("iteration", "run_length", "run_first"),
+                                                      iterations.of(event.step, event.pc),
+                                                      strict=True))),
         ))
 
     if state.steps < last:

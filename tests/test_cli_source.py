@@ -54,6 +54,7 @@ def test_json_report(tmp_path: Path) -> None:
         "detail": "",
         # 2 declarations + while (1 + 4 tests + 3 bodies of 4 statements) + g = a + print
         "steps": 2 + 1 + 4 + 3 * 4 + 2,
+        "iterations": 2 + 1 + 4 + 3 * 4 + 2,  # one per step: the source engine has no network
         "engine": "source",
     }
 

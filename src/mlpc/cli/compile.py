@@ -90,8 +90,9 @@ def _write_model(model: onnx.ModelProto, path: str, what: str) -> None:
     except OSError as exc:
         raise MlpcError(f"{path}: cannot write: {exc.strerror}") from None
     meta = {p.key: p.value for p in model.metadata_props}
+    per = ("iteration (a step or a straight-line run)" if "runs" in meta else "step")
     print(f"wrote {path}: {len(data):,} bytes, {meta['relu_layers_per_step']} ReLU layers per "
-          f"step, {int(meta['nonzero_weights']):,} non-zero weights, {what}", file=sys.stderr)
+          f"{per}, {int(meta['nonzero_weights']):,} non-zero weights, {what}", file=sys.stderr)
 
 
 COMMAND = Command("compile", help="compile a program to an ONNX model",

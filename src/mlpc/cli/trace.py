@@ -7,9 +7,12 @@ import sys
 
 from mlpc.cli.common import (
     Command,
+    MachineRun,
     add_program_run_options,
     check_machine_limits,
     machine_run,
+    model_among,
+    model_metadata,
     non_negative,
     positive,
 )
@@ -39,11 +42,30 @@ def options(tr: argparse.ArgumentParser) -> None:
     tr.add_argument("--to", dest="last", type=positive, metavar="B",
                     help="last step to show")
     tr.add_argument("--json", action="store_true", help="print one JSON object")
+    tr.add_argument("--specialise", action="store_true",
+                    help="say which steps each iteration of the --specialise network executes "
+                    "(a straight-line run is one iteration); a specialised model says it "
+                    "without this")
     tr.add_argument("--plot", metavar="OUT.png",
                     help="plot memory cells over the shown steps (needs matplotlib)")
     tr.add_argument("--cells", metavar="NAME,...",
                     help="cells to plot, by name or address (default: the program's named "
                     "variables that change, else the most-changed cells)")
+
+
+def run_starts(args: argparse.Namespace, prepared: MachineRun) -> dict[int, int] | None:
+    """The straight-line runs of the specialised network (start -> length): with
+    --specialise, or for a specialised model (its metadata lists its runs)."""
+    from mlpc.compiler.model import read_only_of
+    from mlpc.compiler.runs import find_runs
+
+    model = model_among(args.program, args.command)
+    if not args.specialise and (model is None or "runs" not in model_metadata(model)):
+        return None
+    if args.specialise and model is not None:
+        raise UsageError("--specialise is a compile option: the model has its own network")
+    ro = read_only_of(prepared.program.image, prepared.config)
+    return {r.start: r.length for r in find_runs(prepared.config, ro.writable, ro.image)}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     if steps is None:
         steps = args.last if args.last is not None else args.first - 1 + TRACE_WINDOW
     trace = trace_run(prepared.program.image, prepared.config, prepared.words, prepared.tape,
-                      steps, args.first, args.last)
+                      steps, args.first, args.last, run_starts(args, prepared))
     print(trace.to_json() if args.json else trace.render())
     if (args.steps is None and args.last is None and trace.state is not None
             and trace.state.status == Status.RUNNING):
