@@ -69,18 +69,20 @@ from mlpc.compiler.codegen_runs import (
     decided_runs,
     fetched_runs,
     landed_runs,
+    landing_runs,
     layer2_runs,
     layer3_runs,
-    layer4_runs,
     next_state_runs,
     operands_runs,
+    pending_runs,
     run_functions,
     run_lengths,
+    state_runs,
 )
 from mlpc.compiler.limits import MAX_BUDGET, MAX_NETWORK_MEMORY
 from mlpc.compiler.machine_config import Fault, MachineConfig, Status
 from mlpc.compiler.network import Lin, Network, Space, SpaceBuilder, flat_names, state_space
-from mlpc.compiler.runs import Run, find_runs
+from mlpc.compiler.runs import WRITE_SLOTS, Run, find_runs
 
 # What each layer computes, with its formula: the doc strings of the layer functions that
 # Netron shows (notation as in the module docstring; S > every per-word quantity)
@@ -255,7 +257,7 @@ class _Gen:
                 ("pc1", 0, m + 1), ("fault", 0, max(Fault)), ("budget", 0, MAX_BUDGET),
                 ("ip", 0, self.tin), ("ol", 0, self.tout), ("live", 0, 1), ("oflag", 0, 1),
                 ("oval", 0, top), ("wa2", 0, m + 2), ("wo", 0, top), ("wv", 0, top),
-            ),
+            ) + (state_runs(self) if self.runs else ()),
             families=(self._memory_family(),)
             + ((("t", self.tin, 0, top),) if self.tin else ()),
             doc="machine state: memory and tape words + H, then the scalars",
@@ -396,11 +398,6 @@ def step_network(g: _Gen) -> Network:
     docs = ("fetch a, b, c at pc (clamped) and the input word at ip; land the pending write",
             "read M[a], M[b]; modes and range faults",
             "new word of M[b] (the next pending write), next pc, faults, tapes, budget")
-    if g.runs:  # the run's words land in a fourth layer
-        h4 = layer4_land(g, out)
-        out = landed(g, h4)
-        spaces += (h4, out)
-        docs += ("land the run's writes; its jump",)
     assert flat_names(out) == flat_names(x)
     return Network(
         x, spaces,
@@ -435,13 +432,16 @@ def readout_network(g: _Gen) -> Network:
     x = g.state()
     b = SpaceBuilder("readout1", True, x, doc=READOUT_DOCS[0])
     g._landing_units(b, b.s("wa2") - 2)
+    if g.runs:
+        landing_runs(g, b)
     b.unit("V", b.v("V"))
     b.unit("halted", 1 - b.s("pc1") - b.s("fault"), "[pc < 0 and no fault]")
     b.unit("fault", b.s("fault"))
     b.unit("fault_ramp1", b.s("fault") - 1)
     h1 = b.build()
     z = SpaceBuilder("landed", False, h1, doc="the pending write landed")
-    z.linear("M", g._landed(z), 0, top, "memory with the pending write landed, + H")
+    z.linear("M", g._landed(z) + (landed_runs(z) if g.runs else Lin()), 0, top,
+             "memory with the pending writes landed, + H")
     z.linear("halted", z.s("halted"), 0, 1)
     z.linear("faulted", z.s("fault") - z.s("fault_ramp1"), 0, 1, "[fault >= 1]")
     z1 = z.build()
@@ -489,6 +489,8 @@ def layer1_fetch(g: _Gen, x: Space) -> Space:
             b.unit(f"I{o}", b.v("t") + S * (ip - o) + jS, "the input word tape[ip]")
         b.unit("t", b.v("t"))
     g._landing_units(b, wa)
+    if g.runs:
+        landing_runs(g, b)
     b.unit("V", V)
     if g.ro is None:  # clamp(pc + o, 0, m) = relu(pc + o) - relu(pc + o - m)
         for o in range(4):
@@ -530,7 +532,8 @@ def fetched(g: _Gen, h: Space) -> Space:
     z = SpaceBuilder("fetched", False, h, doc="fetched operands, the written memory")
     m, H, S, top = g.m, g.H, g.S, g.top
     s = z.s
-    z.linear("M", g._landed(z), 0, top, "memory with the pending write landed")
+    z.linear("M", g._landed(z) + (landed_runs(z) if g.runs else Lin()), 0, top,
+             "memory with the pending writes landed")
 
     def n1(o: int) -> Lin:  # clamp(pc + o, 0, m) = #{j < m : pc + o - j >= 1}
         return s(f"pc_ramp{o}") - s(f"pc_ramp{o}_m")
@@ -815,31 +818,8 @@ def next_state(g: _Gen, h: Space) -> Space:
     z.linear("wo", s("mem_b"), 0, top)
     new = s("mem_b") + s("sub.+") - s("sub.-") + Sw * s("wrap") + s("in.+") - s("in.-")
     z.linear("wv", new, 0, top, "the new word of M[b] + H (M[b] + H when nothing is written)")
-    return z.build()
-
-
-def layer4_land(g: _Gen, z: Space) -> Space:
-    """A run's writes land (`codegen_runs.layer4_runs`); the state passes through (every
-    slot is non-negative)."""
-    b = SpaceBuilder("layer4", True, z, doc="land the run's writes: M[j] + sum_k "
-                     "(A_k,0 - A_k,1 - Q_k,0 + Q_k,1); its jump")
-    g._carry(b, "V", "V")
-    for name in SCALARS:
-        b.unit(name, b.s(name))
-    layer4_runs(g, b)
-    return b.build()
-
-
-def landed(g: _Gen, h: Space) -> Space:
-    z = SpaceBuilder("landed", False, h, doc="the next state, the run's writes landed")
-    change, jump = landed_runs(z)
-    z.linear("V", z.v("V") + change, 0, g.top, "memory + H with the run's words written")
-    if g.tin:
-        z.linear("t", z.v("t"), 0, g.top)
-    ranges = {d.name: (d.lo, d.hi) for d in g.state().scalars}
-    for name in SCALARS:
-        extra = jump if name == "pc1" else Lin()
-        z.linear(name, z.s(name) + extra, *ranges[name])
+    if g.runs:
+        pending_runs(g, z)
     return z.build()
 
 
@@ -893,6 +873,11 @@ def decode_state(layout: StateLayout, x: np.ndarray) -> DecodedState:
     wo, wv = int(x[layout.index("wo")]), int(x[layout.index("wv")])
     if wv != wo and 0 <= wa < cfg.memory:
         words[wa] = wv - H
+    held = set(layout.memory_words)
+    for k in range(WRITE_SLOTS if "rwa0" in layout.names else 0):  # a run's pending writes
+        wa = int(x[layout.index(f"rwa{k}")]) - 2
+        if wa in held:
+            words[wa] = int(x[layout.index(f"rwv{k}")]) - H
     flag = int(x[layout.index("oflag")])
     return DecodedState(
         memory=tuple(words),

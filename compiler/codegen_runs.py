@@ -22,11 +22,13 @@ run's values):
               y_k - 2^W floor(y_k / 2^W); for slot 0 also [y_0 >= q 2^W + H + 1]: the
               last instruction jumps when (y_0 mod 2^W) <= H, i.e. its new word <= 0;
               gated by run: wa_k + 2, df, L (the budget)
-    layer 4   lands every slot in one ReLU layer (the new words exist only after layer 3):
-              Q_k,o[j] = relu(M[j] + S (wa_k - o - j)), A_k,o[j] = relu(new_k + S (wa_k - o - j))
-              give M[j] + sum_k (A_k,0 - A_k,1 - Q_k,0 + Q_k,1) = M[j] with each written word
-              replaced (the S [j < wa_k] excesses cancel; wa_k = -2 writes nothing); and the
-              jump run [jumps] dt as gated units.
+    next state  the run's writes are pending, as the single step's is: rwa_k = wa_k + 2 (0
+              when the run does not execute) and rwv_k = new_k + H; the next iteration's layer 1
+              lands them, Q_k,o[j] = relu(V[j] + S (wa_k - o - j)),
+              A_k,o[j] = relu(rwv_k + S (wa_k - o - j)): V[j] + sum_k (A_k,0 - A_k,1 - Q_k,0
+              + Q_k,1) replaces each written word (the S [j < wa_k] excesses cancel). Layer 1's
+              fetch reads V before that, so a run never writes a word of the instruction after
+              it (`runs._fetches_a_write`). The run's jump is gated half-tents in layer 3.
 
 A pc where no run starts, or a run longer than the budget left, takes the single step of
 the same network: every budget stops at the reference machine's state.
@@ -173,88 +175,115 @@ def thresholds(g: RunContext, offset: int) -> list[int]:
             if ylo < q * Sw + offset <= yhi]
 
 
+def jump_thresholds(g: RunContext) -> list[tuple[int, int]]:
+    """(sign, t): [the run's last instruction jumps] = const + sum sign [y_0 >= t], since
+    it jumps when (y_0 mod 2^W) <= H, i.e. y_0 in [q 2^W, q 2^W + H] for one q."""
+    return ([(1, t) for t in thresholds(g, 0)]
+            + [(-1, t) for t in thresholds(g, g.H + 1)])
+
+
+def jumps_below(g: RunContext) -> int:
+    """The jump indicator's constant: 1 when Ylo itself jumps (every threshold counted in
+    `jump_thresholds` lies above Ylo)."""
+    Sw = 1 << g.W
+    return 1 if y_range(g)[0] % Sw <= g.H else 0
+
+
 def layer3_runs(g: RunContext, b: SpaceBuilder) -> None:
-    """The wraps and the branch as ramps of y_k; the run's addresses, pc change and length
-    gated by `run` (g x = relu(x + X (g - 1)) for x >= 0, two units for a signed x)."""
+    """The wraps as ramps of y_k; the run's addresses, pc change and length gated by `run`
+    (g x = relu(x + X (g - 1)) for x >= 0, two units for a signed x); and its jump, the
+    gated half-tents of the single step's layer 3: with q = dt + m in [0, 2m], e = y_0 - t,
+        g [e >= 0] dt = relu(q + S3 e + G (g-1)) - (S3 - m) relu(e + G' (g-1))
+                        - m relu(e + 1 + G' (g-1)),   S3 = 2m, G = 2m + S3 E, G' = E + 1."""
     s = b.s
     m = g.m
     gate = s("run")
+    ylo, yhi = y_range(g)
     for k in range(WRITE_SLOTS):
-        b.unit(f"y{k}", s(f"y{k}") - y_range(g)[0])
+        b.unit(f"y{k}", s(f"y{k}") - ylo)
         for t in thresholds(g, 0):
             b.unit(f"wrap_y{k}>={t}.0", s(f"y{k}") - t + 1)
             b.unit(f"wrap_y{k}>={t}.1", s(f"y{k}") - t)
         b.unit(f"run_wa{k}", s(f"run_wa{k}") + (m + 2) * (gate - 1), "wa_k + 2 if run")
-    for t in thresholds(g, g.H + 1):
-        b.unit(f"wrap_y0>={t}.0", s("y0") - t + 1)
-        b.unit(f"wrap_y0>={t}.1", s("y0") - t)
-    X = 2 * m + 2 + MAX_LENGTH  # above |df| <= m and L <= MAX_LENGTH
-    b.unit("run_df.+", s("run_df") + X * (gate - 1), "df if run")
-    b.unit("run_df.-", -s("run_df") + X * (gate - 1))
+    X = 2 * m + 2 + MAX_LENGTH  # above |df|, |dt| <= m and L <= MAX_LENGTH
+    for name in ("df", "dt"):
+        b.unit(f"run_{name}.+", s(f"run_{name}") + X * (gate - 1), f"{name} if run")
+        b.unit(f"run_{name}.-", -s(f"run_{name}") + X * (gate - 1))
     b.unit("run_steps", s("run_len") + X * (gate - 1), "L if run")
-    b.unit("run", gate)
-    b.unit("run_dt", s("run_dt") + m)
+    S3 = 2 * m
+    q = s("run_dt") + m
+    for _, t in jump_thresholds(g):
+        E = max(abs(ylo - t), abs(yhi - t))
+        G, G1 = 2 * m + S3 * E, E + 1
+        e = s("y0") - t
+        b.unit(f"run_jump[{t}].q", q + S3 * e + G * (gate - 1))
+        b.unit(f"run_jump[{t}].0", e + G1 * (gate - 1))
+        b.unit(f"run_jump[{t}].1", e + 1 + G1 * (gate - 1))
 
 
 def decided_runs(g: RunContext, z: SpaceBuilder) -> None:
     """[y_k >= t] as one number in [0, 1] before the next space multiplies it by 2^W (each
     ramp alone can reach Yhi - t, which times 2^W would pass the exact range)."""
-    ts = {k: thresholds(g, 0) for k in range(WRITE_SLOTS)}
-    ts[0] = ts[0] + thresholds(g, g.H + 1)
-    for k, tk in ts.items():
-        for t in tk:
+    for k in range(WRITE_SLOTS):
+        for t in thresholds(g, 0):
             z.linear(f"y{k}>={t}", z.s(f"wrap_y{k}>={t}.0") - z.s(f"wrap_y{k}>={t}.1"), 0, 1)
 
 
-def _at_least(z: SpaceBuilder, k: int, t: int) -> Lin:
-    return z.s(f"y{k}>={t}")
-
-
 def next_state_runs(g: RunContext, z: SpaceBuilder) -> tuple[Lin, Lin]:
-    """The run's new words, addresses, jump condition and gate, for layer 4; returns the
-    run's change of pc (gated df) and its steps (gated L)."""
+    """The run's change of pc (gated df, and dt where its last instruction jumps) and its
+    steps (gated L)."""
+    s = z.s
+    m = g.m
+    gdt = s("run_dt.+") - s("run_dt.-")
+    jump = jumps_below(g) * gdt
+    for sign, t in jump_thresholds(g):
+        jump = jump + sign * (s(f"run_jump[{t}].q") - m * s(f"run_jump[{t}].0")
+                              - m * s(f"run_jump[{t}].1"))
+    return s("run_df.+") - s("run_df.-") + jump, s("run_steps")
+
+
+def pending_runs(g: RunContext, z: SpaceBuilder) -> None:
+    """The run's pending writes, the next state's last scalars: rwa_k, rwv_k (its new words,
+    landed by the next iteration's layer 1, `landing_runs`)."""
     s = z.s
     Sw = 1 << g.W
     ylo, _ = y_range(g)
     for k in range(WRITE_SLOTS):
-        floor = ylo // Sw + sum((_at_least(z, k, t) for t in thresholds(g, 0)), Lin())
-        z.linear(f"new{k}", s(f"y{k}") + ylo - Sw * floor, 0, g.top,
-                 f"the new word of write slot {k} + H: y - 2^W floor(y / 2^W)")
-        z.linear(f"run_wa{k}", s(f"run_wa{k}"), 0, g.m + 1)
-    # (y mod 2^W) <= H: y in [q 2^W, q 2^W + H] for one q
-    jumps = Lin(const=1 if ylo % Sw <= g.H else 0)
-    jumps = jumps + sum((_at_least(z, 0, t) for t in thresholds(g, 0)), Lin())
-    jumps = jumps - sum((_at_least(z, 0, t) for t in thresholds(g, g.H + 1)), Lin())
-    z.linear("run_jumps", jumps, 0, 1, "the run's last instruction jumps (its word <= 0)")
-    z.linear("run", s("run"), 0, 1)
-    z.linear("run_dt", s("run_dt") - g.m, -g.m, g.m)
-    return s("run_df.+") - s("run_df.-"), s("run_steps")
+        floor = ylo // Sw + sum((s(f"y{k}>={t}") for t in thresholds(g, 0)), Lin())
+        z.linear(f"rwa{k}", s(f"run_wa{k}"), 0, g.m + 1,
+                 f"write slot {k}'s address + 2, 0: none")
+        z.linear(f"rwv{k}", s(f"y{k}") + ylo - Sw * floor, 0, g.top,
+                 f"write slot {k}'s new word + H: y - 2^W floor(y / 2^W)")
 
 
-def layer4_runs(g: RunContext, b: SpaceBuilder) -> None:
-    """The landing of every write slot, and the run's jump gated by run and run_jumps."""
+def state_runs(g: RunContext) -> tuple[tuple[str, int, int], ...]:
+    """The pending writes of a run in the state: rwa_k (address + 2, 0: none), rwv_k (the
+    new word + H)."""
+    return tuple(x for k in range(WRITE_SLOTS)
+                 for x in ((f"rwa{k}", 0, g.m + 1), (f"rwv{k}", 0, g.top)))
+
+
+def landing_runs(g: RunContext, b: SpaceBuilder) -> None:
+    """Layer 1 (and read-out 1): each pending run write, as a replacement of the word,
+    Q_k,o[j] = relu(V[j] + S (rwa_k - 2 - o - j)), A_k,o[j] = relu(rwv_k + S (rwa_k - 2 - o - j));
+    Q_k,0 - Q_k,1 = V[j] [j == wa] + S [j < wa] and A_k,0 - A_k,1 = rwv_k [j == wa] + S [j < wa]
+    (0 <= V, rwv < S), so V[j] + sum_k (A_k,0 - A_k,1 - Q_k,0 + Q_k,1) writes rwv_k at wa_k
+    (rwa_k = 0: wa = -2, no write)."""
     S = g.S
     jS = Lin(slope=-S)
+    index = b._index["V"] or tuple(range(b._ranges["V"][2]))
     for k in range(WRITE_SLOTS):
-        wa = b.s(f"run_wa{k}") - 2
+        wa = b.s(f"rwa{k}") - 2
         for o in (0, 1):
-            b.unit(f"Q{k}.{o}", b.v("V") + S * (wa - o) + jS, "the old word of write slot k")
-            b.unit(f"A{k}.{o}", b.s(f"new{k}") + S * (wa - o) + jS, "its new word",
-                   index=_index(b))
-    X = 2 * g.m + 1
-    gate = b.s("run") + b.s("run_jumps") - 2
-    b.unit("run_dt.+", b.s("run_dt") + X * gate)
-    b.unit("run_dt.-", -b.s("run_dt") + X * gate)
+            b.unit(f"Q{k}.{o}", b.v("V") + S * (wa - o) + jS, "a pending run write: old word")
+            b.unit(f"A{k}.{o}", b.s(f"rwv{k}") + S * (wa - o) + jS,
+                   "a pending run write: new word", index=index)
 
 
-def _index(b: SpaceBuilder) -> tuple[int, ...]:
-    return b._index["V"] or tuple(range(b._ranges["V"][2]))
-
-
-def landed_runs(z: SpaceBuilder) -> tuple[Lin, Lin]:
-    """The memory's change (every slot landed) and the pc's (the run's jump)."""
+def landed_runs(z: SpaceBuilder) -> Lin:
+    """What the pending run writes change in the memory (see `landing_runs`)."""
     change = Lin()
     for k in range(WRITE_SLOTS):
         change = (change + z.v(f"A{k}.0") - z.v(f"A{k}.1") - z.v(f"Q{k}.0")
                   + z.v(f"Q{k}.1"))
-    return change, z.s("run_dt.+") - z.s("run_dt.-")
+    return change

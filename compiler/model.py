@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlpc import __version__
 from mlpc.compiler.assembler import disassemble
-from mlpc.compiler.codegen import SCALARS, ReadOnly, StepNetwork, build_step_network
+from mlpc.compiler.codegen import ReadOnly, StepNetwork, build_step_network
 from mlpc.compiler.encodings import ExportOptions
 from mlpc.compiler.export_onnx import (
     ModelInterface,
@@ -110,7 +110,7 @@ def model_interface(step: StepNetwork, image: SubleqImage) -> ModelInterface:
         image=tuple(image.words),
         tape_capacity=cfg.tape_in,
         tape_start=layout.tape.start,
-        slot=tuple((name, layout.index(name)) for name in SCALARS),
+        slot=tuple((name, layout.index(name)) for name in layout.names[layout.scalars]),
         initial_scalars=(("pc1", 1), ("live", 1)),
         inputs=tuple((tensor_name(n, "input"), a) for n, a in image.inputs),
         outputs=tuple((tensor_name(n, "output"), a) for n, a in image.outputs),
@@ -228,7 +228,8 @@ def machine_metadata(step: StepNetwork, options: ExportOptions, sparse: SparseNe
         "nonzero_weights": str(sparse.nnz),
         "layers": json.dumps(layer_summary(net, sparse)),
         "state_layout": json.dumps(
-            {"n_state": step.layout.size, "scalars": {s: step.layout.index(s) for s in SCALARS},
+            {"n_state": step.layout.size,
+             "scalars": {s: step.layout.index(s) for s in step.layout.names[step.layout.scalars]},
              "tape_start": step.layout.tape.start, "pending_write": ["wa2", "wo", "wv"],
              # each state component's declared [lo, hi] (V, t: every word of the family):
              # the box `mlpc audit` draws its states from

@@ -8,7 +8,8 @@ through every eligible instruction whose next pc is known without the memory: c 
 or a branch whose new word is the same whatever the memory holds (a == b writes 0, which
 always jumps). It ends with the first eligible instruction whose branch depends on the
 memory (included: the iteration decides it once), before the first ineligible one, or
-where the slots below are full.
+where the slots below are full; and it is cut short where the instruction after it would
+fetch a word it writes (`_fetches_a_write`).
 
 Why one iteration can execute it: every a and b is a constant, and
 wrap(wrap(x) - y) = wrap(x - y), so each word the run writes ends as wrap(e) of an integer
@@ -95,10 +96,21 @@ def find_runs(config: MachineConfig, writable: tuple[int, ...], image: tuple[int
     runs = []
     for pc in range(m - 2):
         if eligible(config, constant, words, pc):
-            run = _run_from(config, constant, words, pc)
+            run = _run_from(config, constant, words, pc, MAX_LENGTH)
+            while run is not None and _fetches_a_write(run):
+                run = _run_from(config, constant, words, pc, run.length - 1)
             if run is not None and run.length >= 2:
                 runs.append(run)
     return tuple(runs)
+
+
+def _fetches_a_write(run: Run) -> bool:
+    """The instruction after the run (at `fall` or `target`) has a word the run writes:
+    the network lands a run's writes in the next iteration's first layer, after that
+    layer's fetch, so such a run is cut short (its last instructions go to the next
+    iteration)."""
+    fetched = {p + o for p in (run.fall, run.target) for o in range(3)}
+    return any(w.address in fetched for w in run.writes)
 
 
 def _fits(value: _Affine) -> bool:
@@ -108,7 +120,7 @@ def _fits(value: _Affine) -> bool:
 
 
 def _run_from(config: MachineConfig, constant: frozenset[int], words: tuple[int, ...],
-              start: int) -> Run | None:
+              start: int, limit: int) -> Run | None:
     H = 1 << (config.word_bits - 1)
     values: dict[int, _Affine] = {}
     order: list[int] = []  # written words, first write first
@@ -120,7 +132,7 @@ def _run_from(config: MachineConfig, constant: frozenset[int], words: tuple[int,
 
     pcs: list[int] = []
     pc = start
-    while eligible(config, constant, words, pc) and len(pcs) < MAX_LENGTH:
+    while eligible(config, constant, words, pc) and len(pcs) < limit:
         a, b, c = words[pc], words[pc + 1], words[pc + 2]
         new = value(b).minus(value(a))
         written = set(values) | {b}

@@ -8,7 +8,6 @@ import random
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -84,7 +83,7 @@ def lock_step(config: MachineConfig, step: StepNetwork, memory: list[int],
 def test_examples_run_in_lock_step_with_runs(name: str) -> None:
     _, config, step, words = _example(name)
     example = next(e for e in EXAMPLES if e.name == name)
-    assert step.runs and step.network.relu_layers == 4
+    assert step.runs and step.network.relu_layers == 3
     steps, iterations = lock_step(config, step, words, example.small.tape_words, 100_000)
     assert steps > 100 and iterations < steps / 2 or name == "collatz"
 
@@ -216,5 +215,4 @@ def test_the_single_step_form_is_still_there() -> None:
     _, config, step, _ = _example("gcd")
     single = build_step_network(config, step.read_only, runs=False)
     assert not single.runs and single.network.relu_layers == 3
-    assert np.array_equal(single.network.state_names, step.network.state_names) or (
-        single.network.state_names == step.network.state_names)
+    assert len(step.network.state_names) == len(single.network.state_names) + 10
