@@ -75,6 +75,7 @@ from mlpc.compiler.codegen_runs import (
     next_state_runs,
     operands_runs,
     pending_runs,
+    restricted_to,
     run_functions,
     run_lengths,
     state_runs,
@@ -82,7 +83,7 @@ from mlpc.compiler.codegen_runs import (
 from mlpc.compiler.limits import MAX_BUDGET, MAX_NETWORK_MEMORY
 from mlpc.compiler.machine_config import Fault, MachineConfig, Status
 from mlpc.compiler.network import Lin, Network, Space, SpaceBuilder, flat_names, state_space
-from mlpc.compiler.runs import WRITE_SLOTS, Run, find_runs
+from mlpc.compiler.runs import WRITE_SLOTS, Run, find_runs, written_words
 
 # What each layer computes, with its formula: the doc strings of the layer functions that
 # Netron shows (notation as in the module docstring; S > every per-word quantity)
@@ -263,6 +264,18 @@ class _Gen:
             doc="machine state: memory and tape words + H, then the scalars",
         )
 
+    @property
+    def memory_words(self) -> int:
+        return self.m if self.ro is None else len(self.ro.writable)
+
+    def matched_memory(self) -> tuple[int, ...]:
+        """The memory's positions, for a memory family that adds the runs' landings when
+        they cover only the words runs write (its families are matched by position); ()
+        otherwise."""
+        if not self.runs or self.ro is None:
+            return ()
+        return self.ro.writable if restricted_to(self, written_words(self.runs)) else ()
+
     def _memory_family(self) -> tuple:
         if self.ro is None:
             return ("V", self.m, 0, self.top)
@@ -441,7 +454,7 @@ def readout_network(g: _Gen) -> Network:
     h1 = b.build()
     z = SpaceBuilder("landed", False, h1, doc="the pending write landed")
     z.linear("M", g._landed(z) + (landed_runs(z) if g.runs else Lin()), 0, top,
-             "memory with the pending writes landed, + H")
+             "memory with the pending writes landed, + H", index=g.matched_memory())
     z.linear("halted", z.s("halted"), 0, 1)
     z.linear("faulted", z.s("fault") - z.s("fault_ramp1"), 0, 1, "[fault >= 1]")
     z1 = z.build()
@@ -533,7 +546,7 @@ def fetched(g: _Gen, h: Space) -> Space:
     m, H, S, top = g.m, g.H, g.S, g.top
     s = z.s
     z.linear("M", g._landed(z) + (landed_runs(z) if g.runs else Lin()), 0, top,
-             "memory with the pending writes landed")
+             "memory with the pending writes landed", index=g.matched_memory())
 
     def n1(o: int) -> Lin:  # clamp(pc + o, 0, m) = #{j < m : pc + o - j >= 1}
         return s(f"pc_ramp{o}") - s(f"pc_ramp{o}_m")

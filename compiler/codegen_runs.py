@@ -8,11 +8,13 @@ run's values):
     wa_k + 2   the address slot k writes, + 2 (0: slot k writes nothing)
     rd_k,p     the words slot k adds (p < POSITIVE) and subtracts (p < NEGATIVE), -2 for none
     c_k        the constant part of y_k below: const mod 2^W + H minus the read excesses
+               (H + S #{j in K: j < rd} for each read)
     df, dt     fall - start and target - fall: the next pc is start + df, + dt when it jumps
     L          the run's length: 0 at a pc where no run starts (exact at every pc)
 
     layer 2   reads R_k,p,o[j] = relu(M'[j] + S (rd_k,p - o - j)) (as layer 2's reads of a
-              and b); [L >= 1] and [budget >= L] as ramps
+              and b), over the words K some run reads only (units restricted to K: an
+              executor gathers M' at constant indices); [L >= 1] and [budget >= L] as ramps
     operands  y_k = c_k + sum_p (R_k,+p,0 - R_k,+p,1) - sum_p (R_k,-p,0 - R_k,-p,1)
                   = the run's affine value of word k + H   (Ylo <= y_k <= Yhi)
               taken = [budget >= L] + [L >= 1] - 1   ([budget >= L] is 1 where L = 0), and the
@@ -25,8 +27,9 @@ run's values):
     next state  the run's writes are pending, as the single step's is: rwa_k = wa_k + 2 (0
               when the run does not execute) and rwv_k = new_k + H; the next iteration's layer 1
               lands them, Q_k,o[j] = relu(V[j] + S (wa_k - o - j)),
-              A_k,o[j] = relu(rwv_k + S (wa_k - o - j)): V[j] + sum_k (A_k,0 - A_k,1 - Q_k,0
-              + Q_k,1) replaces each written word (the S [j < wa_k] excesses cancel). Layer 1's
+              A_k,o[j] = relu(rwv_k + S (wa_k - o - j)), for the words j some run writes
+              only: V[j] + sum_k (A_k,0 - A_k,1 - Q_k,0 + Q_k,1) replaces each written word
+              (the S [j < wa_k] excesses cancel; 0 at every other word). Layer 1's
               fetch reads V before that, so a run never writes a word of the instruction after
               it (`runs._fetches_a_write`). The run's jump is gated half-tents in layer 3.
 
@@ -36,16 +39,26 @@ the same network: every budget stops at the reference machine's state.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import Protocol
 
 from mlpc.compiler.network import Lin, SpaceBuilder
-from mlpc.compiler.runs import MAX_LENGTH, NEGATIVE, POSITIVE, WRITE_SLOTS, Run
+from mlpc.compiler.runs import (
+    MAX_LENGTH,
+    NEGATIVE,
+    POSITIVE,
+    WRITE_SLOTS,
+    Run,
+    read_words,
+    written_words,
+)
 
 
 class RunContext(Protocol):
     """What the run units need of the code generator (`codegen._Gen`)."""
 
     m: int
+    memory_words: int  # the units of the memory family
     W: int
     H: int
     S: int
@@ -55,6 +68,17 @@ class RunContext(Protocol):
     def _written_before(self, p: int) -> int: ...
     def _tables(self, b: SpaceBuilder, lo: int, hi: int, tables: dict) -> None: ...
     def _lookup(self, z: SpaceBuilder, table: str, function: str) -> Lin: ...
+
+
+# A family of the runs' reads (landings) covers only the words runs read (write) when that
+# leaves out more than this many words: gathering them costs a few ops per iteration, which
+# a smaller family repays only then (about 0.4 us per op against 0.5 ns per unit and op).
+RESTRICT_ABOVE = 64
+
+
+def restricted_to(g: RunContext, words: tuple[int, ...]) -> tuple[int, ...]:
+    """`words` when a family over them leaves out enough of the memory family, else ()."""
+    return words if g.memory_words - len(words) > RESTRICT_ABOVE else ()
 
 
 def positions() -> list[tuple[int, str, int]]:
@@ -81,9 +105,14 @@ def run_functions(g: RunContext) -> dict[str, list[int]]:
     names += [f"rd{k}{s}{p}" for k, s, p in positions()] + ["df", "dt"]
     functions: dict[str, list[int]] = {n: [] for n in names}
     current = g.runs[0]
+    words = restricted_to(g, read_words(g.runs))
+
+    def before(p: int) -> int:  # the words of the reads' family below p: the read's excess
+        return bisect_left(words, p) if words else g._written_before(p)
+
     for x in range(m + 2):
         current = at.get(x - 1, current)
-        values = _run_values(current, g.W, H, S, g._written_before)
+        values = _run_values(current, g.W, H, S, before)
         for n in names:
             functions[n].append(values[n])
     return functions
@@ -129,10 +158,12 @@ def layer2_runs(g: RunContext, b: SpaceBuilder, functions: dict[str, list[int]])
     shifted to be non-negative: a ReLU of it is the identity)."""
     S = g.S
     M, jS = b.v("M"), Lin(slope=-S)
+    words = restricted_to(g, read_words(g.runs))  # units over these words only, if any
     for k, sign, p in positions():
         rd = b.s(f"run_rd{k}{sign}{p}")
-        b.unit(f"R{k}{sign}{p}.0", M + S * rd + jS, "relu(M'[j] + S (rd - j))")
-        b.unit(f"R{k}{sign}{p}.1", M + S * (rd - 1) + jS)
+        b.unit(f"R{k}{sign}{p}.0", M + S * rd + jS, "relu(M'[j] + S (rd - j))",
+               index=words, restricted=bool(words))
+        b.unit(f"R{k}{sign}{p}.1", M + S * (rd - 1) + jS, index=words, restricted=bool(words))
     L = b.s("run_len")
     budget = b.s("budget")
     b.unit("run_on.0", L)
@@ -271,17 +302,21 @@ def landing_runs(g: RunContext, b: SpaceBuilder) -> None:
     (rwa_k = 0: wa = -2, no write)."""
     S = g.S
     jS = Lin(slope=-S)
-    index = b._index["V"] or tuple(range(b._ranges["V"][2]))
+    words = restricted_to(g, written_words(g.runs))  # units over these words only, if any
+    every = b._index["V"] or tuple(range(b._ranges["V"][2]))
     for k in range(WRITE_SLOTS):
         wa = b.s(f"rwa{k}") - 2
         for o in (0, 1):
-            b.unit(f"Q{k}.{o}", b.v("V") + S * (wa - o) + jS, "a pending run write: old word")
+            b.unit(f"Q{k}.{o}", b.v("V") + S * (wa - o) + jS, "a pending run write: old word",
+                   index=words, restricted=bool(words))
             b.unit(f"A{k}.{o}", b.s(f"rwv{k}") + S * (wa - o) + jS,
-                   "a pending run write: new word", index=index)
+                   "a pending run write: new word", index=words or every)
 
 
 def landed_runs(z: SpaceBuilder) -> Lin:
-    """What the pending run writes change in the memory (see `landing_runs`)."""
+    """What the pending run writes change in the memory (see `landing_runs`): families over
+    the words runs write, so the memory family that adds them matches them by position
+    (`SpaceBuilder.linear(index=...)`: 0 at every other word)."""
     change = Lin()
     for k in range(WRITE_SLOTS):
         change = (change + z.v(f"A{k}.0") - z.v(f"A{k}.1") - z.v(f"Q{k}.0")

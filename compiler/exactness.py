@@ -101,7 +101,7 @@ def largest(bound: np.ndarray) -> int:
 
 # ops that only move values: the bound of each output entry is the bound of its source entry
 _MOVES = ("Identity", "Reshape", "Unsqueeze", "Squeeze", "Slice", "Concat", "Split",
-          "GatherElements")
+          "Gather", "GatherElements")
 # ops whose exactness is the claim: their bound is compared with the limit
 ARITHMETIC = ("MatMul", "Gemm", "Mul", "Add", "Sub")
 
@@ -295,6 +295,10 @@ class Prover:
             out = np.expand_dims(x, tuple(int(a) for a in self._value(node.input[1])))
         elif op == "Squeeze":
             out = np.squeeze(x, tuple(int(a) for a in self._value(node.input[1])))
+        elif op == "Gather":  # constant indices: the gathered units' bounds
+            index = self._value(node.input[1])
+            axis = int(attrs.get("axis", 0))  # type: ignore[call-overload]
+            out = x if x.shape[axis] == 1 else np.take(x, index, axis=axis)
         elif op == "GatherElements":
             index = self._value(node.input[1])
             out = np.take_along_axis(x, index, axis=int(attrs.get("axis", 0)))  # type: ignore[call-overload]

@@ -129,6 +129,9 @@ class FamilyEmitter:
         self.offsets = carried_offsets(network)
         self.prover = Prover(dtype, main.arrays)
         self._products: dict[tuple[str, int], str] = {}  # pending products computed
+        # the positions of each family (a name stands for the same units in every space)
+        self._positions = {d.name: d.positions for space in (network.state, *network.spaces)
+                           for d in space.families}
 
     def state_bounds(self, names: Sequence[str]) -> list[np.ndarray]:
         """The proven bound of each carried value (the state families, each with its
@@ -280,7 +283,7 @@ class FamilyEmitter:
                      ) -> tuple[str | None, int]:
         """sum c * family[j] + slope * j as a [batch, 1, n] tensor (None if zero), and the
         offset slope it still holds (0 unless `keep_offset`)."""
-        v, offset = self._combine(g, expr_vectors, env, tag)
+        v, offset = self._combine(g, expr_vectors, env, tag, positions)
         missing = slope - offset
         if keep_offset and v is not None:
             return v, -missing
@@ -290,8 +293,33 @@ class FamilyEmitter:
         return v, 0
 
     def _combine(self, g: Graph, terms: tuple[tuple[str, int], ...], env: dict[str, Ref],
-                 tag: str) -> tuple[str | None, int]:
-        """sum c * family[j] and the slope it carries (from families carried with one)."""
+                 tag: str, positions: tuple[int, ...] | None = None
+                 ) -> tuple[str | None, int]:
+        """sum c * family[j] and the slope it carries (from families carried with one),
+        over `positions`: families over other units are combined over theirs first, then
+        matched by position once (`_matched`)."""
+        by_units: dict[tuple[int, ...] | None, list[tuple[str, int]]] = {}
+        for name, c in terms:
+            units = self._positions[name]
+            by_units.setdefault(None if positions is None or units == positions else units,
+                                []).append((name, c))
+        parts, offset = [], 0
+        for units, group in by_units.items():
+            total, carried = self._combine_same(g, group, env, tag)
+            if total is not None and units is not None:
+                total, carried = self._matched(g, Ref(total, None, 1, len(units), carried),
+                                               units, positions or (), tag)
+            if total is not None:
+                parts.append(total)
+                offset += carried
+        total = None
+        for p in parts:
+            total = p if total is None else g.op("Add", [total, p], f"{tag}/add")
+        return total, offset
+
+    def _combine_same(self, g: Graph, terms: list[tuple[str, int]], env: dict[str, Ref],
+                      tag: str) -> tuple[str | None, int]:
+        """sum c * family[j] of families over the same units, and the slope it carries."""
         by_tensor: dict[str, list[tuple[Ref, int]]] = {}
         for name, c in terms:
             ref = env[name]
@@ -341,6 +369,29 @@ class FamilyEmitter:
         self.prover.hint(out, np.array([max(abs(d.lo), abs(d.hi)) for d in group],
                                        dtype=object).reshape(1, -1, 1))
         return out
+
+    def _matched(self, g: Graph, ref: Ref, source: tuple[int, ...],
+                 positions: tuple[int, ...], tag: str) -> tuple[str, int]:
+        """A family over the units `source`, at `positions` instead (a family defined with
+        `restricted`): its units there, 0 where it has none: `Gather`s at constant indices
+        (from the family with one 0 unit after it when some are missing). Returns the
+        tensor [batch, 1, len(positions)] and the slope offset it carries."""
+        tensor = ref.tensor
+        if ref.index is not None:
+            tensor = g.op("Gather", [tensor, self.main.const("row", np.array([ref.index]))],
+                          f"{tag}/row", axis=1)
+        at = {p: i for i, p in enumerate(source)}
+        n = len(source)
+        if any(p not in at for p in positions):
+            assert ref.offset == 0, "a family carried with a slope is not widened"
+            last = self.main.const("last", np.array([n - 1]))
+            zero = g.op("Mul", [g.op("Slice", [tensor, last, self.main.const("end", np.array(
+                [n])), self.main.const("axis2", np.array([2]))], f"{tag}/last_unit"),
+                self.zero], f"{tag}/zero_unit")
+            tensor = g.op("Concat", [tensor, zero], f"{tag}/with_zero", axis=2)
+        take = self.main.const("units", np.array([at.get(p, n) for p in positions],
+                                                 dtype=np.int64))
+        return g.op("Gather", [tensor, take], f"{tag}/units", axis=2), ref.offset
 
     def _linear_family(self, g: Graph, d: Definition, env: dict[str, Ref], scalars: Column,
                        src: dict[str, int], tag: str) -> tuple[str, int]:

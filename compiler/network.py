@@ -163,6 +163,9 @@ class Definition:
     magnitude: int
     doc: str = ""
     index: tuple[int, ...] = ()  # the positions j of a family's units; () = 0 .. length-1
+    # a family whose source families are matched by position (`SpaceBuilder.unit`): unit j
+    # reads their units at position j, 0 where one has none
+    restricted: bool = False
 
     @property
     def is_family(self) -> bool:
@@ -181,7 +184,8 @@ class Definition:
         one = e.scalars if not self.is_family else e.vectors
         other = e.vectors if not self.is_family else e.scalars
         return (e.const == 0 and e.slope == 0 and not e.sums and not other
-                and len(one) == 1 and one[0][1] == 1 and self.pre_lo >= 0)
+                and len(one) == 1 and one[0][1] == 1 and self.pre_lo >= 0
+                and not self.restricted)
 
 
 @dataclass(frozen=True)
@@ -304,31 +308,53 @@ class SpaceBuilder:
 
     # definitions
     def unit(self, name: str, expr: Lin, doc: str = "", length: int | None = None,
-             index: tuple[int, ...] = ()) -> Lin:
+             index: tuple[int, ...] = (), restricted: bool = False) -> Lin:
         """A ReLU unit (a scalar) or family of ReLU units; bounds are proven. A family with
         no source family in its formula (const + slope j + ...) needs its `length` or its
-        `index` (the positions j of its units)."""
+        `index` (the positions j of its units). `restricted`: a family over `index`, some
+        positions of its source families, whose unit at j reads their units at j (an
+        executor gathers them at constant indices)."""
         assert self.relu
         if index:
             length = len(index)
-        return self._define(name, expr, None, doc, length, tuple(index))
+        if restricted:
+            self._check_restriction(name, tuple(index))
+        return self._define(name, expr, None, doc, length, tuple(index), restricted)
 
-    def linear(self, name: str, expr: Lin, lo: int, hi: int, doc: str = "") -> Lin:
-        """A linear quantity with its declared range [lo, hi]."""
+    def _check_restriction(self, name: str, index: tuple[int, ...]) -> None:
+        if not index or list(index) != sorted(set(index)):
+            raise ValueError(f"{self.name}.{name}: its positions are not distinct and sorted")
+
+    def _partial(self, expr: Lin, positions: tuple[int, ...]) -> frozenset[str]:
+        """The families of `expr` without a unit at some of `positions` (0 there)."""
+        want = set(positions)
+        return frozenset(n for n, _ in expr.vectors
+                         if not want <= set(self._index[n] or range(self._ranges[n][2])))
+
+    def linear(self, name: str, expr: Lin, lo: int, hi: int, doc: str = "",
+               index: tuple[int, ...] = ()) -> Lin:
+        """A linear quantity with its declared range [lo, hi]. With `index`, a family over
+        those positions whose families are matched by position (see `unit`)."""
         assert not self.relu
+        if index:
+            self._check_restriction(name, tuple(index))
+            return self._define(name, expr, (lo, hi), doc, len(index), tuple(index), True)
         return self._define(name, expr, (lo, hi), doc)
 
     def _define(self, name: str, expr: Lin, declared: tuple[int, int] | None, doc: str,
-                length: int | None = None, index: tuple[int, ...] = ()) -> Lin:
+                length: int | None = None, index: tuple[int, ...] = (),
+                restricted: bool = False) -> Lin:
         if name in self._names:
             raise ValueError(f"{self.name}: {name} defined twice")
         self._names.add(name)
         if length is None:
             length, index = self._family_of(expr) if expr.is_family else (0, ())
-        elif expr.vectors and self._family_of(expr) != (length, index):
+        elif expr.vectors and not restricted and self._family_of(expr) != (length, index):
             raise ValueError(f"{self.name}.{name}: its units differ from its families'")
         positions = index or tuple(range(length))
-        pre_lo, pre_hi = self._interval(expr, positions)
+        pre_lo, pre_hi = self._interval(expr, positions,
+                                        self._partial(expr, positions) if restricted
+                                        else frozenset())
         where = f"{self.name}.{name}"
         if pre_lo < -INT64_LIMIT or pre_hi >= INT64_LIMIT:
             if declared is None:
@@ -343,7 +369,8 @@ class SpaceBuilder:
             lo, hi = declared
             if lo < -INT64_LIMIT or hi >= INT64_LIMIT:
                 raise RangeError(f"{where}: declared range [{lo}, {hi}] exceeds int64")
-        d = Definition(name, length, expr, lo, hi, pre_lo, pre_hi, magnitude, doc, index)
+        d = Definition(name, length, expr, lo, hi, pre_lo, pre_hi, magnitude, doc, index,
+                       restricted)
         (self.families if length else self.scalars).append(d)
         return Lin(vectors=((name, 1),)) if length else Lin(scalars=((name, 1),))
 
@@ -361,10 +388,13 @@ class SpaceBuilder:
         a, b = lo * c, hi * c
         return min(a, b), max(a, b)
 
-    def _interval(self, expr: Lin, positions: tuple[int, ...]) -> tuple[int, int]:
+    def _interval(self, expr: Lin, positions: tuple[int, ...],
+                  partial: frozenset[str] = frozenset()) -> tuple[int, int]:
         lo = hi = expr.const
         for name, c in expr.scalars + expr.vectors:
             a, b = self._bound(name, c)
+            if name in partial:  # 0 where the family has no unit
+                a, b = min(a, 0), max(b, 0)
             lo, hi = lo + a, hi + b
         if expr.slope:
             ends = (expr.slope * min(positions), expr.slope * max(positions))
@@ -466,7 +496,8 @@ def _sums_as_scalars(space: Space, families: dict[str, Definition], source: Spac
             expr = expr + Lin(scalars=tuple(
                 (f"{n}[{j}]", c * w) for n, c in red.terms for j, w in enumerate(weights) if w))
         declared = None if space.relu else (d.lo, d.hi)
-        b._define(d.name, expr, declared, d.doc, d.length if d.is_family else None, d.index)
+        b._define(d.name, expr, declared, d.doc, d.length if d.is_family else None, d.index,
+                  d.restricted)
     built = b.build()
     # the same order of definitions as before (a family's place among families, etc.)
     return Space(space.name, space.relu, built.scalars, built.families, space.doc)

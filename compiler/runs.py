@@ -104,6 +104,16 @@ def find_runs(config: MachineConfig, writable: tuple[int, ...], image: tuple[int
     return tuple(runs)
 
 
+def read_words(runs: tuple[Run, ...]) -> tuple[int, ...]:
+    """Every word some run reads (sorted): the network reads runs over these only."""
+    return tuple(sorted({w for r in runs for x in r.writes for w in x.plus + x.minus}))
+
+
+def written_words(runs: tuple[Run, ...]) -> tuple[int, ...]:
+    """Every word some run writes (sorted): the network lands runs' writes on these only."""
+    return tuple(sorted({x.address for r in runs for x in r.writes}))
+
+
 def _fetches_a_write(run: Run) -> bool:
     """The instruction after the run (at `fall` or `target`) has a word the run writes:
     the network lands a run's writes in the next iteration's first layer, after that

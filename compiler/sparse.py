@@ -115,11 +115,20 @@ def _lower_space(space: Space, source: Space) -> SparseLinear:
     vals: list[np.ndarray] = []
     bias = np.zeros(space.width, dtype=np.int64)
     row = 0
+    positions = {f.name: f.positions for f in source.families}
     for d in space.families:
         j = np.arange(d.length, dtype=np.int64)
         r = row + j
         bias[r] = d.expr.const + d.expr.slope * np.asarray(d.positions, dtype=np.int64)
         for name, c in d.expr.vectors:
+            if d.restricted:  # the source's units at the same positions (none: 0)
+                at = {p: i for i, p in enumerate(positions[name])}
+                has = np.array([p in at for p in d.positions], dtype=bool)
+                rows.append(r[has])
+                cols.append(fam_at[name] + np.array([at[p] for p in d.positions if p in at],
+                                                    dtype=np.int64))
+                vals.append(np.full(int(has.sum()), c, dtype=np.int64))
+                continue
             rows.append(r)
             cols.append(fam_at[name] + j)
             vals.append(np.full(d.length, c, dtype=np.int64))

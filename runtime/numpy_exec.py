@@ -34,6 +34,8 @@ class _CompiledFamily:
     weights: np.ndarray | None  # (source scalars,) or None when no scalar term
     vectors: tuple[tuple[str, int], ...]
     alias: str | None
+    # a restricted family: the units of each source family it reads
+    take: dict[str, np.ndarray] | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,8 +50,8 @@ class _CompiledSpace:
     families: tuple[_CompiledFamily, ...]
 
 
-def _compile_family(d: Definition, src: dict[str, int], relu: bool, dtype: type
-                    ) -> _CompiledFamily:
+def _compile_family(d: Definition, src: dict[str, int], relu: bool, dtype: type,
+                    positions: dict[str, tuple[int, ...]]) -> _CompiledFamily:
     e = d.expr
     base = (e.const + e.slope * np.asarray(d.positions, dtype=np.int64)).astype(dtype)
     weights = None
@@ -58,7 +60,13 @@ def _compile_family(d: Definition, src: dict[str, int], relu: bool, dtype: type
         for name, c in e.scalars:
             weights[src[name]] += c
     alias = e.vectors[0][0] if d.passthrough and (relu or not e.scalars) else None
-    return _CompiledFamily(d, base, weights, e.vectors, alias)
+    take = None
+    if d.restricted:
+        take = {}  # -1: the family has no unit there (0)
+        for name, _ in e.vectors:
+            at = {p: i for i, p in enumerate(positions[name])}
+            take[name] = np.array([at.get(p, -1) for p in d.positions], dtype=np.int64)
+    return _CompiledFamily(d, base, weights, e.vectors, alias, take)
 
 
 def _compile(space: Space, source: Space, dtype: type) -> _CompiledSpace:
@@ -82,7 +90,9 @@ def _compile(space: Space, source: Space, dtype: type) -> _CompiledSpace:
     return _CompiledSpace(
         space, w, bias,
         tuple((*key, row, *declared[key]) for key, row in reductions.items()),
-        tuple(_compile_family(d, src, space.relu, dtype) for d in space.families),
+        tuple(_compile_family(d, src, space.relu, dtype,
+                              {f.name: f.positions for f in source.families})
+              for d in space.families),
     )
 
 
@@ -138,7 +148,9 @@ class NumpyExecutor:
                 if f.weights is not None:
                     value = value + (scalars @ f.weights)[:, None]
                 for name, c in f.vectors:
-                    value = value + (families[name] if c == 1 else c * families[name])
+                    source = families[name] if f.take is None else _matched(
+                        families[name], f.take[name])
+                    value = value + (source if c == 1 else c * source)
                 if not f.vectors:  # const + slope j (+ scalars): one row, or one per item
                     value = np.broadcast_to(value, (scalars.shape[0], f.definition.length))
             if self.check:  # (a pass-through's value is its pre-activation)
@@ -152,6 +164,12 @@ class NumpyExecutor:
         if space.relu:
             out = np.maximum(out, 0)
         return new_families, out
+
+
+def _matched(family: np.ndarray, take: np.ndarray) -> np.ndarray:
+    """A family's units at other positions (`take`), 0 where it has none (-1)."""
+    padded = np.concatenate([family, np.zeros_like(family[:, :1])], axis=1)
+    return padded[:, take]
 
 
 def _check_definition(space: Space, d: Definition, value: np.ndarray) -> None:

@@ -235,6 +235,19 @@ def _specialise_table() -> list[str]:
     return _benchmark_table("bench_specialise", "specialise.json")
 
 
+def _runs_table() -> list[str]:
+    """The straight-line runs' table of benchmarks/bench_runs.py."""
+    return _benchmark_table("bench_runs", "runs.json")
+
+
+def _run_slots() -> list[str]:
+    """The run slots the README names (compiler/runs.py)."""
+    from mlpc.compiler.runs import NEGATIVE, POSITIVE, WRITE_SLOTS
+
+    assert (WRITE_SLOTS, POSITIVE, NEGATIVE) == (5, 2, 1)
+    return []
+
+
 def _startup_table() -> list[str]:
     """The start-up table of benchmarks/bench_startup.py."""
     return _benchmark_table("bench_startup", "startup.json")
@@ -304,6 +317,8 @@ CLAIMS: tuple[tuple[str, Callable[[], list[str]]], ...] = (
     (r"<!-- specialise-table --> (.+?) <!-- /specialise-table -->", _specialise_table),
     (r"at batch 1 and at batch (\d+) \((\d+) runs at once", _specialise_batch),
     (r"<!-- startup-table --> (.+?) <!-- /startup-table -->", _startup_table),
+    (r"<!-- runs-table --> (.+?) <!-- /runs-table -->", _runs_table),
+    (r"Five write slots of two added and one subtracted read each", _run_slots),
     (r"the least recently used entries are removed once the folder passes (\d+) MiB",
      _cache_bound),
     (r"tables of at most (\d+) ramps are computed with the layer's scalars",
