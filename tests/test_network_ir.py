@@ -22,7 +22,7 @@ from mlpc.compiler.codegen import (
 )
 from mlpc.compiler.driver import machine_config
 from mlpc.compiler.encodings import ExportOptions
-from mlpc.compiler.export_onnx import check_options
+from mlpc.compiler.export_onnx import build_step_model, check_options
 from mlpc.compiler.machine_config import MachineConfig
 from mlpc.compiler.model import compile_model
 from mlpc.compiler.network import (
@@ -323,3 +323,59 @@ def test_plain_onnxruntime_prints_no_warning(tmp_path: Path) -> None:
     assert lines[0] == "['max_steps', 'resume_state', 'tape']"
     assert "Hello, World!" in stdout
     assert lines[-1] == "[5] [0]"
+
+
+def _restricted_network() -> Network:
+    """A family V over positions 0..9; units over some of them (a subset, restricted) and a
+    linear family over all ten that adds units over a subset back (missing: 0)."""
+    x = state_space(scalars=(("a", 0, 5),), families=(("V", 10, 0, 400),))
+    b = SpaceBuilder("h", True, x)
+    b.unit("R", b.v("V") - 3 * b.s("a") + Lin(slope=-2), index=(1, 4, 7), restricted=True)
+    b.unit("C", 2 * b.s("a") + Lin(slope=1), index=(2, 4))
+    b.unit("V", b.v("V"))
+    b.unit("a", b.s("a"))
+    h = b.build()
+    z = SpaceBuilder("out", False, h)
+    # R <= V where it exists, C <= 14: V + C - R stays in [0, 314] for V <= 300
+    z.linear("V", z.v("V") + z.v("C") - z.v("R"), 0, 400, index=tuple(range(10)))
+    z.linear("a", z.s("a"), 0, 5)
+    return Network(x, (h, z.build()))
+
+
+def test_restricted_families_match_by_position() -> None:
+    """Units over some positions of a family read its units there, a family over all of them
+    reads 0 where its source has none: numpy, the sparse form and the ONNX model (families
+    and sparse encodings, a Gather at constant indices) agree with the formula."""
+    net = _restricted_network()
+    rng = np.random.default_rng(5)
+    x = np.concatenate([rng.integers(0, 301, (16, 10)), rng.integers(0, 6, (16, 1))], axis=1)
+    V, a = x[:, :10], x[:, 10:]
+    R = np.maximum(V[:, [1, 4, 7]] - 3 * a - 2 * np.array([1, 4, 7]), 0)
+    C = np.maximum(2 * a + np.array([2, 4]), 0)
+    want = V.copy()
+    want[:, [2, 4]] += C
+    want[:, [1, 4, 7]] -= R
+    expect = np.concatenate([want, a], axis=1)
+    assert np.array_equal(NumpyExecutor(net, check=True).step(x), expect)
+    y = x.copy()
+    for layer in lower_to_sparse(net).layers:
+        for f in layer.factors:
+            y = y @ f.dense().T + f.bias
+        if layer.relu:
+            y = np.maximum(y, 0)
+    assert np.array_equal(y, expect)
+    for weights in ("families", "sparse"):
+        model = build_step_model(net, ExportOptions(weights=weights))
+        session = ort.InferenceSession(model.SerializeToString(),
+                                       providers=["CPUExecutionProvider"])
+        assert np.array_equal(session.run(None, {"state": x})[0], expect), weights
+
+
+def test_a_restricted_term_missing_units_bounds_include_0() -> None:
+    h = _restricted_network().spaces[0]
+    z = SpaceBuilder("z", True, h)
+    z.unit("W", z.v("V") + z.v("C"), index=tuple(range(10)), restricted=True)
+    w = z.build().families[0]
+    assert (w.pre_lo, w.pre_hi) == (0, 400 + 2 * 5 + 4)
+    with pytest.raises(ValueError, match="distinct and sorted"):
+        SpaceBuilder("z", True, h).unit("W", z.v("V"), index=(3, 1), restricted=True)

@@ -216,3 +216,24 @@ def test_the_single_step_form_is_still_there() -> None:
     single = build_step_network(config, step.read_only, runs=False)
     assert not single.runs and single.network.relu_layers == 3
     assert len(step.network.state_names) == len(single.network.state_names) + 10
+
+
+@pytest.mark.parametrize("weights", ["families", "sparse"])
+@pytest.mark.parametrize("name", ["hanoi", "palindromes", "gcd"])
+def test_models_with_runs_match_the_reference(name: str, weights: str) -> None:
+    """Whole runs in onnxruntime, with runs whose reads and landings are restricted to the
+    words runs touch (hanoi, palindromes) or cover every writable word (gcd)."""
+    from mlpc.compiler.encodings import ExportOptions
+
+    example, config, step, words = _example(name)
+    image = load_program([str(REPO / "examples" / example.file)], CompileOptions()).image
+    model = OnnxModel(compile_model(image, config, ExportOptions(weights=weights),
+                                    specialise=True).SerializeToString())
+    run = example.small
+    result = model.run(dict(run.inputs), tapes=[run.tape_words], max_steps=100_000)
+    machine = MachineState(memory=list(words), tape_in=list(run.tape_words))
+    while machine.status == Status.RUNNING:
+        reference_step(config, machine)
+    assert list(result.memory[0]) == machine.memory
+    assert result.tapes[0] == tuple(machine.tape_out)
+    assert int(result.steps[0]) == machine.steps > int(result.iterations[0])
