@@ -68,6 +68,7 @@ import numpy as np
 from mlpc.compiler.codegen_runs import (
     decided_runs,
     fetched_runs,
+    forward_slots,
     landed_runs,
     landing_runs,
     layer2_runs,
@@ -342,7 +343,8 @@ class _Gen:
         """M'[j] = V[j] + [wa == j] (wv - wo): the memory with the pending write landed."""
         return z.v("V") + z.v("A0") - z.v("A1") - z.v("B0") + z.v("B1")
 
-    def _forwarding_units(self, b: SpaceBuilder, pc: Lin, wa: Lin) -> None:
+    def _forwarding_units(self, b: SpaceBuilder, pc: Lin, wa: Lin,
+                          words: tuple[str, str] = ("wv", "wo")) -> None:
         """[wa == pc + o] (f(wv) - f(wo)) for the fetched words: the pending write is not in
         V yet. For an integer e and |y| < S:
             [e == 0] relu(y) = relu(y + S e) - relu(y + S + 2S (e-1)) + S relu(e-1)
@@ -351,13 +353,13 @@ class _Gen:
         S, H, m = self.S, self.H, self.m
         for o in (0, 1):
             e = wa - pc - o
-            for word in ("wv", "wo"):
+            for word in words:
                 w = b.s(word)
                 for tag, y in (("lo", w + (2 - H)), ("hi", w - (H + m))):
                     b.unit(f"fw{o}_{word}_{tag}.0", y + S * e)
                     b.unit(f"fw{o}_{word}_{tag}.1", y + S + 2 * S * (e - 1))
         e = wa - pc - 2
-        for word in ("wv", "wo"):
+        for word in words:
             w = b.s(word)
             b.unit(f"fw2_{word}.0", w + S * e)
             b.unit(f"fw2_{word}.1", w + S * (e - 1))
@@ -526,6 +528,8 @@ def layer1_fetch(g: _Gen, x: Space) -> Space:
                 b.s("pc1"), "the run starting at pc: its reads, writes and jump",
                 g.run_functions)})
     g._forwarding_units(b, pc, wa)
+    for k in forward_slots() if g.runs else ():  # a run's write of the next fetched words
+        g._forwarding_units(b, pc, b.s(f"rwa{k}") - 2, (f"rwv{k}", f"rwo{k}"))
     b.unit("ip_full", ip - g.tin + 1)  # [ip >= Tin], ip <= Tin
     for name in ("pc1", "fault", "budget", "ip", "ol"):
         b.unit(name, b.s(name))
@@ -561,13 +565,17 @@ def fetched(g: _Gen, h: Space) -> Space:
             return -S * n1(2) - H * (n1(3) - n1(2))
         return -(m + 2) * n1(o) - 2 * (n1(o + 1) - n1(o))  # [0 <= pc + o < m]
 
+    pending = [("wv", "wo")] + [(f"rwv{k}", f"rwo{k}")
+                                for k in (forward_slots() if g.runs else ())]
     for o, name in ((0, "a"), (1, "b")):
         fetched = z.sum(z.v(f"L{o}") - z.v(f"U{o}"), 0, m + 2)
-        forward = (fw(o, "wv", "lo") - fw(o, "wv", "hi")
-                   - fw(o, "wo", "lo") + fw(o, "wo", "hi"))
+        forward = sum((fw(o, new, "lo") - fw(o, new, "hi") - fw(o, old, "lo")
+                       + fw(o, old, "hi") for new, old in pending), Lin())
         z.linear(name, fetched + correction(o, name) + forward, -2, m,
                  f"clamp(M'[pc + {o}], -2, m); 0 when pc + {o} is outside")
-    forward_c = (s("fw2_wv.0") - s("fw2_wv.1")) - (s("fw2_wo.0") - s("fw2_wo.1"))
+    forward_c = sum(((s(f"fw2_{new}.0") - s(f"fw2_{new}.1")) - (s(f"fw2_{old}.0")
+                                                               - s(f"fw2_{old}.1"))
+                     for new, old in pending), Lin())
     c = z.sum(z.v("T2") - z.v("T1"), 0, S) + correction(2, "c") + forward_c
     z.linear("c", c, -H, H - 1, "M'[pc + 2]")
     word = Lin()

@@ -30,8 +30,10 @@ run's values):
               A_k,o[j] = relu(rwv_k + S (wa_k - o - j)), for the words j some run writes
               only: V[j] + sum_k (A_k,0 - A_k,1 - Q_k,0 + Q_k,1) replaces each written word
               (the S [j < wa_k] excesses cancel; 0 at every other word). Layer 1's
-              fetch reads V before that, so a run never writes a word of the instruction after
-              it (`runs._fetches_a_write`). The run's jump is gated half-tents in layer 3.
+              fetch reads V before that, so the words of the instruction after the run go
+              to the forwarding slots (`forward_slots`), which read the old word too
+              (rwo_k) and are forwarded to the fetch as the single step's pending write is
+              (`_Gen._forwarding_units`). The run's jump is gated half-tents in layer 3.
 
 A pc where no run starts, or a run longer than the budget left, takes the single step of
 the same network: every budget stops at the reference machine's state.
@@ -44,6 +46,7 @@ from typing import Protocol
 
 from mlpc.compiler.network import Lin, SpaceBuilder
 from mlpc.compiler.runs import (
+    FORWARD_SLOTS,
     MAX_LENGTH,
     NEGATIVE,
     POSITIVE,
@@ -81,6 +84,12 @@ def restricted_to(g: RunContext, words: tuple[int, ...]) -> tuple[int, ...]:
     return words if g.memory_words - len(words) > RESTRICT_ABOVE else ()
 
 
+def forward_slots() -> range:
+    """The write slots whose word the next instruction may fetch (`runs.FORWARD_SLOTS`):
+    their old words are read too, and forwarded with the new ones to the next fetch."""
+    return range(WRITE_SLOTS - FORWARD_SLOTS, WRITE_SLOTS)
+
+
 def positions() -> list[tuple[int, str, int]]:
     """Every read position (slot, sign '+'/'-', index)."""
     return [(k, sign, p) for k in range(WRITE_SLOTS)
@@ -102,6 +111,7 @@ def run_functions(g: RunContext) -> dict[str, list[int]]:
     m, H, S = g.m, g.H, g.S
     at = {r.start: r for r in g.runs}
     names = [f"wa{k}" for k in range(WRITE_SLOTS)] + [f"c{k}" for k in range(WRITE_SLOTS)]
+    names += [f"old{k}" for k in forward_slots()] + [f"cold{k}" for k in forward_slots()]
     names += [f"rd{k}{s}{p}" for k, s, p in positions()] + ["df", "dt"]
     functions: dict[str, list[int]] = {n: [] for n in names}
     current = g.runs[0]
@@ -121,8 +131,12 @@ def run_functions(g: RunContext) -> dict[str, list[int]]:
 def _run_values(run: Run, W: int, H: int, S: int, before) -> dict[str, int]:
     out: dict[str, int] = {"df": run.fall - run.start,
                            "dt": run.target - run.fall if run.branches else 0}
-    for k in range(WRITE_SLOTS):
-        w = run.writes[k] if k < len(run.writes) else None
+    slots = run.slots()
+    for k in forward_slots():  # the old word of a forwarding slot: its read, + H
+        w = slots[k]
+        out[f"old{k}"] = w.address if w else -2
+        out[f"cold{k}"] = -S * before(w.address) if w else 0
+    for k, w in enumerate(slots):
         out[f"wa{k}"] = w.address + 2 if w else 0
         const = (w.const % (1 << W)) + H if w else 0
         for sign, words, count in (("+", w.plus if w else (), POSITIVE),
@@ -164,6 +178,12 @@ def layer2_runs(g: RunContext, b: SpaceBuilder, functions: dict[str, list[int]])
         b.unit(f"R{k}{sign}{p}.0", M + S * rd + jS, "relu(M'[j] + S (rd - j))",
                index=words, restricted=bool(words))
         b.unit(f"R{k}{sign}{p}.1", M + S * (rd - 1) + jS, index=words, restricted=bool(words))
+    for k in forward_slots():
+        rd = b.s(f"run_old{k}")
+        b.unit(f"Rold{k}.0", M + S * rd + jS, "relu(M'[j] + S (old - j))", index=words,
+               restricted=bool(words))
+        b.unit(f"Rold{k}.1", M + S * (rd - 1) + jS, index=words, restricted=bool(words))
+        b.unit(f"run_cold{k}", b.s(f"run_cold{k}") - min(functions[f"cold{k}"]))
     L = b.s("run_len")
     budget = b.s("budget")
     b.unit("run_on.0", L)
@@ -188,6 +208,10 @@ def operands_runs(g: RunContext, z: SpaceBuilder, functions: dict[str, list[int]
                 read = z.sum(z.v(f"R{k}{sign}{p}.0") - z.v(f"R{k}{sign}{p}.1"), 0, S)
                 y = y + read if sign == "+" else y - read
         z.linear(f"y{k}", y, ylo, yhi, f"the new word of write slot {k} + H, before its wrap")
+    for k in forward_slots():
+        read = z.sum(z.v(f"Rold{k}.0") - z.v(f"Rold{k}.1"), 0, S)
+        z.linear(f"old{k}", s(f"run_cold{k}") + min(functions[f"cold{k}"]) + read, 0, g.top,
+                 f"the old word of write slot {k} + H (0: none)")
     for name in [f"wa{k}" for k in range(WRITE_SLOTS)] + ["df", "dt"]:
         lo = min(functions[name])
         z.linear(f"run_{name}", s(f"run_{name}") + lo, lo, max(functions[name]))
@@ -236,6 +260,8 @@ def layer3_runs(g: RunContext, b: SpaceBuilder) -> None:
             b.unit(f"wrap_y{k}>={t}.0", s(f"y{k}") - t + 1)
             b.unit(f"wrap_y{k}>={t}.1", s(f"y{k}") - t)
         b.unit(f"run_wa{k}", s(f"run_wa{k}") + (m + 2) * (gate - 1), "wa_k + 2 if run")
+    for k in forward_slots():
+        b.unit(f"old{k}", s(f"old{k}"))
     X = 2 * m + 2 + MAX_LENGTH  # above |df|, |dt| <= m and L <= MAX_LENGTH
     for name in ("df", "dt"):
         b.unit(f"run_{name}.+", s(f"run_{name}") + X * (gate - 1), f"{name} if run")
@@ -285,13 +311,16 @@ def pending_runs(g: RunContext, z: SpaceBuilder) -> None:
                  f"write slot {k}'s address + 2, 0: none")
         z.linear(f"rwv{k}", s(f"y{k}") + ylo - Sw * floor, 0, g.top,
                  f"write slot {k}'s new word + H: y - 2^W floor(y / 2^W)")
+    for k in forward_slots():
+        z.linear(f"rwo{k}", s(f"old{k}"), 0, g.top, f"write slot {k}'s old word + H")
 
 
 def state_runs(g: RunContext) -> tuple[tuple[str, int, int], ...]:
     """The pending writes of a run in the state: rwa_k (address + 2, 0: none), rwv_k (the
     new word + H)."""
     return tuple(x for k in range(WRITE_SLOTS)
-                 for x in ((f"rwa{k}", 0, g.m + 1), (f"rwv{k}", 0, g.top)))
+                 for x in ((f"rwa{k}", 0, g.m + 1), (f"rwv{k}", 0, g.top))) + tuple(
+        (f"rwo{k}", 0, g.top) for k in forward_slots())
 
 
 def landing_runs(g: RunContext, b: SpaceBuilder) -> None:

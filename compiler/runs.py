@@ -9,7 +9,7 @@ or a branch whose new word is the same whatever the memory holds (a == b writes 
 always jumps). It ends with the first eligible instruction whose branch depends on the
 memory (included: the iteration decides it once), before the first ineligible one, or
 where the slots below are full; and it is cut short where the instruction after it would
-fetch a word it writes (`_fetches_a_write`).
+fetch more words it writes than the network forwards (`_fetches_a_write`).
 
 Why one iteration can execute it: every a and b is a constant, and
 wrap(wrap(x) - y) = wrap(x - y), so each word the run writes ends as wrap(e) of an integer
@@ -31,6 +31,9 @@ from mlpc.compiler.machine_config import MachineConfig
 WRITE_SLOTS = 5
 POSITIVE = 2  # reads added per write slot
 NEGATIVE = 1  # reads subtracted per write slot
+# the last slots may write a word of the instruction after the run (the network forwards
+# them to that instruction's fetch, which reads the memory before the run's writes land)
+FORWARD_SLOTS = 2
 MAX_LENGTH = 64  # instructions per run (also ends a run round a loop of unconditional jumps)
 
 
@@ -61,6 +64,24 @@ class Run:
     @property
     def length(self) -> int:
         return len(self.pcs)
+
+    @property
+    def fetched_next(self) -> frozenset[int]:
+        """The words of the instruction after the run, at `fall` or `target`."""
+        return frozenset(p + o for p in (self.fall, self.target) for o in range(3))
+
+    def slots(self) -> tuple[RunWrite | None, ...]:
+        """Its writes by write slot: the branching word in slot 0, the words the next
+        instruction fetches in the last slots (`FORWARD_SLOTS`), the others in order."""
+        out: list[RunWrite | None] = [None] * WRITE_SLOTS
+        forward = [w for w in self.writes if w.address in self.fetched_next]
+        for k, w in enumerate(forward):
+            out[WRITE_SLOTS - 1 - k] = w
+        free = (k for k in range(WRITE_SLOTS) if out[k] is None)
+        for w in self.writes:
+            if w not in forward:
+                out[next(free)] = w
+        return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -105,8 +126,12 @@ def find_runs(config: MachineConfig, writable: tuple[int, ...], image: tuple[int
 
 
 def read_words(runs: tuple[Run, ...]) -> tuple[int, ...]:
-    """Every word some run reads (sorted): the network reads runs over these only."""
-    return tuple(sorted({w for r in runs for x in r.writes for w in x.plus + x.minus}))
+    """Every word some run reads (sorted), and the words of its forwarding slots (their old
+    words are read too): the network reads runs over these only."""
+    forwarded = {x.address for r in runs for x in r.slots()[WRITE_SLOTS - FORWARD_SLOTS:]
+                 if x is not None}
+    return tuple(sorted({w for r in runs for x in r.writes for w in x.plus + x.minus}
+                        | forwarded))
 
 
 def written_words(runs: tuple[Run, ...]) -> tuple[int, ...]:
@@ -115,12 +140,13 @@ def written_words(runs: tuple[Run, ...]) -> tuple[int, ...]:
 
 
 def _fetches_a_write(run: Run) -> bool:
-    """The instruction after the run (at `fall` or `target`) has a word the run writes:
-    the network lands a run's writes in the next iteration's first layer, after that
-    layer's fetch, so such a run is cut short (its last instructions go to the next
-    iteration)."""
-    fetched = {p + o for p in (run.fall, run.target) for o in range(3)}
-    return any(w.address in fetched for w in run.writes)
+    """The instruction after the run (at `fall` or `target`) has more words the run writes
+    than the forwarding slots hold, or its branching word: the network lands a run's
+    writes in the next iteration's first layer, after that layer's fetch, and forwards
+    only the last slots to it, so such a run is cut short (its last instructions go to the
+    next iteration)."""
+    hit = [k for k, w in enumerate(run.writes) if w.address in run.fetched_next]
+    return len(hit) > FORWARD_SLOTS or (run.branches and 0 in hit)
 
 
 def _fits(value: _Affine) -> bool:
