@@ -215,7 +215,7 @@ def test_the_single_step_form_is_still_there() -> None:
     _, config, step, _ = _example("gcd")
     single = build_step_network(config, step.read_only, runs=False)
     assert not single.runs and single.network.relu_layers == 3
-    assert len(step.network.state_names) == len(single.network.state_names) + 10
+    assert len(step.network.state_names) == len(single.network.state_names) + 12
 
 
 @pytest.mark.parametrize("weights", ["families", "sparse"])
