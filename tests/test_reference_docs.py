@@ -17,9 +17,13 @@ from mlpc.cli import main
 from mlpc.compiler import codegen, limits
 from mlpc.compiler import machine_config as machine
 from mlpc.compiler.checker import MAX_ARRAY_SIZE, MAX_ERRORS
+from mlpc.compiler.driver import load_program
+from mlpc.compiler.driver import machine_config as config_for
 from mlpc.compiler.machine_config import DEFAULT_MAX_STEPS as MODEL_MAX_STEPS
 from mlpc.compiler.machine_config import Fault
+from mlpc.compiler.model import compile_model
 from mlpc.compiler.onnx_graph import OPSET
+from mlpc.compiler.options import CompileOptions
 from mlpc.compiler.stack import DEFAULT_STACK_FRAMES
 from mlpc.compiler.tl_ast import BUILTINS
 from mlpc.runtime.onnx_model import STATUS_NAMES
@@ -191,5 +195,8 @@ def test_the_model_interface_tables(gcd_model: onnx.ModelProto) -> None:
 
 def test_the_metadata_table(gcd_model: onnx.ModelProto) -> None:
     keys = [k.strip("`") for r in rows(page("onnx.md"), "## Metadata") for k in r[0].split(", ")]
-    specialised_only = ["constant_words", "state_words"]
+    specialised_only = ["constant_words", "state_words", "runs"]
     assert sorted(keys) == sorted([p.key for p in gcd_model.metadata_props] + specialised_only)
+    image = load_program([str(REPO / "examples" / "gcd.tl")], CompileOptions()).image
+    special = compile_model(image, config_for(image), specialise=True)
+    assert sorted(keys) == sorted(p.key for p in special.metadata_props)
