@@ -36,7 +36,7 @@ def run_onnx(request: RunRequest) -> RunReport:
     through `run_model_batch`, with its cache of compiled models.)"""
     options = ExportOptions(weights=request.weights, dtype=request.dtype)
     model = OnnxModel(compile_model(request.program.image, request.config, options,
-                                    request.specialise))
+                                    request.specialise, request.runs))
     return run_model_batch(model, [(request.inputs, request.tape)], request.max_steps,
                            show_progress=request.show_progress,
                            show_total=request.budget_given)[0]
@@ -52,7 +52,7 @@ def run_numpy(request: RunRequest) -> RunReport:
     state0 = initial_state(config, words, request.tape)  # validates sizes and ranges
     try:
         read_only = read_only_of(image, config) if request.specialise else None
-        step = specialised_step(config, read_only, request.dtype)
+        step = specialised_step(config, read_only, request.dtype, request.runs)
         # the numpy engine runs the family form: refused in float64 where the exporter
         # refuses it (a partial sum could pass 2^53)
         check_options(step.network, ExportOptions(dtype=request.dtype))

@@ -33,6 +33,7 @@ class RunRequest:
     weights: str = WEIGHTS[0]  # one of limits.WEIGHTS
     dtype: str = DTYPES[0]  # one of limits.DTYPES
     specialise: bool = False  # the network specialised to the program's constant words
+    runs: bool = True  # specialised: a straight-line run per iteration where one starts
 
     @property
     def progress_total(self) -> int | None:

@@ -378,8 +378,8 @@ def broken_numpy_engine() -> Iterator[None]:
     real_build = onnx_engine.specialised_step
     layouts = {}
 
-    def build(config, read_only, dtype):  # type: ignore[no-untyped-def]
-        step_net = real_build(config, read_only, dtype)
+    def build(config, read_only, dtype, *rest):  # type: ignore[no-untyped-def]
+        step_net = real_build(config, read_only, dtype, *rest)
         layouts[id(step_net.network)] = step_net.layout
         return step_net
 

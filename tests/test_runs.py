@@ -237,3 +237,30 @@ def test_models_with_runs_match_the_reference(name: str, weights: str) -> None:
     assert list(result.memory[0]) == machine.memory
     assert result.tapes[0] == tuple(machine.tape_out)
     assert int(result.steps[0]) == machine.steps > int(result.iterations[0])
+
+
+def test_cli_one_step_compiles_the_specialised_network_without_runs(tmp_path: Path) -> None:
+    """`--one-step` (with `--specialise`): one SUBLEQ step per iteration, the same results;
+    without --specialise, or with a model, it is a usage error (exit status 2)."""
+    import json
+
+    import onnx
+    from conftest import run_cli
+
+    gcd = str(REPO / "examples" / "gcd.tl")
+    inputs = ["--input", "a=1071", "--input", "b=462", "--json", "--no-cache"]
+    runs = run_cli(["run", gcd, *inputs, "--specialise"], text=True)
+    one = run_cli(["run", gcd, *inputs, "--specialise", "--one-step"], text=True)
+    assert runs.returncode == one.returncode == 0
+    a, b = json.loads(runs.stdout), json.loads(one.stdout)
+    assert a["steps"] == b["steps"] == b["iterations"] == 895 > a["iterations"]
+    assert {k: v for k, v in a.items() if k != "iterations"} == {
+        k: v for k, v in b.items() if k != "iterations"}
+    model = tmp_path / "one.onnx"
+    made = run_cli(["compile", gcd, "-o", model, "--specialise", "--one-step"], text=True)
+    assert made.returncode == 0
+    meta = {p.key: p.value for p in onnx.load(str(model)).metadata_props}
+    assert meta["network_form"] == "specialised" and "runs" not in meta
+    bad = run_cli(["run", gcd, *inputs, "--one-step"], text=True)
+    assert bad.returncode == 2 and "--one-step chooses the --specialise network" in bad.stderr
+    assert run_cli(["run", model, *inputs, "--one-step"], text=True).returncode == 2

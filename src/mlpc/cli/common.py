@@ -165,6 +165,9 @@ def add_network_options(p: argparse.ArgumentParser) -> None:
                    metavar="START-END",
                    help="with --specialise, for SUBLEQ code: the words START..END (inclusive) "
                    "are never written (repeatable; a .tl program knows its own)")
+    p.add_argument("--one-step", action="store_true",
+                   help="with --specialise: one SUBLEQ step per network iteration, no "
+                   "straight-line runs (fewer units per iteration: for large batches)")
 
 
 def network_options(args: argparse.Namespace) -> tuple[str, str]:
@@ -174,7 +177,7 @@ def network_options(args: argparse.Namespace) -> tuple[str, str]:
 
 def refuse_compile_options(args: argparse.Namespace, what: str) -> None:
     """A compiled model has its own network: --specialise and --read-only are refused."""
-    if args.specialise or args.read_only:
+    if args.specialise or args.read_only or args.one_step:
         raise UsageError(f"--specialise is a compile option: {what} has its own network")
 
 
@@ -200,6 +203,8 @@ def compile_options(args: argparse.Namespace) -> CompileOptions:
 
     if args.read_only and not args.specialise:
         raise UsageError("--read-only declares constant words for --specialise: give both")
+    if args.one_step and not args.specialise:
+        raise UsageError("--one-step chooses the --specialise network's iteration: give both")
     return CompileOptions(word_bits=args.word_bits, stack=args.stack,
                           read_only=tuple(args.read_only))
 

@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
                             default_max_steps=min(args.max_steps, INT64_MAX))
     check_memory_limit(weights, config)
     if args.output:
-        model = compile_model(image, config, options, args.specialise)  # refusals: MlpcErrors
+        model = compile_model(image, config, options, args.specialise,  # refusals: MlpcErrors
+                              runs=not args.one_step)
         form = ", specialised" if args.specialise else ""
         _write_model(model, args.output, f"memory {config.memory} words, {weights} weights, "
                      f"{dtype}{form}")

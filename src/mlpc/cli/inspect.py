@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     check_memory_limit(weights, config)
     compiled = compile_model(program.image, config,
                              ExportOptions(unroll=args.unroll, weights=weights, dtype=dtype),
-                             args.specialise)
+                             args.specialise, runs=not args.one_step)
     shown = f"{'+'.join(paths)} (compiled in memory)"
     return _inspect(args, compiled, shown, compiled.ByteSize())
 

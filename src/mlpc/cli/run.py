@@ -200,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
     reports = [engine(RunRequest(program, config, item.tape, item.inputs, max_steps(args),
                                  show_progress=not args.quiet,
                                  budget_given=args.max_steps is not None, dtype=dtype,
-                                 specialise=args.specialise))
+                                 specialise=args.specialise, runs=not args.one_step))
                for item in items]
     return _print_reports(reports, items, single, args)
 
@@ -241,7 +241,7 @@ def _model_key_options(args: argparse.Namespace) -> dict[str, object]:
     weights, dtype = network_options(args)
     return {"memory": args.memory, "word_bits": args.word_bits, "tape_in": args.tape_in,
             "tape_out": args.tape_out, "stack": args.stack, "weights": weights,
-            "dtype": dtype, "specialise": args.specialise,
+            "dtype": dtype, "specialise": args.specialise, "one_step": args.one_step,
             "read_only": sorted(args.read_only)}
 
 
@@ -260,7 +260,7 @@ def _compile_for_run(args: argparse.Namespace, items: list[BatchItem]) -> bytes:
     weights, dtype = network_options(args)
     check_memory_limit(weights, config)
     model = compile_model(program.image, config, ExportOptions(weights=weights, dtype=dtype),
-                          args.specialise)
+                          args.specialise, runs=not args.one_step)
     return model.SerializeToString()
 
 
