@@ -79,6 +79,7 @@ from mlpc.compiler.codegen_runs import (
     restricted_to,
     run_functions,
     run_lengths,
+    run_steps,
     state_runs,
 )
 from mlpc.compiler.limits import MAX_BUDGET, MAX_NETWORK_MEMORY
@@ -524,9 +525,7 @@ def layer1_fetch(g: _Gen, x: Space) -> Space:
             b.s("pc1"), "the constant words at pc, pc + 1, pc + 2", functions)})
         if g.runs:
             g.run_functions = run_functions(g)
-            g._tables(b, 0, m + 1, {"run_table": (
-                b.s("pc1"), "the run starting at pc: its reads, writes and jump",
-                g.run_functions)})
+            run_steps(g, b, g.run_functions)
     g._forwarding_units(b, pc, wa)
     for k in forward_slots() if g.runs else ():  # a run's write of the next fetched words
         g._forwarding_units(b, pc, b.s(f"rwa{k}") - 2, (f"rwv{k}", f"rwo{k}"))

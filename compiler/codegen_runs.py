@@ -160,10 +160,36 @@ def run_lengths(g: RunContext) -> list[int]:
 # ---- the spaces' run parts, in order ------------------------------------------------------
 
 
+def step_positions(functions: dict[str, list[int]]) -> tuple[int, ...]:
+    """The x = pc + 1 where some run table changes (a run starts at pc)."""
+    return tuple(x for x in range(1, len(next(iter(functions.values()))))
+                 if any(v[x] != v[x - 1] for v in functions.values()))
+
+
+def run_steps(g: RunContext, b: SpaceBuilder, functions: dict[str, list[int]]) -> None:
+    """Layer 1: the steps of the run tables, P[k] = relu(pc1 - k + 1), P'[k] = relu(pc1 - k)
+    at each x = k where a table changes: [pc1 >= k] = P[k] - P'[k] (integers). A table,
+    constant from one run start to the next, is f(0) + sum_k (f(k) - f(k-1)) [pc1 >= k]:
+    each step's combination is in [0, 1], so its partial sums stay below
+    sum_k |f(k) - f(k-1)|, where ramps relu(pc1 - k) would multiply that by m."""
+    ks = step_positions(functions)
+    if ks:  # (one run, or runs alike: every table is a constant)
+        b.unit("run_step", b.s("pc1") + 1 + Lin(slope=-1), "relu(pc1 - k + 1)", index=ks)
+        b.unit("run_step'", b.s("pc1") + Lin(slope=-1), "relu(pc1 - k)", index=ks)
+
+
+def _step_lookup(z: SpaceBuilder, values: list[int], ks: tuple[int, ...]) -> Lin:
+    weights = tuple(values[k] - values[k - 1] for k in ks)
+    if not any(weights):
+        return Lin(const=values[0])
+    return values[0] + z.sum(z.v("run_step") - z.v("run_step'"), 0, 1, weights)
+
+
 def fetched_runs(g: RunContext, z: SpaceBuilder, functions: dict[str, list[int]]) -> None:
-    """z2: the run's tables at pc (linear in layer 1's run_table ramps), L from pc_table."""
+    """z2: the run's tables at pc (steps of layer 1's `run_steps`), L from pc_table."""
+    ks = step_positions(functions)
     for name, values in functions.items():
-        z.linear(f"run_{name}", g._lookup(z, "run_table", name), min(values), max(values))
+        z.linear(f"run_{name}", _step_lookup(z, values, ks), min(values), max(values))
     z.linear("run_len", g._lookup(z, "pc_table", "run_len"), 0, max(r.length for r in g.runs))
 
 

@@ -28,7 +28,7 @@ from mlpc.compiler.export_onnx import (
 from mlpc.compiler.image import SubleqImage, merge_ranges
 from mlpc.compiler.limits import ENCODINGS, MAX_BUDGET
 from mlpc.compiler.machine_config import Fault, MachineConfig
-from mlpc.compiler.network import FLOAT64_EXACT, Network
+from mlpc.compiler.network import FLOAT64_EXACT, Network, RangeError
 from mlpc.compiler.onnx_graph import ExportError
 from mlpc.compiler.runs import NEGATIVE, POSITIVE, WRITE_SLOTS
 from mlpc.compiler.sparse import SparseNetwork, lower_to_sparse
@@ -179,7 +179,7 @@ def form_metadata(step: StepNetwork, image: SubleqImage, sparse: SparseNetwork
             forms["specialised_one_step"] = network_sizes(
                 build_step_network(config, ro, False).network)
     elif image.writable is not None:
-        special = build_step_network(config, read_only_of(image, config))
+        special = specialised_step(config, read_only_of(image, config), "int64")
         forms["specialised"] = network_sizes(special.network)
     meta = {"network_form": "universal" if ro is None else "specialised",
             "network_sizes": json.dumps(forms)}
@@ -256,10 +256,16 @@ def exportable_step(config: MachineConfig, options: ExportOptions,
 def specialised_step(config: MachineConfig, read_only: ReadOnly | None, dtype: str,
                      runs: bool = True) -> StepNetwork:
     """The step network (`build_step_network`), with straight-line runs where it is
-    specialised, except in float64 where the runs' tables would let a partial sum reach
-    2^53 (their constants, the reads' excesses S * #words, sum over every run start): that
-    network keeps one step per iteration, exact in float64 as before."""
-    step = build_step_network(config, read_only, runs)
+    specialised, except where the runs' tables would let a partial sum reach the dtype's
+    exact range (2^53 in float64, 2^63 in int64: their constants, the reads' excesses
+    S * #words, sum over every run start): that network keeps one step per iteration,
+    exact as before."""
+    try:
+        step = build_step_network(config, read_only, runs)
+    except RangeError:  # the runs' tables cannot be proven exact in int64: one step
+        if not (runs and read_only is not None):
+            raise
+        return build_step_network(config, read_only, False)
     if (step.runs and dtype == "float64"
             and step.network.max_magnitude() >= FLOAT64_EXACT):
         return build_step_network(config, read_only, False)
