@@ -147,7 +147,7 @@ class Model {
     return 0;
   }
 
-  /** The machine state a final_state stands for: memory with the pending write landed (and
+  /** The machine state a final_state stands for: memory with the pending writes landed (and
    * a specialised state's constant words filled in from `constants`) and pc (mirrors
    * decode_state in compiler/codegen.py). */
   decode(state, constants) {
@@ -165,6 +165,12 @@ class Model {
     const wo = x[this.slot.wo];
     const wv = x[this.slot.wv];
     if (wv !== wo && wa >= 0 && wa < m) memory[wa] = Number(wv - this.H);
+    // a straight-line run's pending writes (rwa_k: address + 2, 0 for none; rwv_k: word + H)
+    for (let k = 0; `rwa${k}` in this.slot; k++) {
+      const at = Number(x[this.slot[`rwa${k}`]]) - 2;
+      const held = this.stateWords === null ? at >= 0 && at < m : this.stateWords.includes(at);
+      if (held) memory[at] = Number(x[this.slot[`rwv${k}`]] - this.H);
+    }
     return {memory, pc: Number(x[this.slot.pc1]) - 1};
   }
 
