@@ -8,13 +8,18 @@ run's values):
     wa_k + 2   the address slot k writes, + 2 (0: slot k writes nothing)
     rd_k,p     the words slot k adds (p < POSITIVE) and subtracts (p < NEGATIVE), -2 for none
     c_k        the constant part of y_k below: const mod 2^W + H minus the read excesses
-               (H + S #{j in K: j < rd} for each read)
+               (H + S #{j in K: j < rd} for each read; K every writable word when the reads
+               are not restricted)
+    old_k      for the forwarding slots: the word's address, read as the others are
     df, dt     fall - start and target - fall: the next pc is start + df, + dt when it jumps
     L          the run's length: 0 at a pc where no run starts (exact at every pc)
 
     layer 2   reads R_k,p,o[j] = relu(M'[j] + S (rd_k,p - o - j)) (as layer 2's reads of a
               and b), over the words K some run reads only (units restricted to K: an
-              executor gathers M' at constant indices); [L >= 1] and [budget >= L] as ramps
+              executor gathers M' at constant indices, when that leaves out more than
+              RESTRICT_ABOVE words); [L >= 1] and [budget >= L] as ramps
+    tables    each table is a sum of steps [pc1 >= k] = relu(pc1 - k + 1) - relu(pc1 - k)
+              at the run starts (layer 1), combined before they are summed (`run_steps`)
     operands  y_k = c_k + sum_p (R_k,+p,0 - R_k,+p,1) - sum_p (R_k,-p,0 - R_k,-p,1)
                   = the run's affine value of word k + H   (Ylo <= y_k <= Yhi)
               taken = [budget >= L] + [L >= 1] - 1   ([budget >= L] is 1 where L = 0), and the
@@ -69,7 +74,6 @@ class RunContext(Protocol):
     runs: tuple[Run, ...]
 
     def _written_before(self, p: int) -> int: ...
-    def _tables(self, b: SpaceBuilder, lo: int, hi: int, tables: dict) -> None: ...
     def _lookup(self, z: SpaceBuilder, table: str, function: str) -> Lin: ...
 
 
