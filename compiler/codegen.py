@@ -70,13 +70,13 @@ from mlpc.compiler.codegen_runs import (
     fetched_runs,
     forward_slots,
     landed_runs,
+    landing_positions,
     landing_runs,
     layer2_runs,
     layer3_runs,
     next_state_runs,
     operands_runs,
     pending_runs,
-    restricted_to,
     run_functions,
     run_lengths,
     run_steps,
@@ -85,7 +85,7 @@ from mlpc.compiler.codegen_runs import (
 from mlpc.compiler.limits import MAX_BUDGET, MAX_NETWORK_MEMORY
 from mlpc.compiler.machine_config import Fault, MachineConfig, Status
 from mlpc.compiler.network import Lin, Network, Space, SpaceBuilder, flat_names, state_space
-from mlpc.compiler.runs import WRITE_SLOTS, Run, find_runs, written_words
+from mlpc.compiler.runs import WRITE_SLOTS, Run, find_runs
 
 # What each layer computes, with its formula: the doc strings of the layer functions that
 # Netron shows (notation as in the module docstring; S > every per-word quantity)
@@ -276,7 +276,7 @@ class _Gen:
         otherwise."""
         if not self.runs or self.ro is None:
             return ()
-        return self.ro.writable if restricted_to(self, written_words(self.runs)) else ()
+        return self.ro.writable if landing_positions(self) else ()
 
     def _memory_family(self) -> tuple:
         if self.ro is None:

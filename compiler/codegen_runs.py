@@ -47,6 +47,7 @@ the same network: every budget stops at the reference machine's state.
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Callable
 from typing import Protocol
 
 from mlpc.compiler.network import Lin, SpaceBuilder
@@ -88,6 +89,17 @@ def restricted_to(g: RunContext, words: tuple[int, ...]) -> tuple[int, ...]:
     return words if g.memory_words - len(words) > RESTRICT_ABOVE else ()
 
 
+def read_positions(g: RunContext) -> tuple[int, ...]:
+    """The positions of the runs' reads when restricted (else ())."""
+    return restricted_to(g, read_words(g.runs))
+
+
+def landing_positions(g: RunContext) -> tuple[int, ...]:
+    """The positions of the runs' landings when restricted (else ()): the memory family
+    that adds them matches its families by position then (`codegen._Gen.matched_memory`)."""
+    return restricted_to(g, written_words(g.runs))
+
+
 def forward_slots() -> range:
     """The write slots whose word the next instruction may fetch (`runs.FORWARD_SLOTS`):
     their old words are read too, and forwarded with the new ones to the next fetch."""
@@ -112,27 +124,26 @@ def y_range(g: RunContext) -> tuple[int, int]:
 def run_functions(g: RunContext) -> dict[str, list[int]]:
     """The run tables over x = pc + 1 in [0, m + 1] (see the module docstring): a run's
     values from its start to the next run's start (before the first start, the first run's)."""
-    m, H, S = g.m, g.H, g.S
-    at = {r.start: r for r in g.runs}
-    names = [f"wa{k}" for k in range(WRITE_SLOTS)] + [f"c{k}" for k in range(WRITE_SLOTS)]
-    names += [f"old{k}" for k in forward_slots()] + [f"cold{k}" for k in forward_slots()]
-    names += [f"rd{k}{s}{p}" for k, s, p in positions()] + ["df", "dt"]
-    functions: dict[str, list[int]] = {n: [] for n in names}
-    current = g.runs[0]
-    words = restricted_to(g, read_words(g.runs))
+    words = read_positions(g)
 
     def before(p: int) -> int:  # the words of the reads' family below p: the read's excess
         return bisect_left(words, p) if words else g._written_before(p)
 
-    for x in range(m + 2):
+    at = {r.start: _run_values(r, g.W, g.H, g.S, before) for r in g.runs}
+    current = at[g.runs[0].start]
+    rows = []
+    for x in range(g.m + 2):
         current = at.get(x - 1, current)
-        values = _run_values(current, g.W, H, S, before)
-        for n in names:
-            functions[n].append(values[n])
-    return functions
+        rows.append(current)
+    names = [f"wa{k}" for k in range(WRITE_SLOTS)] + [f"c{k}" for k in range(WRITE_SLOTS)]
+    names += [f"old{k}" for k in forward_slots()] + [f"cold{k}" for k in forward_slots()]
+    names += [f"rd{k}{s}{p}" for k, s, p in positions()] + ["df", "dt"]
+    return {name: [row[name] for row in rows] for name in names}
 
 
-def _run_values(run: Run, W: int, H: int, S: int, before) -> dict[str, int]:
+def _run_values(run: Run, W: int, H: int, S: int, before: Callable[[int], int]
+                ) -> dict[str, int]:
+    """One run's table values (the module docstring's names)."""
     out: dict[str, int] = {"df": run.fall - run.start,
                            "dt": run.target - run.fall if run.branches else 0}
     slots = run.slots()
@@ -202,7 +213,7 @@ def layer2_runs(g: RunContext, b: SpaceBuilder, functions: dict[str, list[int]])
     shifted to be non-negative: a ReLU of it is the identity)."""
     S = g.S
     M, jS = b.v("M"), Lin(slope=-S)
-    words = restricted_to(g, read_words(g.runs))  # units over these words only, if any
+    words = read_positions(g)  # units over these words only, if any
     for k, sign, p in positions():
         rd = b.s(f"run_rd{k}{sign}{p}")
         b.unit(f"R{k}{sign}{p}.0", M + S * rd + jS, "relu(M'[j] + S (rd - j))",
@@ -361,8 +372,8 @@ def landing_runs(g: RunContext, b: SpaceBuilder) -> None:
     (rwa_k = 0: wa = -2, no write)."""
     S = g.S
     jS = Lin(slope=-S)
-    words = restricted_to(g, written_words(g.runs))  # units over these words only, if any
-    every = b._index["V"] or tuple(range(b._ranges["V"][2]))
+    words = landing_positions(g)  # units over these words only, if any
+    every = b.positions("V")
     for k in range(WRITE_SLOTS):
         wa = b.s(f"rwa{k}") - 2
         for o in (0, 1):

@@ -295,6 +295,10 @@ class SpaceBuilder:
             raise ValueError(f"{name} is a scalar, not a family")
         return Lin(vectors=((name, 1),))
 
+    def positions(self, name: str) -> tuple[int, ...]:
+        """The positions j of a source family's units."""
+        return self._index[name] or tuple(range(self._ranges[name][2]))
+
     def sum(self, expr: Lin, lo: int, hi: int, weights: tuple[int, ...] = ()) -> Lin:
         """`sum over j of w_j expr[j]` for a family expression over source families (no
         scalar part, no slope), with the declared range [lo, hi] of one word's `expr[j]`;
@@ -329,7 +333,7 @@ class SpaceBuilder:
         """The families of `expr` without a unit at some of `positions` (0 there)."""
         want = set(positions)
         return frozenset(n for n, _ in expr.vectors
-                         if not want <= set(self._index[n] or range(self._ranges[n][2])))
+                         if not want <= set(self.positions(n)))
 
     def linear(self, name: str, expr: Lin, lo: int, hi: int, doc: str = "",
                index: tuple[int, ...] = ()) -> Lin:
