@@ -288,16 +288,21 @@ def program_from_model(path: str, command: str,
 # ---- inputs and tapes ----------------------------------------------------------------------
 
 
-def parse_tape(text: str) -> tuple[int, ...]:
-    if text.strip() == "":
-        return ()
+def _integers(text: str, what: str) -> list[int]:
+    """Comma-separated integers (any base prefix); `what` names the option in the error."""
     words = []
     for part in text.split(","):
         try:
             words.append(int(part.strip(), 0))
         except ValueError:
-            raise MlpcError(f"--tape: not an integer: {part.strip()!r}") from None
-    return tuple(words)
+            raise MlpcError(f"{what}: not an integer: {part.strip()!r}") from None
+    return words
+
+
+def parse_tape(text: str) -> tuple[int, ...]:
+    if text.strip() == "":
+        return ()
+    return tuple(_integers(text, "--tape"))
 
 
 def parse_input_lists(items: Sequence[str]) -> dict[str, list[int]]:
@@ -308,13 +313,7 @@ def parse_input_lists(items: Sequence[str]) -> dict[str, list[int]]:
         name = name.strip()
         if not sep or not name:
             raise UsageError(f"--input expects NAME=VALUE, got {item!r}")
-        words = []
-        for part in text.split(","):
-            try:
-                words.append(int(part.strip(), 0))
-            except ValueError:
-                raise MlpcError(f"--input {name}: not an integer: {part.strip()!r}") from None
-        values[name] = words
+        values[name] = _integers(text, f"--input {name}")
     return values
 
 
