@@ -36,6 +36,7 @@ from mlpc.compiler.network import (
     Network,
     RangeError,
     Space,
+    matched_units,
     scalarise_families,
 )
 from mlpc.compiler.onnx_graph import ExportError, Graph, columns
@@ -380,16 +381,16 @@ class FamilyEmitter:
         if ref.index is not None:
             tensor = g.op("Gather", [tensor, self.main.const("row", np.array([ref.index]))],
                           f"{tag}/row", axis=1)
-        at = {p: i for i, p in enumerate(source)}
+        units = matched_units(source, positions)
         n = len(source)
-        if any(p not in at for p in positions):
+        if -1 in units:
             assert ref.offset == 0, "a family carried with a slope is not widened"
             last = self.main.const("last", np.array([n - 1]))
             zero = g.op("Mul", [g.op("Slice", [tensor, last, self.main.const("end", np.array(
                 [n])), self.main.const("axis2", np.array([2]))], f"{tag}/last_unit"),
                 self.zero], f"{tag}/zero_unit")
             tensor = g.op("Concat", [tensor, zero], f"{tag}/with_zero", axis=2)
-        take = self.main.const("units", np.array([at.get(p, n) for p in positions],
+        take = self.main.const("units", np.array([u if u >= 0 else n for u in units],
                                                  dtype=np.int64))
         return g.op("Gather", [tensor, take], f"{tag}/units", axis=2), ref.offset
 

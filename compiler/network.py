@@ -251,6 +251,13 @@ class Network:
         return worst
 
 
+def matched_units(source: tuple[int, ...], positions: tuple[int, ...]) -> tuple[int, ...]:
+    """For a restricted family over `positions` reading a family over `source`: the index
+    of the source's unit at each position, -1 where it has none (the unit reads 0 there)."""
+    at = {p: i for i, p in enumerate(source)}
+    return tuple(at.get(p, -1) for p in positions)
+
+
 def flat_names(space: Space) -> tuple[str, ...]:
     """The names of a space's slots when it is written as one flat vector: every family
     element `name[j]` in order, then the scalars."""

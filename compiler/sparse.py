@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from mlpc.compiler.network import Network, Space, flat_names
+from mlpc.compiler.network import Network, Space, flat_names, matched_units
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,11 +122,10 @@ def _lower_space(space: Space, source: Space) -> SparseLinear:
         bias[r] = d.expr.const + d.expr.slope * np.asarray(d.positions, dtype=np.int64)
         for name, c in d.expr.vectors:
             if d.restricted:  # the source's units at the same positions (none: 0)
-                at = {p: i for i, p in enumerate(positions[name])}
-                has = np.array([p in at for p in d.positions], dtype=bool)
+                units = np.array(matched_units(positions[name], d.positions), dtype=np.int64)
+                has = units >= 0
                 rows.append(r[has])
-                cols.append(fam_at[name] + np.array([at[p] for p in d.positions if p in at],
-                                                    dtype=np.int64))
+                cols.append(fam_at[name] + units[has])
                 vals.append(np.full(int(has.sum()), c, dtype=np.int64))
                 continue
             rows.append(r)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mlpc.compiler.network import Definition, Network, Space
+from mlpc.compiler.network import Definition, Network, Space, matched_units
 
 
 class BoundViolation(AssertionError):
@@ -62,15 +62,14 @@ def _compile_family(d: Definition, src: dict[str, int], relu: bool, dtype: type,
     alias = e.vectors[0][0] if d.passthrough and (relu or not e.scalars) else None
     take = None
     if d.restricted:
-        take = {}  # -1: the family has no unit there (0)
-        for name, _ in e.vectors:
-            at = {p: i for i, p in enumerate(positions[name])}
-            take[name] = np.array([at.get(p, -1) for p in d.positions], dtype=np.int64)
+        take = {name: np.array(matched_units(positions[name], d.positions), dtype=np.int64)
+                for name, _ in e.vectors}  # -1: the family has no unit there (0)
     return _CompiledFamily(d, base, weights, e.vectors, alias, take)
 
 
 def _compile(space: Space, source: Space, dtype: type) -> _CompiledSpace:
     src = {d.name: i for i, d in enumerate(source.scalars)}
+    positions = {f.name: f.positions for f in source.families}
     w = np.zeros((len(source.scalars), len(space.scalars)), dtype=dtype)
     bias = np.zeros(len(space.scalars), dtype=dtype)
     reductions: dict[tuple, np.ndarray] = {}
@@ -90,9 +89,7 @@ def _compile(space: Space, source: Space, dtype: type) -> _CompiledSpace:
     return _CompiledSpace(
         space, w, bias,
         tuple((*key, row, *declared[key]) for key, row in reductions.items()),
-        tuple(_compile_family(d, src, space.relu, dtype,
-                              {f.name: f.positions for f in source.families})
-              for d in space.families),
+        tuple(_compile_family(d, src, space.relu, dtype, positions) for d in space.families),
     )
 
 
