@@ -338,11 +338,16 @@ class _Gen:
                    **self.words)
             b.unit(f"B{o}", b.s("wo") + self.S * (wa - o) + jS, "pending write: old word",
                    **self.words)
+        if self.runs:  # and a run's pending writes (`codegen_runs.landing_runs`)
+            landing_runs(self, b)
 
-    @staticmethod
-    def _landed(z: SpaceBuilder) -> Lin:
-        """M'[j] = V[j] + [wa == j] (wv - wo): the memory with the pending write landed."""
-        return z.v("V") + z.v("A0") - z.v("A1") - z.v("B0") + z.v("B1")
+    def _landed(self, z: SpaceBuilder, doc: str) -> None:
+        """M'[j] = V[j] + [wa == j] (wv - wo): the memory with the pending write landed (and
+        a run's, `codegen_runs.landed_runs`), defined as `M`."""
+        landed = z.v("V") + z.v("A0") - z.v("A1") - z.v("B0") + z.v("B1")
+        if self.runs:
+            landed = landed + landed_runs(z)
+        z.linear("M", landed, 0, self.top, doc, index=self.matched_memory())
 
     def _forwarding_units(self, b: SpaceBuilder, pc: Lin, wa: Lin,
                           words: tuple[str, str] = ("wv", "wo")) -> None:
@@ -444,20 +449,17 @@ def readout_network(g: _Gen) -> Network:
     Every formula is per word, so the weights depend on the machine only, like the
     step's: a program's trap cells (code, line) are read out of `halted_word` and
     `status_if_trap_cell` at their addresses."""
-    H, top = g.H, g.top
+    H = g.H
     x = g.state()
     b = SpaceBuilder("readout1", True, x, doc=READOUT_DOCS[0])
     g._landing_units(b, b.s("wa2") - 2)
-    if g.runs:
-        landing_runs(g, b)
     b.unit("V", b.v("V"))
     b.unit("halted", 1 - b.s("pc1") - b.s("fault"), "[pc < 0 and no fault]")
     b.unit("fault", b.s("fault"))
     b.unit("fault_ramp1", b.s("fault") - 1)
     h1 = b.build()
     z = SpaceBuilder("landed", False, h1, doc="the pending write landed")
-    z.linear("M", g._landed(z) + (landed_runs(z) if g.runs else Lin()), 0, top,
-             "memory with the pending writes landed, + H", index=g.matched_memory())
+    g._landed(z, "memory with the pending writes landed, + H")
     z.linear("halted", z.s("halted"), 0, 1)
     z.linear("faulted", z.s("fault") - z.s("fault_ramp1"), 0, 1, "[fault >= 1]")
     z1 = z.build()
@@ -505,8 +507,6 @@ def layer1_fetch(g: _Gen, x: Space) -> Space:
             b.unit(f"I{o}", b.v("t") + S * (ip - o) + jS, "the input word tape[ip]")
         b.unit("t", b.v("t"))
     g._landing_units(b, wa)
-    if g.runs:
-        landing_runs(g, b)
     b.unit("V", V)
     if g.ro is None:  # clamp(pc + o, 0, m) = relu(pc + o) - relu(pc + o - m)
         for o in range(4):
@@ -548,8 +548,7 @@ def fetched(g: _Gen, h: Space) -> Space:
     z = SpaceBuilder("fetched", False, h, doc="fetched operands, the written memory")
     m, H, S, top = g.m, g.H, g.S, g.top
     s = z.s
-    z.linear("M", g._landed(z) + (landed_runs(z) if g.runs else Lin()), 0, top,
-             "memory with the pending writes landed", index=g.matched_memory())
+    g._landed(z, "memory with the pending writes landed")
 
     def n1(o: int) -> Lin:  # clamp(pc + o, 0, m) = #{j < m : pc + o - j >= 1}
         return s(f"pc_ramp{o}") - s(f"pc_ramp{o}_m")
@@ -814,7 +813,7 @@ def next_state(g: _Gen, h: Space) -> Space:
     for sign, K in g.jumps:
         jump = jump + sign * (s(f"jump[{K}].q") - (g.S3 - g.Yj) * s(f"jump[{K}].0")
                               - g.Yj * s(f"jump[{K}].1"))
-    pc_change, run_steps = next_state_runs(g, z) if g.runs else (Lin(), Lin())
+    pc_change, run_executed = next_state_runs(g, z) if g.runs else (Lin(), Lin())
     z.linear("pc1", s("pc1") + 3 * executed + jump + pc_change, 0, m + 1)
     fault_code = (
         int(Fault.PC_RANGE) * s("fault_pc")
@@ -828,7 +827,7 @@ def next_state(g: _Gen, h: Space) -> Space:
         if g.ro.direct_reads:
             fault_code = fault_code + int(Fault.INDIRECT_READ) * s("fault_indirect")
     z.linear("fault", s("fault") + fault_code, 0, max(Fault))
-    z.linear("budget", s("budget") - executed - run_steps, 0, MAX_BUDGET)
+    z.linear("budget", s("budget") - executed - run_executed, 0, MAX_BUDGET)
     z.linear("ip", s("ip") + s("in_next"), 0, g.tin)
     z.linear("ol", s("ol") + s("out_write"), 0, g.tout)
     z.linear("live", s("live"), 0, 1)
