@@ -55,17 +55,19 @@ def options(tr: argparse.ArgumentParser) -> None:
 
 def run_starts(args: argparse.Namespace, prepared: MachineRun) -> dict[int, int] | None:
     """The straight-line runs of the specialised network (start -> length): with
-    --specialise, or for a specialised model (its metadata lists its runs)."""
-    from mlpc.compiler.model import read_only_of
-    from mlpc.compiler.runs import find_runs
+    --specialise, or for a specialised model (its metadata lists its runs). They are the
+    runs the network itself executes (none where it keeps one step per iteration)."""
+    from mlpc.compiler.model import read_only_of, specialised_step
 
     model = model_among(args.program, args.command)
-    if not args.specialise and (model is None or "runs" not in model_metadata(model)):
+    meta = model_metadata(model) if model is not None else {}
+    if not args.specialise and "runs" not in meta:
         return None
     if args.specialise and model is not None:
         raise UsageError("--specialise is a compile option: the model has its own network")
     ro = read_only_of(prepared.program.image, prepared.config)
-    return {r.start: r.length for r in find_runs(prepared.config, ro.writable, ro.image)}
+    step = specialised_step(prepared.config, ro, meta.get("dtype", "int64"))
+    return {r.start: r.length for r in step.runs}
 
 
 def run(args: argparse.Namespace) -> int:
