@@ -35,7 +35,8 @@ class SerializableModel(Protocol):
 
 FIRST_CHUNK = 1024  # steps in the first call of a run (then sized by time)
 MIN_CHUNK = 16
-MAX_EVENT_STEPS = 1 << 22  # steps x batch items per call (64 MiB of output events)
+# steps x batch items per call: 96 MiB of output events (live, flag, word per step)
+MAX_EVENT_STEPS = 1 << 22
 STATUS_NAMES = {0: "step-limit", 1: "halted", 2: "fault", 3: "trap"}
 
 
@@ -229,7 +230,7 @@ class OnnxModel:
                 out = dict(zip(self._outputs, values, strict=True))
                 state = out["final_state"]
                 done += before - state[:, self.budget_slot]
-                if "iterations" in out:  # (models of mlpc before 0.x have no such output)
+                if "iterations" in out:  # (a model compiled before this output has none)
                     iterations += out["iterations"]
                 lengths = out["output_length"]
                 for i in range(batch):
