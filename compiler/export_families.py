@@ -45,6 +45,10 @@ from mlpc.compiler.onnx_graph import ExportError, Graph, columns
 # of ramps) is computed with its space's scalars: a row of their one MatMul per unit costs
 # less than the 4 ops of a stack of its own (Add, Max, the sum's MatMul, a Reshape).
 SCALAR_FAMILY_LIMIT = 64
+# what one op more costs, in int64 products (about 0.7 us against 0.45 ns per product at
+# batch 1, `benchmarks/bench_runs.py`): a cheaper way of computing the same values is taken
+# only when it saves more products than this
+OP_PRODUCTS = 1500
 
 
 def families_form(network: Network, dtype: str) -> Network:
@@ -199,22 +203,79 @@ class FamilyEmitter:
         and sum_k |matrix[i, k]| * max|tensor[k]| below it for every row i."""
         return self._exact_with(matrix, self.prover.bound(g.nodes, tensor))
 
-    def _folded(self, g: Graph, w: np.ndarray, scalars: Column, hint: str
-                ) -> tuple[np.ndarray, str]:
-        """The weights and the column to compute `w @ scalars` with: w times a pending
-        matrix, applied to its tensor, when that is provably exact; else w and the pending
-        product computed."""
+    def _fold(self, g: Graph, w: np.ndarray, scalars: Column, hint: str,
+              places: Sequence[np.ndarray] = (), sums: Sequence[str] = ()
+              ) -> tuple[np.ndarray, list[str]]:
+        """The weights and the tensors (to be concatenated) that compute `w @ scalars`
+        (+ `places[i] @ sums[i]`, the reductions' sums). With a pending matrix P on x:
+        - w P applied to x (one MatMul fewer) when that is provably exact;
+        - else, when it costs fewer products, P's rows U that cannot be folded computed
+          first (their declared ranges bound them) and the others folded:
+          w[:, ~U] P[~U] on x beside w[:, U] on P[U] x (`_unfolded_rows`);
+        - else P x computed, and w applied to it."""
+        bounds = [self.prover.bound(g.nodes, t) for t in sums]
         if scalars.matrix is None:
-            return w, scalars.tensor
-        folded = np.matmul(exact(w), scalars.matrix)
-        if self._exact_on(g, folded, scalars.tensor):
-            return folded, scalars.tensor
-        return w, self._computed(g, scalars, f"{hint}_unfolded")
+            return np.concatenate([exact(w), *places], axis=1), [scalars.tensor, *sums]
+        x, P = scalars.tensor, scalars.matrix
+        bx = self.prover.bound(g.nodes, x)
+        folded = np.concatenate([np.matmul(exact(w), P), *places], axis=1)
+        if self._exact_with(folded, np.concatenate([bx, *bounds], axis=1)):
+            return folded, [x, *sums]
+
+        def unfold() -> tuple[np.ndarray, list[str]]:
+            return (np.concatenate([exact(w), *places], axis=1),
+                    [self._computed(g, scalars, f"{hint}_unfolded"), *sums])
+
+        assert scalars.rows is not None
+        extra = sum(p.shape[1] for p in places)
+        o, (r, n) = w.shape[0], P.shape
+        U = self._unfolded_rows(w, P, bx, scalars.rows, places, bounds)
+        if U is None or (len(U) * n + o * (n + len(U) + extra) + (0 if sums else OP_PRODUCTS)
+                         >= r * n + o * (r + extra)):
+            return unfold()
+        keep = np.setdiff1d(np.arange(r), U)
+        partly = np.concatenate([np.matmul(exact(w[:, keep]), P[keep]), exact(w[:, U]),
+                                 *places], axis=1)
+        rows_u = scalars.rows[:, U]
+        if not self._exact_with(partly, np.concatenate([bx, rows_u, *bounds], axis=1)):
+            return unfold()
+        first = g.op("MatMul", [self.c("weights", P[U]), x], f"{hint}_first")
+        self.prover.hint(first, rows_u)
+        return partly, [x, first, *sums]
+
+    def _unfolded_rows(self, w: np.ndarray, P: np.ndarray, bx: np.ndarray, rows: np.ndarray,
+                       places: Sequence[np.ndarray], bounds: Sequence[np.ndarray]
+                       ) -> np.ndarray | None:
+        """The rows U of a pending matrix P to compute before w is applied, so that the
+        rest folds exactly: for each output row whose folded bound (at most sum_i |w_i| |P_i|
+        max|x|) reaches half the limit, the rows with the largest excess over their own
+        range are taken out until it no longer does (the exact check is the caller's)."""
+        half = self.prover.limit / 2
+        aw = np.abs(w.astype(np.float64))
+        blame = aw * (np.abs(P.astype(np.float64)) @ bx.reshape(-1).astype(np.float64))
+        own = aw * rows.reshape(-1).astype(np.float64)
+        fixed = sum((np.abs(p.astype(np.float64)) @ b.reshape(-1).astype(np.float64)
+                     for p, b in zip(places, bounds, strict=True)), np.zeros(w.shape[0]))
+        chosen: set[int] = set()
+        for i in range(w.shape[0]):
+            total = fixed[i] + sum(own[i, k] if k in chosen else blame[i, k]
+                                   for k in range(w.shape[1]))
+            for k in map(int, np.argsort(own[i] - blame[i])):
+                if total < half or blame[i, k] <= own[i, k]:
+                    break
+                if k not in chosen:
+                    chosen.add(k)
+                    total += own[i, k] - blame[i, k]
+            if total >= half:
+                return None
+        return np.array(sorted(chosen), dtype=np.int64) if chosen else None
 
     def _times(self, g: Graph, w: np.ndarray, scalars: Column, hint: str) -> str:
         """MatMul of a weight matrix and a column (folding a pending matrix into w)."""
-        weights, tensor = self._folded(g, w, scalars, hint)
-        return g.op("MatMul", [self.c("weights", weights), tensor], hint)
+        weights, tensors = self._fold(g, w, scalars, hint)
+        column = (tensors[0] if len(tensors) == 1 else
+                  g.op("Concat", tensors, f"{hint}_column", axis=1))
+        return g.op("MatMul", [self.c("weights", weights), column], hint)
 
     def _computed(self, g: Graph, scalars: Column, hint: str) -> str:
         """The column's value as a tensor: a pending product is computed once, however
@@ -424,15 +485,8 @@ class FamilyEmitter:
             total, place = self._reduce(g, ref, rows, len(space.scalars) + 1, tag)
             sums.append(total)
             places.append(exact(place))
-        sums_bound = [self.prover.bound(g.nodes, t) for t in sums]
-        if scalars.matrix is not None:  # fold the pending product, if provably exact
-            folded = np.concatenate([np.matmul(w, scalars.matrix), *places], axis=1)
-            bound = np.concatenate([self.prover.bound(g.nodes, scalars.tensor), *sums_bound],
-                                   axis=1)
-            if self._exact_with(folded, bound):
-                return self._apply(g, space, folded, [scalars.tensor, *sums], tag)
-        base = self._computed(g, scalars, f"{tag}/unfolded")
-        return self._apply(g, space, np.concatenate([w, *places], axis=1), [base, *sums], tag)
+        weights, tensors = self._fold(g, w, scalars, tag, places, sums)
+        return self._apply(g, space, weights, tensors, tag)
 
     def _exact_with(self, matrix: np.ndarray, bound: np.ndarray) -> bool:
         """`_exact_on` for a column whose entries have the bounds `bound` ([1, r, 1])."""
@@ -481,30 +535,40 @@ class FamilyEmitter:
         """The (weighted) sums over j a space needs from one stacked tensor ([batch, r, 1])
         and the matrix (n_out, r) that places them into its scalars.
 
-        The sum over j of each whole family, combined afterwards by `place` (fewer ops), when
-        both are provably exact: sum_j |w_j| * max|family[j]| and sum |place| * those below
-        the limit. A single family's sum can be far larger than the combination the network
-        uses (the half-tents' sum reaches S * m^2 / 2 where the combination's is S * m), so
-        otherwise each reduction's words are combined first (their range is declared: one
-        word's combination) and then summed."""
+        Two ways, each refused unless provably exact:
+        - *whole*: the sum over j of each of the k families, combined afterwards by `place`
+          (one MatMul of k n c products, c the distinct weight columns): sum_j |w_j| *
+          max|family[j]| and sum |place| * those below the limit;
+        - *combined*: each distinct combination of the families per word first (u of them;
+          their range is declared: one word's combination), then its sums over j (two
+          MatMuls of u k n + u n c products). A single family's sum can be far larger than
+          the combination the network uses (the half-tents' sum reaches S m^2 / 2 where the
+          combination's is S m), and k families summed whole cost k / u times the products.
+        The whole sums are taken when they are exact and cost no more than the combination
+        (one op more, counted as `OP_PRODUCTS`)."""
         columns = list(dict.fromkeys(r.weights or (1,) * ref.n for r in rows))
         ones = np.asarray(columns).T.reshape(ref.n, len(columns))
         weights = self.c("ones", ones)
+        combs = list(dict.fromkeys(tuple(r.comb.tolist()) for r in rows))
         whole = np.matmul(self.prover.bound(g.nodes, ref.tensor), magnitude(ones))
         place = np.zeros((n_out, ref.k * len(columns)), dtype=np.int64)
         for r in rows:
             q = columns.index(r.weights or (1,) * ref.n)
             place[r.out, q :: len(columns)] += r.comb.astype(np.int64)
-        if self.prover.fits(whole) and self._exact_with(place, whole.reshape(1, -1, 1)):
+        whole_cost = ref.k * ref.n * len(columns)
+        combined_cost = len(combs) * ref.n * (ref.k + len(columns)) + OP_PRODUCTS
+        if (self.prover.fits(whole) and self._exact_with(place, whole.reshape(1, -1, 1))
+                and (ref.k == 1 or whole_cost <= combined_cost)):
             sums = g.op("MatMul", [ref.tensor, weights], f"{tag}/sums")  # [batch, k, columns]
         else:
-            comb = np.stack([r.comb for r in rows])  # (r, k)
+            comb = np.array(combs, dtype=np.int64).reshape(len(combs), ref.k)
             words = g.op("MatMul", [self.c("combination", comb), ref.tensor], f"{tag}/words")
-            self.prover.hint(words, np.array([r.word for r in rows],
-                                             dtype=object).reshape(1, -1, 1))
-            sums = g.op("MatMul", [words, weights], f"{tag}/sums")  # [batch, r, columns]
-            place = np.zeros((n_out, len(rows) * len(columns)), dtype=np.int64)
-            for i, r in enumerate(rows):
+            word = [min(r.word for r in rows if tuple(r.comb.tolist()) == c) for c in combs]
+            self.prover.hint(words, np.array(word, dtype=object).reshape(1, -1, 1))
+            sums = g.op("MatMul", [words, weights], f"{tag}/sums")  # [batch, u, columns]
+            place = np.zeros((n_out, len(combs) * len(columns)), dtype=np.int64)
+            for r in rows:
+                i = combs.index(tuple(r.comb.tolist()))
                 place[r.out, i * len(columns) + columns.index(r.weights or (1,) * ref.n)] += 1
         if len(columns) > 1:  # [batch, rows, columns] as one column
             sums = g.op("Reshape", [sums, self.main.const("column", np.array([0, -1, 1]))],
