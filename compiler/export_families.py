@@ -204,11 +204,12 @@ class FamilyEmitter:
         return self._exact_with(matrix, self.prover.bound(g.nodes, tensor))
 
     def _fold(self, g: Graph, w: np.ndarray, scalars: Column, hint: str,
-              places: Sequence[np.ndarray] = (), sums: Sequence[str] = ()
-              ) -> tuple[np.ndarray, list[str]]:
+              places: Sequence[np.ndarray] = (), sums: Sequence[str] = (),
+              unfolded: str = "") -> tuple[np.ndarray, list[str]]:
         """The weights and the tensors (to be concatenated) that compute `w @ scalars`
         (+ `places[i] @ sums[i]`, the reductions' sums). With a pending matrix P on x:
-        - w P applied to x (one MatMul fewer) when that is provably exact;
+        - w P applied to x (one MatMul fewer) when that is provably exact and costs no
+          more products than two MatMuls (with one op counted as `OP_PRODUCTS`);
         - else, when it costs fewer products, P's rows U that cannot be folded computed
           first (their declared ranges bound them) and the others folded:
           w[:, ~U] P[~U] on x beside w[:, U] on P[U] x (`_unfolded_rows`);
@@ -218,17 +219,18 @@ class FamilyEmitter:
             return np.concatenate([exact(w), *places], axis=1), [scalars.tensor, *sums]
         x, P = scalars.tensor, scalars.matrix
         bx = self.prover.bound(g.nodes, x)
+        extra = sum(p.shape[1] for p in places)
+        o, (r, n) = w.shape[0], P.shape
         folded = np.concatenate([np.matmul(exact(w), P), *places], axis=1)
-        if self._exact_with(folded, np.concatenate([bx, *bounds], axis=1)):
+        if (o * n <= r * n + o * r + OP_PRODUCTS
+                and self._exact_with(folded, np.concatenate([bx, *bounds], axis=1))):
             return folded, [x, *sums]
 
         def unfold() -> tuple[np.ndarray, list[str]]:
             return (np.concatenate([exact(w), *places], axis=1),
-                    [self._computed(g, scalars, f"{hint}_unfolded"), *sums])
+                    [self._computed(g, scalars, unfolded or f"{hint}_unfolded"), *sums])
 
         assert scalars.rows is not None
-        extra = sum(p.shape[1] for p in places)
-        o, (r, n) = w.shape[0], P.shape
         U = self._unfolded_rows(w, P, bx, scalars.rows, places, bounds)
         if U is None or (len(U) * n + o * (n + len(U) + extra) + (0 if sums else OP_PRODUCTS)
                          >= r * n + o * (r + extra)):
@@ -485,7 +487,8 @@ class FamilyEmitter:
             total, place = self._reduce(g, ref, rows, len(space.scalars) + 1, tag)
             sums.append(total)
             places.append(exact(place))
-        weights, tensors = self._fold(g, w, scalars, tag, places, sums)
+        weights, tensors = self._fold(g, w, scalars, f"{tag}/scalars", places, sums,
+                                      f"{tag}/unfolded")
         return self._apply(g, space, weights, tensors, tag)
 
     def _exact_with(self, matrix: np.ndarray, bound: np.ndarray) -> bool:

@@ -109,20 +109,53 @@ def eligible(config: MachineConfig, constant: frozenset[int], words: tuple[int, 
 
 def find_runs(config: MachineConfig, writable: tuple[int, ...], image: tuple[int, ...]
               ) -> tuple[Run, ...]:
-    """A run from every eligible pc that makes one of at least two steps (a pc whose run
-    would be one step keeps the single step)."""
+    """A run from every eligible pc where an iteration can start (`iteration_starts`) that
+    makes at least two steps (a pc whose run would be one step keeps the single step)."""
     m = config.memory
     words = tuple(image[j] if j < len(image) else 0 for j in range(m))
     constant = frozenset(range(m)) - frozenset(writable)
-    runs = []
+    runs = {}
     for pc in range(m - 2):
         if eligible(config, constant, words, pc):
             run = _run_from(config, constant, words, pc, MAX_LENGTH)
             while run is not None and _fetches_a_write(run):
                 run = _run_from(config, constant, words, pc, run.length - 1)
             if run is not None and run.length >= 2:
-                runs.append(run)
-    return tuple(runs)
+                runs[pc] = run
+    starts = iteration_starts(config, constant, words, runs)
+    return tuple(r for pc, r in runs.items() if pc in starts)
+
+
+def iteration_starts(config: MachineConfig, constant: frozenset[int], words: tuple[int, ...],
+                     runs: dict[int, Run]) -> frozenset[int]:
+    """The pcs where an iteration can start: pc 0, and the next pc of an iteration from one
+    of them: a run's fall and target, a single step's pc + 3 and c, or, where c is a word
+    the program writes (`RET` jumps through a patched word), every return site: the pc
+    after each constant unconditional jump, where `CALL` returns to.
+
+    A run elsewhere would only be entered after an iteration the budget cut short, or by a
+    jump to an address the program computed otherwise (SUBLEQ code from elsewhere): such a
+    pc takes single steps, as a pc where no run starts does, so this is a matter of speed
+    (fewer run starts: smaller tables), never of the result."""
+    m = config.memory
+    returns = {q + 3 for q in range(m - 2) if {q, q + 1, q + 2} <= constant
+               and words[q] == words[q + 1]}
+    seen = {0}
+    todo = [0]
+    while todo:
+        pc = todo.pop()
+        if pc in runs:
+            run = runs[pc]
+            after = {run.fall, run.target}
+        elif 0 <= pc < m - 2:
+            after = {pc + 3} | (returns if pc + 2 not in constant else {words[pc + 2]})
+        else:
+            after = set()
+        for nxt in after:
+            if 0 <= nxt < m and nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return frozenset(seen)
 
 
 def read_words(runs: tuple[Run, ...]) -> tuple[int, ...]:
