@@ -62,10 +62,10 @@ import sys
 from mlpc.compiler.driver import CompileOptions, compile_model, load_program, machine_config
 from mlpc.compiler.export_onnx import ExportOptions
 import mlpc.compiler.driver as d
-path, weights, dtype, out = sys.argv[1:]
+path, weights, dtype, out, specialise = sys.argv[1:]
 program = load_program([path], CompileOptions())
 model = compile_model(program.image, machine_config(program.image),
-                      ExportOptions(weights=weights, dtype=dtype))
+                      ExportOptions(weights=weights, dtype=dtype), specialise=specialise == "1")
 open(out, "wb").write(model.SerializeToString())
 print(d.__file__)
 """
@@ -81,11 +81,12 @@ class OldCode:
                         str(self.worktree), OLD_COMMIT], check=True)
         importable_package(self.worktree, self.tmp / "pkg")
 
-    def compile(self, path: str, weights: str, dtype: str) -> bytes:
-        out = self.tmp / f"{Path(path).stem}-{weights}-{dtype}.onnx"
+    def compile(self, path: str, weights: str, dtype: str, specialise: bool = False) -> bytes:
+        """The old `compile_model` of `path` (`--specialise` with `specialise`)."""
+        out = self.tmp / f"{Path(path).stem}-{weights}-{dtype}-{int(specialise)}.onnx"
         env = dict(os.environ, PYTHONPATH=str(self.tmp / "pkg"), PYTHONDONTWRITEBYTECODE="1")
         done = subprocess.run([sys.executable, "-c", OLD_COMPILE, path, weights, dtype,
-                               str(out)], check=True, env=env, cwd=self.tmp,
+                               str(out), str(int(specialise))], check=True, env=env, cwd=self.tmp,
                               capture_output=True, text=True)
         where = Path(done.stdout.strip()).resolve()
         if self.worktree.resolve() not in where.parents:

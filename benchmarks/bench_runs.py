@@ -13,7 +13,11 @@ run of `examples/expected.py`), three models are compiled with the default encod
 - `one step`: the specialised network of one step per iteration
   (`compile_model(..., runs=False)`, what `--specialise` compiled before the runs);
 - `runs`: the specialised network that executes a straight-line run per iteration where one
-  starts (what `--specialise` compiles now).
+  starts (what `--specialise` compiles now);
+- `f010992`: the specialised network of commit f010992 (one step per iteration, before the
+  proven folds), the issue's baseline, compiled by that commit's own code in a temporary
+  worktree (`bench_fold.OldCode`; the commit lowers every example to the same image) and
+  run by this tree's `OnnxModel` (`--no-old` leaves it out).
 
 Measured: the iterations of the whole header run (the model's `iterations` output) and so
 SUBLEQ steps per iteration; ONNX ops per iteration; steps per second at batch 1 and at
@@ -40,9 +44,11 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
+import onnx  # noqa: E402
 import onnxruntime  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_fold import OLD_COMMIT, OldCode  # noqa: E402
 from run import (  # noqa: E402
     BUDGET,
     Mismatches,
@@ -69,7 +75,8 @@ FORMS = {"universal": {"specialise": False}, "one_step": {"specialise": True, "r
 BATCHES = (1, 64)
 
 
-def measure(work: Workload, timing: Timing, mismatches: Mismatches) -> dict[str, Any]:
+def measure(work: Workload, timing: Timing, mismatches: Mismatches, old: OldCode | None
+            ) -> dict[str, Any]:
     program = load_program(list(work.paths), CompileOptions())
     image = program.image
     cfg = machine_config(image)
@@ -99,10 +106,29 @@ def measure(work: Workload, timing: Timing, mismatches: Mismatches) -> dict[str,
             out[f"batch{batch}"] = {"window": n, "seconds": round(seconds, 4),
                                     "steps_per_s": round(batch * n / seconds, 1)}
         row[form] = out
+    if old is not None:
+        data = old.compile(work.paths[0], "families", "int64", specialise=True)
+        model = onnx.load_from_string(data)
+        meta = {p.key: p.value for p in model.metadata_props}
+        session = OnnxModel(data, threads=1)
+        out = {"onnx_ops_per_iteration": round(loop_body_nodes(model) / int(meta["unroll"]),
+                                               2)}
+        for batch in BATCHES:
+            n, seconds, res = time_model(session, work, steps, timing, batch)
+            check_state(mismatches, f"{work.name} {OLD_COMMIT} batch {batch}",
+                        reference_state(cfg, words, work.tape, n), n,
+                        [int(s) for s in res.status], [int(s) for s in res.steps],
+                        res.memory.tolist(), [list(t) for t in res.tapes])
+            out[f"batch{batch}"] = {"window": n, "seconds": round(seconds, 4),
+                                    "steps_per_s": round(batch * n / seconds, 1)}
+        row["f010992"] = out
     for batch in BATCHES:
-        speed = {f: row[f][f"batch{batch}"]["steps_per_s"] for f in FORMS}
+        speed = {f: row[f][f"batch{batch}"]["steps_per_s"] for f in (*FORMS, "f010992")
+                 if f in row}
         row[f"runs_vs_one_step_batch{batch}"] = round(speed["runs"] / speed["one_step"], 2)
         row[f"runs_vs_universal_batch{batch}"] = round(speed["runs"] / speed["universal"], 2)
+        if "f010992" in speed:
+            row[f"runs_vs_f010992_batch{batch}"] = round(speed["runs"] / speed["f010992"], 2)
     return row
 
 
@@ -119,14 +145,18 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, float]:
         "median_runs_vs_one_step_batch64": statistics.median(
             r["runs_vs_one_step_batch64"] for r in rows),
         "max_header_run_seconds": max(r["runs"]["header_run_seconds"] for r in rows),
-    }
+    } | ({f"median_runs_vs_f010992_batch{b}": statistics.median(
+        r[f"runs_vs_f010992_batch{b}"] for r in rows) for b in BATCHES}
+         if all("f010992" in r for r in rows) else {})
 
 
 def table(rows: list[dict[str, Any]]) -> list[str]:
+    old = all("f010992" in r for r in rows)
     lines = ["| program | steps | iterations | steps per iteration | ops per iteration 1 → runs "
              "| steps/s batch 1: universal, one step → runs | steps/s batch 64: one step → "
-             "runs | header run |",
-             "|---|---|---|---|---|---|---|---|"]
+             "runs |" + (f" runs vs {OLD_COMMIT}: batch 1, 64 |" if old else "")
+             + " header run |",
+             "|---|---|---|---|---|---|---|" + ("---|" if old else "") + "---|"]
     for r in rows:
         u, o, s = r["universal"], r["one_step"], r["runs"]
         lines.append(
@@ -138,7 +168,9 @@ def table(rows: list[dict[str, Any]]) -> list[str]:
             f"{r['runs_vs_universal_batch1']:.2f}x universal) "
             f"| {o['batch64']['steps_per_s']:,.0f} → {s['batch64']['steps_per_s']:,.0f} "
             f"({r['runs_vs_one_step_batch64']:.2f}x) "
-            f"| {s['header_run_seconds']:.2f} s |")
+            + (f"| {r['runs_vs_f010992_batch1']:.2f}x, {r['runs_vs_f010992_batch64']:.2f}x "
+               if old else "")
+            + f"| {s['header_run_seconds']:.2f} s |")
     return lines
 
 
@@ -154,7 +186,11 @@ def readme_table(result: dict[str, Any]) -> str:
               f"{med['median_runs_vs_universal_batch1']:.2f}x the universal network's at "
               f"batch 1 (at least {med['min_runs_vs_universal_batch1']:.2f}x); the longest "
               f"header run takes {med['max_header_run_seconds']:.2f} s in the network. "
-              f"Measured {result['date'][:10]} on a {result['cpus']}-core "
+              + (f"Against the specialised network of {OLD_COMMIT} (one step per iteration, "
+                 f"the issue's baseline): {med['median_runs_vs_f010992_batch1']:.2f}x at "
+                 f"batch 1 and {med['median_runs_vs_f010992_batch64']:.2f}x at batch 64 "
+                 "(medians). " if "median_runs_vs_f010992_batch1" in med else "")
+              + f"Measured {result['date'][:10]} on a {result['cpus']}-core "
               f"{result['machine']} machine (load average {load[0]:.1f} at the start), "
               f"onnxruntime {result['onnxruntime']}, 1 thread, code at "
               f"{result['code_start']['head'][:7]}."]
@@ -169,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target-seconds", type=float, default=0.3, metavar="S")
     parser.add_argument("--runs", type=int, default=2, help="best of this many timed runs")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "runs.json")
+    parser.add_argument("--no-old", action="store_true",
+                        help=f"leave out the specialised network of {OLD_COMMIT}")
     args = parser.parse_args(argv)
     if args.readme:
         print(readme_table(json.loads(args.out.read_text())))
@@ -182,9 +220,14 @@ def main(argv: list[str] | None = None) -> int:
     code_start = code_state()
     started = time.perf_counter()
     rows = []
-    for work in examples:
-        rows.append(measure(work, timing, mismatches))
-        print(table(rows[-1:])[-1], flush=True)
+    old = None if args.no_old else OldCode()
+    try:
+        for work in examples:
+            rows.append(measure(work, timing, mismatches, old))
+            print(table(rows[-1:])[-1], flush=True)
+    finally:
+        if old is not None:
+            old.close()
     result: dict[str, Any] = {"rows": rows, "summary": summary(rows)}
     result.update({
         "command": "python benchmarks/bench_runs.py" + " ".join([""] + (argv or sys.argv[1:])),
