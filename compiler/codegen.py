@@ -68,7 +68,7 @@ import numpy as np
 from mlpc.compiler.codegen_runs import (
     decided_runs,
     fetched_runs,
-    forward_slots,
+    forward_offsets,
     landed_runs,
     landing_positions,
     landing_runs,
@@ -350,14 +350,18 @@ class _Gen:
         z.linear("M", landed, 0, self.top, doc, index=self.matched_memory())
 
     def _forwarding_units(self, b: SpaceBuilder, pc: Lin, wa: Lin,
-                          words: tuple[str, str] = ("wv", "wo")) -> None:
+                          words: tuple[str, str] = ("wv", "wo"),
+                          offsets: tuple[int, ...] = (0, 1, 2)) -> None:
         """[wa == pc + o] (f(wv) - f(wo)) for the fetched words: the pending write is not in
         V yet. For an integer e and |y| < S:
             [e == 0] relu(y) = relu(y + S e) - relu(y + S + 2S (e-1)) + S relu(e-1)
         (the S relu(e-1) terms cancel in every difference f(wv) - f(wo) below), and for
-        0 <= q < S: [e == 0] q - S [e >= 1]... differences of half-tents, as in layer 1."""
+        0 <= q < S: [e == 0] q - S [e >= 1]... differences of half-tents, as in layer 1.
+        Only for the fetched words at `offsets` (those a write can hit: `forwarded`)."""
         S, H, m = self.S, self.H, self.m
         for o in (0, 1):
+            if o not in offsets:
+                continue
             e = wa - pc - o
             for word in words:
                 w = b.s(word)
@@ -365,10 +369,18 @@ class _Gen:
                     b.unit(f"fw{o}_{word}_{tag}.0", y + S * e)
                     b.unit(f"fw{o}_{word}_{tag}.1", y + S + 2 * S * (e - 1))
         e = wa - pc - 2
-        for word in words:
+        for word in words if 2 in offsets else ():
             w = b.s(word)
             b.unit(f"fw2_{word}.0", w + S * e)
             b.unit(f"fw2_{word}.1", w + S * (e - 1))
+
+    def forwarded(self) -> list[tuple[str, str, tuple[int, ...]]]:
+        """The pending writes forwarded to the fetch: (new word, old word, the fetched
+        words at pc + o they can hit): the single step's (any), and each forwarding slot's of
+        a run (`codegen_runs.forward_offsets`)."""
+        runs = [(f"rwv{k}", f"rwo{k}", offsets)
+                for k, offsets in forward_offsets(self).items()] if self.runs else []
+        return [("wv", "wo", (0, 1, 2)), *runs]
 
     def _constant_operand_word(self, pc: int) -> int:
         """M[a] + H when the word a at pc is constant and names a constant word, else 0:
@@ -527,8 +539,9 @@ def layer1_fetch(g: _Gen, x: Space) -> Space:
             g.run_functions = run_functions(g)
             run_steps(g, b, g.run_functions)
     g._forwarding_units(b, pc, wa)
-    for k in forward_slots() if g.runs else ():  # a run's write of the next fetched words
-        g._forwarding_units(b, pc, b.s(f"rwa{k}") - 2, (f"rwv{k}", f"rwo{k}"))
+    for new, old, offsets in g.forwarded()[1:]:  # a run's writes of the next fetched words
+        k = new.removeprefix("rwv")
+        g._forwarding_units(b, pc, b.s(f"rwa{k}") - 2, (new, old), offsets)
     b.unit("ip_full", ip - g.tin + 1)  # [ip >= Tin], ip <= Tin
     for name in ("pc1", "fault", "budget", "ip", "ol"):
         b.unit(name, b.s(name))
@@ -563,17 +576,16 @@ def fetched(g: _Gen, h: Space) -> Space:
             return -S * n1(2) - H * (n1(3) - n1(2))
         return -(m + 2) * n1(o) - 2 * (n1(o + 1) - n1(o))  # [0 <= pc + o < m]
 
-    pending = [("wv", "wo")] + [(f"rwv{k}", f"rwo{k}")
-                                for k in (forward_slots() if g.runs else ())]
+    pending = g.forwarded()
     for o, name in ((0, "a"), (1, "b")):
         fetched = z.sum(z.v(f"L{o}") - z.v(f"U{o}"), 0, m + 2)
         forward = sum((fw(o, new, "lo") - fw(o, new, "hi") - fw(o, old, "lo")
-                       + fw(o, old, "hi") for new, old in pending), Lin())
+                       + fw(o, old, "hi") for new, old, at in pending if o in at), Lin())
         z.linear(name, fetched + correction(o, name) + forward, -2, m,
                  f"clamp(M'[pc + {o}], -2, m); 0 when pc + {o} is outside")
     forward_c = sum(((s(f"fw2_{new}.0") - s(f"fw2_{new}.1")) - (s(f"fw2_{old}.0")
                                                                - s(f"fw2_{old}.1"))
-                     for new, old in pending), Lin())
+                     for new, old, at in pending if 2 in at), Lin())
     c = z.sum(z.v("T2") - z.v("T1"), 0, S) + correction(2, "c") + forward_c
     z.linear("c", c, -H, H - 1, "M'[pc + 2]")
     word = Lin()

@@ -106,19 +106,40 @@ def forward_slots() -> range:
     return range(WRITE_SLOTS - FORWARD_SLOTS, WRITE_SLOTS)
 
 
+def forward_offsets(g: RunContext) -> dict[int, tuple[int, ...]]:
+    """For each forwarding slot k, the o in 0..2 such that some run's write in slot k is the
+    word at pc + o of the instruction after it (at its fall or its target): the only words
+    of the next fetch that slot's pending write can change (none: no units for it)."""
+    hit: dict[int, set[int]] = {k: set() for k in forward_slots()}
+    for run in g.runs:
+        slots = run.slots()
+        for k in forward_slots():
+            w = slots[k]
+            if w is not None:
+                hit[k] |= {w.address - p for p in {run.fall, run.target}} & {0, 1, 2}
+    return {k: tuple(sorted(o)) for k, o in hit.items() if o}
+
+
 def positions() -> list[tuple[int, str, int]]:
     """Every read position (slot, sign '+'/'-', index)."""
     return [(k, sign, p) for k in range(WRITE_SLOTS)
             for sign, count in (("+", POSITIVE), ("-", NEGATIVE)) for p in range(count)]
 
 
-def y_range(g: RunContext) -> tuple[int, int]:
+def y_range(g: RunContext, k: int) -> tuple[int, int]:
     """[Ylo, Yhi] of y_k = (const mod 2^W) + H + sum of the added words - the subtracted
-    (each word in [-H, H - 1]); an unused slot has y_k = 0."""
-    H = g.H
-    lo = H - POSITIVE * H - NEGATIVE * (H - 1)
-    hi = (1 << g.W) - 1 + H + POSITIVE * (H - 1) + NEGATIVE * H
-    return min(lo, 0), hi
+    (each word in [-H, H - 1]) over the runs' writes in slot k, and 0 (an unused slot, or a
+    run that leaves it unused): every pc's table holds one run's values, so y_k is one of
+    these at every pc. A tight range needs fewer wrap thresholds (`thresholds`)."""
+    H, Sw = g.H, 1 << g.W
+    lo = hi = 0
+    for run in g.runs:
+        w = run.slots()[k]
+        if w is not None:
+            c = w.const % Sw + H
+            lo = min(lo, c - len(w.plus) * H - len(w.minus) * (H - 1))
+            hi = max(hi, c + len(w.plus) * (H - 1) + len(w.minus) * H)
+    return lo, hi
 
 
 def run_functions(g: RunContext) -> dict[str, list[int]]:
@@ -241,8 +262,8 @@ def operands_runs(g: RunContext, z: SpaceBuilder, functions: dict[str, list[int]
     """z3: y_k, the run's tables, and the gate; returns `taken` (what ok drops by)."""
     S = g.S
     s = z.s
-    ylo, yhi = y_range(g)
     for k in range(WRITE_SLOTS):
+        ylo, yhi = y_range(g, k)
         y = s(f"run_c{k}") + min(functions[f"c{k}"])
         for sign, count in (("+", POSITIVE), ("-", NEGATIVE)):
             for p in range(count):
@@ -263,9 +284,9 @@ def operands_runs(g: RunContext, z: SpaceBuilder, functions: dict[str, list[int]
     return taken
 
 
-def thresholds(g: RunContext, offset: int) -> list[int]:
-    """The q 2^W + offset inside (Ylo, Yhi]: [y >= t] for each, as two ramps."""
-    ylo, yhi = y_range(g)
+def thresholds(g: RunContext, k: int, offset: int) -> list[int]:
+    """The q 2^W + offset inside (Ylo, Yhi] of slot k: [y_k >= t] for each, as two ramps."""
+    ylo, yhi = y_range(g, k)
     Sw = 1 << g.W
     return [q * Sw + offset for q in range(ylo // Sw - 1, yhi // Sw + 2)
             if ylo < q * Sw + offset <= yhi]
@@ -274,15 +295,15 @@ def thresholds(g: RunContext, offset: int) -> list[int]:
 def jump_thresholds(g: RunContext) -> list[tuple[int, int]]:
     """(sign, t): [the run's last instruction jumps] = const + sum sign [y_0 >= t], since
     it jumps when (y_0 mod 2^W) <= H, i.e. y_0 in [q 2^W, q 2^W + H] for one q."""
-    return ([(1, t) for t in thresholds(g, 0)]
-            + [(-1, t) for t in thresholds(g, g.H + 1)])
+    return ([(1, t) for t in thresholds(g, 0, 0)]
+            + [(-1, t) for t in thresholds(g, 0, g.H + 1)])
 
 
 def jumps_below(g: RunContext) -> int:
-    """The jump indicator's constant: 1 when Ylo itself jumps (every threshold counted in
-    `jump_thresholds` lies above Ylo)."""
+    """The jump indicator's constant: 1 when Ylo of slot 0 itself jumps (every threshold
+    counted in `jump_thresholds` lies above it)."""
     Sw = 1 << g.W
-    return 1 if y_range(g)[0] % Sw <= g.H else 0
+    return 1 if y_range(g, 0)[0] % Sw <= g.H else 0
 
 
 def layer3_runs(g: RunContext, b: SpaceBuilder) -> None:
@@ -294,10 +315,9 @@ def layer3_runs(g: RunContext, b: SpaceBuilder) -> None:
     s = b.s
     m = g.m
     gate = s("run")
-    ylo, yhi = y_range(g)
     for k in range(WRITE_SLOTS):
-        b.unit(f"y{k}", s(f"y{k}") - ylo)
-        for t in thresholds(g, 0):
+        b.unit(f"y{k}", s(f"y{k}") - y_range(g, k)[0])
+        for t in thresholds(g, k, 0):
             b.unit(f"wrap_y{k}>={t}.0", s(f"y{k}") - t + 1)
             b.unit(f"wrap_y{k}>={t}.1", s(f"y{k}") - t)
         b.unit(f"run_wa{k}", s(f"run_wa{k}") + (m + 2) * (gate - 1), "wa_k + 2 if run")
@@ -310,6 +330,7 @@ def layer3_runs(g: RunContext, b: SpaceBuilder) -> None:
     b.unit("run_steps", s("run_len") + X * (gate - 1), "L if run")
     S3 = 2 * m
     q = s("run_dt") + m
+    ylo, yhi = y_range(g, 0)
     for _, t in jump_thresholds(g):
         E = max(abs(ylo - t), abs(yhi - t))
         G, G1 = 2 * m + S3 * E, E + 1
@@ -323,7 +344,7 @@ def decided_runs(g: RunContext, z: SpaceBuilder) -> None:
     """[y_k >= t] as one number in [0, 1] before the next space multiplies it by 2^W (each
     ramp alone can reach Yhi - t, which times 2^W would pass the exact range)."""
     for k in range(WRITE_SLOTS):
-        for t in thresholds(g, 0):
+        for t in thresholds(g, k, 0):
             z.linear(f"y{k}>={t}", z.s(f"wrap_y{k}>={t}.0") - z.s(f"wrap_y{k}>={t}.1"), 0, 1)
 
 
@@ -345,9 +366,9 @@ def pending_runs(g: RunContext, z: SpaceBuilder) -> None:
     landed by the next iteration's layer 1, `landing_runs`)."""
     s = z.s
     Sw = 1 << g.W
-    ylo, _ = y_range(g)
     for k in range(WRITE_SLOTS):
-        floor = ylo // Sw + sum((s(f"y{k}>={t}") for t in thresholds(g, 0)), Lin())
+        ylo, _ = y_range(g, k)
+        floor = ylo // Sw + sum((s(f"y{k}>={t}") for t in thresholds(g, k, 0)), Lin())
         z.linear(f"rwa{k}", s(f"run_wa{k}"), 0, g.m + 1,
                  f"write slot {k}'s address + 2, 0: none")
         z.linear(f"rwv{k}", s(f"y{k}") + ylo - Sw * floor, 0, g.top,
