@@ -109,8 +109,19 @@ def eligible(config: MachineConfig, constant: frozenset[int], words: tuple[int, 
 
 def find_runs(config: MachineConfig, writable: tuple[int, ...], image: tuple[int, ...]
               ) -> tuple[Run, ...]:
-    """A run from every eligible pc where an iteration can start (`iteration_starts`) that
-    makes at least two steps (a pc whose run would be one step keeps the single step)."""
+    """The runs of `candidate_runs` that start where an iteration can (`iteration_starts`)."""
+    m = config.memory
+    words = tuple(image[j] if j < len(image) else 0 for j in range(m))
+    constant = frozenset(range(m)) - frozenset(writable)
+    runs = candidate_runs(config, writable, image)
+    starts = iteration_starts(config, constant, words, runs)
+    return tuple(r for pc, r in runs.items() if pc in starts)
+
+
+def candidate_runs(config: MachineConfig, writable: tuple[int, ...], image: tuple[int, ...]
+                   ) -> dict[int, Run]:
+    """The run from every eligible pc that makes at least two steps (a pc whose run would
+    be one step keeps the single step), by its start."""
     m = config.memory
     words = tuple(image[j] if j < len(image) else 0 for j in range(m))
     constant = frozenset(range(m)) - frozenset(writable)
@@ -122,8 +133,7 @@ def find_runs(config: MachineConfig, writable: tuple[int, ...], image: tuple[int
                 run = _run_from(config, constant, words, pc, run.length - 1)
             if run is not None and run.length >= 2:
                 runs[pc] = run
-    starts = iteration_starts(config, constant, words, runs)
-    return tuple(r for pc, r in runs.items() if pc in starts)
+    return runs
 
 
 def iteration_starts(config: MachineConfig, constant: frozenset[int], words: tuple[int, ...],
