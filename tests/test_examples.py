@@ -192,6 +192,43 @@ def test_header_run_lines_work(name: str, monkeypatch: pytest.MonkeyPatch,
                 assert tuple(got["tape"]) == case.out_words, line
 
 
+SPECIALISED = [n for n in NAMES if any("--specialise" in line for line in run_lines(n))]
+
+
+def test_the_longest_header_runs_go_to_the_specialised_network() -> None:
+    """The header lines that once sent their inputs to `--engine reference` (thousands of
+    steps) run them on the network specialised to the program (issue 22's bar: under a
+    second of network time each, `benchmarks/bench_runs.py`)."""
+    assert sorted(SPECIALISED) == ["brainfuck", "collatz", "crc32", "fib_rec", "isqrt"]
+    assert not any("--engine reference" in line for n in NAMES for line in run_lines(n))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SPECIALISED)
+def test_specialised_header_lines_run_on_the_network(
+        name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        tmp_path: Path) -> None:
+    """Such a line, as written (the default onnx engine, `--specialise`), gives the table's
+    outputs in as many steps as the reference interpreter, in about half as many
+    iterations or fewer."""
+    monkeypatch.chdir(EXAMPLES_DIR.parent)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    example = expected.BY_NAME[name]
+    line = next(line for line in run_lines(name) if "--specialise" in line)
+    args, stdin = parse_run_line(line)
+    got = {}
+    for engine in ("reference", "onnx"):
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin or b"")))
+        assert cli.main([*args, "--engine", engine, "--json", "--quiet"]) == 0, line
+        got[engine] = json.loads(capsys.readouterr().out)
+    net = got["onnx"]
+    assert net["status"] == "halted"
+    assert net["outputs"] == dict(example.default.outputs)
+    assert tuple(net["tape"]) == example.default.out_words
+    assert net["steps"] == got["reference"]["steps"]
+    assert net["iterations"] < 0.6 * net["steps"]
+
+
 @pytest.mark.parametrize("engine", ["reference", "numpy", "onnx"])
 def test_hello_asm(engine: str) -> None:
     """The hand-written SUBLEQ example (56 steps) on the machine-level engines."""
