@@ -50,7 +50,7 @@ SLOW_SAMPLE = (
     "tests/test_network.py::test_beer_on_stock_onnxruntime[int64]",
     "tests/test_differential.py::test_seeded_programs_on_the_network_engines[3]",
     "tests/test_robustness.py::test_max_steps_huge[9223372036854775807-onnx]",
-    "tests/test_docs.py::test_header_seconds_on_the_network[isqrt]",
+    "tests/test_docs.py::test_header_under_a_second_on_the_network[isqrt]",
 )
 
 

@@ -614,15 +614,19 @@ def test_header_step_counts(name: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(p.stem for p in EXAMPLES.glob("*.tl")
-                                        if "seconds on the network" in header(p.stem)))
-def test_header_seconds_on_the_network(name: str) -> None:
-    """"seconds on the network engines": the first line on the onnx engine within a
-    minute (on a 2-core machine, shared)."""
-    line = first_run_line(name).replace("--engine reference", "")
-    ran, seconds = run_header_line(line, "--quiet")
+@pytest.mark.parametrize("name", sorted(p.stem for p in EXAMPLES.glob("*.tl") if
+                                        "under a second of network time" in header(p.stem)))
+def test_header_under_a_second_on_the_network(name: str) -> None:
+    """"under a second of network time on the network specialised to this program": the
+    first line as written runs on that network (the default onnx engine, `--specialise`),
+    and the benchmark that times it (`benchmarks/results/runs.json`: the whole run of those
+    inputs in onnxruntime, the README's runs table) found it under a second."""
+    line = first_run_line(name)
+    assert "--specialise" in line and "--engine" not in line
+    ran, _ = run_header_line(line, "--quiet")
     assert ran.code == 0, ran.err
-    assert seconds < 60
+    results = json.loads((REPO / "benchmarks" / "results" / "runs.json").read_text())
+    assert {r["program"]: r for r in results["rows"]}[name]["runs"]["header_run_seconds"] < 1
 
 
 def test_slow_sample_ids_are_collected() -> None:
