@@ -539,9 +539,9 @@ def layer1_fetch(g: _Gen, x: Space) -> Space:
             g.run_functions = run_functions(g)
             run_steps(g, b, g.run_functions)
     g._forwarding_units(b, pc, wa)
-    for new, old, offsets in g.forwarded()[1:]:  # a run's writes of the next fetched words
-        k = new.removeprefix("rwv")
-        g._forwarding_units(b, pc, b.s(f"rwa{k}") - 2, (new, old), offsets)
+    # a run's writes of the next instruction's words (`forwarded`)
+    for k, offsets in forward_offsets(g).items() if g.runs else ():
+        g._forwarding_units(b, pc, b.s(f"rwa{k}") - 2, (f"rwv{k}", f"rwo{k}"), offsets)
     b.unit("ip_full", ip - g.tin + 1)  # [ip >= Tin], ip <= Tin
     for name in ("pc1", "fault", "budget", "ip", "ol"):
         b.unit(name, b.s(name))

@@ -110,23 +110,26 @@ def eligible(config: MachineConfig, constant: frozenset[int], words: tuple[int, 
 def find_runs(config: MachineConfig, writable: tuple[int, ...], image: tuple[int, ...]
               ) -> tuple[Run, ...]:
     """The runs of `candidate_runs` that start where an iteration can (`iteration_starts`)."""
-    m = config.memory
-    words = tuple(image[j] if j < len(image) else 0 for j in range(m))
-    constant = frozenset(range(m)) - frozenset(writable)
     runs = candidate_runs(config, writable, image)
-    starts = iteration_starts(config, constant, words, runs)
+    starts = iteration_starts(config, *_memory(config, writable, image), runs)
     return tuple(r for pc, r in runs.items() if pc in starts)
+
+
+def _memory(config: MachineConfig, writable: tuple[int, ...], image: tuple[int, ...]
+            ) -> tuple[frozenset[int], tuple[int, ...]]:
+    """The constant words and every word of memory (the image, then zeros)."""
+    m = config.memory
+    return (frozenset(range(m)) - frozenset(writable),
+            tuple(image[j] if j < len(image) else 0 for j in range(m)))
 
 
 def candidate_runs(config: MachineConfig, writable: tuple[int, ...], image: tuple[int, ...]
                    ) -> dict[int, Run]:
     """The run from every eligible pc that makes at least two steps (a pc whose run would
     be one step keeps the single step), by its start."""
-    m = config.memory
-    words = tuple(image[j] if j < len(image) else 0 for j in range(m))
-    constant = frozenset(range(m)) - frozenset(writable)
+    constant, words = _memory(config, writable, image)
     runs = {}
-    for pc in range(m - 2):
+    for pc in range(config.memory - 2):
         if eligible(config, constant, words, pc):
             run = _run_from(config, constant, words, pc, MAX_LENGTH)
             while run is not None and _fetches_a_write(run):
