@@ -63,6 +63,7 @@ from run import (  # noqa: E402
 from today_encoding import loop_body_nodes  # noqa: E402
 
 from mlpc.compiler.driver import load_program, machine_config  # noqa: E402
+from mlpc.compiler.machine_config import MachineConfig  # noqa: E402
 from mlpc.compiler.model import compile_model  # noqa: E402
 from mlpc.compiler.options import CompileOptions  # noqa: E402
 from mlpc.runtime.onnx_model import OnnxModel  # noqa: E402
@@ -97,14 +98,8 @@ def measure(work: Workload, timing: Timing, mismatches: Mismatches, old: OldCode
         out["header_run_seconds"] = round(time.perf_counter() - started, 4)
         out["iterations"] = int(whole.iterations[0])
         out["steps_per_iteration"] = round(steps / out["iterations"], 3)
-        for batch in BATCHES:
-            n, seconds, res = time_model(session, work, steps, timing, batch)
-            check_state(mismatches, f"{work.name} {form} batch {batch}",
-                        reference_state(cfg, words, work.tape, n), n,
-                        [int(s) for s in res.status], [int(s) for s in res.steps],
-                        res.memory.tolist(), [list(t) for t in res.tapes])
-            out[f"batch{batch}"] = {"window": n, "seconds": round(seconds, 4),
-                                    "steps_per_s": round(batch * n / seconds, 1)}
+        out.update(batches(session, work, cfg, steps, words, f"{work.name} {form}", timing,
+                           mismatches))
         row[form] = out
     if old is not None:
         data = old.compile(work.paths[0], "families", "int64", specialise=True)
@@ -113,14 +108,8 @@ def measure(work: Workload, timing: Timing, mismatches: Mismatches, old: OldCode
         session = OnnxModel(data, threads=1)
         out = {"onnx_ops_per_iteration": round(loop_body_nodes(model) / int(meta["unroll"]),
                                                2)}
-        for batch in BATCHES:
-            n, seconds, res = time_model(session, work, steps, timing, batch)
-            check_state(mismatches, f"{work.name} {OLD_COMMIT} batch {batch}",
-                        reference_state(cfg, words, work.tape, n), n,
-                        [int(s) for s in res.status], [int(s) for s in res.steps],
-                        res.memory.tolist(), [list(t) for t in res.tapes])
-            out[f"batch{batch}"] = {"window": n, "seconds": round(seconds, 4),
-                                    "steps_per_s": round(batch * n / seconds, 1)}
+        out.update(batches(session, work, cfg, steps, words, f"{work.name} {OLD_COMMIT}",
+                           timing, mismatches))
         row["f010992"] = out
     for batch in BATCHES:
         speed = {f: row[f][f"batch{batch}"]["steps_per_s"] for f in (*FORMS, "f010992")
@@ -130,6 +119,23 @@ def measure(work: Workload, timing: Timing, mismatches: Mismatches, old: OldCode
         if "f010992" in speed:
             row[f"runs_vs_f010992_batch{batch}"] = round(speed["runs"] / speed["f010992"], 2)
     return row
+
+
+def batches(session: OnnxModel, work: Workload, cfg: MachineConfig, steps: int,
+            words: list[int], what: str, timing: Timing, mismatches: Mismatches
+            ) -> dict[str, Any]:
+    """Steps/s of a model at each batch size (a timed window of the first steps), each
+    window's final state checked against the reference interpreter after as many steps."""
+    out: dict[str, Any] = {}
+    for batch in BATCHES:
+        n, seconds, res = time_model(session, work, steps, timing, batch)
+        check_state(mismatches, f"{what} batch {batch}",
+                    reference_state(cfg, words, work.tape, n), n,
+                    [int(s) for s in res.status], [int(s) for s in res.steps],
+                    res.memory.tolist(), [list(t) for t in res.tapes])
+        out[f"batch{batch}"] = {"window": n, "seconds": round(seconds, 4),
+                                "steps_per_s": round(batch * n / seconds, 1)}
+    return out
 
 
 def summary(rows: list[dict[str, Any]]) -> dict[str, float]:

@@ -126,13 +126,7 @@ def test_iterations_counted_by_the_model_and_numpy_agree() -> None:
     result = model.run(dict(example.small.inputs), max_steps=100_000)
     _, iterations = lock_step(config, step, words, (), 100_000)
     assert int(result.iterations[0]) == iterations
-    starts = {r.start: r.length for r in step.runs}
-    machine = MachineState(memory=list(words))
-    replayed = 0
-    while machine.status == Status.RUNNING:
-        for _ in range(starts.get(machine.pc, 1)):
-            reference_step(config, machine)
-        replayed += 1
+    replayed = _iterations(config, {r.start: r.length for r in step.runs}, words)
     assert replayed == iterations < int(result.steps[0]) / 3
 
 
