@@ -66,9 +66,9 @@ from functools import lru_cache
 import numpy as np
 
 from mlpc.compiler.codegen_runs import (
+    RunPlan,
     decided_runs,
     fetched_runs,
-    forward_offsets,
     landed_runs,
     landing_positions,
     landing_runs,
@@ -77,7 +77,7 @@ from mlpc.compiler.codegen_runs import (
     next_state_runs,
     operands_runs,
     pending_runs,
-    run_functions,
+    plan_runs,
     run_lengths,
     run_steps,
     state_runs,
@@ -237,6 +237,8 @@ class _Gen:
     themselves are the functions after it, one per space. Notation as in the module
     docstring."""
 
+    plan: RunPlan  # with runs only: what their units are built from (`codegen_runs`)
+
     def __init__(self, config: MachineConfig, read_only: ReadOnly | None = None,
                  runs: tuple[Run, ...] = ()) -> None:
         self.cfg = config
@@ -252,6 +254,8 @@ class _Gen:
         self.S = multiplier(config)
         self.tin = config.tape_in
         self.tout = config.tape_out
+        if runs:
+            self.plan = plan_runs(self)
 
     def state(self) -> Space:
         m, top = self.m, self.top
@@ -379,7 +383,7 @@ class _Gen:
         words at pc + o they can hit): the single step's (any), and each forwarding slot's of
         a run (`codegen_runs.forward_offsets`)."""
         runs = [(f"rwv{k}", f"rwo{k}", offsets)
-                for k, offsets in forward_offsets(self).items()] if self.runs else []
+                for k, offsets in self.plan.forwarded.items()] if self.runs else []
         return [("wv", "wo", (0, 1, 2)), *runs]
 
     def _constant_operand_word(self, pc: int) -> int:
@@ -536,11 +540,10 @@ def layer1_fetch(g: _Gen, x: Space) -> Space:
         g._tables(b, 0, m + 1, {"pc_table": (
             b.s("pc1"), "the constant words at pc, pc + 1, pc + 2", functions)})
         if g.runs:
-            g.run_functions = run_functions(g)
-            run_steps(g, b, g.run_functions)
+            run_steps(g, b)
     g._forwarding_units(b, pc, wa)
     # a run's writes of the next instruction's words (`forwarded`)
-    for k, offsets in forward_offsets(g).items() if g.runs else ():
+    for k, offsets in g.plan.forwarded.items() if g.runs else ():
         g._forwarding_units(b, pc, b.s(f"rwa{k}") - 2, (f"rwv{k}", f"rwo{k}"), offsets)
     b.unit("ip_full", ip - g.tin + 1)  # [ip >= Tin], ip <= Tin
     for name in ("pc1", "fault", "budget", "ip", "ol"):
@@ -610,7 +613,7 @@ def fetched(g: _Gen, h: Space) -> Space:
     z.linear("ol", s("ol"), 0, g.tout)
     z.linear("ol_full", s("ol_full"), 0, 1)
     if g.runs:
-        fetched_runs(g, z, g.run_functions)
+        fetched_runs(g, z)
     return z.build()
 
 
@@ -658,7 +661,7 @@ def layer2_read(g: _Gen, z: Space) -> Space:
                  "ol_full"):
         b.unit(name, b.s(name))
     if g.runs:
-        layer2_runs(g, b, g.run_functions)
+        layer2_runs(g, b)
     return b.build()
 
 
@@ -705,7 +708,7 @@ def operands(g: _Gen, h: Space) -> Space:
     ok = s("active") - s("pc_fault") - a_fault - b_fault - s("io_both")
     lowest = -6
     if g.runs:  # a run executes instead of the single step
-        ok = ok - operands_runs(g, z, g.run_functions)
+        ok = ok - operands_runs(g, z)
         lowest -= 1
     if g.ro is not None:
         read_only = g._lookup(z, "b_table", "ro")

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from mlpc.compiler.network import Lin, SpaceBuilder
@@ -73,9 +74,25 @@ class RunContext(Protocol):
     S: int
     top: int
     runs: tuple[Run, ...]
+    plan: RunPlan  # set once the generator knows the above (`plan_runs`)
 
     def _written_before(self, p: int) -> int: ...
     def _lookup(self, z: SpaceBuilder, table: str, function: str) -> Lin: ...
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What the run units of one network are built from, computed once (`plan_runs`)."""
+
+    functions: dict[str, list[int]]  # the run tables over x = pc + 1 (`run_functions`)
+    steps: tuple[int, ...]  # the x where some table changes (`step_positions`)
+    ranges: tuple[tuple[int, int], ...]  # [Ylo, Yhi] of each slot's y (`slot_ranges`)
+    forwarded: dict[int, tuple[int, ...]]  # the fetched words each forwarding slot can hit
+
+
+def plan_runs(g: RunContext) -> RunPlan:
+    functions = run_functions(g)
+    return RunPlan(functions, step_positions(functions), slot_ranges(g), forward_offsets(g))
 
 
 # A family of the runs' reads (landings) covers only the words runs read (write) when that
@@ -126,20 +143,21 @@ def positions() -> list[tuple[int, str, int]]:
             for sign, count in (("+", POSITIVE), ("-", NEGATIVE)) for p in range(count)]
 
 
-def y_range(g: RunContext, k: int) -> tuple[int, int]:
-    """[Ylo, Yhi] of y_k = (const mod 2^W) + H + sum of the added words - the subtracted
-    (each word in [-H, H - 1]) over the runs' writes in slot k, and 0 (an unused slot, or a
-    run that leaves it unused): every pc's table holds one run's values, so y_k is one of
-    these at every pc. A tight range needs fewer wrap thresholds (`thresholds`)."""
+def slot_ranges(g: RunContext) -> tuple[tuple[int, int], ...]:
+    """For each slot k, [Ylo, Yhi] of y_k = (const mod 2^W) + H + sum of the added words -
+    the subtracted (each word in [-H, H - 1]) over the runs' writes in slot k, and 0 (an
+    unused slot, or a run that leaves it unused): every pc's table holds one run's values,
+    so y_k is one of these at every pc. A tight range needs fewer wrap thresholds
+    (`thresholds`)."""
     H, Sw = g.H, 1 << g.W
-    lo = hi = 0
+    lo, hi = [0] * WRITE_SLOTS, [0] * WRITE_SLOTS
     for run in g.runs:
-        w = run.slots()[k]
-        if w is not None:
-            c = w.const % Sw + H
-            lo = min(lo, c - len(w.plus) * H - len(w.minus) * (H - 1))
-            hi = max(hi, c + len(w.plus) * (H - 1) + len(w.minus) * H)
-    return lo, hi
+        for k, w in enumerate(run.slots()):
+            if w is not None:
+                c = w.const % Sw + H
+                lo[k] = min(lo[k], c - len(w.plus) * H - len(w.minus) * (H - 1))
+                hi[k] = max(hi[k], c + len(w.plus) * (H - 1) + len(w.minus) * H)
+    return tuple(zip(lo, hi, strict=True))
 
 
 def run_functions(g: RunContext) -> dict[str, list[int]]:
@@ -202,13 +220,13 @@ def step_positions(functions: dict[str, list[int]]) -> tuple[int, ...]:
                  if any(v[x] != v[x - 1] for v in functions.values()))
 
 
-def run_steps(g: RunContext, b: SpaceBuilder, functions: dict[str, list[int]]) -> None:
+def run_steps(g: RunContext, b: SpaceBuilder) -> None:
     """Layer 1: the steps of the run tables, P[k] = relu(pc1 - k + 1), P'[k] = relu(pc1 - k)
     at each x = k where a table changes: [pc1 >= k] = P[k] - P'[k] (integers). A table,
     constant from one run start to the next, is f(0) + sum_k (f(k) - f(k-1)) [pc1 >= k]:
     each step's combination is in [0, 1], so its partial sums stay below
     sum_k |f(k) - f(k-1)|, where ramps relu(pc1 - k) would multiply that by m."""
-    ks = step_positions(functions)
+    ks = g.plan.steps
     if ks:  # (one run, or runs alike: every table is a constant)
         b.unit("run_step", b.s("pc1") + 1 + Lin(slope=-1), "relu(pc1 - k + 1)", index=ks)
         b.unit("run_step'", b.s("pc1") + Lin(slope=-1), "relu(pc1 - k)", index=ks)
@@ -221,18 +239,18 @@ def _step_lookup(z: SpaceBuilder, values: list[int], ks: tuple[int, ...]) -> Lin
     return values[0] + z.sum(z.v("run_step") - z.v("run_step'"), 0, 1, weights)
 
 
-def fetched_runs(g: RunContext, z: SpaceBuilder, functions: dict[str, list[int]]) -> None:
+def fetched_runs(g: RunContext, z: SpaceBuilder) -> None:
     """z2: the run's tables at pc (steps of layer 1's `run_steps`), L from pc_table."""
-    ks = step_positions(functions)
-    for name, values in functions.items():
+    ks = g.plan.steps
+    for name, values in g.plan.functions.items():
         z.linear(f"run_{name}", _step_lookup(z, values, ks), min(values), max(values))
     z.linear("run_len", g._lookup(z, "pc_table", "run_len"), 0, max(r.length for r in g.runs))
 
 
-def layer2_runs(g: RunContext, b: SpaceBuilder, functions: dict[str, list[int]]) -> None:
+def layer2_runs(g: RunContext, b: SpaceBuilder) -> None:
     """The run's reads over the memory, its length's ramps, and its tables carried on (each
     shifted to be non-negative: a ReLU of it is the identity)."""
-    S = g.S
+    S, functions = g.S, g.plan.functions
     M, jS = b.v("M"), Lin(slope=-S)
     words = read_positions(g)  # units over these words only, if any
     for k, sign, p in positions():
@@ -258,12 +276,12 @@ def layer2_runs(g: RunContext, b: SpaceBuilder, functions: dict[str, list[int]])
         b.unit(f"run_{name}", b.s(f"run_{name}") - min(functions[name]))
 
 
-def operands_runs(g: RunContext, z: SpaceBuilder, functions: dict[str, list[int]]) -> Lin:
+def operands_runs(g: RunContext, z: SpaceBuilder) -> Lin:
     """z3: y_k, the run's tables, and the gate; returns `taken` (what ok drops by)."""
-    S = g.S
+    S, functions = g.S, g.plan.functions
     s = z.s
     for k in range(WRITE_SLOTS):
-        ylo, yhi = y_range(g, k)
+        ylo, yhi = g.plan.ranges[k]
         y = s(f"run_c{k}") + min(functions[f"c{k}"])
         for sign, count in (("+", POSITIVE), ("-", NEGATIVE)):
             for p in range(count):
@@ -286,7 +304,7 @@ def operands_runs(g: RunContext, z: SpaceBuilder, functions: dict[str, list[int]
 
 def thresholds(g: RunContext, k: int, offset: int) -> list[int]:
     """The q 2^W + offset inside (Ylo, Yhi] of slot k: [y_k >= t] for each, as two ramps."""
-    ylo, yhi = y_range(g, k)
+    ylo, yhi = g.plan.ranges[k]
     Sw = 1 << g.W
     return [q * Sw + offset for q in range(ylo // Sw - 1, yhi // Sw + 2)
             if ylo < q * Sw + offset <= yhi]
@@ -303,7 +321,7 @@ def jumps_below(g: RunContext) -> int:
     """The jump indicator's constant: 1 when Ylo of slot 0 itself jumps (every threshold
     counted in `jump_thresholds` lies above it)."""
     Sw = 1 << g.W
-    return 1 if y_range(g, 0)[0] % Sw <= g.H else 0
+    return 1 if g.plan.ranges[0][0] % Sw <= g.H else 0
 
 
 def layer3_runs(g: RunContext, b: SpaceBuilder) -> None:
@@ -316,7 +334,7 @@ def layer3_runs(g: RunContext, b: SpaceBuilder) -> None:
     m = g.m
     gate = s("run")
     for k in range(WRITE_SLOTS):
-        b.unit(f"y{k}", s(f"y{k}") - y_range(g, k)[0])
+        b.unit(f"y{k}", s(f"y{k}") - g.plan.ranges[k][0])
         for t in thresholds(g, k, 0):
             b.unit(f"wrap_y{k}>={t}.0", s(f"y{k}") - t + 1)
             b.unit(f"wrap_y{k}>={t}.1", s(f"y{k}") - t)
@@ -330,7 +348,7 @@ def layer3_runs(g: RunContext, b: SpaceBuilder) -> None:
     b.unit("run_steps", s("run_len") + X * (gate - 1), "L if run")
     S3 = 2 * m
     q = s("run_dt") + m
-    ylo, yhi = y_range(g, 0)
+    ylo, yhi = g.plan.ranges[0]
     for _, t in jump_thresholds(g):
         E = max(abs(ylo - t), abs(yhi - t))
         G, G1 = 2 * m + S3 * E, E + 1
@@ -367,7 +385,7 @@ def pending_runs(g: RunContext, z: SpaceBuilder) -> None:
     s = z.s
     Sw = 1 << g.W
     for k in range(WRITE_SLOTS):
-        ylo, _ = y_range(g, k)
+        ylo, _ = g.plan.ranges[k]
         floor = ylo // Sw + sum((s(f"y{k}>={t}") for t in thresholds(g, k, 0)), Lin())
         z.linear(f"rwa{k}", s(f"run_wa{k}"), 0, g.m + 1,
                  f"write slot {k}'s address + 2, 0: none")
