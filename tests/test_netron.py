@@ -241,8 +241,11 @@ def test_netron_shows_the_main_graph_the_step_layers_and_their_doc_strings(
     by_name = {b["name"]: b for b in browser.evaluate(session, _BOXES)}
     two = [by_name[f"s{k}/{layer}"] for k in (0, 1) for layer in LAYERS]
     left, right = min(b["x"] for b in two), max(b["x"] + b["width"] for b in two)
-    browser.evaluate(session, "document.getElementById('target')"
-                              f".scrollBy({(left + right - VIEWPORT[0]) / 2}, 0)")
+    top, bottom = min(b["y"] for b in two), max(b["y"] + b["height"] for b in two)
+    assert right - left <= VIEWPORT[0] and bottom - top <= VIEWPORT[1], (left, right, top, bottom)
+    browser.evaluate(session, "document.getElementById('target')"  # centred in the window
+                              f".scrollBy({(left + right - VIEWPORT[0]) / 2}, "
+                              f"{max(0.0, (top + bottom - VIEWPORT[1]) / 2)})")
     by_name = {b["name"]: b for b in browser.evaluate(session, _BOXES)}
     for b in (by_name[f"s{k}/{layer}"] for k in (0, 1) for layer in LAYERS):
         assert 0 <= b["x"] and b["x"] + b["width"] <= VIEWPORT[0], b  # wholly in the window
